@@ -1,0 +1,30 @@
+# The two commands of the README: `make run` and `make test`. CI (.ci/run) calls `make test`.
+UV ?= uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck pytest sync bench clean
+
+$(BIN)/frontdesk: pyproject.toml uv.lock
+	$(UV) sync --locked
+	@touch $@
+
+sync: $(BIN)/frontdesk
+
+run: sync
+	./scripts/run
+
+lint: sync
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: sync
+	$(BIN)/mypy
+
+pytest: sync
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""The ``frontdesk`` console script: every command of every role.
+
+Exit codes: 0 success, 1 a check found problems, 2 bad settings or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from frontdesk.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"frontdesk: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frontdesk", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a service with the production ASGI server")
+    serve.add_argument("service", choices=["content", "forms"])
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    worker = commands.add_parser("worker", help="run the RQ worker (with its scheduler)")
+    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    for name in ("content", "forms"):
+        group = commands.add_parser(name, help=f"{name} tools").add_subparsers(
+            dest="action", required=True
+        )
+        check = group.add_parser("check", help=f"validate the {name} of a site directory")
+        check.add_argument("dir", type=Path, nargs="?", help="site directory (FRONTDESK_SITE_DIR)")
+    return parser
+
+
+def _check_content(site_dir: Path) -> int:
+    from services.content.loader import SiteError, load_site
+
+    try:
+        site = load_site(site_dir)
+    except SiteError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} problem(s) in {site_dir}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{name} {len(items)}" for name, items in site.collections.items())
+    print(f"ok: {len(site.pages)} page(s); items: {counts}")
+    return 0
+
+
+def _check_forms(site_dir: Path) -> int:
+    from services.forms.definition import FormsError, load_forms
+
+    try:
+        forms = load_forms(site_dir)
+    except FormsError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 1
+    print(f"ok: {len(forms)} form(s): {', '.join(sorted(forms))}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if args.command == "serve":
+        from frontdesk.serve import serve
+
+        serve(args.service, settings, workers=args.workers)
+        return 0
+    if args.command == "worker":
+        from worker.main import run
+
+        run(settings, burst=args.burst)
+        return 0
+    site_dir = args.dir or settings.site_dir
+    if args.command == "content":
+        return _check_content(site_dir)
+    return _check_forms(site_dir)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""RFC 9457 problem details: the one error shape of both services.
+
+:class:`ProblemError` is raised by handlers; :func:`exception_handlers` turns it, Litestar's own
+``HTTPException`` and any unhandled exception into ``application/problem+json`` responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://frontdesk.dev/problems/"
+
+log = logging.getLogger("frontdesk.problems")
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class ProblemError(Exception):
+    """An error answered as RFC 9457 problem details.
+
+    ``status`` is the HTTP status; ``code`` a stable machine-readable code (it becomes the ``type`` URI
+    ``https://frontdesk.dev/problems/<code>`` and the ``code`` member); ``detail`` a human sentence;
+    ``extra`` further members merged into the body (e.g. ``errors``); ``headers`` response headers.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """The problem+json object: ``type``, ``title``, ``status``, ``detail``, ``code`` and ``extra``."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[bytes]:
+    """A ready ``application/problem+json`` response."""
+    return Response(
+        content=msgspec.json.encode(problem_body(status, code, detail, **extra)),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _on_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]:
+    return problem_response(exc.status, exc.code, exc.detail, headers=exc.headers, **exc.extra)
+
+
+def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    code = _TITLES.get(status, "error").lower().replace(" ", "_")
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException):
+        code = "malformed_request"
+        if isinstance(exc.extra, list):
+            extra["errors"] = exc.extra
+    headers = dict(exc.headers or {})
+    return problem_response(status, code, exc.detail, headers=headers, **extra)
+
+
+def _on_unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "An unexpected error occurred."
+    )
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """The handler map both apps install: problem errors, HTTP errors, then everything else."""
+    return {
+        ProblemError: _on_problem,
+        HTTPException: _on_http_exception,
+        Exception: _on_unhandled,
+    }

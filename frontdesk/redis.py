@@ -1,0 +1,21 @@
+"""Redis connections. RQ needs the sync client with bytes responses (``decode_responses=False``)."""
+
+from __future__ import annotations
+
+import redis
+
+
+def connect(url: str, *, socket_timeout: float | None = 5.0) -> redis.Redis:
+    """A sync client for ``url`` (``redis://``, ``rediss://`` or ``unix://``); connects lazily.
+
+    ``socket_timeout`` bounds each command in seconds; RQ's worker needs ``None`` (it blocks on
+    ``BLMOVE`` for minutes). ``health_check_interval`` makes a dropped connection reconnect.
+    """
+    return redis.Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=5.0,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )

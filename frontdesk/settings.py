@@ -1,0 +1,156 @@
+"""Process settings, read once from ``FRONTDESK_*`` environment variables.
+
+Every process (content, forms, worker, CLI) calls :func:`load_settings` once at start and passes the
+resulting :class:`Settings` down; nothing reads the environment afterwards.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+PREFIX = "FRONTDESK_"
+
+SmtpSecurity = Literal["none", "starttls", "tls"]
+
+
+class SettingsError(Exception):
+    """Raised when one or more environment variables hold bad values.
+
+    ``problems`` is a list of ``(variable, reason)`` pairs; ``str()`` joins them into one message.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {name}: {reason}" for name, reason in problems)
+        super().__init__(f"bad settings ({len(problems)}):\n{lines}")
+
+
+class StaffToken(msgspec.Struct, frozen=True):
+    """One staff API credential: a name for the audit log and its bearer token."""
+
+    name: str
+    token: str
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every setting of every Frontdesk process; field ``x_y`` is variable ``FRONTDESK_X_Y``.
+
+    Defaults run the whole stack on one laptop. Times are in seconds unless the name says otherwise.
+    """
+
+    site_dir: Path = Path("examples/clinic-site")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    content_port: int = 8001
+    forms_port: int = 8002
+    forms_public_url: str = "http://127.0.0.1:8002"
+    content_cors_origins: tuple[str, ...] = ("*",)
+    trusted_proxies: tuple[str, ...] = ()
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_security: SmtpSecurity = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_ca_file: Path | None = None
+    smtp_timeout: float = 15.0
+    retry_base_seconds: float = 60.0
+    retry_max_hours: float = 24.0
+    secret_key: str | None = None
+    rate_limits: bool = True
+    staff_tokens: tuple[StaffToken, ...] = ()
+    preview_tokens: tuple[str, ...] = ()
+    queue_name: str = "frontdesk"
+    worker_maintenance_interval: float = 600.0
+    job_timeout: float = 180.0
+    log_level: str = "INFO"
+
+
+_PATH_FIELDS = {"site_dir", "smtp_ca_file"}
+_LIST_FIELDS = {"content_cors_origins", "trusted_proxies", "preview_tokens"}
+_BOOL_WORDS = {"on": True, "true": True, "1": True, "yes": True, "off": False, "false": False}
+_BOOL_WORDS |= {"0": False, "no": False}
+
+
+def _parse_staff_tokens(raw: str) -> list[dict[str, str]]:
+    tokens = []
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, token = pair.partition(":")
+        if not sep or not name or not token:
+            raise ValueError("expected comma-separated name:token pairs")
+        tokens.append({"name": name, "token": token})
+    return tokens
+
+
+def _raw_value(field: str, raw: str) -> Any:
+    """Turn one variable's text into the value msgspec converts; raises ValueError when malformed."""
+    if field in _LIST_FIELDS:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if field in _PATH_FIELDS:
+        return Path(raw)
+    if field == "staff_tokens":
+        return _parse_staff_tokens(raw)
+    if field == "rate_limits":
+        try:
+            return _BOOL_WORDS[raw.strip().lower()]
+        except KeyError:
+            raise ValueError("expected on or off") from None
+    return raw
+
+
+def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if settings.smtp_port == 465 and settings.smtp_security != "tls":
+        problems.append(
+            (
+                f"{PREFIX}SMTP_PORT",
+                f"port 465 is implicit TLS but {PREFIX}SMTP_SECURITY is "
+                f"{settings.smtp_security!r}; set {PREFIX}SMTP_SECURITY=tls",
+            )
+        )
+    for cidr in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.append((f"{PREFIX}TRUSTED_PROXIES", f"{cidr!r} is not a CIDR"))
+    if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append((f"{PREFIX}REDIS_URL", "expected a redis://, rediss:// or unix:// URL"))
+    for port_field in ("content_port", "forms_port", "smtp_port"):
+        if not 0 < getattr(settings, port_field) < 65536:
+            problems.append((PREFIX + port_field.upper(), "expected a port from 1 to 65535"))
+    return problems
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Decode :class:`Settings` from ``environ`` (default ``os.environ``).
+
+    Raises :class:`SettingsError` naming every bad variable at once, so one restart fixes them all.
+    """
+    env = os.environ if environ is None else environ
+    problems: list[tuple[str, str]] = []
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        variable = PREFIX + field.name.upper()
+        if variable not in env:
+            continue
+        try:
+            values[field.name] = msgspec.convert(
+                {field.name: _raw_value(field.name, env[variable])},
+                type=Settings,
+                strict=False,
+            )
+            values[field.name] = getattr(values[field.name], field.name)
+        except (ValueError, msgspec.ValidationError) as exc:
+            problems.append((variable, str(exc).split(" - at ")[0]))
+    if problems:
+        raise SettingsError(problems)
+    settings = Settings(**values)
+    problems = _cross_checks(settings)
+    if problems:
+        raise SettingsError(problems)
+    return settings

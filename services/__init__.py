@@ -1,0 +1,1 @@
+"""Frontdesk's HTTP services: ``services.content`` and ``services.forms``."""

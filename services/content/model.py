@@ -1,0 +1,224 @@
+"""Source types: what the YAML files of a site directory decode into (unknown keys refused).
+
+The page YAML mirrors the public JSON (:mod:`services.content.public`); text fields here are raw
+Markdown strings that the builder turns into ``{"markdown", "html"}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Slug = Annotated[str, Meta(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+Status = Literal["draft", "published"]
+
+
+class Base(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """Common config: keyword-only fields, unknown keys refused."""
+
+
+class CollectionConfig(Base, kw_only=True):
+    """A collection in ``site.yaml``: ``name``, item ``kind``, default empty-state message and sort.
+
+    ``sort`` is a field name, ``-`` in front for descending (``-date``).
+    """
+
+    name: Slug
+    kind: Literal["faq", "person", "post", "entry"]
+    empty_message: str = "No items found."
+    sort: str = "slug"
+
+
+class SiteConfig(Base, kw_only=True):
+    """``site.yaml``: site metadata, phone default region (ISO 3166-1 alpha-2), collections, redirects."""
+
+    name: str
+    base_url: str
+    default_region: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")] = "US"
+    collections: list[CollectionConfig] = []
+    redirects: dict[str, str] = {}
+
+
+class Image(Base, kw_only=True):
+    """An image: ``src`` relative to ``assets/`` or absolute; width and height in pixels."""
+
+    src: str
+    alt: str
+    width: int | None = None
+    height: int | None = None
+
+
+class Seo(Base, kw_only=True):
+    """Search-engine title and description of a page."""
+
+    title: str | None = None
+    description: str | None = None
+
+
+class ListItem(Base, kw_only=True):
+    """One list entry: optional lead-in ``title`` and a Markdown ``body``."""
+
+    title: str | None = None
+    body: str
+
+
+class Step(Base, kw_only=True):
+    """One step of a ``steps`` section."""
+
+    title: str
+    body: str
+
+
+class ComparisonRow(Base, kw_only=True):
+    """One row: its ``label`` and one value per column."""
+
+    label: str
+    values: list[str]
+
+
+class CollectionQuery(Base, kw_only=True):
+    """Which items a collection section shows: filter by ``tag``, ``sort`` (``-`` = descending), ``limit``."""
+
+    tag: str | None = None
+    sort: str | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] | None = None
+
+
+class EmptyState(Base, kw_only=True):
+    """What a frontend shows when a collection section has no items."""
+
+    message: str
+
+
+class SectionBase(Base, tag_field="type", kw_only=True):
+    """Fields every section has; ``id`` defaults to a slug of the heading."""
+
+    heading: str
+    id: str | None = None
+
+
+class RichTextSection(SectionBase, tag="rich_text", kw_only=True):
+    """Free Markdown text."""
+
+    body: str
+
+
+class ListSection(SectionBase, tag="list", kw_only=True):
+    """A bulleted or numbered list with optional intro and outro."""
+
+    items: list[ListItem]
+    style: Literal["bullet", "number"] = "bullet"
+    intro: str | None = None
+    outro: str | None = None
+
+
+class ComparisonSection(SectionBase, tag="comparison", kw_only=True):
+    """A table comparing ``columns`` row by row."""
+
+    columns: list[str]
+    rows: list[ComparisonRow]
+    intro: str | None = None
+    outro: str | None = None
+
+
+class StepsSection(SectionBase, tag="steps", kw_only=True):
+    """An ordered process."""
+
+    steps: list[Step]
+    intro: str | None = None
+    outro: str | None = None
+
+
+class CollectionSection(SectionBase, tag="collection", kw_only=True):
+    """Items of a collection: hand-picked (``pick``) or queried (``query``)."""
+
+    collection: str
+    pick: list[str] | None = None
+    query: CollectionQuery | None = None
+    empty_state: EmptyState | None = None
+    hide_when_empty: bool = False
+
+
+class FormSection(SectionBase, tag="form", kw_only=True):
+    """A form of the forms service, by id."""
+
+    form: str
+
+
+Section = (
+    RichTextSection
+    | ListSection
+    | ComparisonSection
+    | StepsSection
+    | CollectionSection
+    | FormSection
+)
+
+
+class Page(Base, kw_only=True):
+    """``pages/<file>.yaml``: one page with its ordered sections."""
+
+    slug: Slug
+    title: str
+    sections: list[Section] = []
+    seo: Seo = msgspec.field(default_factory=Seo)
+    status: Status = "published"
+    publish_at: dt.datetime | None = None
+
+
+class ItemBase(Base, kw_only=True):
+    """Fields every collection item has; the slug defaults to the file name."""
+
+    slug: Slug | None = None
+    status: Status = "published"
+    publish_at: dt.datetime | None = None
+    tags: list[str] = []
+
+
+class FaqItem(ItemBase, kw_only=True):
+    """A question and its Markdown answer."""
+
+    question: str
+    answer: str
+
+
+class PersonItem(ItemBase, kw_only=True):
+    """A practitioner."""
+
+    name: str
+    role: str | None = None
+    credentials: str | None = None
+    bio: str | None = None
+    photo: Image | None = None
+
+
+class PostItem(ItemBase, kw_only=True):
+    """A blog post."""
+
+    title: str
+    date: dt.date
+    author: str | None = None
+    excerpt: str | None = None
+    body: str = ""
+
+
+class EntryItem(ItemBase, kw_only=True):
+    """A therapy, condition, symptom or treatment."""
+
+    title: str
+    summary: str | None = None
+    body: str = ""
+    image: Image | None = None
+
+
+Item = FaqItem | PersonItem | PostItem | EntryItem
+
+ITEM_TYPES: dict[str, type[Item]] = {
+    "faq": FaqItem,
+    "person": PersonItem,
+    "post": PostItem,
+    "entry": EntryItem,
+}

@@ -1,0 +1,184 @@
+"""Public JSON types of the content API: what frontends receive.
+
+Empty states are data: a collection section always has ``items`` (maybe ``[]``), ``total``,
+``state`` and ``empty_state.message``; nothing is ever ``null`` where a list or object is promised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from msgspec import Struct
+
+
+class Out(Struct, kw_only=True):
+    """Common config of the public types."""
+
+
+class Markdown(Out, kw_only=True):
+    """A text field: the editor's CommonMark source and its HTML (raw HTML in the source is escaped)."""
+
+    markdown: str
+    html: str
+
+
+class ImageOut(Out, kw_only=True):
+    """An image; ``src`` is absolute (assets are served under ``/assets/``)."""
+
+    src: str
+    alt: str
+    width: int | None
+    height: int | None
+
+
+class SeoOut(Out, kw_only=True):
+    """Search-engine title and description; the page title when none is set."""
+
+    title: str
+    description: str | None
+
+
+class ListItemOut(Out, kw_only=True):
+    """A list entry."""
+
+    title: str | None
+    body: Markdown
+
+
+class StepOut(Out, kw_only=True):
+    """A step."""
+
+    title: str
+    body: Markdown
+
+
+class RowOut(Out, kw_only=True):
+    """A comparison row: one value per column."""
+
+    label: str
+    values: list[str]
+
+
+class EmptyStateOut(Out, kw_only=True):
+    """What to show when a collection section is empty."""
+
+    message: str
+
+
+class FaqOut(Out, tag="faq", tag_field="kind", kw_only=True):
+    """A FAQ item."""
+
+    slug: str
+    tags: list[str]
+    question: str
+    answer: Markdown
+
+
+class PersonOut(Out, tag="person", tag_field="kind", kw_only=True):
+    """A person item."""
+
+    slug: str
+    tags: list[str]
+    name: str
+    role: str | None
+    credentials: str | None
+    bio: Markdown | None
+    photo: ImageOut | None
+
+
+class PostOut(Out, tag="post", tag_field="kind", kw_only=True):
+    """A post item."""
+
+    slug: str
+    tags: list[str]
+    title: str
+    date: dt.date
+    author: str | None
+    excerpt: str | None
+    body: Markdown
+
+
+class EntryOut(Out, tag="entry", tag_field="kind", kw_only=True):
+    """An entry item (therapy, condition, symptom, treatment)."""
+
+    slug: str
+    tags: list[str]
+    title: str
+    summary: str | None
+    body: Markdown
+    image: ImageOut | None
+
+
+ItemOut = FaqOut | PersonOut | PostOut | EntryOut
+
+
+class SectionOut(Out, tag_field="type", kw_only=True):
+    """Fields every section has: ``type``, ``id`` (anchor slug), ``heading``."""
+
+    id: str
+    heading: str
+
+
+class RichTextOut(SectionOut, tag="rich_text", kw_only=True):
+    """Free text."""
+
+    body: Markdown
+
+
+class ListOut(SectionOut, tag="list", kw_only=True):
+    """A list."""
+
+    intro: Markdown | None
+    style: Literal["bullet", "number"]
+    items: list[ListItemOut]
+    outro: Markdown | None
+
+
+class ComparisonOut(SectionOut, tag="comparison", kw_only=True):
+    """A comparison table."""
+
+    intro: Markdown | None
+    columns: list[str]
+    rows: list[RowOut]
+    outro: Markdown | None
+
+
+class StepsOut(SectionOut, tag="steps", kw_only=True):
+    """Process steps."""
+
+    intro: Markdown | None
+    steps: list[StepOut]
+    outro: Markdown | None
+
+
+class CollectionOut(SectionOut, tag="collection", kw_only=True):
+    """Resolved collection items; ``total`` counts matching published items before any limit."""
+
+    collection: str
+    items: list[ItemOut]
+    total: int
+    state: Literal["items", "empty"]
+    empty_state: EmptyStateOut
+    hide_when_empty: bool
+
+
+class FormOut(SectionOut, tag="form", kw_only=True):
+    """A form: ``action`` is the submission URL, ``definition`` the public definition URL."""
+
+    form: str
+    action: str
+    definition: str
+
+
+SectionOutT = RichTextOut | ListOut | ComparisonOut | StepsOut | CollectionOut | FormOut
+
+
+class PageOut(Out, kw_only=True):
+    """``GET /v1/pages/{slug}``: the page with every section resolved."""
+
+    slug: str
+    title: str
+    seo: SeoOut
+    updated_at: dt.datetime
+    sections: list[SectionOutT]

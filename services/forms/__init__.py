@@ -1,0 +1,1 @@
+"""Forms service: form definitions, validation, spam defences, submission store, HTTP app."""

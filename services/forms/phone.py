@@ -1,0 +1,146 @@
+"""Phone numbers through libphonenumber (the ``phonenumbers`` port).
+
+One function, :func:`check_phone`, serves both a submission and ``GET /v1/phone/check``, so the
+page's "Valid number" and the server's verdict can never disagree.
+
+Characters are checked before libphonenumber sees the text: it reads three or more letters as vanity
+digits and silently drops fewer, so ``+31 6 12 34 abc 5`` would become a different, "valid" number.
+Only Unicode decimal digits, spaces, ``+ ( ) - . /``, a ``tel:`` prefix (RFC 3966) and an extension
+suffix (``x``, ``ext``, ``ext.``, ``extension``, ``#``, ``;ext=``) are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Literal
+
+import msgspec
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, ValidationResult
+
+PhoneReason = Literal[
+    "invalid_country_code",
+    "too_short",
+    "too_long",
+    "invalid_length",
+    "not_a_number",
+    "invalid_number",
+]
+PhonePolicyName = Literal["possible", "valid"]
+
+METADATA_VERSION: str = phonenumbers.__version__
+MAX_INPUT = 250  # libphonenumber's _MAX_INPUT_STRING_LENGTH
+
+_EXTENSION = re.compile(r"(?:;ext=|\s*(?:extension|ext\.?|x|#)\s*)(\d{1,10})$", re.IGNORECASE)
+_BODY = re.compile(r"^[\d\s+().\-/]+$")
+
+_PARSE_REASONS: dict[int, PhoneReason] = {
+    NumberParseException.INVALID_COUNTRY_CODE: "invalid_country_code",
+    NumberParseException.NOT_A_NUMBER: "not_a_number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too_short",
+    NumberParseException.TOO_SHORT_NSN: "too_short",
+    NumberParseException.TOO_LONG: "too_long",
+}
+_POSSIBLE_REASONS: dict[int, PhoneReason] = {
+    ValidationResult.INVALID_COUNTRY_CODE: "invalid_country_code",
+    ValidationResult.TOO_SHORT: "too_short",
+    ValidationResult.TOO_LONG: "too_long",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "too_short",
+    ValidationResult.INVALID_LENGTH: "invalid_length",
+}
+_TYPE_NAMES = {
+    value: name.lower()
+    for name, value in vars(PhoneNumberType).items()
+    if name.isupper() and isinstance(value, int)
+}
+
+
+class PhoneVerdict(msgspec.Struct, kw_only=True):
+    """What libphonenumber says of one input.
+
+    ``possible``: IS_POSSIBLE (length and country code fit); ``valid``: full metadata rules;
+    ``reason``: ``None`` or a field code; ``accepted``: whether a submission takes it under the
+    policy; ``e164`` drops the extension, kept in ``extension``; ``type`` is libphonenumber's number
+    type in lower case (NANP numbers are ``fixed_line_or_mobile``); ``region`` ISO 3166-1 alpha-2.
+    """
+
+    raw: str
+    possible: bool = False
+    valid: bool = False
+    accepted: bool = False
+    reason: PhoneReason | None = None
+    e164: str | None = None
+    national: str | None = None
+    international: str | None = None
+    extension: str | None = None
+    type: str | None = None
+    region: str | None = None
+
+
+def normalise_region(region: str | None) -> str | None:
+    """``region`` upper-cased when libphonenumber knows it (AC, TA and XK included), else ``None``."""
+    if not region:
+        return None
+    code = region.strip().upper()
+    return code if code in phonenumbers.SUPPORTED_REGIONS else None
+
+
+def _ascii_digits(text: str) -> str:
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+
+
+def _split(raw: str) -> tuple[str, str | None] | None:
+    """``(number, extension)`` in ASCII digits, or ``None`` when a character is not allowed."""
+    text = unicodedata.normalize("NFC", raw).strip()
+    if text[:4].lower() == "tel:":
+        text = text[4:]
+    text = _ascii_digits(text)
+    extension = None
+    match = _EXTENSION.search(text)
+    if match:
+        extension = match.group(1)
+        text = text[: match.start()]
+    if not text or not _BODY.match(text) or not any(c.isdigit() for c in text):
+        return None
+    return text, extension
+
+
+def check_phone(raw: str, region: str | None, policy: PhonePolicyName = "possible") -> PhoneVerdict:
+    """Judge ``raw`` with default ``region`` under ``policy``; never raises for any input.
+
+    ``possible``: accept IS_POSSIBLE numbers (the caller flags ``phone_unverified`` when not valid);
+    ``valid``: accept only numbers valid by libphonenumber's metadata.
+    """
+    verdict = PhoneVerdict(raw=raw)
+    if len(raw) > MAX_INPUT:
+        verdict.reason = "too_long"
+        return verdict
+    parts = _split(raw)
+    if parts is None:
+        verdict.reason = "not_a_number"
+        return verdict
+    text, extension = parts
+    try:
+        number = phonenumbers.parse(text, normalise_region(region))
+    except NumberParseException as exc:
+        verdict.reason = _PARSE_REASONS.get(exc.error_type, "not_a_number")
+        return verdict
+    if extension:
+        number.extension = extension
+    possibility = phonenumbers.is_possible_number_with_reason(number)
+    verdict.possible = possibility == ValidationResult.IS_POSSIBLE
+    verdict.valid = verdict.possible and phonenumbers.is_valid_number(number)
+    if not verdict.possible:
+        verdict.reason = _POSSIBLE_REASONS.get(possibility, "invalid_number")
+    elif not verdict.valid:
+        verdict.reason = "invalid_number"
+    verdict.accepted = verdict.valid or (verdict.possible and policy == "possible")
+    if verdict.possible:
+        verdict.e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        verdict.national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+        verdict.international = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+        verdict.extension = number.extension or None
+        verdict.type = _TYPE_NAMES.get(phonenumbers.number_type(number), "unknown")
+        verdict.region = phonenumbers.region_code_for_number(number)
+    return verdict

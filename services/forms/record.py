@@ -1,0 +1,105 @@
+"""The submission record: owned by the forms service, read and updated by the worker.
+
+Stored in Redis as msgspec JSON under :func:`submission_key`, with a TTL of the form's retention.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from typing import Literal
+
+import msgspec
+
+SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
+MessageKind = Literal["staff", "auto_reply"]
+MessageStatus = Literal["queued", "sending", "sent", "failed"]
+
+KEY_PREFIX = "frontdesk:"
+
+
+class PhoneInfo(msgspec.Struct, kw_only=True):
+    """A phone field as typed and as libphonenumber reads it; E.164 without the extension."""
+
+    raw: str
+    e164: str | None
+    international: str | None
+    extension: str | None
+    region: str | None
+    type: str | None
+    valid: bool
+
+
+class SmtpError(msgspec.Struct, kw_only=True):
+    """The last failure of a message: SMTP reply ``code`` (``None`` for connection errors) and text."""
+
+    code: int | None
+    text: str
+
+
+class MessageState(msgspec.Struct, kw_only=True):
+    """Delivery state of one email of a submission: ``queued`` → ``sending`` → ``sent`` | ``failed``."""
+
+    kind: MessageKind
+    status: MessageStatus = "queued"
+    attempts: int = 0
+    message_id: str | None = None
+    sent_at: dt.datetime | None = None
+    last_error: SmtpError | None = None
+
+
+class Submission(msgspec.Struct, kw_only=True):
+    """One stored inquiry.
+
+    ``fields`` holds normalised values by field name; ``flags`` the spam and quality flags
+    (``phone_unverified``, ``origin_unknown``, ``no_token``, quarantine reasons);
+    ``created_at`` is UTC.
+    """
+
+    id: str
+    form: str
+    status: SubmissionStatus
+    created_at: dt.datetime
+    fields: dict[str, str]
+    phone: PhoneInfo | None = None
+    flags: list[str] = []
+    messages: list[MessageState] = []
+    request_id: str | None = None
+    language: str | None = None
+
+    def message(self, kind: MessageKind) -> MessageState | None:
+        """The delivery state of message ``kind``, if the submission has one."""
+        return next((m for m in self.messages if m.kind == kind), None)
+
+
+def new_submission_id() -> str:
+    """A time-ordered id: 12 hex digits of Unix milliseconds, then 16 random hex digits.
+
+    Only ``[0-9a-f]``, so it is also a valid RQ job id part.
+    """
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def submission_key(submission_id: str) -> str:
+    """Redis key of a submission record."""
+    return f"{KEY_PREFIX}submission:{submission_id}"
+
+
+def form_index_key(form: str) -> str:
+    """Redis sorted set of a form's submission ids, scored by creation time in milliseconds."""
+    return f"{KEY_PREFIX}form:{form}:submissions"
+
+
+def sent_marker_key(submission_id: str, kind: MessageKind) -> str:
+    """Redis key set (``SET NX``) once message ``kind`` of a submission has been accepted by the relay."""
+    return f"{KEY_PREFIX}sent:{submission_id}:{kind}"
+
+
+def job_id(submission_id: str, kind: MessageKind) -> str:
+    """The RQ job id of a message: ``<submission id>-<kind>`` (RQ allows ``[A-Za-z0-9_-]``)."""
+    return f"{submission_id}-{kind}"
+
+
+encoder = msgspec.json.Encoder()
+decoder = msgspec.json.Decoder(Submission)

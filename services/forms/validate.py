@@ -1,0 +1,154 @@
+"""Field rules of a submission: shape, required, length, options, control characters, email, phone.
+
+Values are normalised first: Unicode NFC, trimmed. Field error codes are stable; their messages come
+from the form (``messages.codes``) or :data:`DEFAULT_MESSAGES`.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import msgspec
+
+from services.forms.definition import Field, FormDefinition
+from services.forms.emails import check_email
+from services.forms.phone import check_phone, normalise_region
+from services.forms.record import PhoneInfo
+
+DEFAULT_MESSAGES = {
+    "required": "This field is required.",
+    "too_long": "This value is too long.",
+    "invalid_option": "Choose one of the offered options.",
+    "control_characters": "Line breaks and control characters are not allowed here.",
+    "unknown_field": "This form has no such field.",
+    "not_a_string": "Send this field once, as text.",
+    "invalid_email": "Enter a valid email address.",
+    "email_display_name": "Enter only the email address, without a name or angle brackets.",
+    "email_quoted_local": "Quoted email addresses are not accepted.",
+    "invalid_country_code": "Invalid number",
+    "too_short": "Invalid number",
+    "too_long_phone": "Invalid number",
+    "invalid_length": "Invalid number",
+    "not_a_number": "Invalid number",
+    "invalid_number": "Invalid number",
+}
+PHONE_CODES = {
+    "invalid_country_code",
+    "too_short",
+    "invalid_length",
+    "not_a_number",
+    "invalid_number",
+}
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    """One rejected field: ``field`` name, stable ``code``, human ``message``."""
+
+    field: str
+    code: str
+    message: str
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    """Result of validation: normalised ``fields``, ``phone``, ``flags`` and ``errors`` (empty: valid)."""
+
+    fields: dict[str, str] = {}
+    phone: PhoneInfo | None = None
+    flags: list[str] = []
+    errors: list[FieldError] = []
+
+
+def message_for(form: FormDefinition, code: str, phone: bool = False) -> str:
+    """The form's text for ``code``, else the default; phone codes default to "Invalid number"."""
+    if code in form.messages.codes:
+        return form.messages.codes[code]
+    if phone and code == "too_long":
+        return DEFAULT_MESSAGES["too_long_phone"]
+    return DEFAULT_MESSAGES.get(code, "This value is not accepted.")
+
+
+def _has_control(text: str, multiline: bool) -> bool:
+    allowed = {"\n", "\t"} if multiline else set()
+    return any(unicodedata.category(c) in ("Cc", "Cf") and c not in allowed for c in text)
+
+
+def validate(form: FormDefinition, data: dict[str, Any], default_region: str) -> Outcome:
+    """Check ``data`` (field name → posted value) against ``form``.
+
+    Names starting with ``_`` are reserved and skipped; ``<phone field>_country`` carries the
+    phone region. ``default_region`` is the site's (ISO 3166-1 alpha-2).
+    """
+    outcome = Outcome()
+    known = {f.name for f in form.fields}
+    phone_regions = {f"{f.name}_country" for f in form.fields if f.type == "phone"}
+    for name in data:
+        if name.startswith("_") or name in known or name in phone_regions:
+            continue
+        outcome.errors.append(
+            FieldError(field=name, code="unknown_field", message=message_for(form, "unknown_field"))
+        )
+    for field in form.fields:
+        _check_field(form, field, data, default_region, outcome)
+    return outcome
+
+
+def _fail(
+    form: FormDefinition, outcome: Outcome, field: Field, code: str, phone: bool = False
+) -> None:
+    outcome.errors.append(
+        FieldError(field=field.name, code=code, message=message_for(form, code, phone))
+    )
+
+
+def _check_field(
+    form: FormDefinition, field: Field, data: dict[str, Any], default_region: str, outcome: Outcome
+) -> None:
+    raw = data.get(field.name)
+    if field.type == "checkbox" and raw in (None, "", False):
+        raw = None
+    if isinstance(raw, bool) and field.type == "checkbox":
+        raw = "yes" if raw else None
+    if raw is not None and not isinstance(raw, str):
+        _fail(form, outcome, field, "not_a_string")
+        return
+    value = unicodedata.normalize("NFC", raw).strip() if raw is not None else ""
+    if not value:
+        if field.required:
+            _fail(form, outcome, field, "required")
+        return
+    if field.max_length is not None and len(value) > field.max_length:
+        _fail(form, outcome, field, "too_long", phone=field.type == "phone")
+        return
+    if _has_control(value, multiline=field.type == "textarea"):
+        _fail(form, outcome, field, "control_characters")
+        return
+    if field.type == "select" and value not in field.options:
+        _fail(form, outcome, field, "invalid_option")
+        return
+    if field.type == "email":
+        verdict = check_email(value)
+        if verdict.normalized is None:
+            _fail(form, outcome, field, verdict.code or "invalid_email")
+            return
+        value = verdict.normalized
+    if field.type == "phone":
+        posted = data.get(f"{field.name}_country")
+        region = normalise_region(posted) if isinstance(posted, str) else None
+        region = region or form.phone.default_region or default_region
+        phone = check_phone(value, region, form.phone.policy)
+        if not phone.accepted:
+            _fail(form, outcome, field, phone.reason or "invalid_number", phone=True)
+            return
+        if not phone.valid:
+            outcome.flags.append("phone_unverified")
+        outcome.phone = PhoneInfo(
+            raw=value,
+            e164=phone.e164,
+            international=phone.international,
+            extension=phone.extension,
+            region=phone.region,
+            type=phone.type,
+            valid=phone.valid,
+        )
+    outcome.fields[field.name] = value

@@ -1,0 +1,99 @@
+"""Shared fixtures: a real Redis database flushed per test, a real aiosmtpd server, settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+
+from frontdesk.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CLINIC_SITE = ROOT / "examples" / "clinic-site"
+TEST_REDIS_URL = os.environ.get("FRONTDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    """The test database, flushed before and after; fails loudly when Redis does not answer."""
+    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {TEST_REDIS_URL} does not answer ({exc}); start redis-server")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+class Inbox:
+    """What a test SMTP server received: envelopes and the parsed messages (``email.policy.strict``)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+        self.arrived = threading.Condition()
+        self.replies: list[str] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        with self.arrived:
+            self.envelopes.append(envelope)
+            self.arrived.notify_all()
+        return self.replies.pop(0) if self.replies else "250 Message accepted for delivery"
+
+    def messages(self) -> list[EmailMessage]:
+        return [
+            message_from_bytes(e.original_content or b"", policy=policy.strict)  # type: ignore[misc]
+            for e in self.envelopes
+        ]
+
+    def wait(self, count: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.envelopes) >= count, timeout=timeout)
+        return self.messages()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    """A real aiosmtpd server on an ephemeral port: ``(inbox, port)``."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """``FRONTDESK_*`` variables for the test Redis and the clinic site; tests may add more."""
+    values = {
+        "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
+        "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
+        "FRONTDESK_RETRY_BASE_SECONDS": "1",
+    }
+    for key in [k for k in os.environ if k.startswith("FRONTDESK_")]:
+        monkeypatch.delenv(key)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return load_settings()

@@ -1,0 +1,44 @@
+import pytest
+
+from frontdesk.settings import SettingsError, StaffToken, load_settings
+
+
+def test_defaults_run_on_one_laptop() -> None:
+    settings = load_settings({})
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert (settings.content_port, settings.forms_port, settings.smtp_port) == (8001, 8002, 1025)
+    assert settings.rate_limits is True
+
+
+def test_values_are_decoded() -> None:
+    settings = load_settings(
+        {
+            "FRONTDESK_RATE_LIMITS": "off",
+            "FRONTDESK_STAFF_TOKENS": "ann:s3cret, bob:t0ken",
+            "FRONTDESK_SMTP_TIMEOUT": "2.5",
+            "FRONTDESK_CONTENT_CORS_ORIGINS": "https://a.example, https://b.example",
+        }
+    )
+    assert settings.rate_limits is False
+    assert settings.staff_tokens == (StaffToken("ann", "s3cret"), StaffToken("bob", "t0ken"))
+    assert settings.smtp_timeout == 2.5
+    assert settings.content_cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_every_bad_variable_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                "FRONTDESK_SMTP_PORT": "twenty-five",
+                "FRONTDESK_SMTP_SECURITY": "ssl",
+                "FRONTDESK_RATE_LIMITS": "maybe",
+            }
+        )
+    names = [name for name, _ in caught.value.problems]
+    assert names == ["FRONTDESK_SMTP_PORT", "FRONTDESK_SMTP_SECURITY", "FRONTDESK_RATE_LIMITS"]
+
+
+def test_port_465_needs_tls() -> None:
+    with pytest.raises(SettingsError, match="FRONTDESK_SMTP_SECURITY"):
+        load_settings({"FRONTDESK_SMTP_PORT": "465", "FRONTDESK_SMTP_SECURITY": "starttls"})
+    assert load_settings({"FRONTDESK_SMTP_PORT": "465", "FRONTDESK_SMTP_SECURITY": "tls"})

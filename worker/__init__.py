@@ -1,0 +1,1 @@
+"""The RQ worker: jobs that email staff and visitors."""

@@ -127,7 +127,7 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Decode :class:`Settings` from ``environ`` (default ``os.environ``).
+    """Decode :class:`Settings` from ``environ`` (default ``os.environ``); empty values are unset.
 
     Raises :class:`SettingsError` naming every bad variable at once, so one restart fixes them all.
     """
@@ -136,15 +136,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {}
     for field in msgspec.structs.fields(Settings):
         variable = PREFIX + field.name.upper()
-        if variable not in env:
+        # An empty value means "unset", so a copied .env.example with blank lines keeps defaults.
+        if not env.get(variable, "").strip():
             continue
         try:
             values[field.name] = msgspec.convert(
-                {field.name: _raw_value(field.name, env[variable])},
-                type=Settings,
-                strict=False,
+                _raw_value(field.name, env[variable]), type=field.type, strict=False
             )
-            values[field.name] = getattr(values[field.name], field.name)
         except (ValueError, msgspec.ValidationError) as exc:
             problems.append((variable, str(exc).split(" - at ")[0]))
     if problems:

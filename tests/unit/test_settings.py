@@ -42,3 +42,9 @@ def test_port_465_needs_tls() -> None:
     with pytest.raises(SettingsError, match="FRONTDESK_SMTP_SECURITY"):
         load_settings({"FRONTDESK_SMTP_PORT": "465", "FRONTDESK_SMTP_SECURITY": "starttls"})
     assert load_settings({"FRONTDESK_SMTP_PORT": "465", "FRONTDESK_SMTP_SECURITY": "tls"})
+
+
+def test_empty_values_keep_defaults() -> None:
+    settings = load_settings({"FRONTDESK_SMTP_CA_FILE": "", "FRONTDESK_SMTP_USERNAME": " "})
+    assert settings.smtp_ca_file is None
+    assert settings.smtp_username is None

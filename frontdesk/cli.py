@@ -6,11 +6,11 @@ Exit codes: 0 success, 1 a check found problems, 2 bad settings or usage.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from frontdesk.logging import configure as configure_logging
 from frontdesk.settings import Settings, SettingsError, load_settings
 
 
@@ -71,9 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level)
     if args.command == "serve":
         from frontdesk.serve import serve
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from granian import Granian
 from granian.constants import Interfaces
 
+from frontdesk.logging import dict_config
 from frontdesk.settings import Settings
 
 TARGETS = {
@@ -24,4 +25,6 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
         factory=True,
         workers=workers,
         log_access=False,
+        # Applied in granian's worker processes too: the app's lines are JSON there as well.
+        log_dictconfig=dict_config(settings.log_level),
     ).serve()

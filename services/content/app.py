@@ -15,7 +15,9 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
 
+from frontdesk.metrics import prometheus
 from frontdesk.problems import ProblemError, exception_handlers
+from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from services.content.bodies import Body, etag_matches
 from services.content.build import Builder
@@ -71,8 +73,11 @@ def create_app(settings: Settings) -> Litestar:
     """Load ``settings.site_dir`` and build the app; raises ``SiteError`` when the site is bad."""
     site = load_site(settings.site_dir)
     snapshot = Snapshot(site, settings, dt.datetime.now(dt.UTC))
+    metrics_middleware, metrics = prometheus("content")
     return Litestar(
-        route_handlers=[get_page, live],
+        route_handlers=[get_page, live, metrics],
+        middleware=[RequestIdMiddleware, metrics_middleware],
+        logging_config=None,  # frontdesk.logging configures every process (JSON lines)
         state=State({"snapshot": snapshot, "settings": settings}),
         exception_handlers=exception_handlers(),
         cors_config=CORSConfig(

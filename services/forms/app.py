@@ -15,11 +15,14 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
+from frontdesk.metrics import QueueCollector, prometheus
 from frontdesk.problems import ProblemError, exception_handlers, problem_response
 from frontdesk.redis import connect
+from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from services.content.loader import load_site
 from services.forms.definition import FormDefinition, load_forms
+from services.forms.health import health_workers
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
 from services.forms.record import MessageKind, MessageState, Submission, new_submission_id
 from services.forms.store import StoreUnavailable, SubmissionStore, retry_schedule
@@ -218,8 +221,13 @@ def create_app(settings: Settings) -> Litestar:
         settings=settings, forms=forms, default_region=site.config.default_region, store=store
     )
     origins = sorted({o for f in forms.values() for o in (f.allowed_origins or ["*"])})
+    metrics_middleware, metrics = prometheus(
+        "forms", [QueueCollector(store.redis, settings.queue_name)]
+    )
     return Litestar(
-        route_handlers=[submit, phone_check, live, ready],
+        route_handlers=[submit, phone_check, live, ready, health_workers, metrics],
+        middleware=[RequestIdMiddleware, metrics_middleware],
+        logging_config=None,  # frontdesk.logging configures every process (JSON lines)
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
         cors_config=CORSConfig(

@@ -1,0 +1,231 @@
+"""Operations over HTTP: health routes, /metrics and the request id, on both apps, real Redis."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+import redis
+from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+
+from frontdesk import metrics
+from frontdesk.settings import Settings
+from services.content.app import create_app as create_content
+from services.forms.app import create_app as create_forms
+from services.forms.record import Submission
+from tests.conftest import free_port
+
+VALID = {
+    "name": "Ann Example",
+    "email": "ann@example.com",
+    "phone": "+1 415 555 2671",
+    "message": "Knee pain",
+}
+URL = "/v1/forms/contact/submissions"
+
+
+@pytest.fixture
+def forms(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_forms(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def content(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_content(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def forms_without_redis(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    # Nothing listens on a fresh free port: Redis "is down".
+    down = msgspec.structs.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_forms(down)) as client:
+        yield client
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample of a Prometheus text exposition, or None when absent."""
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and all(found.labels.get(k) == v for k, v in labels.items()):
+                return float(found.value)
+    return None
+
+
+def test_live_on_both_services(forms: TestClient, content: TestClient) -> None:
+    for client in (forms, content):
+        response = client.get("/health/live")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+
+
+def test_forms_ready_when_redis_answers(forms: TestClient) -> None:
+    response = forms.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_forms_not_ready_without_redis_is_problem_json(forms_without_redis: TestClient) -> None:
+    response = forms_without_redis.get("/health/ready")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "redis_unavailable"
+    # Liveness never depends on Redis: restarting the pod would not bring Redis back.
+    assert forms_without_redis.get("/health/live").status_code == 200
+
+
+def test_workers_without_a_worker_is_503(forms: TestClient) -> None:
+    response = forms.get("/health/workers")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "no_workers"
+    assert body["count"] == 0
+    assert body["workers"] == []
+
+
+def test_workers_lists_registered_workers_with_heartbeat(
+    forms: TestClient, redis_client: redis.Redis, settings: Settings
+) -> None:
+    queue = Queue(settings.queue_name, connection=redis_client, serializer=JSONSerializer)
+    worker = Worker([queue], connection=redis_client, serializer=JSONSerializer, name="w-one")
+    worker.register_birth()
+    worker.heartbeat()
+    try:
+        response = forms.get("/health/workers")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["count"] == 1
+        [listed] = body["workers"]
+        assert listed["name"] == "w-one"
+        assert listed["last_heartbeat"] is not None
+        assert body["last_heartbeat"] == listed["last_heartbeat"]
+        assert listed["last_heartbeat"].endswith("Z")
+    finally:
+        worker.register_death()
+    assert forms.get("/health/workers").status_code == 503
+
+
+def test_workers_without_redis(forms_without_redis: TestClient) -> None:
+    response = forms_without_redis.get("/health/workers")
+    assert response.status_code == 503
+    assert response.json()["code"] == "redis_unavailable"
+
+
+def test_metrics_count_requests_by_route_template(content: TestClient) -> None:
+    before = content.get("/metrics").text
+    key = {"app_name": "content", "path": "/v1/pages/{slug}", "status_code": "404"}
+    start = sample(before, "frontdesk_requests_total", **key) or 0.0
+    assert content.get("/v1/pages/no-such-page").status_code == 404
+    response = content.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert sample(response.text, "frontdesk_requests_total", **key) == start + 1
+    assert "frontdesk_request_duration_seconds_bucket" in response.text
+    # The raw path never becomes a label (cardinality), and probes are not counted.
+    assert "no-such-page" not in response.text
+    assert 'path="/health/live"' not in response.text
+
+
+def test_metrics_queue_depth_and_failed_jobs(
+    forms: TestClient, redis_client: redis.Redis, settings: Settings
+) -> None:
+    text = forms.get("/metrics").text
+    assert sample(text, "frontdesk_redis_up") == 1
+    assert sample(text, "frontdesk_queue_jobs", state="queued") == 0
+    assert sample(text, "frontdesk_workers") == 0
+    assert forms.post(URL, json=VALID).status_code == 201
+    assert forms.post(URL, json={**VALID, "message": "Shoulder"}).status_code == 201
+    text = forms.get("/metrics").text
+    assert sample(text, "frontdesk_queue_jobs", queue="frontdesk", state="queued") == 2
+    queue = Queue(settings.queue_name, connection=redis_client, serializer=JSONSerializer)
+    job = queue.dequeue_any([queue], None, connection=redis_client, serializer=JSONSerializer)
+    assert job is not None
+    queue.failed_job_registry.add(job[0], ttl=60, exc_string="boom")
+    text = forms.get("/metrics").text
+    assert sample(text, "frontdesk_queue_jobs", state="queued") == 1
+    assert sample(text, "frontdesk_queue_jobs", state="failed") == 1
+
+
+def test_metrics_message_outcomes_from_redis(forms: TestClient, redis_client: redis.Redis) -> None:
+    metrics.record_message(redis_client, "staff", "sent")
+    metrics.record_message(redis_client, "staff", "sent")
+    metrics.record_message(redis_client, "staff", "retried")
+    text = forms.get("/metrics").text
+    assert sample(text, "frontdesk_messages_total", kind="staff", outcome="sent") == 2
+    assert sample(text, "frontdesk_messages_total", kind="staff", outcome="retried") == 1
+
+
+def test_metrics_submission_and_reload_counters(forms: TestClient, content: TestClient) -> None:
+    def value(client: TestClient, name: str, **labels: str) -> float:
+        return sample(client.get("/metrics").text, name, **labels) or 0.0
+
+    accepted = {"form": "contact", "outcome": "accepted"}
+    rejected = {"form": "contact", "outcome": "rejected", "code": "validation_failed"}
+    quarantined = {"form": "contact", "outcome": "quarantined", "code": "honeypot"}
+    start = [value(forms, "frontdesk_submissions_total", **k) for k in (accepted, rejected)]
+    start_q = value(forms, "frontdesk_submissions_total", **quarantined)
+    metrics.submission_accepted("contact")
+    metrics.submission_rejected("contact", "validation_failed")
+    metrics.submission_rejected("contact", "validation_failed")
+    metrics.submission_quarantined("contact", "honeypot")
+    assert value(forms, "frontdesk_submissions_total", **accepted) == start[0] + 1
+    assert value(forms, "frontdesk_submissions_total", **rejected) == start[1] + 2
+    assert value(forms, "frontdesk_submissions_total", **quarantined) == start_q + 1
+
+    ok, errors = (
+        value(content, "frontdesk_content_reloads_total", outcome=o) for o in ("ok", "error")
+    )
+    metrics.content_reloaded()
+    metrics.content_reload_failed()
+    assert value(content, "frontdesk_content_reloads_total", outcome="ok") == ok + 1
+    assert value(content, "frontdesk_content_reloads_total", outcome="error") == errors + 1
+
+
+def test_metrics_without_redis_say_redis_is_down(forms_without_redis: TestClient) -> None:
+    response = forms_without_redis.get("/metrics")
+    assert response.status_code == 200
+    assert sample(response.text, "frontdesk_redis_up") == 0
+    assert "frontdesk_queue_jobs" not in response.text
+
+
+def test_request_id_is_kept_and_stored_on_the_submission(
+    forms: TestClient, redis_client: redis.Redis
+) -> None:
+    response = forms.post(URL, json=VALID, headers={"X-Request-ID": "req-abc-123"})
+    assert response.status_code == 201
+    assert response.headers["x-request-id"] == "req-abc-123"
+    raw = redis_client.get(f"frontdesk:submission:{response.json()['id']}")
+    assert raw is not None
+    assert msgspec.json.decode(raw, type=Submission).request_id == "req-abc-123"
+
+
+@pytest.mark.parametrize("header", [None, "bad id with spaces", "x" * 200])
+def test_request_id_is_new_when_missing_or_malformed(
+    forms: TestClient, redis_client: redis.Redis, header: str | None
+) -> None:
+    headers = {"X-Request-ID": header} if header else {}
+    response = forms.post(URL, json={**VALID, "message": str(header)}, headers=headers)
+    assert response.status_code == 201
+    request_id = response.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    raw = redis_client.get(f"frontdesk:submission:{response.json()['id']}")
+    assert raw is not None
+    # The handler saw the same id as the response and the logs.
+    assert msgspec.json.decode(raw, type=Submission).request_id == request_id
+    job = redis_client.hget(f"rq:job:{response.json()['id']}-staff", "meta")
+    assert job is not None
+    assert request_id.encode() in job
+
+
+def test_content_answers_with_a_request_id(content: TestClient) -> None:
+    response = content.get("/v1/pages/dry-needling-therapy-for-joint-pain")
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+    assert (
+        content.get("/health/live", headers={"X-Request-ID": "r1"}).headers["x-request-id"] == "r1"
+    )

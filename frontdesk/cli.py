@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     worker = commands.add_parser("worker", help="run the RQ worker (with its scheduler)")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    doc = commands.add_parser(
+        "settings-doc", help="write docs/settings.md and .env.example from the settings type"
+    )
+    doc.add_argument("--check", action="store_true", help="exit 1 when a file is stale")
+    doc.add_argument("--root", type=Path, default=Path(), help="the repository (default: .)")
     for name in ("content", "forms"):
         group = commands.add_parser(name, help=f"{name} tools").add_subparsers(
             dest="action", required=True
@@ -67,6 +72,18 @@ def _check_forms(site_dir: Path) -> int:
     return 0
 
 
+def _settings_doc(root: Path, *, check: bool) -> int:
+    from frontdesk.settings_doc import undocumented, write
+
+    missing = undocumented()
+    for name in missing:
+        print(f"setting {name} has no description in frontdesk/settings_doc.py", file=sys.stderr)
+    stale = write(root, check=check)
+    for path in stale:
+        print(f"{path} is stale: run `frontdesk settings-doc`" if check else f"wrote {path}")
+    return 1 if missing or (check and stale) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -82,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run(settings, burst=args.burst)
         return 0
+    if args.command == "settings-doc":
+        return _settings_doc(args.root, check=args.check)
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)

@@ -1,0 +1,160 @@
+"""``docs/settings.md`` and ``.env.example``, generated from :class:`~frontdesk.settings.Settings`.
+
+Names, types and defaults come from the struct; the sentences from :data:`DESCRIPTIONS`, keyed by
+field name. ``frontdesk settings-doc`` rewrites both files; ``--check`` only says whether they are
+current (a test runs it, so a new setting without a description or a stale file fails the suite).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from frontdesk.settings import PREFIX, Settings
+
+DOC_PATH = Path("docs/settings.md")
+ENV_PATH = Path(".env.example")
+
+DESCRIPTIONS: dict[str, str] = {
+    "site_dir": "The site directory both services and the worker read (pages, collections, forms).",
+    "redis_url": "Redis for submissions, the queue and rate limits: `redis://`, `rediss://` (TLS) "
+    "or `unix://`. A password goes in the URL (`rediss://:PASSWORD@host:6380/0`).",
+    "host": "Listening address of both services (`0.0.0.0` in containers).",
+    "content_port": "Port of the content service.",
+    "forms_port": "Port of the forms service.",
+    "forms_public_url": "How browsers reach the forms service; form sections of pages point there.",
+    "content_cors_origins": "Comma-separated origins allowed to read content; `*` for any.",
+    "trusted_proxies": "Comma-separated CIDRs whose `X-Forwarded-For` is believed for the client "
+    "IP (rate limits). Empty: the peer address is the client.",
+    "smtp_host": "The relay the worker sends through.",
+    "smtp_port": "The relay's port (465 requires `FRONTDESK_SMTP_SECURITY=tls`).",
+    "smtp_security": "`none`, `starttls` or `tls` (implicit TLS).",
+    "smtp_username": "Relay user name; unset: no authentication. A secret.",
+    "smtp_password": "Relay password. A secret.",
+    "smtp_ca_file": "CA bundle that verifies the relay's certificate; unset: the system store.",
+    "smtp_timeout": "Seconds to wait for the relay on each step.",
+    "retry_base_seconds": "First retry delay of a failed email; it doubles up to one hour.",
+    "retry_max_hours": "How long failed emails are retried in all before they count as failed.",
+    "secret_key": "Signs time-trap tokens and webhooks. Unset: generated once and kept in Redis "
+    "(`SET NX`), shared by every replica. A secret.",
+    "rate_limits": "`on` or `off`; `off` lifts every rate limit (benchmarks, bulk checks).",
+    "staff_tokens": "Comma-separated `name:token` pairs for the staff API; unset: the staff API is "
+    "off. The name appears in the audit log. A secret.",
+    "preview_tokens": "Comma-separated bearer tokens that show drafts; unset: no preview. A secret.",
+    "queue_name": "The RQ queue of the notification jobs.",
+    "worker_maintenance_interval": "Seconds between the worker's maintenance sweeps (recovery of "
+    "abandoned jobs, registry cleanup).",
+    "job_timeout": "Seconds a job may run before RQ stops it. Keep the worker's stop grace period "
+    "(compose `stop_grace_period`, Kubernetes `terminationGracePeriodSeconds`) above it.",
+    "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`; every line is one JSON object on stderr.",
+}
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return ", ".join(f"`{a}`" for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args if a is not type(None)) + " (optional)"
+    if origin is tuple:
+        return "comma-separated list"
+    names = {
+        str: "text",
+        int: "integer",
+        float: "number",
+        bool: "`on` / `off`",
+        Path: "path",
+    }
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _default_text(value: Any) -> str | None:
+    """The variable's text for a default; ``None`` when the default is "unset"."""
+    if value is None or value == ():
+        return None
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _fields() -> list[tuple[str, str, str | None, str]]:
+    """``(variable, type, default text, description)`` for every setting, in struct order."""
+    hints = typing.get_type_hints(Settings)
+    rows = []
+    for field in msgspec.structs.fields(Settings):
+        rows.append(
+            (
+                PREFIX + field.name.upper(),
+                _type_name(hints[field.name]),
+                _default_text(field.default),
+                DESCRIPTIONS.get(field.name, ""),
+            )
+        )
+    return rows
+
+
+def undocumented() -> list[str]:
+    """Settings fields without a sentence in :data:`DESCRIPTIONS`."""
+    return [f.name for f in msgspec.structs.fields(Settings) if f.name not in DESCRIPTIONS]
+
+
+def render_markdown() -> str:
+    """The text of ``docs/settings.md``."""
+    lines = [
+        "# Settings",
+        "",
+        "<!-- Generated by `frontdesk settings-doc` from frontdesk/settings.py: do not edit. -->",
+        "",
+        "Every process (content, forms, worker, CLI) reads these environment variables once at "
+        "start. A bad value stops the process with one message naming every bad variable. "
+        "Defaults run the whole stack on one laptop; `.env.example` lists them all.",
+        "",
+        "| variable | type | default | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for variable, type_name, default, description in _fields():
+        shown = "unset" if default is None else f"`{default}`" if default else "empty"
+        lines.append(f"| `{variable}` | {type_name} | {shown} | {description} |")
+    lines += [
+        "",
+        "Secrets (`FRONTDESK_SMTP_PASSWORD`, `FRONTDESK_STAFF_TOKENS`, `FRONTDESK_PREVIEW_TOKENS`, "
+        "`FRONTDESK_SECRET_KEY`, and a Redis URL with a password) belong in `.env` (compose) or "
+        "the `frontdesk-secrets` Secret (Kubernetes), never in a committed file.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_env_example() -> str:
+    """The text of ``.env.example``: every variable with its default; unset ones commented out."""
+    lines = [
+        "# Every Frontdesk setting with its default (docs/settings.md explains each).",
+        "# Copy to .env to change them. Generated by `frontdesk settings-doc`: do not edit.",
+        "# Commented-out variables are unset by default; an empty value is not the same as unset.",
+    ]
+    for variable, _, default, _ in _fields():
+        lines.append(f"# {variable}=" if default is None else f"{variable}={default}")
+    return "\n".join(lines) + "\n"
+
+
+def write(root: Path, *, check: bool = False) -> list[Path]:
+    """Rewrite (or, with ``check``, compare) both files under ``root``; returns the stale ones."""
+    stale = []
+    generated = {DOC_PATH: render_markdown(), ENV_PATH: render_env_example()}
+    for relative, text in generated.items():
+        path = root / relative
+        if not path.exists() or path.read_text() != text:
+            stale.append(path)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+    return stale

@@ -30,7 +30,7 @@ clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks (not part of `make test`): each compares against a baseline in the same run.
-BENCHES := $(wildcard bench/content.py bench/forms.py bench/worker.py) bench/mixed.py
+BENCHES := $(wildcard bench/content.py bench/forms.py bench/worker.py) bench/mixed.py bench/asgi_servers.py
 bench: sync
 	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
 	for b in $(BENCHES); do (cd bench && ../$(BIN)/python $$(basename $$b)) || exit 1; done

@@ -6,20 +6,13 @@ Drafts and items whose ``publish_at`` lies after ``now`` are never shown or coun
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 
 from services.content import model, public
 from services.content.loader import LoadedItem, Site
 from services.content.markdown import MarkdownRenderer
+from services.content.slugs import slugify
 
 DEFAULT_EMPTY_MESSAGE = "No items found."
-
-
-def slugify(text: str) -> str:
-    """An anchor slug: ASCII lowercase words joined by ``-`` ("What is it?" → ``what-is-it``)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
 def is_live(status: str, publish_at: dt.datetime | None, now: dt.datetime) -> bool:

@@ -74,6 +74,9 @@ class Site(msgspec.Struct, frozen=True):
     collections: dict[str, dict[str, LoadedItem]]
     assets: dict[str, Path] = {}
     config_mtime: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    # Stems of files that did not decode, as "pages/<stem>" or "<collection>/<stem>": references
+    # to them are not reported again (the file's own problem says what is wrong).
+    broken: frozenset[str] = frozenset()
 
 
 class _FormId(msgspec.Struct):
@@ -124,6 +127,7 @@ def load_site(root: Path) -> Site:
         raise SiteError(problems)
 
     collections: dict[str, dict[str, LoadedItem]] = {}
+    broken: set[str] = set()
     for index, collection in enumerate(config.collections):
         if collection.name in collections:
             problems.append(
@@ -139,6 +143,7 @@ def load_site(root: Path) -> Site:
         for file in sorted(folder.glob("*.yaml")):
             item = _decode(root, file, ITEM_TYPES[collection.kind], problems)
             if item is None:
+                broken.add(f"{collection.name}/{file.stem}")
                 continue
             slug = item.slug or file.stem
             rel = file.relative_to(root).as_posix()
@@ -175,6 +180,7 @@ def load_site(root: Path) -> Site:
     for file in sorted((root / "pages").glob("*.yaml")):
         page = _decode(root, file, Page, problems)
         if page is None:
+            broken.add(f"pages/{file.stem}")
             continue
         rel = file.relative_to(root).as_posix()
         if page.slug in pages:
@@ -199,7 +205,7 @@ def load_site(root: Path) -> Site:
         else {}
     )
     forms = _form_ids(root)
-    site = Site(root, config, pages, collections, assets, _mtime(site_file))
+    site = Site(root, config, pages, collections, assets, _mtime(site_file), frozenset(broken))
     problems.extend(check_site(site, forms))
     if problems:
         raise SiteError(problems)
@@ -342,13 +348,17 @@ def _check_collection_section(
         if slug in seen:
             problems.append(SiteProblem(file, where, f"item {slug!r} is picked twice"))
         seen.add(slug)
-        if picked is None:
+        if picked is None and f"{section.collection}/{slug}" not in site.broken:
             problems.append(
                 SiteProblem(
                     file, where, f"unknown item {slug!r} in collection {section.collection!r}"
                 )
             )
-        elif picked.item.status != "published" and loaded.page.status == "published":
+        elif (
+            picked is not None
+            and picked.item.status != "published"
+            and loaded.page.status == "published"
+        ):
             problems.append(
                 SiteProblem(
                     file, where, f"item {slug!r} is a draft; a published page may not show it"
@@ -361,7 +371,7 @@ def _check_navigation(site: Site) -> list[SiteProblem]:
     return [
         SiteProblem("site.yaml", f"$.navigation[{index}].page", f"unknown page {link.page!r}")
         for index, link in enumerate(site.config.navigation)
-        if link.page not in site.pages
+        if link.page not in site.pages and f"pages/{link.page}" not in site.broken
     ]
 
 
@@ -387,6 +397,6 @@ def _check_redirects(site: Site) -> list[SiteProblem]:
         if current in chain:
             loop = " -> ".join([*chain[chain.index(current) :], current])
             problems.append(SiteProblem("site.yaml", at, f"redirect loop: {loop}"))
-        elif current not in site.pages:
+        elif current not in site.pages and f"pages/{current}" not in site.broken:
             problems.append(SiteProblem("site.yaml", at, f"redirect to unknown page {current!r}"))
     return problems

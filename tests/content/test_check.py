@@ -249,6 +249,15 @@ BROKEN: dict[str, tuple[dict[str, str | None], list[str]]] = {
         {"pages/p.yaml": "slug: Not A Slug\ntitle: P\n"},
         ["pages/p.yaml: $.slug: Expected `str` matching regex '^[a-z0-9]+(?:-[a-z0-9]+)*$'"],
     ),
+    "broken_page_no_cascade": (
+        # Navigation and the redirect point at "home": its own problem is the only one reported.
+        {"pages/home.yaml": "slug: home\ntitle: Home\nsubtitle: x\n"},
+        ["pages/home.yaml: $: Object contains unknown field `subtitle`"],
+    ),
+    "broken_item_no_cascade": (
+        {"collections/team/ana.yaml": "name: Ana\nage: 3\n"},
+        ["collections/team/ana.yaml: $: Object contains unknown field `age`"],
+    ),
     "not_yaml": (
         {"pages/p.yaml": "slug: [unclosed\n"},
         ["pages/p.yaml: $: not readable YAML: while parsing a flow sequence"],

@@ -31,19 +31,55 @@ from services.content.snapshot import Snapshot, View
 log = logging.getLogger("frontdesk.content")
 
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=600"
-PREVIEW_CACHE_CONTROL = "private, no-store"
+PREVIEW_CACHE_CONTROL = b"private, no-store"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 AnyRequest = Request[Any, Any, State]
 
 
+class _Prepared:
+    """A ready ASGI response: status, raw header pairs and body, sent as two messages.
+
+    Litestar's ``Response`` re-validates and re-encodes headers per request; the content bodies are
+    ready bytes, so this skips that work (a fresh header list per call: middleware may mutate it).
+    """
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
+class Prepared(Response[Any]):
+    """A handler's return value that Litestar passes through as the :class:`_Prepared` ASGI app."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        # Response.__init__ is skipped on purpose: nothing of it is used.
+        self._prepared = _Prepared(status, headers, body)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        """The prepared ASGI app; Litestar's arguments (no handler-level headers here) are unused."""
+        return self._prepared
+
+
+_CONDITIONAL = {b"accept-encoding", b"if-none-match", b"if-modified-since", b"authorization"}
+
+
 class Reader:
     """What one request reads: one snapshot's view and the ``Cache-Control`` it is sent with."""
 
+    __slots__ = ("cache_control", "request_headers", "snapshot", "vary", "view")
+
     def __init__(self, request: AnyRequest) -> None:
-        holder: SiteHolder = request.app.state.holder
-        settings: Settings = request.app.state.settings
+        state = request.app.state
+        holder: SiteHolder = state.holder
         snapshot = holder.snapshot  # read once: the whole response comes from this build
         if snapshot is None:
             raise ProblemError(
@@ -52,43 +88,53 @@ class Reader:
                 "No site has loaded yet; see /health/ready for the problems.",
                 headers={"Retry-After": "5"},
             )
-        preview = _is_preview(request, settings.preview_tokens)
-        self.request = request
+        # The few request headers this service reads, straight from the ASGI scope.
+        found: dict[bytes, str] = {}
+        for name, value in request.scope["headers"]:
+            lowered = name.lower()
+            if lowered in _CONDITIONAL:
+                found[lowered] = value.decode("latin-1")
+        self.request_headers = found
+        settings: Settings = state.settings
+        preview = _is_preview(found.get(b"authorization"), settings.preview_tokens)
         self.snapshot: Snapshot = snapshot
         self.view: View = snapshot.view(preview)
-        self.cache_control = PREVIEW_CACHE_CONTROL if preview else settings.content_cache_control
-        self.vary = (
-            "Accept-Encoding, Authorization" if settings.preview_tokens else "Accept-Encoding"
-        )
+        self.cache_control: bytes = PREVIEW_CACHE_CONTROL if preview else state.cache_control
+        self.vary: bytes = state.vary
 
     def send(self, body: Body) -> Response[Any]:
         """200 with the body in the client's encoding, or 304 when its validators match
         (RFC 9110 §13.1.2: ``If-None-Match`` wins over ``If-Modified-Since``).
         """
-        headers = self.request.headers
-        data, etag, gzipped = body.select(headers.get("accept-encoding"))
-        out = {
-            "ETag": etag,
-            "Cache-Control": self.cache_control,
-            "Vary": self.vary,
-            "Last-Modified": body.last_modified,
-        }
-        if_none_match = headers.get("if-none-match")
+        found = self.request_headers
+        data, etag, gzipped = body.select(found.get(b"accept-encoding"))
+        headers = [
+            (b"etag", etag.encode()),
+            (b"cache-control", self.cache_control),
+            (b"vary", self.vary),
+            (b"last-modified", body.last_modified.encode()),
+        ]
+        if_none_match = found.get(b"if-none-match")
         if (if_none_match is not None and etag_matches(if_none_match, etag)) or (
             if_none_match is None
-            and not_modified_since(headers.get("if-modified-since"), body.modified)
+            and not_modified_since(found.get(b"if-modified-since"), body.modified)
         ):
-            return Response(content=b"", status_code=304, headers=out)
+            return Prepared(304, headers, b"")
+        headers.append((b"content-type", body.media_type.encode()))
+        headers.append((b"content-length", str(len(data)).encode()))
         if gzipped:
-            out["Content-Encoding"] = "gzip"
-        return Response(content=data, media_type=body.media_type, headers=out)
+            headers.append((b"content-encoding", b"gzip"))
+        return Prepared(200, headers, data)
+
+    def cache_header(self) -> str:
+        """The ``Cache-Control`` value of this request, as text."""
+        return self.cache_control.decode()
 
 
-def _is_preview(request: AnyRequest, tokens: tuple[str, ...]) -> bool:
+def _is_preview(header: str | None, tokens: tuple[str, ...]) -> bool:
     """True for a valid preview bearer token (RFC 6750); a wrong one is a 401, never the public
     view, so an editor notices. Without configured tokens ``Authorization`` is ignored.
     """
-    header = request.headers.get("authorization")
     if not tokens or header is None:
         return False
     scheme, _, token = header.strip().partition(" ")
@@ -141,7 +187,7 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
         redirect: Response[Any] = Response(
             content=b"",
             status_code=308,
-            headers={"Location": f"/v1/pages/{target}", "Cache-Control": reader.cache_control},
+            headers={"Location": f"/v1/pages/{target}", "Cache-Control": reader.cache_header()},
         )
         return redirect
     raise ProblemError(404, "page_not_found", f"No published page has the slug {slug!r}.")
@@ -294,7 +340,19 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> Litestar
             live,
             ready,
         ],
-        state=State({"holder": holder, "settings": settings}),
+        state=State(
+            {
+                "holder": holder,
+                "settings": settings,
+                "cache_control": settings.content_cache_control.encode("latin-1"),
+                # Preview answers differ by Authorization: caches must key on it then.
+                "vary": (
+                    b"Accept-Encoding, Authorization"
+                    if settings.preview_tokens
+                    else b"Accept-Encoding"
+                ),
+            }
+        ),
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
         cors_config=CORSConfig(

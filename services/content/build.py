@@ -75,20 +75,26 @@ class Builder:
         self.md = MarkdownRenderer()
         self._kinds = {c.name: c for c in site.config.collections}
         self._touched: list[dt.datetime] = []
+        # Memos: a build resolves each collection and item once, however many pages show them.
+        self._live: dict[str, list[LoadedItem]] = {}
+        self._items: dict[tuple[str, str], public.ItemOut] = {}
 
     def visible(self, status: str, publish_at: dt.datetime | None) -> bool:
         """Whether a page or item shows in this build (always in preview)."""
         return self.preview or is_live(status, publish_at, self.now)
 
     def live_items(self, collection: str) -> list[LoadedItem]:
-        """The visible items of ``collection`` in its default sort order."""
-        config = self._kinds[collection]
-        items = [
-            loaded
-            for loaded in self.site.collections.get(collection, {}).values()
-            if self.visible(loaded.item.status, loaded.item.publish_at)
-        ]
-        return sort_items(items, config.sort)
+        """The visible items of ``collection`` in its default sort order (a fresh list)."""
+        cached = self._live.get(collection)
+        if cached is None:
+            config = self._kinds[collection]
+            items = [
+                loaded
+                for loaded in self.site.collections.get(collection, {}).values()
+                if self.visible(loaded.item.status, loaded.item.publish_at)
+            ]
+            cached = self._live[collection] = sort_items(items, config.sort)
+        return list(cached)
 
     def item_modified(self, loaded: LoadedItem) -> dt.datetime:
         """See :func:`modified_at`."""
@@ -211,7 +217,14 @@ class Builder:
         return public.ImageOut(src=src, alt=image.alt, width=image.width, height=image.height)
 
     def item(self, loaded: LoadedItem) -> public.ItemOut:
-        """One public item of any kind."""
+        """One public item of any kind (built once per build; public types are not mutated)."""
+        key = (loaded.file, loaded.slug)
+        cached = self._items.get(key)
+        if cached is None:
+            cached = self._items[key] = self._item(loaded)
+        return cached
+
+    def _item(self, loaded: LoadedItem) -> public.ItemOut:
         item, md = loaded.item, self.md
         tags = list(item.tags)
         match item:
@@ -257,16 +270,18 @@ class Builder:
 def sort_items(items: list[LoadedItem], sort: str) -> list[LoadedItem]:
     """Items sorted by field ``sort`` (``-field`` for descending; ``slug`` is the file's slug).
 
-    Items lacking the field sort last, ties keep slug order.
+    Values compare as text; items lacking the field sort last, ties keep slug order.
     """
     descending = sort.startswith("-")
     field = sort.lstrip("-")
-
-    def key(loaded: LoadedItem) -> tuple[bool, str]:
+    present: list[tuple[str, LoadedItem]] = []
+    missing: list[LoadedItem] = []
+    for loaded in sorted(items, key=lambda i: i.slug):
         value = loaded.slug if field == "slug" else getattr(loaded.item, field, None)
-        return (value is None, "" if value is None else str(value))
-
-    ordered = sorted(items, key=lambda i: i.slug)
-    present = [i for i in ordered if key(i)[0] is False]
-    missing = [i for i in ordered if key(i)[0] is True]
-    return sorted(present, key=key, reverse=descending) + missing
+        if value is None:
+            missing.append(loaded)
+        else:
+            present.append((str(value), loaded))
+    # sorted() is stable, also with reverse=True, so ties keep slug order.
+    present.sort(key=lambda pair: pair[0], reverse=descending)
+    return [loaded for _, loaded in present] + missing

@@ -88,7 +88,9 @@ class _FormId(msgspec.Struct):
 def _decode(root: Path, file: Path, type_: Any, problems: list[SiteProblem]) -> Any | None:
     rel = file.relative_to(root).as_posix()
     try:
-        return msgspec.yaml.decode(file.read_bytes(), type=type_)
+        # strict=False: a quoted "2026-01-01" is still a date and "800" a width, as editors expect;
+        # numbers are never silently turned into text (a comparison value 12 must be "12").
+        return msgspec.yaml.decode(file.read_bytes(), type=type_, strict=False)
     except msgspec.ValidationError as exc:
         message, _, path = str(exc).rpartition(" - at ")
         if not message:

@@ -297,3 +297,21 @@ def test_missing_site_yaml(tmp_path: Path) -> None:
     with pytest.raises(SiteError) as caught:
         load_site(tmp_path)
     assert [(p.file, p.path) for p in caught.value.problems] == [("site.yaml", "$")]
+
+
+def test_quoted_dates_and_numbers_are_read_as_editors_mean(tmp_path: Path) -> None:
+    site = load_site(
+        write_files(
+            tmp_path,
+            {
+                "collections/posts/draft-post.yaml": 'title: T\ndate: "2026-01-01"\n',
+                "collections/team/ana.yaml": (
+                    'name: Ana\nphoto: {src: ana.jpg, alt: Ana, width: "640", height: "480"}\n'
+                ),
+            },
+        )
+    )
+    post = site.collections["posts"]["draft-post"].item
+    assert str(getattr(post, "date", None)) == "2026-01-01"
+    photo = getattr(site.collections["team"]["ana"].item, "photo", None)
+    assert (photo.width, photo.height) == (640, 480)  # type: ignore[union-attr]

@@ -26,6 +26,10 @@ pytest: sync
 
 test: lint typecheck pytest
 
+# Benchmarks (not part of `make test`): need wrk (apt-get install -y wrk) and taskset.
+bench: sync
+	$(BIN)/python bench/content.py
+
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
 

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         check = group.add_parser("check", help=f"validate the {name} of a site directory")
         check.add_argument("dir", type=Path, nargs="?", help="site directory (FRONTDESK_SITE_DIR)")
+        if name == "content":
+            schema = group.add_parser("schema", help="write JSON Schema files of the site's YAML")
+            schema.add_argument("out", type=Path, help="directory to write *.schema.json into")
     return parser
 
 
@@ -101,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "settings-doc":
         return _settings_doc(args.root, check=args.check)
+    if args.command == "content" and args.action == "schema":
+        from services.content.schemas import write_schemas
+
+        for path in write_schemas(args.out):
+            print(path)
+        return 0
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)

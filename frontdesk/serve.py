@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+from typing import Any
+
 from granian import Granian
 from granian.constants import Interfaces
+from granian.server import MPServer
 
 from frontdesk.logging import dict_config
 from frontdesk.settings import Settings
@@ -13,11 +19,32 @@ TARGETS = {
     "forms": "services.forms.asgi:app_factory",
 }
 
+log = logging.getLogger("frontdesk.serve")
+
+
+class _ReloadInPlace(MPServer):
+    """Granian whose ``SIGHUP`` is passed on to the workers instead of respawning them.
+
+    The content service reloads its site on ``SIGHUP`` inside each worker and keeps the last good
+    site when the new one is bad; a respawned worker would have no last good site.
+    """
+
+    def signal_handler_reload(self, *args: Any, **kwargs: Any) -> None:
+        for worker in list(getattr(self, "wrks", [])):
+            pid = getattr(getattr(worker, "inner", None), "pid", None)
+            if pid:
+                os.kill(pid, signal.SIGHUP)
+
 
 def serve(service: str, settings: Settings, workers: int = 1) -> None:
-    """Run ``service`` on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT (graceful stop)."""
+    """Run ``service`` on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT (graceful stop).
+
+    For the content service ``SIGHUP`` reloads the site directory in place.
+    """
     port = settings.content_port if service == "content" else settings.forms_port
-    Granian(
+    # Free-threaded builds use granian's thread server: workers share the process, no forwarding.
+    server = _ReloadInPlace if service == "content" and Granian is MPServer else Granian
+    server(
         TARGETS[service],
         address=settings.host,
         port=port,

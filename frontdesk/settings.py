@@ -65,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limits: bool = True
     staff_tokens: tuple[StaffToken, ...] = ()
     preview_tokens: tuple[str, ...] = ()
+    content_cache_control: str = "public, max-age=60, stale-while-revalidate=600"
+    content_watch: bool = True
+    content_reload_debounce: float = 0.5
     queue_name: str = "frontdesk"
     worker_maintenance_interval: float = 600.0
     job_timeout: float = 180.0
@@ -75,6 +78,7 @@ _PATH_FIELDS = {"site_dir", "smtp_ca_file"}
 _LIST_FIELDS = {"content_cors_origins", "trusted_proxies", "preview_tokens"}
 _BOOL_WORDS = {"on": True, "true": True, "1": True, "yes": True, "off": False, "false": False}
 _BOOL_WORDS |= {"0": False, "no": False}
+_BOOL_FIELDS = {"rate_limits", "content_watch"}
 
 
 def _parse_staff_tokens(raw: str) -> list[dict[str, str]]:
@@ -95,7 +99,7 @@ def _raw_value(field: str, raw: str) -> Any:
         return Path(raw)
     if field == "staff_tokens":
         return _parse_staff_tokens(raw)
-    if field == "rate_limits":
+    if field in _BOOL_FIELDS:
         try:
             return _BOOL_WORDS[raw.strip().lower()]
         except KeyError:

@@ -50,6 +50,11 @@ DESCRIPTIONS: dict[str, str] = {
     "abandoned jobs, registry cleanup).",
     "job_timeout": "Seconds a job may run before RQ stops it. Keep the worker's stop grace period "
     "(compose `stop_grace_period`, Kubernetes `terminationGracePeriodSeconds`) above it.",
+    "content_cache_control": "`Cache-Control` of public content answers (preview answers are "
+    "always `private, no-store`).",
+    "content_watch": "`on` or `off`: reload the site when a file of the site directory changes "
+    "(`SIGHUP` always reloads).",
+    "content_reload_debounce": "Seconds of quiet after a file change before the site reloads.",
     "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`; every line is one JSON object on stderr.",
 }
 

@@ -1,66 +1,289 @@
 """The content service's Litestar app: ``create_app(settings)``.
 
-Every body is built and encoded when the site loads; a GET only picks bytes and compares ETags.
+Every body is built and encoded when the site loads (see :mod:`services.content.snapshot`); a GET
+only picks bytes and compares validators. Routes are DESIGN.md's Content API.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import hmac
 import logging
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 
 from frontdesk.metrics import prometheus
-from frontdesk.problems import ProblemError, exception_handlers
+from frontdesk.problems import ProblemError, exception_handlers, problem_response
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
-from services.content.bodies import Body, etag_matches
-from services.content.build import Builder
-from services.content.loader import Site, load_site
-from services.content.public import PageOut
+from services.content import public
+from services.content.bodies import Body, etag_matches, not_modified_since
+from services.content.cursors import CursorError, decode_cursor
+from services.content.holder import SiteHolder, running
+from services.content.openapi import add_discriminators
+from services.content.snapshot import Snapshot, View
 
 log = logging.getLogger("frontdesk.content")
 
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=600"
+PREVIEW_CACHE_CONTROL = b"private, no-store"
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+AnyRequest = Request[Any, Any, State]
 
 
-class Snapshot:
-    """One build of the site: every public body, encoded. Swapped whole, so responses never mix."""
+class _Prepared:
+    """A ready ASGI response: status, raw header pairs and body, sent as two messages.
 
-    def __init__(self, site: Site, settings: Settings, now: dt.datetime) -> None:
-        builder = Builder(site, settings.forms_public_url, now)
-        self.site = site
-        self.built_at = now
-        self.pages: dict[str, Body] = {}
-        for slug in site.pages:
-            page = builder.page(slug)
-            if page is not None:
-                self.pages[slug] = Body.of(page)
+    Litestar's ``Response`` re-validates and re-encodes headers per request; the content bodies are
+    ready bytes, so this skips that work (a fresh header list per call: middleware may mutate it).
+    """
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
-def _send(request: Request[Any, Any, State], body: Body, cache_control: str) -> Response[bytes]:
-    data, etag, gzipped = body.select(request.headers.get("accept-encoding"))
-    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
-    if etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(content=b"", status_code=304, headers=headers)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    return Response(content=data, media_type="application/json", headers=headers)
+class Prepared(Response[Any]):
+    """A handler's return value that Litestar passes through as the :class:`_Prepared` ASGI app."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        # Response.__init__ is skipped on purpose: nothing of it is used.
+        self._prepared = _Prepared(status, headers, body)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        """The prepared ASGI app; Litestar's arguments (no handler-level headers here) are unused."""
+        return self._prepared
+
+
+_CONDITIONAL = {b"accept-encoding", b"if-none-match", b"if-modified-since", b"authorization"}
+
+
+class Reader:
+    """What one request reads: one snapshot's view and the ``Cache-Control`` it is sent with."""
+
+    __slots__ = ("cache_control", "request_headers", "snapshot", "vary", "view")
+
+    def __init__(self, request: AnyRequest) -> None:
+        state = request.app.state
+        holder: SiteHolder = state.holder
+        snapshot = holder.snapshot  # read once: the whole response comes from this build
+        if snapshot is None:
+            raise ProblemError(
+                503,
+                "site_unavailable",
+                "No site has loaded yet; see /health/ready for the problems.",
+                headers={"Retry-After": "5"},
+            )
+        # The few request headers this service reads, straight from the ASGI scope.
+        found: dict[bytes, str] = {}
+        for name, value in request.scope["headers"]:
+            lowered = name.lower()
+            if lowered in _CONDITIONAL:
+                found[lowered] = value.decode("latin-1")
+        self.request_headers = found
+        settings: Settings = state.settings
+        preview = _is_preview(found.get(b"authorization"), settings.preview_tokens)
+        self.snapshot: Snapshot = snapshot
+        self.view: View = snapshot.view(preview)
+        self.cache_control: bytes = PREVIEW_CACHE_CONTROL if preview else state.cache_control
+        self.vary: bytes = state.vary
+
+    def send(self, body: Body) -> Response[Any]:
+        """200 with the body in the client's encoding, or 304 when its validators match
+        (RFC 9110 §13.1.2: ``If-None-Match`` wins over ``If-Modified-Since``).
+        """
+        found = self.request_headers
+        data, etag, gzipped = body.select(found.get(b"accept-encoding"))
+        headers = [
+            (b"etag", etag.encode()),
+            (b"cache-control", self.cache_control),
+            (b"vary", self.vary),
+            (b"last-modified", body.last_modified.encode()),
+        ]
+        if_none_match = found.get(b"if-none-match")
+        if (if_none_match is not None and etag_matches(if_none_match, etag)) or (
+            if_none_match is None
+            and not_modified_since(found.get(b"if-modified-since"), body.modified)
+        ):
+            return Prepared(304, headers, b"")
+        headers.append((b"content-type", body.media_type.encode()))
+        headers.append((b"content-length", str(len(data)).encode()))
+        if gzipped:
+            headers.append((b"content-encoding", b"gzip"))
+        return Prepared(200, headers, data)
+
+    def cache_header(self) -> str:
+        """The ``Cache-Control`` value of this request, as text."""
+        return self.cache_control.decode()
+
+
+def _is_preview(header: str | None, tokens: tuple[str, ...]) -> bool:
+    """True for a valid preview bearer token (RFC 6750); a wrong one is a 401, never the public
+    view, so an editor notices. Without configured tokens ``Authorization`` is ignored.
+    """
+    if not tokens or header is None:
+        return False
+    scheme, _, token = header.strip().partition(" ")
+    given = token.strip().encode()
+    valid = scheme.lower() == "bearer" and any(
+        hmac.compare_digest(given, known.encode()) for known in tokens
+    )
+    if not valid:
+        raise ProblemError(
+            401,
+            "invalid_token",
+            "The preview token is not valid.",
+            headers={"WWW-Authenticate": 'Bearer realm="preview", error="invalid_token"'},
+        )
+    return True
+
+
+@get("/v1/site", summary="Site metadata, navigation and collections")
+async def get_site(request: AnyRequest) -> Response[public.SiteOut]:
+    """``{name, base_url, default_region, navigation, collections}``."""
+    reader = Reader(request)
+    return reader.send(reader.view.site)
+
+
+@get("/v1/routes", summary="Every published route with its ETag")
+async def get_routes(request: AnyRequest) -> Response[public.RoutesOut]:
+    """``{items: [{path, type, etag}]}``: pages, collections, items, sitemap and assets."""
+    reader = Reader(request)
+    return reader.send(reader.view.routes)
+
+
+@get("/v1/pages", summary="Published pages")
+async def list_pages(request: AnyRequest) -> Response[public.PagesOut]:
+    """``{items: [{slug, title, updated_at, etag}]}`` in slug order."""
+    reader = Reader(request)
+    return reader.send(reader.view.pages_list)
 
 
 @get("/v1/pages/{slug:str}", summary="A page with every section resolved")
-async def get_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[PageOut]:
-    """``{slug, title, seo, updated_at, sections}``; 404 problem+json for an unknown slug."""
-    snapshot: Snapshot = request.app.state.snapshot
-    body = snapshot.pages.get(slug)
+async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.PageOut]:
+    """``{slug, title, seo, updated_at, sections}``; 308 to the new slug for a redirected one;
+    404 problem+json for an unknown slug.
+    """
+    reader = Reader(request)
+    body = reader.view.pages.get(slug)
+    if body is not None:
+        return reader.send(body)
+    target = reader.view.redirects.get(slug)
+    if target is not None:
+        redirect: Response[Any] = Response(
+            content=b"",
+            status_code=308,
+            headers={"Location": f"/v1/pages/{target}", "Cache-Control": reader.cache_header()},
+        )
+        return redirect
+    raise ProblemError(404, "page_not_found", f"No published page has the slug {slug!r}.")
+
+
+@get("/v1/collections", summary="Collections with their published item counts")
+async def list_collections(request: AnyRequest) -> Response[public.CollectionsOut]:
+    """``{items: [{name, kind, count}]}`` in ``site.yaml`` order."""
+    reader = Reader(request)
+    return reader.send(reader.view.collections)
+
+
+def _known_collection(reader: Reader, name: str) -> None:
+    if name not in reader.view.lists:
+        raise ProblemError(404, "collection_not_found", f"There is no collection {name!r}.")
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise ProblemError(
+            400,
+            "invalid_limit",
+            f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}.",
+        )
+    return value
+
+
+@get("/v1/collections/{name:str}/items", summary="A page of a collection's published items")
+async def list_items(
+    request: AnyRequest,
+    name: FromPath[str],
+    limit: Annotated[
+        str | None, Parameter(description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}")
+    ] = None,
+    cursor: Annotated[
+        str | None, Parameter(description="opaque: the previous page's next_cursor")
+    ] = None,
+    tag: Annotated[str | None, Parameter(description="only items with this tag")] = None,
+) -> Response[public.ItemsPageOut]:
+    """``{items, total, next_cursor, state, empty_state}``; 404 for an unknown collection,
+    400 ``invalid_limit`` / ``invalid_cursor``.
+    """
+    reader = Reader(request)
+    _known_collection(reader, name)
+    size = _limit(limit)
+    offset = 0
+    if cursor is not None:
+        try:
+            offset = decode_cursor(cursor, tag)
+        except CursorError as exc:
+            raise ProblemError(400, "invalid_cursor", f"cursor: {exc}.") from None
+    return reader.send(reader.view.items_page(name, tag, offset, size))
+
+
+@get("/v1/collections/{name:str}/items/{slug:str}", summary="One published item")
+async def get_item(
+    request: AnyRequest, name: FromPath[str], slug: FromPath[str]
+) -> Response[public.ItemOut]:
+    """The item with its ``kind``; 404 for an unknown collection or item."""
+    reader = Reader(request)
+    _known_collection(reader, name)
+    body = reader.view.items[name].get(slug)
     if body is None:
-        raise ProblemError(404, "page_not_found", f"No published page has the slug {slug!r}.")
-    return _send(request, body, CACHE_CONTROL)  # type: ignore[return-value]
+        raise ProblemError(
+            404, "item_not_found", f"Collection {name!r} has no published item {slug!r}."
+        )
+    return reader.send(body)
+
+
+@get(
+    "/v1/sitemap.xml",
+    summary="sitemaps.org XML of the published pages",
+    media_type="application/xml",
+)
+async def sitemap(request: AnyRequest) -> Response[str]:
+    """One ``<url>`` per published page at ``{base_url}/{slug}``, with ``<lastmod>``."""
+    reader = Reader(request)
+    return reader.send(reader.view.sitemap)
+
+
+@get("/assets/{path:path}", summary="A file of the site's assets/ folder")
+async def asset(request: AnyRequest, path: FromPath[str]) -> Response[bytes]:
+    """The file's bytes with its media type and ETag; 404 for anything not in ``assets/``."""
+    reader = Reader(request)
+    body = reader.snapshot.assets.get(path.lstrip("/"))
+    if body is None:
+        raise ProblemError(404, "asset_not_found", f"There is no asset {path.lstrip('/')!r}.")
+    return reader.send(body)
 
 
 @get("/health/live", summary="The process is up")
@@ -69,22 +292,85 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(settings: Settings) -> Litestar:
-    """Load ``settings.site_dir`` and build the app; raises ``SiteError`` when the site is bad."""
-    site = load_site(settings.site_dir)
-    snapshot = Snapshot(site, settings, dt.datetime.now(dt.UTC))
+class ReadyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """``ok``, or ``degraded`` (the last good site is served; ``errors`` say why a reload failed)."""
+
+    status: str
+    errors: list[dict[str, str]] = []
+
+
+@get("/health/ready", summary="A site is loaded and served")
+async def ready(request: AnyRequest) -> Response[ReadyOut]:
+    """200 ``{"status": "ok"}``; 200 ``{"status": "degraded", "errors": [...]}`` while the last
+    good site is served after a failed reload; 503 problem+json while no site has ever loaded.
+    """
+    holder: SiteHolder = request.app.state.holder
+    errors = [msgspec.structs.asdict(p) for p in holder.errors]
+    if holder.snapshot is None:
+        unavailable: Response[Any] = problem_response(
+            503, "site_unavailable", "No site has loaded yet.", errors=errors
+        )
+        return unavailable
+    status = "degraded" if errors else "ok"
+    return Response(ReadyOut(status=status, errors=errors), headers={"Cache-Control": "no-store"})
+
+
+def create_app(settings: Settings, holder: SiteHolder | None = None) -> Litestar:
+    """The content app; loads ``settings.site_dir`` unless ``holder`` already holds a site.
+
+    A site that fails to load does not stop the app: it answers 503 and ``/health/ready`` lists
+    the problems until a reload (file change or ``SIGHUP``) succeeds.
+    """
+    holder = holder or SiteHolder(settings)
+    if holder.snapshot is None:
+        holder.load()
+
+    def lifespan(_: Litestar) -> AbstractAsyncContextManager[None]:
+        return running(holder)
+
     metrics_middleware, metrics = prometheus("content")
-    return Litestar(
-        route_handlers=[get_page, live, metrics],
+    app = Litestar(
         middleware=[RequestIdMiddleware, metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
-        state=State({"snapshot": snapshot, "settings": settings}),
+        route_handlers=[
+            metrics,
+            get_site,
+            get_routes,
+            list_pages,
+            get_page,
+            list_collections,
+            list_items,
+            get_item,
+            sitemap,
+            asset,
+            live,
+            ready,
+        ],
+        state=State(
+            {
+                "holder": holder,
+                "settings": settings,
+                "cache_control": settings.content_cache_control.encode("latin-1"),
+                # Preview answers differ by Authorization: caches must key on it then.
+                "vary": (
+                    b"Accept-Encoding, Authorization"
+                    if settings.preview_tokens
+                    else b"Accept-Encoding"
+                ),
+            }
+        ),
         exception_handlers=exception_handlers(),
+        lifespan=[lifespan],
         cors_config=CORSConfig(
             allow_origins=list(settings.content_cors_origins),
             allow_methods=["GET", "HEAD", "OPTIONS"],
-            allow_headers=["If-None-Match", "Authorization"],
-            expose_headers=["ETag"],
+            allow_headers=["If-None-Match", "If-Modified-Since", "Authorization"],
+            expose_headers=["ETag", "Last-Modified"],
         ),
-        openapi_config=OpenAPIConfig(title="Frontdesk content API", version="1"),
+        openapi_config=OpenAPIConfig(title="Frontdesk content API", version="1", path="/schema"),
+        on_startup=[add_discriminators],
     )
+    return app
+
+
+__all__ = ["CACHE_CONTROL", "AsyncIterator", "Snapshot", "create_app"]

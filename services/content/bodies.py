@@ -2,43 +2,75 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import gzip
 import hashlib
 
 import msgspec
 
 _encoder = msgspec.json.Encoder()
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class Body(msgspec.Struct, frozen=True):
-    """A JSON body in identity and gzip encodings, each with its strong ETag (RFC 9110 §8.8.3)."""
+    """A body in identity and gzip encodings, each with its strong ETag (RFC 9110 §8.8.3).
+
+    ``gzipped`` is ``None`` for bodies that do not shrink (images): those are always sent as is.
+    ``last_modified`` is an HTTP-date (RFC 9110 §5.6.7), ``modified`` the same instant as a datetime.
+    """
 
     identity: bytes
     etag: str
-    gzipped: bytes
+    gzipped: bytes | None
     gzip_etag: str
+    media_type: str = "application/json"
+    modified: dt.datetime = EPOCH
+    last_modified: str = "Thu, 01 Jan 1970 00:00:00 GMT"
 
     @classmethod
-    def of(cls, value: object) -> Body:
+    def of(cls, value: object, modified: dt.datetime = EPOCH) -> Body:
         """Encode ``value`` (any msgspec-encodable object) as JSON and gzip it once."""
-        data = _encoder.encode(value)
+        return cls.raw(_encoder.encode(value), "application/json", modified)
+
+    @classmethod
+    def raw(
+        cls, data: bytes, media_type: str, modified: dt.datetime = EPOCH, compress: bool = True
+    ) -> Body:
+        """A body of ready bytes; ``compress=False`` skips gzip (already compressed formats)."""
         digest = hashlib.blake2b(data, digest_size=12).hexdigest()
         # mtime=0 keeps the gzip bytes, and so their ETag, stable across builds.
-        return cls(data, f'"{digest}"', gzip.compress(data, 6, mtime=0), f'"{digest}-gz"')
+        gzipped = gzip.compress(data, 6, mtime=0) if compress else None
+        modified = modified.astimezone(dt.UTC).replace(microsecond=0)
+        return cls(
+            data,
+            f'"{digest}"',
+            gzipped,
+            f'"{digest}-gz"',
+            media_type,
+            modified,
+            email.utils.format_datetime(modified, usegmt=True),
+        )
 
     def select(self, accept_encoding: str | None) -> tuple[bytes, str, bool]:
         """``(bytes, etag, is_gzip)`` for a request's ``Accept-Encoding`` header."""
-        if accept_encoding and _accepts_gzip(accept_encoding):
+        if self.gzipped is not None and accept_encoding and _accepts_gzip(accept_encoding):
             return self.gzipped, self.gzip_etag, True
         return self.identity, self.etag, False
 
 
 def _accepts_gzip(header: str) -> bool:
+    """RFC 9110 §12.5.3: ``gzip`` (or ``*``) listed with a non-zero quality value."""
     for part in header.split(","):
         name, _, params = part.strip().partition(";")
         if name.strip().lower() in ("gzip", "*"):
-            q = params.strip()
-            return not (q.startswith("q=") and float(q[2:] or 0) == 0)
+            q = params.strip().replace(" ", "")
+            if not q.startswith("q="):
+                return True
+            try:
+                return float(q[2:] or 0) > 0
+            except ValueError:
+                return False
     return False
 
 
@@ -50,3 +82,19 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
         return True
     wanted = etag.removeprefix("W/")
     return any(tag.strip().removeprefix("W/") == wanted for tag in if_none_match.split(","))
+
+
+def not_modified_since(if_modified_since: str | None, modified: dt.datetime) -> bool:
+    """RFC 9110 §13.1.3: true when ``modified`` is not later than the header's HTTP-date.
+
+    An unparseable date is ignored (the condition is false), as the RFC asks.
+    """
+    if not if_modified_since:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    return modified <= since

@@ -1,25 +1,19 @@
 """Resolves a loaded :class:`~services.content.loader.Site` into public JSON types.
 
-Drafts and items whose ``publish_at`` lies after ``now`` are never shown or counted.
+Drafts and items whose ``publish_at`` lies after ``now`` are never shown or counted, except in a
+preview build (``preview=True``), which shows everything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 
 from services.content import model, public
 from services.content.loader import LoadedItem, Site
 from services.content.markdown import MarkdownRenderer
+from services.content.slugs import slugify
 
 DEFAULT_EMPTY_MESSAGE = "No items found."
-
-
-def slugify(text: str) -> str:
-    """An anchor slug: ASCII lowercase words joined by ``-`` ("What is it?" → ``what-is-it``)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
 def is_live(status: str, publish_at: dt.datetime | None, now: dt.datetime) -> bool:
@@ -32,41 +26,105 @@ def is_live(status: str, publish_at: dt.datetime | None, now: dt.datetime) -> bo
     return when <= now
 
 
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def modified_at(
+    mtime: dt.datetime, publish_at: dt.datetime | None, now: dt.datetime
+) -> dt.datetime:
+    """When a page or item last changed for readers: its file's mtime, or the ``publish_at`` that
+    made it visible when that is later (so ``If-Modified-Since`` never hides a newly public item).
+    """
+    if publish_at is not None and mtime < _aware(publish_at) <= now:
+        return _aware(publish_at).replace(microsecond=0)
+    return mtime
+
+
+def next_publish_at(site: Site, now: dt.datetime) -> dt.datetime | None:
+    """The earliest ``publish_at`` after ``now`` of a published page or item (``None``: none)."""
+    times = [
+        _aware(p.page.publish_at)
+        for p in site.pages.values()
+        if p.page.status == "published" and p.page.publish_at is not None
+    ]
+    times += [
+        _aware(i.item.publish_at)
+        for items in site.collections.values()
+        for i in items.values()
+        if i.item.status == "published" and i.item.publish_at is not None
+    ]
+    future = [t for t in times if t > now]
+    return min(future) if future else None
+
+
 class Builder:
     """Builds public pages and items of one site at one instant ``now`` (UTC).
 
-    ``forms_public_url`` is the base of form sections' ``action`` and ``definition`` URLs.
+    ``forms_public_url`` is the base of form sections' ``action`` and ``definition`` URLs;
+    ``preview=True`` shows drafts and scheduled pages and items as if they were live.
     """
 
-    def __init__(self, site: Site, forms_public_url: str, now: dt.datetime) -> None:
+    def __init__(
+        self, site: Site, forms_public_url: str, now: dt.datetime, preview: bool = False
+    ) -> None:
         self.site = site
         self.forms_url = forms_public_url.rstrip("/")
         self.now = now
+        self.preview = preview
         self.md = MarkdownRenderer()
         self._kinds = {c.name: c for c in site.config.collections}
+        self._touched: list[dt.datetime] = []
+        # Memos: a build resolves each collection and item once, however many pages show them.
+        self._live: dict[str, list[LoadedItem]] = {}
+        self._items: dict[tuple[str, str], public.ItemOut] = {}
+
+    def visible(self, status: str, publish_at: dt.datetime | None) -> bool:
+        """Whether a page or item shows in this build (always in preview)."""
+        return self.preview or is_live(status, publish_at, self.now)
 
     def live_items(self, collection: str) -> list[LoadedItem]:
-        """The published, already-public items of ``collection`` in its default sort order."""
-        config = self._kinds[collection]
-        items = [
-            loaded
-            for loaded in self.site.collections.get(collection, {}).values()
-            if is_live(loaded.item.status, loaded.item.publish_at, self.now)
-        ]
-        return sort_items(items, config.sort)
+        """The visible items of ``collection`` in its default sort order (a fresh list)."""
+        cached = self._live.get(collection)
+        if cached is None:
+            config = self._kinds[collection]
+            items = [
+                loaded
+                for loaded in self.site.collections.get(collection, {}).values()
+                if self.visible(loaded.item.status, loaded.item.publish_at)
+            ]
+            cached = self._live[collection] = sort_items(items, config.sort)
+        return list(cached)
+
+    def item_modified(self, loaded: LoadedItem) -> dt.datetime:
+        """See :func:`modified_at`."""
+        return modified_at(loaded.mtime, loaded.item.publish_at, self.now)
+
+    def live_pages(self) -> list[str]:
+        """Slugs of the visible pages, in slug order."""
+        return sorted(
+            slug
+            for slug, loaded in self.site.pages.items()
+            if self.visible(loaded.page.status, loaded.page.publish_at)
+        )
 
     def page(self, slug: str) -> public.PageOut | None:
-        """The public page ``slug``, or ``None`` when it is unknown or not live."""
+        """The public page ``slug``, or ``None`` when it is unknown or not visible.
+
+        ``updated_at`` is the latest change of the page file and of the items it shows.
+        """
         loaded = self.site.pages.get(slug)
-        if loaded is None or not is_live(loaded.page.status, loaded.page.publish_at, self.now):
+        if loaded is None or not self.visible(loaded.page.status, loaded.page.publish_at):
             return None
         page = loaded.page
+        self._touched = [modified_at(loaded.mtime, page.publish_at, self.now)]
+        sections = [self.section(s) for s in page.sections]
         return public.PageOut(
             slug=page.slug,
             title=page.title,
             seo=public.SeoOut(title=page.seo.title or page.title, description=page.seo.description),
-            updated_at=loaded.mtime,
-            sections=[self.section(s) for s in page.sections],
+            updated_at=max(self._touched),
+            sections=sections,
         )
 
     def section(self, section: model.Section) -> public.SectionOutT:
@@ -120,6 +178,11 @@ class Builder:
     ) -> public.CollectionOut:
         """A collection section: picked or queried items, never ``null``, with its empty state."""
         config = self._kinds[section.collection]
+        message = (
+            section.empty_state.message
+            if section.empty_state is not None
+            else config.empty_message or DEFAULT_EMPTY_MESSAGE
+        )
         if section.pick is not None:
             live = {i.slug: i for i in self.live_items(section.collection)}
             matching = [live[slug] for slug in section.pick if slug in live]
@@ -133,11 +196,7 @@ class Builder:
                 matching = sort_items(matching, query.sort)
             limit = query.limit
         shown = matching[:limit] if limit is not None else matching
-        message = (
-            section.empty_state.message
-            if section.empty_state is not None
-            else config.empty_message or DEFAULT_EMPTY_MESSAGE
-        )
+        self._touched.extend(self.item_modified(i) for i in shown)
         return public.CollectionOut(
             **common,
             collection=section.collection,
@@ -158,7 +217,14 @@ class Builder:
         return public.ImageOut(src=src, alt=image.alt, width=image.width, height=image.height)
 
     def item(self, loaded: LoadedItem) -> public.ItemOut:
-        """One public item of any kind."""
+        """One public item of any kind (built once per build; public types are not mutated)."""
+        key = (loaded.file, loaded.slug)
+        cached = self._items.get(key)
+        if cached is None:
+            cached = self._items[key] = self._item(loaded)
+        return cached
+
+    def _item(self, loaded: LoadedItem) -> public.ItemOut:
         item, md = loaded.item, self.md
         tags = list(item.tags)
         match item:
@@ -204,16 +270,18 @@ class Builder:
 def sort_items(items: list[LoadedItem], sort: str) -> list[LoadedItem]:
     """Items sorted by field ``sort`` (``-field`` for descending; ``slug`` is the file's slug).
 
-    Items lacking the field sort last, ties keep slug order.
+    Values compare as text; items lacking the field sort last, ties keep slug order.
     """
     descending = sort.startswith("-")
     field = sort.lstrip("-")
-
-    def key(loaded: LoadedItem) -> tuple[bool, str]:
+    present: list[tuple[str, LoadedItem]] = []
+    missing: list[LoadedItem] = []
+    for loaded in sorted(items, key=lambda i: i.slug):
         value = loaded.slug if field == "slug" else getattr(loaded.item, field, None)
-        return (value is None, "" if value is None else str(value))
-
-    ordered = sorted(items, key=lambda i: i.slug)
-    present = [i for i in ordered if key(i)[0] is False]
-    missing = [i for i in ordered if key(i)[0] is True]
-    return sorted(present, key=key, reverse=descending) + missing
+        if value is None:
+            missing.append(loaded)
+        else:
+            present.append((str(value), loaded))
+    # sorted() is stable, also with reverse=True, so ties keep slug order.
+    present.sort(key=lambda pair: pair[0], reverse=descending)
+    return [loaded for _, loaded in present] + missing

@@ -12,11 +12,16 @@ class MarkdownRenderer:
 
     def __init__(self) -> None:
         self._md = MarkdownIt("commonmark", {"html": False})
+        # Same text, same HTML: repeated texts (shared intros, boilerplate) render once per load.
+        self._rendered: dict[str, Markdown] = {}
 
     def render(self, source: str) -> Markdown:
         """``source`` (trimmed) and its HTML."""
         text = source.strip()
-        return Markdown(markdown=text, html=self._md.render(text))
+        rendered = self._rendered.get(text)
+        if rendered is None:
+            rendered = self._rendered[text] = Markdown(markdown=text, html=self._md.render(text))
+        return rendered
 
     def optional(self, source: str | None) -> Markdown | None:
         """Like :meth:`render`, ``None`` for a missing or blank text."""

@@ -7,12 +7,15 @@ Markdown strings that the builder turns into ``{"markdown", "html"}``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
 
-Slug = Annotated[str, Meta(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+SLUG_RE = re.compile(SLUG_PATTERN)
+Slug = Annotated[str, Meta(pattern=SLUG_PATTERN)]
 Status = Literal["draft", "published"]
 
 
@@ -32,14 +35,24 @@ class CollectionConfig(Base, kw_only=True):
     sort: str = "slug"
 
 
+class NavLink(Base, kw_only=True):
+    """One navigation entry of ``site.yaml``: a ``label`` and the ``page`` slug it links to."""
+
+    label: str
+    page: Slug
+
+
 class SiteConfig(Base, kw_only=True):
-    """``site.yaml``: site metadata, phone default region (ISO 3166-1 alpha-2), collections, redirects."""
+    """``site.yaml``: site metadata, phone default region (ISO 3166-1 alpha-2), collections,
+    navigation and redirects (old page slug → new page slug, answered with 308).
+    """
 
     name: str
     base_url: str
     default_region: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")] = "US"
     collections: list[CollectionConfig] = []
-    redirects: dict[str, str] = {}
+    navigation: list[NavLink] = []
+    redirects: dict[Slug, Slug] = {}
 
 
 class Image(Base, kw_only=True):

@@ -182,3 +182,77 @@ class PageOut(Out, kw_only=True):
     seo: SeoOut
     updated_at: dt.datetime
     sections: list[SectionOutT]
+
+
+class NavLinkOut(Out, kw_only=True):
+    """A navigation entry: ``label`` and the ``slug`` of a published page."""
+
+    label: str
+    slug: str
+
+
+class CollectionSummaryOut(Out, kw_only=True):
+    """A collection: ``name``, item ``kind`` and ``count`` of published items."""
+
+    name: str
+    kind: Literal["faq", "person", "post", "entry"]
+    count: int
+
+
+class SiteOut(Out, kw_only=True):
+    """``GET /v1/site``: site metadata, navigation (published pages only) and collections."""
+
+    name: str
+    base_url: str
+    default_region: str
+    navigation: list[NavLinkOut]
+    collections: list[CollectionSummaryOut]
+
+
+class PageSummaryOut(Out, kw_only=True):
+    """One entry of ``GET /v1/pages``; ``etag`` is the identity encoding's strong ETag."""
+
+    slug: str
+    title: str
+    updated_at: dt.datetime
+    etag: str
+
+
+class PagesOut(Out, kw_only=True):
+    """``GET /v1/pages``: every published page."""
+
+    items: list[PageSummaryOut]
+
+
+class CollectionsOut(Out, kw_only=True):
+    """``GET /v1/collections``: every collection of ``site.yaml`` in its order."""
+
+    items: list[CollectionSummaryOut]
+
+
+class RouteOut(Out, kw_only=True):
+    """A published API route and the strong ETag of its identity encoding."""
+
+    path: str
+    type: Literal["site", "pages", "page", "collections", "items", "item", "sitemap", "asset"]
+    etag: str
+
+
+class RoutesOut(Out, kw_only=True):
+    """``GET /v1/routes``: every published route, for static-site generators and cache warmers."""
+
+    items: list[RouteOut]
+
+
+class ItemsPageOut(Out, kw_only=True):
+    """``GET /v1/collections/{name}/items``: one page of items.
+
+    ``total`` counts every matching published item; ``next_cursor`` is ``null`` on the last page;
+    ``state`` and ``empty_state`` follow the rules of collection sections.
+    """
+
+    items: list[ItemOut]
+    total: int
+    next_cursor: str | None
+    state: Literal["items", "empty"]
+    empty_state: EmptyStateOut

@@ -1,0 +1,262 @@
+"""One build of a site: every response body encoded once, swapped whole on reload.
+
+A :class:`Snapshot` is immutable once built (list pages are memoised, which cannot change their
+bytes), so a request that read ``holder.snapshot`` once never sees two versions of the site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+import threading
+from xml.sax.saxutils import escape
+
+import msgspec
+
+from frontdesk.settings import Settings
+from services.content import public
+from services.content.bodies import EPOCH, Body
+from services.content.build import DEFAULT_EMPTY_MESSAGE, Builder, next_publish_at
+from services.content.cursors import encode_cursor
+from services.content.loader import Site
+
+# Formats that gzip does not shrink; sent in identity encoding only.
+_COMPRESSED = ("image/", "video/", "audio/", "font/woff", "application/zip", "application/gzip")
+_MAX_MEMO = 4096
+
+
+class ListEntry(msgspec.Struct, frozen=True):
+    """An item of a collection list: its slug, tags, encoded JSON and change time."""
+
+    slug: str
+    tags: frozenset[str]
+    raw: msgspec.Raw
+    modified: dt.datetime
+
+
+class CollectionList(msgspec.Struct, frozen=True):
+    """A collection's visible items in default order, and its empty-state message."""
+
+    entries: list[ListEntry]
+    empty_message: str
+    modified: dt.datetime
+
+
+def _latest(times: list[dt.datetime], default: dt.datetime) -> dt.datetime:
+    return max(times, default=default)
+
+
+class View:
+    """Every body one audience sees (``preview=False``: the public; ``True``: preview tokens)."""
+
+    def __init__(
+        self,
+        site: Site,
+        settings: Settings,
+        now: dt.datetime,
+        preview: bool,
+        assets: dict[str, Body],
+    ) -> None:
+        builder = Builder(site, settings.forms_public_url, now, preview=preview)
+        config = site.config
+        self.pages: dict[str, Body] = {}
+        summaries: list[public.PageSummaryOut] = []
+        for slug in builder.live_pages():
+            page = builder.page(slug)
+            if page is None:  # pragma: no cover - live_pages only lists visible pages
+                continue
+            body = Body.of(page, page.updated_at)
+            self.pages[slug] = body
+            summaries.append(
+                public.PageSummaryOut(
+                    slug=slug, title=page.title, updated_at=page.updated_at, etag=body.etag
+                )
+            )
+        self.redirects = {source: _final(source, config.redirects) for source in config.redirects}
+        self.pages_list = Body.of(
+            public.PagesOut(items=summaries),
+            _latest([p.updated_at for p in summaries], site.config_mtime),
+        )
+
+        self.items: dict[str, dict[str, Body]] = {}
+        self.lists: dict[str, CollectionList] = {}
+        summaries_c: list[public.CollectionSummaryOut] = []
+        for collection in config.collections:
+            bodies: dict[str, Body] = {}
+            entries: list[ListEntry] = []
+            for loaded in builder.live_items(collection.name):
+                modified = builder.item_modified(loaded)
+                body = Body.of(builder.item(loaded), modified)
+                bodies[loaded.slug] = body
+                entries.append(
+                    ListEntry(
+                        loaded.slug,
+                        frozenset(loaded.item.tags),
+                        msgspec.Raw(body.identity),
+                        modified,
+                    )
+                )
+            self.items[collection.name] = bodies
+            self.lists[collection.name] = CollectionList(
+                entries,
+                collection.empty_message or DEFAULT_EMPTY_MESSAGE,
+                _latest([e.modified for e in entries], site.config_mtime),
+            )
+            summaries_c.append(
+                public.CollectionSummaryOut(
+                    name=collection.name, kind=collection.kind, count=len(entries)
+                )
+            )
+        self.collections = Body.of(public.CollectionsOut(items=summaries_c), site.config_mtime)
+        navigation = [
+            public.NavLinkOut(label=link.label, slug=link.page)
+            for link in config.navigation
+            if link.page in self.pages
+        ]
+        self.site = Body.of(
+            public.SiteOut(
+                name=config.name,
+                base_url=config.base_url,
+                default_region=config.default_region,
+                navigation=navigation,
+                collections=summaries_c,
+            ),
+            site.config_mtime,
+        )
+        self.sitemap = Body.raw(
+            _sitemap(config.base_url, summaries),
+            "application/xml",
+            _latest([p.updated_at for p in summaries], site.config_mtime),
+        )
+        self._memo: dict[tuple[str, str | None, int, int], Body] = {}
+        self._memo_lock = threading.Lock()
+        routes = [
+            public.RouteOut(path="/v1/site", type="site", etag=self.site.etag),
+            public.RouteOut(path="/v1/pages", type="pages", etag=self.pages_list.etag),
+            *(
+                public.RouteOut(path=f"/v1/pages/{slug}", type="page", etag=body.etag)
+                for slug, body in self.pages.items()
+            ),
+            public.RouteOut(path="/v1/collections", type="collections", etag=self.collections.etag),
+        ]
+        for name, bodies in self.items.items():
+            first = self.items_page(name, None, 0, 20)
+            routes.append(
+                public.RouteOut(path=f"/v1/collections/{name}/items", type="items", etag=first.etag)
+            )
+            routes.extend(
+                public.RouteOut(
+                    path=f"/v1/collections/{name}/items/{slug}", type="item", etag=body.etag
+                )
+                for slug, body in bodies.items()
+            )
+        routes.append(
+            public.RouteOut(path="/v1/sitemap.xml", type="sitemap", etag=self.sitemap.etag)
+        )
+        routes.extend(
+            public.RouteOut(path=f"/assets/{path}", type="asset", etag=body.etag)
+            for path, body in assets.items()
+        )
+        self.routes = Body.of(public.RoutesOut(items=routes), site.config_mtime)
+
+    def items_page(self, name: str, tag: str | None, offset: int, limit: int) -> Body:
+        """One page of collection ``name`` (which must exist), encoded at most once per build.
+
+        Body: ``{items, total, next_cursor, state, empty_state}`` (see
+        :class:`~services.content.public.ItemsPageOut`).
+        """
+        key = (name, tag, offset, limit)
+        body = self._memo.get(key)
+        if body is not None:
+            return body
+        listing = self.lists[name]
+        matching = listing.entries if tag is None else [e for e in listing.entries if tag in e.tags]
+        shown = matching[offset : offset + limit]
+        end = offset + len(shown)
+        body = Body.of(
+            {
+                "items": [e.raw for e in shown],
+                "total": len(matching),
+                "next_cursor": encode_cursor(end, tag) if end < len(matching) else None,
+                "state": "items" if matching else "empty",
+                "empty_state": {"message": listing.empty_message},
+            },
+            _latest([e.modified for e in shown], listing.modified),
+        )
+        with self._memo_lock:
+            if len(self._memo) < _MAX_MEMO:
+                self._memo[key] = body
+        return body
+
+
+def _final(source: str, redirects: dict[str, str]) -> str:
+    """The page a redirect chain ends at (the loader has refused loops)."""
+    seen = {source}
+    target = redirects[source]
+    while target in redirects and target not in seen:
+        seen.add(target)
+        target = redirects[target]
+    return target
+
+
+def _sitemap(base_url: str, pages: list[public.PageSummaryOut]) -> bytes:
+    """sitemaps.org 0.9 XML: one ``<url>`` per published page at ``{base_url}/{slug}``."""
+    base = base_url.rstrip("/")
+    urls = "".join(
+        f"<url><loc>{escape(f'{base}/{p.slug}')}</loc>"
+        f"<lastmod>{p.updated_at.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}</lastmod></url>"
+        for p in pages
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>\n'
+    ).encode()
+
+
+def _asset_bodies(site: Site) -> dict[str, Body]:
+    bodies = {}
+    for path, file in site.assets.items():
+        media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        modified = dt.datetime.fromtimestamp(file.stat().st_mtime, tz=dt.UTC)
+        bodies[path] = Body.raw(
+            file.read_bytes(),
+            media_type,
+            modified,
+            compress=not media_type.startswith(_COMPRESSED) or media_type == "image/svg+xml",
+        )
+    return bodies
+
+
+class Snapshot:
+    """One build of the site at instant ``now``: the public :class:`View`, the preview view (built
+    on first use), asset bodies, and ``next_publish_at`` (when the next rebuild is due, or ``None``).
+
+    Raises ``OSError`` when an asset cannot be read.
+    """
+
+    def __init__(self, site: Site, settings: Settings, now: dt.datetime) -> None:
+        self.site = site
+        self.settings = settings
+        self.built_at = now
+        self.assets = _asset_bodies(site)
+        self.public = View(site, settings, now, False, self.assets)
+        self.next_publish_at = next_publish_at(site, now)
+        self._preview: View | None = None
+        self._preview_lock = threading.Lock()
+
+    @property
+    def pages(self) -> dict[str, Body]:
+        """The public page bodies by slug."""
+        return self.public.pages
+
+    def view(self, preview: bool) -> View:
+        """The public view, or the preview view (drafts and scheduled content shown)."""
+        if not preview:
+            return self.public
+        with self._preview_lock:
+            if self._preview is None:
+                self._preview = View(self.site, self.settings, self.built_at, True, self.assets)
+            return self._preview
+
+
+__all__ = ["EPOCH", "Body", "Snapshot", "View"]

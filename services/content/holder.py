@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 import anyio.to_thread
 from watchfiles import awatch
 
+from frontdesk import metrics
 from frontdesk.settings import Settings
 from services.content.loader import SiteError, SiteProblem, load_site
 from services.content.snapshot import Snapshot
@@ -64,14 +65,17 @@ class SiteHolder:
                 len(exc.problems),
                 "serving the last good site" if self.snapshot else "no site to serve",
             )
+            metrics.content_reload_failed()
             return False
         except OSError as exc:
             self.errors = [SiteProblem("", "$", f"unreadable: {exc}")]
             log.error("site %s not loaded: %s", self.settings.site_dir, exc)
+            metrics.content_reload_failed()
             return False
         self.snapshot = snapshot
         self.errors = []
         self.loads += 1
+        metrics.content_reloaded()
         log.info(
             "site loaded: %d page(s), next publish_at %s",
             len(snapshot.pages),

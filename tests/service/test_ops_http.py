@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -14,11 +16,12 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from frontdesk import metrics
-from frontdesk.settings import Settings
+from frontdesk.settings import Settings, load_settings
 from services.content.app import create_app as create_content
+from services.content.holder import SiteHolder
 from services.forms.app import create_app as create_forms
 from services.forms.record import Submission
-from tests.conftest import free_port
+from tests.conftest import CLINIC_SITE, free_port
 
 VALID = {
     "name": "Ann Example",
@@ -161,7 +164,7 @@ def test_metrics_message_outcomes_from_redis(forms: TestClient, redis_client: re
     assert sample(text, "frontdesk_messages_total", kind="staff", outcome="retried") == 1
 
 
-def test_metrics_submission_and_reload_counters(forms: TestClient, content: TestClient) -> None:
+def test_metrics_submission_counters(forms: TestClient) -> None:
     def value(client: TestClient, name: str, **labels: str) -> float:
         return sample(client.get("/metrics").text, name, **labels) or 0.0
 
@@ -178,13 +181,22 @@ def test_metrics_submission_and_reload_counters(forms: TestClient, content: Test
     assert value(forms, "frontdesk_submissions_total", **rejected) == start[1] + 2
     assert value(forms, "frontdesk_submissions_total", **quarantined) == start_q + 1
 
-    ok, errors = (
-        value(content, "frontdesk_content_reloads_total", outcome=o) for o in ("ok", "error")
-    )
-    metrics.content_reloaded()
-    metrics.content_reload_failed()
-    assert value(content, "frontdesk_content_reloads_total", outcome="ok") == ok + 1
-    assert value(content, "frontdesk_content_reloads_total", outcome="error") == errors + 1
+
+def test_content_reloads_are_counted(tmp_path: Path, env: dict[str, str]) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(CLINIC_SITE, site)
+    holder = SiteHolder(load_settings({**env, "FRONTDESK_SITE_DIR": str(site)}))
+    with TestClient(create_content(holder.settings, holder)) as content:
+
+        def value(outcome: str) -> float:
+            text = content.get("/metrics").text
+            return sample(text, "frontdesk_content_reloads_total", outcome=outcome) or 0.0
+
+        ok, errors = value("ok"), value("error")
+        assert holder.load() is True
+        (site / "site.yaml").write_text("name: [unclosed\n")
+        assert holder.load() is False
+        assert (value("ok"), value("error")) == (ok + 1, errors + 1)
 
 
 def test_metrics_without_redis_say_redis_is_down(forms_without_redis: TestClient) -> None:

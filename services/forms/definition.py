@@ -39,13 +39,27 @@ class PhonePolicy(Base, kw_only=True):
     default_region: str | None = None
 
 
+class Translation(Base, kw_only=True):
+    """The texts of one language (a BCP 47 tag such as ``fr`` or ``pt-BR``); unset ones fall back
+    to the form's English texts.
+    """
+
+    success: str | None = None
+    error: str | None = None
+    phone_valid: str | None = None
+    codes: dict[str, str] = {}
+
+
 class Messages(Base, kw_only=True):
-    """Texts shown to visitors: success, error, the phone widget's ``phone_valid``, and per code."""
+    """Texts shown to visitors: success, error, the phone widget's ``phone_valid``, per error code
+    (``codes``), and per language (``languages``: tag → :class:`Translation`). English is the default.
+    """
 
     success: str = DEFAULT_SUCCESS
     error: str = DEFAULT_ERROR
     phone_valid: str = "Valid number"
     codes: dict[str, str] = {}
+    languages: dict[str, Translation] = {}
 
 
 class Redirects(Base, kw_only=True):
@@ -53,11 +67,54 @@ class Redirects(Base, kw_only=True):
 
     success: str | None = None
     error: str | None = None
+    next_allowed: list[str] = []
+    """Targets a posted ``_next`` may name (exact paths or absolute URLs); any other is ignored."""
+
+
+class RateLimits(Base, kw_only=True):
+    """Submissions allowed per client IP a minute and an hour, and per form an hour (DESIGN.md)."""
+
+    per_ip_minute: Annotated[int, Meta(ge=1)] = 5
+    per_ip_hour: Annotated[int, Meta(ge=1)] = 30
+    per_form_hour: Annotated[int, Meta(ge=1)] = 300
+    enabled: bool = True
+
+
+class Captcha(Base, kw_only=True):
+    """An optional CAPTCHA verified server-side (``secret``: ``FRONTDESK_CAPTCHA_SECRET``).
+
+    ``verify_url`` defaults to the provider's siteverify endpoint; ``timeout`` in seconds. A provider
+    that does not answer quarantines the submission rather than refusing it.
+    """
+
+    provider: Literal["turnstile", "hcaptcha", "recaptcha"]
+    site_key: str
+    verify_url: str | None = None
+    timeout: Annotated[float, Meta(gt=0, le=30)] = 5.0
+
+
+class Spam(Base, kw_only=True):
+    """Spam defences: the honeypot field's name, the time trap's minimum fill time (seconds),
+    rate limits and an optional CAPTCHA.
+    """
+
+    honeypot: Annotated[str, Meta(pattern=r"^_[a-z0-9_]+$")] = "_gotcha"
+    min_fill_seconds: Annotated[float, Meta(ge=0, le=3600)] = 3.0
+    rate_limits: RateLimits = msgspec.field(default_factory=RateLimits)
+    captcha: Captcha | None = None
+
+
+class AutoReply(Base, kw_only=True):
+    """An optional confirmation email to the visitor (subject and text body templates)."""
+
+    subject: str
+    body: str
 
 
 class FormDefinition(Base, kw_only=True):
     """``forms/<id>.yaml``: fields, phone policy, recipients, sender, subject, messages, redirects,
-    allowed origins (absent: any) and retention (days a submission is kept).
+    allowed origins (absent: any), retention (days a submission is kept), spam defences, auto-reply,
+    extra-field policy and the body size limit in bytes (413 beyond it).
     """
 
     id: Annotated[str, Meta(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
@@ -71,6 +128,12 @@ class FormDefinition(Base, kw_only=True):
     redirects: Redirects = msgspec.field(default_factory=Redirects)
     allowed_origins: list[str] | None = None
     retention_days: Annotated[int, Meta(ge=1, le=3650)] = 90
+    spam: Spam = msgspec.field(default_factory=Spam)
+    auto_reply: AutoReply | None = None
+    extra_fields: Literal["refuse", "ignore", "keep"] = "refuse"
+    """Posted fields the form does not define: ``refuse`` (422 ``unknown_field``), ``ignore``
+    (dropped) or ``keep`` (stored as text, same control-character and length rules as ``text``)."""
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 65_536
 
     def field(self, name: str) -> Field | None:
         """The field called ``name``, if any."""

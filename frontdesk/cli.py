@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         )
         check = group.add_parser("check", help=f"validate the {name} of a site directory")
         check.add_argument("dir", type=Path, nargs="?", help="site directory (FRONTDESK_SITE_DIR)")
+    resend = commands.add_parser("resend", help="queue a submission's staff email again")
+    resend.add_argument("id", help="submission id")
     return parser
 
 
@@ -67,6 +69,29 @@ def _check_forms(site_dir: Path) -> int:
     return 0
 
 
+def _resend(settings: Settings, submission_id: str) -> int:
+    from frontdesk.redis import connect
+    from services.forms.store import StoreUnavailable, SubmissionStore, WrongStatus, retry_schedule
+
+    store = SubmissionStore(
+        connect(settings.redis_url),
+        settings.queue_name,
+        retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
+        int(settings.job_timeout),
+    )
+    try:
+        record = store.queue_messages(submission_id, "staff", release=False)
+    except (WrongStatus, StoreUnavailable) as exc:
+        print(f"frontdesk: {submission_id}: {exc}", file=sys.stderr)
+        return 1
+    if record is None:
+        print(f"frontdesk: no submission {submission_id}", file=sys.stderr)
+        return 1
+    logging.getLogger("frontdesk.audit").info("staff=cli action=resend target=%s", submission_id)
+    print(f"queued: {submission_id} staff")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -84,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run(settings, burst=args.burst)
         return 0
+    if args.command == "resend":
+        return _resend(settings, args.id)
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)

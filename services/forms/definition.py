@@ -148,6 +148,70 @@ class FormsError(Exception):
         super().__init__("\n".join(problems))
 
 
+def cross_check(form: FormDefinition) -> list[str]:
+    """Rules one msgspec type cannot say, as ``$.path: message`` strings: select options, message
+    codes, regions libphonenumber knows, origins, redirect targets, addresses, subject placeholders.
+    """
+    import string
+
+    import phonenumbers
+
+    from services.forms.emails import check_email
+    from services.forms.validate import DEFAULT_MESSAGES
+    from services.forms.web import normalise_origin
+
+    problems: list[str] = []
+    names = {f.name for f in form.fields}
+    for index, field in enumerate(form.fields):
+        if field.type == "select" and not field.options:
+            problems.append(f"$.fields[{index}].options: a select field needs options")
+        if field.type != "select" and field.options:
+            problems.append(f"$.fields[{index}].options: only select fields have options")
+        if f"{field.name}_country" in names and field.type == "phone":
+            problems.append(f"$.fields[{index}].name: {field.name}_country is the region field")
+    region = form.phone.default_region
+    if region is not None and region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        problems.append(f"$.phone.default_region: {region!r} is not a region libphonenumber knows")
+    known = set(DEFAULT_MESSAGES) - {"too_long_phone"}
+    texts = [("$.messages.codes", form.messages.codes)] + [
+        (f"$.messages.languages.{tag}.codes", t.codes) for tag, t in form.messages.languages.items()
+    ]
+    for path, codes in texts:
+        problems += [f"{path}.{code}: unknown error code" for code in codes if code not in known]
+    for index, origin in enumerate(form.allowed_origins or []):
+        if origin != "*" and normalise_origin(origin) != origin.rstrip("/").lower():
+            problems.append(
+                f"$.allowed_origins[{index}]: {origin!r} is not an origin (scheme://host[:port])"
+            )
+    targets = [("success", form.redirects.success), ("error", form.redirects.error)]
+    targets += [(f"next_allowed[{i}]", t) for i, t in enumerate(form.redirects.next_allowed)]
+    allowed = {normalise_origin(o) for o in form.allowed_origins or [] if o != "*"}
+    for name, target in targets:
+        if target and not target.startswith("/") and normalise_origin(target) not in allowed:
+            problems.append(
+                f"$.redirects.{name}: {target!r} is neither a path nor on an allowed origin"
+            )
+        if target and target.startswith("//"):
+            problems.append(f"$.redirects.{name}: {target!r} is another host, not a path")
+    for index, address in enumerate(form.recipients):
+        if check_email(address).normalized is None:
+            problems.append(f"$.recipients[{index}]: {address!r} is not an email address")
+    sender = form.sender.rsplit("<", 1)[-1].rstrip(">").strip()
+    if check_email(sender).normalized is None:
+        problems.append(f"$.sender: {form.sender!r} has no valid address")
+    try:
+        placeholders = {p for _, p, _, _ in string.Formatter().parse(form.subject) if p}
+    except ValueError as exc:
+        problems.append(f"$.subject: {exc}")
+    else:
+        for placeholder in sorted(placeholders - names - {"form"}):
+            problems.append(f"$.subject: {{{placeholder}}} is not a field of this form")
+    captcha = form.spam.captcha
+    if captcha and captcha.verify_url and normalise_origin(captcha.verify_url) is None:
+        problems.append("$.spam.captcha.verify_url: expected an http(s) URL")
+    return problems
+
+
 def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
     """Every ``forms/*.yaml`` of ``site_dir`` by id; raises :class:`FormsError` listing all problems."""
     forms: dict[str, FormDefinition] = {}
@@ -169,6 +233,9 @@ def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
         for index, name in enumerate(names):
             if names.index(name) != index:
                 problems.append(f"{rel}: $.fields[{index}].name: duplicate field {name!r}")
+        problems += [f"{rel}: {problem}" for problem in cross_check(form)]
+        if file.stem != form.id:
+            problems.append(f"{rel}: $.id: {form.id!r} differs from the file name {file.stem!r}")
         forms[form.id] = form
     if problems:
         raise FormsError(problems)

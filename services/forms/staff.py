@@ -99,7 +99,7 @@ def _log(name: str, action: str, target: str) -> None:
 
 
 def _encode_cursor(score: float, submission_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{score:.0f}:{submission_id}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"{score!r}:{submission_id}".encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> tuple[float, str]:

@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
 from frontdesk.problems import ProblemError, exception_handlers, problem_response
-from frontdesk.redis import connect
+from frontdesk.redis import connect, connect_async
 from frontdesk.settings import Settings
 from services.content.loader import load_site
 from services.forms.captcha import RESPONSE_FIELDS
@@ -282,9 +282,7 @@ async def _limit_phone_checks(request: Request[Any, Any, State], state: FormsSta
     peer = request.client.host if request.client else None
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), state.trusted_proxies)
     try:
-        wait = await anyio.to_thread.run_sync(
-            state.limiter.hit, [Limit(f"phone:{ip}", PHONE_CHECKS_PER_MINUTE, 60)]
-        )
+        wait = await state.limiter.hit([Limit(f"phone:{ip}", PHONE_CHECKS_PER_MINUTE, 60)])
     except redis.RedisError:
         return
     if wait:
@@ -323,7 +321,10 @@ def create_app(settings: Settings) -> Litestar:
         retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
         int(settings.job_timeout),
     )
-    state = FormsState(settings, forms, site.config.default_region, site.config.base_url, store)
+    connection = connect_async(settings.redis_url)
+    state = FormsState(
+        settings, forms, site.config.default_region, site.config.base_url, store, connection
+    )
     # No global CORSConfig: it cannot follow each form's allowed_origins. The submission route
     # answers CORS itself (preflight + headers); public reads send "Access-Control-Allow-Origin: *".
     # The preflight comes first: Litestar adds its own OPTIONS handler to a path that has none yet.
@@ -331,5 +332,6 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[preflight, definition, submit, phone_check, live, ready, *staff_routes()],
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
+        on_shutdown=[connection.aclose],
         openapi_config=OpenAPIConfig(title="Frontdesk forms API", version="1"),
     )

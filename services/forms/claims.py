@@ -11,13 +11,15 @@ still hold our id), so a retry can store the submission.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 import redis
+import redis.asyncio
 
 from services.forms.record import KEY_PREFIX, submission_key
 
@@ -78,11 +80,13 @@ def duplicate_claim(
 class Claimer:
     """Claims keys, waits on winners and releases claims after a failed write."""
 
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(self, connection: redis.asyncio.Redis) -> None:
         self.redis = connection
         self.release_script = connection.register_script(_RELEASE)
 
-    def run(self, claims: list[Claim], store: Callable[[], None]) -> tuple[str, bool]:
+    async def run(
+        self, claims: list[Claim], store: Callable[[], Awaitable[None]]
+    ) -> tuple[str, bool]:
         """Claim ``claims`` in order, then call ``store``; returns ``(id, replayed)``.
 
         ``replayed`` is true when an earlier submission holds a claim: its id is returned and
@@ -93,61 +97,61 @@ class Claimer:
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             held: list[Claim] = []
-            winner = self._claim_all(claims, held)
+            winner = await self._claim_all(claims, held)
             if winner is None:
                 try:
-                    store()
+                    await store()
                 except BaseException:
-                    self.release(held)
+                    await self.release(held)
                     raise
                 return own_id, False
-            self.release(held)
+            await self.release(held)
             # Wait for the winner's record; if its claim vanishes (its EXEC failed), try again.
             while time.monotonic() < deadline:
-                if self.redis.exists(submission_key(winner[1])):
-                    self._point_idempotency(claims, winner[1])
+                if await self.redis.exists(submission_key(winner[1])):
+                    await self._point_idempotency(claims, winner[1])
                     return winner[1], True
-                if self.redis.get(winner[0]) is None:
+                if await self.redis.get(winner[0]) is None:
                     break
-                time.sleep(0.02)
+                await asyncio.sleep(0.02)
             else:
                 raise ClaimTimeout(winner[1])
 
-    def _claim_all(self, claims: list[Claim], held: list[Claim]) -> tuple[str, str] | None:
+    async def _claim_all(self, claims: list[Claim], held: list[Claim]) -> tuple[str, str] | None:
         """Claim each key; on the first one already taken return ``(key, winner id)``."""
         for claim in claims:
-            if self.redis.set(claim.key, claim.value, nx=True, ex=claim.ttl):
+            if await self.redis.set(claim.key, claim.value, nx=True, ex=claim.ttl):
                 held.append(claim)
                 continue
-            raw = self.redis.get(claim.key)
+            raw = await self.redis.get(claim.key)
             if raw is None:  # expired between SET and GET: claim again
-                if self.redis.set(claim.key, claim.value, nx=True, ex=claim.ttl):
+                if await self.redis.set(claim.key, claim.value, nx=True, ex=claim.ttl):
                     held.append(claim)
                     continue
-                raw = self.redis.get(claim.key) or b""
+                raw = await self.redis.get(claim.key) or b""
             stored = raw.decode() if isinstance(raw, bytes) else str(raw)
             if claim.key.startswith(f"{KEY_PREFIX}idem:") and (
                 stored.split("|")[-1] != claim.value.split("|")[-1]
             ):
-                self.release(held)
+                await self.release(held)
                 raise IdempotencyConflict(claim.key)
             return claim.key, stored.split("|")[0]
         return None
 
-    def _point_idempotency(self, claims: list[Claim], winner_id: str) -> None:
+    async def _point_idempotency(self, claims: list[Claim], winner_id: str) -> None:
         """A first-time idempotency key whose body duplicates another submission: remember the
         other submission's id under the key, so a replay answers the same.
         """
         for claim in claims:
             if claim.key.startswith(f"{KEY_PREFIX}idem:"):
                 body_hash = claim.value.split("|")[-1]
-                self.redis.set(claim.key, f"{winner_id}|{body_hash}", nx=True, ex=claim.ttl)
+                await self.redis.set(claim.key, f"{winner_id}|{body_hash}", nx=True, ex=claim.ttl)
 
-    def release(self, held: list[Claim]) -> None:
+    async def release(self, held: list[Claim]) -> None:
         """Delete each claim that still holds our value (compare-and-delete in Lua)."""
         for claim in held:
             try:
-                self.release_script(keys=[claim.key], args=[claim.value])
+                await self.release_script(keys=[claim.key], args=[claim.value])
             except redis.RedisError:
                 # Redis is down: the claim expires with its TTL.
                 continue

@@ -12,7 +12,6 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio
 import msgspec
 import redis
 from litestar import Request, Response
@@ -256,9 +255,7 @@ async def _intake(
     kinds: list[MessageKind] = [] if reasons else ["staff"]
     claims = _claims(form, submission, outcome, request.headers.get("idempotency-key"), body)
     limits = _limits(state, form, ip)
-    stored_id = await anyio.to_thread.run_sync(
-        _store, state, form, submission, kinds, claims, limits
-    )
+    stored_id = await _store(state, form, submission, kinds, claims, limits)
     if stored_id == submission.id:
         log.info(
             "submission %s accepted for form %s (%s)", submission.id, form.id, submission.status
@@ -360,7 +357,7 @@ def _unavailable(form: FormDefinition) -> ProblemError:
     )
 
 
-def _store(
+async def _store(
     state: FormsState,
     form: FormDefinition,
     submission: Submission,
@@ -368,9 +365,9 @@ def _store(
     claims: list[Claim],
     limits: list[Limit],
 ) -> str:
-    """Blocking part (runs in a thread): rate limits, claims, ``MULTI/EXEC``; returns the id."""
+    """Rate limits, claims, ``MULTI/EXEC`` (asyncio client); returns the answered id."""
     try:
-        wait = state.limiter.hit(limits)
+        wait = await state.limiter.hit(limits)
         if wait:
             raise ProblemError(
                 429,
@@ -378,8 +375,9 @@ def _store(
                 f"Too many submissions; try again in {wait} seconds.",
                 headers={"Retry-After": str(wait)},
             )
-        stored_id, _ = state.claimer.run(
-            claims, lambda: state.store.save(submission, form.retention_days, kinds)
+        stored_id, _ = await state.claimer.run(
+            claims,
+            lambda: state.store.save_async(state.redis, submission, form.retention_days, kinds),
         )
     except IdempotencyConflict:
         raise ProblemError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import msgspec
-import redis
+import redis.asyncio
 
 from services.forms.record import KEY_PREFIX
 
@@ -45,10 +45,10 @@ class Limit(msgspec.Struct, frozen=True):
 class RateLimiter:
     """Checks and counts :class:`Limit` sets in one Redis round trip (a Lua script)."""
 
-    def __init__(self, connection: redis.Redis) -> None:
+    def __init__(self, connection: redis.asyncio.Redis) -> None:
         self.script = connection.register_script(_SCRIPT)
 
-    def hit(self, limits: list[Limit], now: float | None = None) -> int:
+    async def hit(self, limits: list[Limit], now: float | None = None) -> int:
         """Count one hit against every limit; returns 0 when allowed, else the seconds to wait
         (≥ 1) and counts nothing. Raises ``redis.RedisError`` when Redis fails.
         """
@@ -61,5 +61,5 @@ class RateLimiter:
             keys.append(f"{KEY_PREFIX}rl:{limit.name}:{limit.window}:{window}")
             remaining_ms = int(((window + 1) * limit.window - moment) * 1000) + 1
             args += [limit.count, max(remaining_ms, 1)]
-        wait_ms = int(self.script(keys=keys, args=args))
+        wait_ms = int(await self.script(keys=keys, args=args))
         return 0 if wait_ms <= 0 else max(1, -(-wait_ms // 1000))

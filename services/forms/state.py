@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import redis.asyncio
 
 from frontdesk.settings import Settings
 from services.forms.claims import Claimer
@@ -15,7 +16,8 @@ from services.forms.web import IpNetwork, parse_networks
 
 class FormsState:
     """Settings, form definitions by id, the site's ``default_region`` and ``base_url``, the
-    submission store, rate limiter, claimer, trusted proxy networks and the signing secret.
+    submission store (sync client, for RQ and the staff API), the asyncio client of the submission
+    path (``redis``), rate limiter, claimer, trusted proxy networks and the signing secret.
     """
 
     def __init__(
@@ -25,14 +27,16 @@ class FormsState:
         default_region: str,
         base_url: str,
         store: SubmissionStore,
+        connection: redis.asyncio.Redis,
     ) -> None:
         self.settings = settings
         self.forms = forms
         self.default_region = default_region
         self.base_url = base_url
         self.store = store
-        self.limiter = RateLimiter(store.redis)
-        self.claimer = Claimer(store.redis)
+        self.redis = connection
+        self.limiter = RateLimiter(connection)
+        self.claimer = Claimer(connection)
         self.trusted_proxies: list[IpNetwork] = parse_networks(settings.trusted_proxies)
         self._secret: bytes | None = None
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+import redis.asyncio
+import redis.client
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
@@ -72,19 +74,55 @@ class SubmissionStore:
 
         Raises :class:`StoreUnavailable` when Redis fails; then nothing was written.
         """
-        ttl = retention_days * 86400
-        jobs = self._jobs(submission, kinds, ttl)
-        score = submission.created_at.timestamp() * 1000
         try:
             with self.redis.pipeline(transaction=True) as pipe:
-                pipe.multi()
-                pipe.set(submission_key(submission.id), encoder.encode(submission), ex=ttl)
-                pipe.zadd(form_index_key(submission.form), {submission.id: score})
-                if jobs:
-                    self.queue.enqueue_many(jobs, pipeline=pipe)
+                self._write(pipe, submission, retention_days, kinds)
                 pipe.execute()
         except redis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    def _write(
+        self,
+        pipe: redis.client.Pipeline,
+        submission: Submission,
+        retention_days: int,
+        kinds: list[MessageKind],
+    ) -> None:
+        """Queue the transaction's commands on ``pipe`` (no I/O until it executes)."""
+        ttl = retention_days * 86400
+        jobs = self._jobs(submission, kinds, ttl)
+        score = submission.created_at.timestamp() * 1000
+        pipe.multi()
+        pipe.set(submission_key(submission.id), encoder.encode(submission), ex=ttl)
+        pipe.zadd(form_index_key(submission.form), {submission.id: score})
+        if jobs:
+            self.queue.enqueue_many(jobs, pipeline=pipe)
+
+    async def save_async(
+        self,
+        connection: redis.asyncio.Redis,
+        submission: Submission,
+        retention_days: int,
+        kinds: list[MessageKind],
+    ) -> None:
+        """:meth:`save` over an asyncio client, so the event loop never blocks on Redis.
+
+        RQ only speaks the sync client: its ``enqueue_many`` records the job commands on a sync
+        pipeline in ``MULTI`` mode, which buffers and never touches its connection; that command
+        stack is replayed on an asyncio transaction, one ``MULTI/EXEC`` as with :meth:`save`.
+        Raises :class:`StoreUnavailable`; then nothing was written.
+        """
+        recorder = self.redis.pipeline(transaction=True)
+        self._write(recorder, submission, retention_days, kinds)
+        try:
+            async with connection.pipeline(transaction=True) as pipe:
+                for args, options in recorder.command_stack:
+                    pipe.pipeline_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+                await pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        finally:
+            recorder.reset()
 
     def _jobs(self, submission: Submission, kinds: list[MessageKind], ttl: int) -> list[Any]:
         return [

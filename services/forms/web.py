@@ -4,6 +4,7 @@ plain-HTML-post detection, language choice (RFC 9110 ``Accept-Language``) and re
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from urllib.parse import urljoin, urlsplit
@@ -14,6 +15,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=4096)  # pure; the same few origins arrive on every request
 def normalise_origin(text: str | None) -> str | None:
     """``scheme://host[:port]`` of an origin or URL, lower-cased, default port and path dropped;
     ``None`` for ``null``, empty or non-HTTP(S) values. ``http://localhost:8000/`` → ``http://localhost:8000``.

@@ -697,3 +697,36 @@ def test_messages_follow_accept_language_or_the_language_field(
     )
     assert check.json()["message"] == "Numéro trop court"
     assert client.get("/v1/forms/fr", headers={"accept-language": "fr"}).json()["language"] == "fr"
+
+
+def test_retention_days_of_the_form_is_the_record_ttl(
+    make_client: ClientFactory, redis_client: redis.Redis
+) -> None:
+    client = make_client(forms={"short": form_yaml("short", "retention_days: 7\n")})
+    response = client.post("/v1/forms/short/submissions", json=VALID)
+    ttl = redis_client.ttl(f"frontdesk:submission:{response.json()['id']}")
+    assert 6 * 86400 < ttl <= 7 * 86400
+
+
+def test_phone_check_is_readable_from_any_origin(make_client: ClientFactory) -> None:
+    client = make_client()
+    response = client.get(
+        "/v1/phone/check",
+        params={"number": "+1 415 555 2671 x12", "form": "contact"},
+        headers={"origin": "https://elsewhere.example"},
+    )
+    assert response.headers["access-control-allow-origin"] == "*"
+    body = response.json()
+    assert (body["e164"], body["extension"], body["message"]) == (
+        "+14155552671",
+        "12",
+        "Valid number",
+    )
+
+
+def test_unknown_form_is_404_problem(make_client: ClientFactory) -> None:
+    client = make_client()
+    assert client.get("/v1/forms/nope").status_code == 404
+    response = client.post("/v1/forms/nope/submissions", json=VALID)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"

@@ -85,15 +85,15 @@ class Claimer:
         self.release_script = connection.register_script(_RELEASE)
 
     async def run(
-        self, claims: list[Claim], store: Callable[[], Awaitable[None]]
+        self, own_id: str, claims: list[Claim], store: Callable[[], Awaitable[None]]
     ) -> tuple[str, bool]:
-        """Claim ``claims`` in order, then call ``store``; returns ``(id, replayed)``.
+        """Claim ``claims`` (each valued with ``own_id``, the new submission's id) in order, then
+        call ``store``; returns ``(id, replayed)``.
 
         ``replayed`` is true when an earlier submission holds a claim: its id is returned and
         ``store`` is not called. Raises :class:`IdempotencyConflict`, :class:`ClaimTimeout`,
         ``redis.RedisError``, or whatever ``store`` raises (after releasing the claims).
         """
-        own_id = claims[0].value.split("|")[0] if claims else ""
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             held: list[Claim] = []

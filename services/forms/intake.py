@@ -308,6 +308,10 @@ def _claims(
     idempotency_key: str | None,
     body: bytes,
 ) -> list[Claim]:
+    """The idempotency claim (when the header is sent) and the duplicate claim. A quarantined
+    submission claims no duplicate key: a person's later identical post must not be folded into
+    a quarantined one and so never reach staff.
+    """
     claims: list[Claim] = []
     if idempotency_key:
         if len(idempotency_key) > 255:
@@ -315,6 +319,8 @@ def _claims(
                 400, "bad_idempotency_key", "The Idempotency-Key header is over 255 characters."
             )
         claims.append(idempotency_claim(form.id, idempotency_key, body, submission.id))
+    if submission.status == "quarantined":
+        return claims
     email = next(
         (
             outcome.fields[f.name]
@@ -376,6 +382,7 @@ async def _store(
                 headers={"Retry-After": str(wait)},
             )
         stored_id, _ = await state.claimer.run(
+            submission.id,
             claims,
             lambda: state.store.save_async(state.redis, submission, form.retention_days, kinds),
         )

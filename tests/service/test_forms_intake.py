@@ -730,3 +730,14 @@ def test_unknown_form_is_404_problem(make_client: ClientFactory) -> None:
     response = client.post("/v1/forms/nope/submissions", json=VALID)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_quarantined_post_does_not_swallow_a_later_clean_one(
+    make_client: ClientFactory, redis_client: redis.Redis
+) -> None:
+    client = make_client()
+    spam = client.post(URL, json={**VALID, "_gotcha": "x"})
+    person = client.post(URL, json=VALID)
+    assert spam.json()["id"] != person.json()["id"]
+    assert _record(redis_client, person.json()["id"]).status == "received"
+    assert len(_jobs(redis_client)) == 1

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a check found problems, 2 bad settings or usage.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "content":
             schema = group.add_parser("schema", help="write JSON Schema files of the site's YAML")
             schema.add_argument("out", type=Path, help="directory to write *.schema.json into")
+    resend = commands.add_parser("resend", help="queue a submission's staff email again")
+    resend.add_argument("id", help="submission id")
     return parser
 
 
@@ -87,6 +90,29 @@ def _settings_doc(root: Path, *, check: bool) -> int:
     return 1 if missing or (check and stale) else 0
 
 
+def _resend(settings: Settings, submission_id: str) -> int:
+    from frontdesk.redis import connect
+    from services.forms.store import StoreUnavailable, SubmissionStore, WrongStatus, retry_schedule
+
+    store = SubmissionStore(
+        connect(settings.redis_url),
+        settings.queue_name,
+        retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
+        int(settings.job_timeout),
+    )
+    try:
+        record = store.queue_messages(submission_id, "staff", release=False)
+    except (WrongStatus, StoreUnavailable) as exc:
+        print(f"frontdesk: {submission_id}: {exc}", file=sys.stderr)
+        return 1
+    if record is None:
+        print(f"frontdesk: no submission {submission_id}", file=sys.stderr)
+        return 1
+    logging.getLogger("frontdesk.audit").info("staff=cli action=resend target=%s", submission_id)
+    print(f"queued: {submission_id} staff")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -110,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in write_schemas(args.out):
             print(path)
         return 0
+    if args.command == "resend":
+        return _resend(settings, args.id)
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)

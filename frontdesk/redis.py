@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis
+import redis.asyncio
 
 
 def connect(url: str, *, socket_timeout: float | None = 5.0) -> redis.Redis:
@@ -12,6 +13,20 @@ def connect(url: str, *, socket_timeout: float | None = 5.0) -> redis.Redis:
     ``BLMOVE`` for minutes). ``health_check_interval`` makes a dropped connection reconnect.
     """
     return redis.Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=5.0,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
+
+
+def connect_async(url: str, *, socket_timeout: float | None = 5.0) -> redis.asyncio.Redis:
+    """An asyncio client for ``url`` with the same settings as :func:`connect`; it binds to the
+    event loop that first uses it, so build one per app (the factory), never per module.
+    """
+    return redis.asyncio.Redis.from_url(
         url,
         decode_responses=False,
         socket_timeout=socket_timeout,

@@ -62,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_base_seconds: float = 60.0
     retry_max_hours: float = 24.0
     secret_key: str | None = None
+    captcha_secret: str | None = None
     rate_limits: bool = True
     staff_tokens: tuple[StaffToken, ...] = ()
     preview_tokens: tuple[str, ...] = ()

@@ -55,6 +55,8 @@ DESCRIPTIONS: dict[str, str] = {
     "content_watch": "`on` or `off`: reload the site when a file of the site directory changes "
     "(`SIGHUP` always reloads).",
     "content_reload_debounce": "Seconds of quiet after a file change before the site reloads.",
+    "captcha_secret": "Server-side secret of the CAPTCHA provider (Turnstile, hCaptcha or "
+    "reCAPTCHA) for forms that enable one. A secret.",
     "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`; every line is one JSON object on stderr.",
 }
 

@@ -2,41 +2,39 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import uuid
 from typing import Any
 
 import anyio
 import msgspec
-from litestar import Litestar, Request, Response, get, post
-from litestar.config.cors import CORSConfig
+import redis
+from litestar import HttpMethod, Litestar, Request, Response, get, post, route
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
 from frontdesk.metrics import QueueCollector, prometheus
 from frontdesk.problems import ProblemError, exception_handlers, problem_response
-from frontdesk.redis import connect
+from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from services.content.loader import load_site
+from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.definition import FormDefinition, load_forms
 from services.forms.health import health_workers
+from services.forms.intake import cors_headers, submit_form
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
-from services.forms.record import MessageKind, MessageState, Submission, new_submission_id
-from services.forms.store import StoreUnavailable, SubmissionStore, retry_schedule
-from services.forms.validate import message_for, validate
+from services.forms.ratelimit import Limit
+from services.forms.staff import staff_routes
+from services.forms.state import FormsState
+from services.forms.store import SubmissionStore, retry_schedule
+from services.forms.timetrap import issue_token
+from services.forms.validate import DEFAULT_MESSAGES, message_for
+from services.forms.web import client_ip, pick_language
+
+PHONE_CHECKS_PER_MINUTE = 120
 
 log = logging.getLogger("frontdesk.forms")
-
-
-class Accepted(msgspec.Struct, kw_only=True):
-    """201 answer to an accepted submission."""
-
-    ok: bool
-    id: str
-    message: str
 
 
 class PhoneCheck(msgspec.Struct, kw_only=True):
@@ -55,15 +53,6 @@ class PhoneCheck(msgspec.Struct, kw_only=True):
     metadata_version: str
 
 
-class FormsState(msgspec.Struct, kw_only=True):
-    """What the handlers share: settings, form definitions, the site's default region, the store."""
-
-    settings: Settings
-    forms: dict[str, FormDefinition]
-    default_region: str
-    store: SubmissionStore
-
-
 def _state(request: Request[Any, Any, State]) -> FormsState:
     state: FormsState = request.app.state.forms
     return state
@@ -76,84 +65,171 @@ def _form(state: FormsState, form_id: str) -> FormDefinition:
     return form
 
 
-async def _read_fields(request: Request[Any, Any, State]) -> dict[str, Any]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "application/json":
-        try:
-            data = msgspec.json.decode(await request.body())
-        except msgspec.DecodeError:
-            raise ProblemError(400, "malformed_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise ProblemError(400, "malformed_json", "The body must be a JSON object.")
-        return data
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
-        fields: dict[str, Any] = {}
-        for key, value in form.multi_items():
-            if not isinstance(value, str):
-                raise ProblemError(
-                    422, "files_not_accepted", "This form does not accept file uploads."
-                )
-            if key in fields:
-                previous = fields[key]
-                fields[key] = (
-                    [*previous, value] if isinstance(previous, list) else [previous, value]
-                )
-            else:
-                fields[key] = value
-        return fields
-    raise ProblemError(
-        415,
-        "unsupported_media_type",
-        "Send application/json, application/x-www-form-urlencoded or multipart/form-data.",
-    )
+class FieldInfo(msgspec.Struct, kw_only=True):
+    """One field of the public definition."""
+
+    name: str
+    label: str
+    type: str
+    required: bool
+    max_length: int | None
+    options: list[str]
 
 
-@post("/v1/forms/{form_id:str}/submissions", status_code=201, summary="Submit a form")
-async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> Response[Accepted]:
-    """Validate, store and queue the staff notification; 201 ``{ok, id, message}``.
+class PublicPhone(msgspec.Struct, kw_only=True):
+    """The phone policy and default region (the form's, else the site's)."""
 
-    422 problem+json with ``message`` (the form's error text) and ``errors: [{field, code,
-    message}]``; 503 when the submission could not be stored. Never a 2xx for an unstored one.
+    policy: str
+    default_region: str
+
+
+class PublicCaptcha(msgspec.Struct, kw_only=True):
+    """What the page needs to render the CAPTCHA widget (never the secret)."""
+
+    provider: str
+    site_key: str
+    response_field: str
+
+
+class PublicMessages(msgspec.Struct, kw_only=True):
+    """Texts in the chosen language: success, error, phone_valid and per-code ones."""
+
+    success: str
+    error: str
+    phone_valid: str
+    codes: dict[str, str]
+
+
+class PublicDefinition(msgspec.Struct, kw_only=True):
+    """``GET /v1/forms/{form}``: what a page needs to render and submit the form."""
+
+    id: str
+    title: str
+    action: str
+    language: str
+    fields: list[FieldInfo]
+    phone: PublicPhone
+    messages: PublicMessages
+    honeypot: str
+    token: str
+    min_fill_seconds: float
+    captcha: PublicCaptcha | None
+
+
+ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
+PREFLIGHT_HEADERS = "Content-Type, Accept, Accept-Language, Idempotency-Key"
+
+
+@get(
+    ["/v1/forms/{form_id:str}"],
+    summary="The public definition of a form, with a fresh time-trap token",
+)
+async def definition(
+    request: Request[Any, Any, State], form_id: FromPath[str]
+) -> Response[PublicDefinition]:
+    """Fields, labels, messages (``Accept-Language``), phone default region and a fresh ``token``.
+
+    Readable from any origin; ``Cache-Control: no-store`` because every answer has its own token.
+    503 problem+json when the signing secret cannot be read from Redis.
     """
     state = _state(request)
     form = _form(state, form_id)
-    data = await _read_fields(request)
-    outcome = validate(form, data, state.default_region)
-    if outcome.errors:
-        return problem_response(  # type: ignore[return-value]
-            422,
-            "validation_failed",
-            "Some fields need attention.",
-            message=form.messages.error,
-            errors=msgspec.to_builtins(outcome.errors),
-        )
-    submission = Submission(
-        id=new_submission_id(),
-        form=form.id,
-        status="received",
-        created_at=dt.datetime.now(dt.UTC),
-        fields=outcome.fields,
-        phone=outcome.phone,
-        flags=outcome.flags,
-        request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
-        messages=[MessageState(kind="staff")],
-    )
-    kinds: list[MessageKind] = ["staff"]
+    language = pick_language(form, None, request.headers.get("accept-language"))
     try:
-        await anyio.to_thread.run_sync(state.store.save, submission, form.retention_days, kinds)
-    except StoreUnavailable:
-        log.exception("submission %s could not be stored", submission.id)
-        raise ProblemError(
-            503,
-            "store_unavailable",
-            "The submission could not be stored; nothing was kept. Try again shortly.",
-            extra={"message": form.messages.error},
-            headers={"Retry-After": "5"},
-        ) from None
-    log.info("submission %s accepted for form %s", submission.id, form.id)
-    body = Accepted(ok=True, id=submission.id, message=form.messages.success)
-    return Response(content=body, status_code=201)
+        secret = await state.secret()
+    except redis.RedisError:
+        raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
+    translation = form.messages.languages.get(language)
+    codes = {
+        **DEFAULT_MESSAGES,
+        **form.messages.codes,
+        **(translation.codes if translation else {}),
+    }
+    captcha = form.spam.captcha
+    body = PublicDefinition(
+        id=form.id,
+        title=form.title,
+        action=f"{state.settings.forms_public_url.rstrip('/')}/v1/forms/{form.id}/submissions",
+        language=language,
+        fields=[
+            FieldInfo(
+                name=f.name,
+                label=f.label,
+                type=f.type,
+                required=f.required,
+                max_length=f.max_length,
+                options=f.options,
+            )
+            for f in form.fields
+        ],
+        phone=PublicPhone(
+            policy=form.phone.policy,
+            default_region=form.phone.default_region or state.default_region,
+        ),
+        messages=PublicMessages(
+            success=(translation.success if translation else None) or form.messages.success,
+            error=(translation.error if translation else None) or form.messages.error,
+            phone_valid=(translation.phone_valid if translation else None)
+            or form.messages.phone_valid,
+            codes=codes,
+        ),
+        honeypot=form.spam.honeypot,
+        token=issue_token(secret, form.id),
+        min_fill_seconds=form.spam.min_fill_seconds,
+        captcha=PublicCaptcha(
+            provider=captcha.provider,
+            site_key=captcha.site_key,
+            response_field=RESPONSE_FIELDS[captcha.provider],
+        )
+        if captcha
+        else None,
+    )
+    headers = {**ANY_ORIGIN, "Cache-Control": "no-store", "Vary": "Accept-Language"}
+    return Response(content=body, headers=headers)
+
+
+@post(
+    ["/v1/forms/{form_id:str}/submissions"],
+    status_code=201,
+    summary="Submit a form",
+    request_max_body_size=10_000_000,
+)
+async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> Response[Any]:
+    """Validate, store and queue the staff notification; 201 ``{ok, id, message}``.
+
+    422 problem+json with ``message`` (the form's error text) and ``errors: [{field, code,
+    message}]``; 400, 403, 409, 413, 415, 429, 503 as DESIGN.md lists; plain HTML posts get 303 or
+    a small HTML page. Never a 2xx for an unstored submission.
+    """
+    state = _state(request)
+    form = state.forms.get(form_id)
+    if form is None:
+        return problem_response(
+            404, "form_not_found", f"There is no form {form_id!r}.", headers={"Vary": "Origin"}
+        )
+    return await submit_form(request, state, form)
+
+
+@route(
+    ["/v1/forms/{form_id:str}/submissions"],
+    http_method=[HttpMethod.OPTIONS],
+    include_in_schema=False,
+)
+async def preflight(request: Request[Any, Any, State], form_id: FromPath[str]) -> Response[None]:
+    """CORS preflight: 204 echoing an allowed origin, ``Vary: Origin`` and the allowed headers;
+    another origin gets 204 without ``Access-Control-Allow-Origin``. Never a redirect or an auth
+    challenge (the staff list shares this path).
+    """
+    state = _state(request)
+    headers = cors_headers(state.forms.get(form_id), request.headers.get("origin"))
+    if "Access-Control-Allow-Origin" in headers:
+        headers |= {
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": PREFLIGHT_HEADERS,
+            "Access-Control-Max-Age": "600",
+        }
+    headers["Allow"] = "GET, POST, OPTIONS"
+    return Response(content=None, status_code=204, headers=headers)
 
 
 @get("/v1/phone/check", summary="Check a phone number as a submission would")
@@ -162,20 +238,29 @@ async def phone_check(
     number: FromQuery[str],
     region: FromQuery[str | None] = None,
     form: FromQuery[str | None] = None,
-) -> PhoneCheck:
+    language: FromQuery[str | None] = None,
+) -> Response[PhoneCheck]:
     """The same verdict a submission gets; unparseable input is ``valid: false``, never a 5xx."""
     state = _state(request)
     definition = _form(state, form) if form else None
     policy = definition.phone.policy if definition else "possible"
     default = (definition.phone.default_region if definition else None) or state.default_region
+    await _limit_phone_checks(request, state)
     verdict = check_phone(number, normalise_region(region) or default, policy)
-    if verdict.valid:
-        message = definition.messages.phone_valid if definition else "Valid number"
-    elif definition:
-        message = message_for(definition, verdict.reason or "invalid_number", phone=True)
+    if definition is None:
+        message = "Valid number" if verdict.valid else "Invalid number"
     else:
-        message = "Invalid number"
-    return PhoneCheck(
+        tag = pick_language(definition, language, request.headers.get("accept-language"))
+        translation = definition.messages.languages.get(tag)
+        if verdict.valid:
+            message = (
+                translation.phone_valid if translation else None
+            ) or definition.messages.phone_valid
+        else:
+            message = message_for(
+                definition, verdict.reason or "invalid_number", phone=True, language=tag
+            )
+    body = PhoneCheck(
         possible=verdict.possible,
         valid=verdict.valid,
         reason=verdict.reason,
@@ -188,6 +273,28 @@ async def phone_check(
         region=verdict.region,
         metadata_version=METADATA_VERSION,
     )
+    return Response(content=body, headers=ANY_ORIGIN)
+
+
+async def _limit_phone_checks(request: Request[Any, Any, State], state: FormsState) -> None:
+    """120 checks a minute per client IP (DESIGN.md); lifted by ``FRONTDESK_RATE_LIMITS=off``.
+    When Redis does not answer, the check still runs: it needs no storage.
+    """
+    if not state.settings.rate_limits:
+        return
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), state.trusted_proxies)
+    try:
+        wait = await state.limiter.hit([Limit(f"phone:{ip}", PHONE_CHECKS_PER_MINUTE, 60)])
+    except redis.RedisError:
+        return
+    if wait:
+        raise ProblemError(
+            429,
+            "rate_limited",
+            f"Too many checks; try again in {wait} seconds.",
+            headers={"Retry-After": str(wait), **ANY_ORIGIN},
+        )
 
 
 @get("/health/live", summary="The process is up")
@@ -217,23 +324,32 @@ def create_app(settings: Settings) -> Litestar:
         retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
         int(settings.job_timeout),
     )
+    connection = connect_async(settings.redis_url)
     state = FormsState(
-        settings=settings, forms=forms, default_region=site.config.default_region, store=store
+        settings, forms, site.config.default_region, site.config.base_url, store, connection
     )
-    origins = sorted({o for f in forms.values() for o in (f.allowed_origins or ["*"])})
     metrics_middleware, metrics = prometheus(
         "forms", [QueueCollector(store.redis, settings.queue_name)]
     )
+    # No global CORSConfig: it cannot follow each form's allowed_origins. The submission route
+    # answers CORS itself (preflight + headers); public reads send "Access-Control-Allow-Origin: *".
+    # The preflight comes first: Litestar adds its own OPTIONS handler to a path that has none yet.
     return Litestar(
-        route_handlers=[submit, phone_check, live, ready, health_workers, metrics],
+        route_handlers=[
+            preflight,
+            definition,
+            submit,
+            phone_check,
+            live,
+            ready,
+            health_workers,
+            metrics,
+            *staff_routes(),
+        ],
         middleware=[RequestIdMiddleware, metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
-        cors_config=CORSConfig(
-            allow_origins=origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Content-Type", "Accept", "Accept-Language", "Idempotency-Key"],
-        ),
+        on_shutdown=[connection.aclose],
         openapi_config=OpenAPIConfig(title="Frontdesk forms API", version="1"),
     )

@@ -39,13 +39,27 @@ class PhonePolicy(Base, kw_only=True):
     default_region: str | None = None
 
 
+class Translation(Base, kw_only=True):
+    """The texts of one language (a BCP 47 tag such as ``fr`` or ``pt-BR``); unset ones fall back
+    to the form's English texts.
+    """
+
+    success: str | None = None
+    error: str | None = None
+    phone_valid: str | None = None
+    codes: dict[str, str] = {}
+
+
 class Messages(Base, kw_only=True):
-    """Texts shown to visitors: success, error, the phone widget's ``phone_valid``, and per code."""
+    """Texts shown to visitors: success, error, the phone widget's ``phone_valid``, per error code
+    (``codes``), and per language (``languages``: tag → :class:`Translation`). English is the default.
+    """
 
     success: str = DEFAULT_SUCCESS
     error: str = DEFAULT_ERROR
     phone_valid: str = "Valid number"
     codes: dict[str, str] = {}
+    languages: dict[str, Translation] = {}
 
 
 class Redirects(Base, kw_only=True):
@@ -53,11 +67,54 @@ class Redirects(Base, kw_only=True):
 
     success: str | None = None
     error: str | None = None
+    next_allowed: list[str] = []
+    """Targets a posted ``_next`` may name (exact paths or absolute URLs); any other is ignored."""
+
+
+class RateLimits(Base, kw_only=True):
+    """Submissions allowed per client IP a minute and an hour, and per form an hour (DESIGN.md)."""
+
+    per_ip_minute: Annotated[int, Meta(ge=1)] = 5
+    per_ip_hour: Annotated[int, Meta(ge=1)] = 30
+    per_form_hour: Annotated[int, Meta(ge=1)] = 300
+    enabled: bool = True
+
+
+class Captcha(Base, kw_only=True):
+    """An optional CAPTCHA verified server-side (``secret``: ``FRONTDESK_CAPTCHA_SECRET``).
+
+    ``verify_url`` defaults to the provider's siteverify endpoint; ``timeout`` in seconds. A provider
+    that does not answer quarantines the submission rather than refusing it.
+    """
+
+    provider: Literal["turnstile", "hcaptcha", "recaptcha"]
+    site_key: str
+    verify_url: str | None = None
+    timeout: Annotated[float, Meta(gt=0, le=30)] = 5.0
+
+
+class Spam(Base, kw_only=True):
+    """Spam defences: the honeypot field's name, the time trap's minimum fill time (seconds),
+    rate limits and an optional CAPTCHA.
+    """
+
+    honeypot: Annotated[str, Meta(pattern=r"^_[a-z0-9_]+$")] = "_gotcha"
+    min_fill_seconds: Annotated[float, Meta(ge=0, le=3600)] = 3.0
+    rate_limits: RateLimits = msgspec.field(default_factory=RateLimits)
+    captcha: Captcha | None = None
+
+
+class AutoReply(Base, kw_only=True):
+    """An optional confirmation email to the visitor (subject and text body templates)."""
+
+    subject: str
+    body: str
 
 
 class FormDefinition(Base, kw_only=True):
     """``forms/<id>.yaml``: fields, phone policy, recipients, sender, subject, messages, redirects,
-    allowed origins (absent: any) and retention (days a submission is kept).
+    allowed origins (absent: any), retention (days a submission is kept), spam defences, auto-reply,
+    extra-field policy and the body size limit in bytes (413 beyond it).
     """
 
     id: Annotated[str, Meta(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
@@ -71,6 +128,12 @@ class FormDefinition(Base, kw_only=True):
     redirects: Redirects = msgspec.field(default_factory=Redirects)
     allowed_origins: list[str] | None = None
     retention_days: Annotated[int, Meta(ge=1, le=3650)] = 90
+    spam: Spam = msgspec.field(default_factory=Spam)
+    auto_reply: AutoReply | None = None
+    extra_fields: Literal["refuse", "ignore", "keep"] = "refuse"
+    """Posted fields the form does not define: ``refuse`` (422 ``unknown_field``), ``ignore``
+    (dropped) or ``keep`` (stored as text, same control-character and length rules as ``text``)."""
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 65_536
 
     def field(self, name: str) -> Field | None:
         """The field called ``name``, if any."""
@@ -83,6 +146,70 @@ class FormsError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+def cross_check(form: FormDefinition) -> list[str]:
+    """Rules one msgspec type cannot say, as ``$.path: message`` strings: select options, message
+    codes, regions libphonenumber knows, origins, redirect targets, addresses, subject placeholders.
+    """
+    import string
+
+    import phonenumbers
+
+    from services.forms.emails import check_email
+    from services.forms.validate import DEFAULT_MESSAGES
+    from services.forms.web import normalise_origin
+
+    problems: list[str] = []
+    names = {f.name for f in form.fields}
+    for index, field in enumerate(form.fields):
+        if field.type == "select" and not field.options:
+            problems.append(f"$.fields[{index}].options: a select field needs options")
+        if field.type != "select" and field.options:
+            problems.append(f"$.fields[{index}].options: only select fields have options")
+        if f"{field.name}_country" in names and field.type == "phone":
+            problems.append(f"$.fields[{index}].name: {field.name}_country is the region field")
+    region = form.phone.default_region
+    if region is not None and region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        problems.append(f"$.phone.default_region: {region!r} is not a region libphonenumber knows")
+    known = set(DEFAULT_MESSAGES) - {"too_long_phone"}
+    texts = [("$.messages.codes", form.messages.codes)] + [
+        (f"$.messages.languages.{tag}.codes", t.codes) for tag, t in form.messages.languages.items()
+    ]
+    for path, codes in texts:
+        problems += [f"{path}.{code}: unknown error code" for code in codes if code not in known]
+    for index, origin in enumerate(form.allowed_origins or []):
+        if origin != "*" and normalise_origin(origin) != origin.rstrip("/").lower():
+            problems.append(
+                f"$.allowed_origins[{index}]: {origin!r} is not an origin (scheme://host[:port])"
+            )
+    targets = [("success", form.redirects.success), ("error", form.redirects.error)]
+    targets += [(f"next_allowed[{i}]", t) for i, t in enumerate(form.redirects.next_allowed)]
+    allowed = {normalise_origin(o) for o in form.allowed_origins or [] if o != "*"}
+    for name, target in targets:
+        if target and not target.startswith("/") and normalise_origin(target) not in allowed:
+            problems.append(
+                f"$.redirects.{name}: {target!r} is neither a path nor on an allowed origin"
+            )
+        if target and target.startswith("//"):
+            problems.append(f"$.redirects.{name}: {target!r} is another host, not a path")
+    for index, address in enumerate(form.recipients):
+        if check_email(address).normalized is None:
+            problems.append(f"$.recipients[{index}]: {address!r} is not an email address")
+    sender = form.sender.rsplit("<", 1)[-1].rstrip(">").strip()
+    if check_email(sender).normalized is None:
+        problems.append(f"$.sender: {form.sender!r} has no valid address")
+    try:
+        placeholders = {p for _, p, _, _ in string.Formatter().parse(form.subject) if p}
+    except ValueError as exc:
+        problems.append(f"$.subject: {exc}")
+    else:
+        for placeholder in sorted(placeholders - names - {"form"}):
+            problems.append(f"$.subject: {{{placeholder}}} is not a field of this form")
+    captcha = form.spam.captcha
+    if captcha and captcha.verify_url and normalise_origin(captcha.verify_url) is None:
+        problems.append("$.spam.captcha.verify_url: expected an http(s) URL")
+    return problems
 
 
 def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
@@ -106,6 +233,9 @@ def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
         for index, name in enumerate(names):
             if names.index(name) != index:
                 problems.append(f"{rel}: $.fields[{index}].name: duplicate field {name!r}")
+        problems += [f"{rel}: {problem}" for problem in cross_check(form)]
+        if file.stem != form.id:
+            problems.append(f"{rel}: $.id: {form.id!r} differs from the file name {file.stem!r}")
         forms[form.id] = form
     if problems:
         raise FormsError(problems)

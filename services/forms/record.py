@@ -54,6 +54,8 @@ class Submission(msgspec.Struct, kw_only=True):
 
     ``fields`` holds normalised values by field name; ``flags`` the spam and quality flags
     (``phone_unverified``, ``origin_unknown``, ``no_token``, quarantine reasons);
+    ``quarantine_reason`` the first reason a quarantined one was held (``honeypot``,
+    ``token_too_young``, ``token_forged``, ``captcha_failed``, ``captcha_unavailable``);
     ``created_at`` is UTC.
     """
 
@@ -67,6 +69,7 @@ class Submission(msgspec.Struct, kw_only=True):
     messages: list[MessageState] = []
     request_id: str | None = None
     language: str | None = None
+    quarantine_reason: str | None = None
 
     def message(self, kind: MessageKind) -> MessageState | None:
         """The delivery state of message ``kind``, if the submission has one."""

@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import redis
+import redis.asyncio
+import redis.client
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
 from services.forms.record import (
     MessageKind,
+    MessageState,
     Submission,
     decoder,
     encoder,
     form_index_key,
     job_id,
+    sent_marker_key,
     submission_key,
 )
 
@@ -69,8 +74,58 @@ class SubmissionStore:
 
         Raises :class:`StoreUnavailable` when Redis fails; then nothing was written.
         """
+        try:
+            with self.redis.pipeline(transaction=True) as pipe:
+                self._write(pipe, submission, retention_days, kinds)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _write(
+        self,
+        pipe: redis.client.Pipeline,
+        submission: Submission,
+        retention_days: int,
+        kinds: list[MessageKind],
+    ) -> None:
+        """Queue the transaction's commands on ``pipe`` (no I/O until it executes)."""
         ttl = retention_days * 86400
-        jobs = [
+        jobs = self._jobs(submission, kinds, ttl)
+        score = submission.created_at.timestamp() * 1000
+        pipe.multi()
+        pipe.set(submission_key(submission.id), encoder.encode(submission), ex=ttl)
+        pipe.zadd(form_index_key(submission.form), {submission.id: score})
+        if jobs:
+            self.queue.enqueue_many(jobs, pipeline=pipe)
+
+    async def save_async(
+        self,
+        connection: redis.asyncio.Redis,
+        submission: Submission,
+        retention_days: int,
+        kinds: list[MessageKind],
+    ) -> None:
+        """:meth:`save` over an asyncio client, so the event loop never blocks on Redis.
+
+        RQ only speaks the sync client: its ``enqueue_many`` records the job commands on a sync
+        pipeline in ``MULTI`` mode, which buffers and never touches its connection; that command
+        stack is replayed on an asyncio transaction, one ``MULTI/EXEC`` as with :meth:`save`.
+        Raises :class:`StoreUnavailable`; then nothing was written.
+        """
+        recorder = self.redis.pipeline(transaction=True)
+        self._write(recorder, submission, retention_days, kinds)
+        try:
+            async with connection.pipeline(transaction=True) as pipe:
+                for args, options in recorder.command_stack:
+                    pipe.pipeline_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+                await pipe.execute()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        finally:
+            recorder.reset()
+
+    def _jobs(self, submission: Submission, kinds: list[MessageKind], ttl: int) -> list[Any]:
+        return [
             Queue.prepare_data(
                 SEND_JOB,
                 args=(submission.id, kind),
@@ -83,17 +138,75 @@ class SubmissionStore:
             )
             for kind in kinds
         ]
-        score = submission.created_at.timestamp() * 1000
+
+    def queue_messages(
+        self, submission_id: str, kind: MessageKind, *, release: bool
+    ) -> Submission | None:
+        """Queue message ``kind`` again (resend) or for the first time (``release``: quarantined →
+        received), atomically with the record update (``WATCH`` + ``MULTI``), clearing the ``sent``
+        marker so the worker sends it. Returns the updated record, ``None`` when it does not exist.
+        Raises :class:`WrongStatus` (release of a non-quarantined one, resend of a quarantined one)
+        or :class:`StoreUnavailable`.
+        """
+        key = submission_key(submission_id)
         try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                pipe.multi()
-                pipe.set(submission_key(submission.id), encoder.encode(submission), ex=ttl)
-                pipe.zadd(form_index_key(submission.form), {submission.id: score})
-                if jobs:
-                    self.queue.enqueue_many(jobs, pipeline=pipe)
-                pipe.execute()
+            while True:
+                with self.redis.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        raw = pipe.get(key)
+                        if raw is None:
+                            return None
+                        ttl = int(pipe.ttl(key))
+                        submission = decoder.decode(raw)
+                        _requeue(submission, kind, release=release)
+                        pipe.multi()
+                        pipe.set(key, encoder.encode(submission), ex=ttl if ttl > 0 else None)
+                        pipe.delete(sent_marker_key(submission_id, kind))
+                        jobs = self._jobs(submission, [kind], ttl if ttl > 0 else 86400)
+                        self.queue.enqueue_many(jobs, pipeline=pipe)
+                        pipe.execute()
+                        return submission
+                    except redis.WatchError:
+                        continue
         except redis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    def delete(self, submission_id: str) -> Submission | None:
+        """Delete the record, its index entry and its sent markers in one ``MULTI``; returns the
+        deleted record or ``None``. A job still queued finds the record gone and sends nothing.
+        """
+        submission = load_submission(self.redis, submission_id)
+        if submission is None:
+            return None
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(submission_key(submission_id))
+            pipe.zrem(form_index_key(submission.form), submission_id)
+            for kind in ("staff", "auto_reply"):
+                pipe.delete(sent_marker_key(submission_id, kind))
+            pipe.execute()
+        return submission
+
+
+class WrongStatus(Exception):
+    """The submission's status does not allow the action (``str()`` says why)."""
+
+
+def _requeue(submission: Submission, kind: MessageKind, *, release: bool) -> None:
+    if release:
+        if submission.status != "quarantined":
+            raise WrongStatus(f"submission is {submission.status}, not quarantined")
+        submission.status = "received"
+    elif submission.status == "quarantined":
+        raise WrongStatus("submission is quarantined; release it instead")
+    elif submission.status == "failed":
+        submission.status = "received"
+    state = submission.message(kind)
+    if state is None:
+        submission.messages.append(MessageState(kind=kind))
+    else:
+        state.status = "queued"
+        state.last_error = None
 
 
 def update_submission(

@@ -6,11 +6,13 @@ from the form (``messages.codes``) or :data:`DEFAULT_MESSAGES`.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
 import msgspec
 
+from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.definition import Field, FormDefinition
 from services.forms.emails import check_email
 from services.forms.phone import check_phone, normalise_region
@@ -33,6 +35,8 @@ DEFAULT_MESSAGES = {
     "not_a_number": "Invalid number",
     "invalid_number": "Invalid number",
 }
+EXTRA_MAX_LENGTH = 2000
+_EXTRA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 PHONE_CODES = {
     "invalid_country_code",
     "too_short",
@@ -57,10 +61,16 @@ class Outcome(msgspec.Struct, kw_only=True):
     phone: PhoneInfo | None = None
     flags: list[str] = []
     errors: list[FieldError] = []
+    language: str = "en"
 
 
-def message_for(form: FormDefinition, code: str, phone: bool = False) -> str:
-    """The form's text for ``code``, else the default; phone codes default to "Invalid number"."""
+def message_for(form: FormDefinition, code: str, phone: bool = False, language: str = "en") -> str:
+    """The form's text for ``code`` in ``language`` (a tag of ``messages.languages``), else its
+    English text, else the default; phone codes default to "Invalid number".
+    """
+    translation = form.messages.languages.get(language)
+    if translation is not None and code in translation.codes:
+        return translation.codes[code]
     if code in form.messages.codes:
         return form.messages.codes[code]
     if phone and code == "too_long":
@@ -73,22 +83,36 @@ def _has_control(text: str, multiline: bool) -> bool:
     return any(unicodedata.category(c) in ("Cc", "Cf") and c not in allowed for c in text)
 
 
-def validate(form: FormDefinition, data: dict[str, Any], default_region: str) -> Outcome:
-    """Check ``data`` (field name → posted value) against ``form``.
+def validate(
+    form: FormDefinition, data: dict[str, Any], default_region: str, language: str = "en"
+) -> Outcome:
+    """Check ``data`` (field name → posted value) against ``form``; messages in ``language``.
 
-    Names starting with ``_`` are reserved and skipped; ``<phone field>_country`` carries the
-    phone region. ``default_region`` is the site's (ISO 3166-1 alpha-2).
+    Names starting with ``_`` are reserved and skipped, as is the CAPTCHA provider's response
+    field; ``<phone field>_country`` carries the phone region. Other unknown names follow the
+    form's ``extra_fields`` policy. ``default_region`` is the site's (ISO 3166-1 alpha-2).
     """
     outcome = Outcome()
+    outcome.language = language
     known = {f.name for f in form.fields}
-    phone_regions = {f"{f.name}_country" for f in form.fields if f.type == "phone"}
+    reserved = {f"{f.name}_country" for f in form.fields if f.type == "phone"}
+    if form.spam.captcha is not None:
+        reserved.add(RESPONSE_FIELDS[form.spam.captcha.provider])
+    extras: list[Field] = []
     for name in data:
-        if name.startswith("_") or name in known or name in phone_regions:
+        if name.startswith("_") or name in known or name in reserved:
             continue
-        outcome.errors.append(
-            FieldError(field=name, code="unknown_field", message=message_for(form, "unknown_field"))
-        )
-    for field in form.fields:
+        if form.extra_fields == "keep" and _EXTRA_NAME.match(name):
+            extras.append(Field(name=name, label=name, type="text", max_length=EXTRA_MAX_LENGTH))
+        elif form.extra_fields == "refuse" or form.extra_fields == "keep":
+            outcome.errors.append(
+                FieldError(
+                    field=name[:100],
+                    code="unknown_field",
+                    message=message_for(form, "unknown_field", language=language),
+                )
+            )
+    for field in [*form.fields, *extras]:
         _check_field(form, field, data, default_region, outcome)
     return outcome
 
@@ -96,9 +120,8 @@ def validate(form: FormDefinition, data: dict[str, Any], default_region: str) ->
 def _fail(
     form: FormDefinition, outcome: Outcome, field: Field, code: str, phone: bool = False
 ) -> None:
-    outcome.errors.append(
-        FieldError(field=field.name, code=code, message=message_for(form, code, phone))
-    )
+    message = message_for(form, code, phone, outcome.language)
+    outcome.errors.append(FieldError(field=field.name, code=code, message=message))
 
 
 def _check_field(

@@ -164,22 +164,24 @@ def test_metrics_message_outcomes_from_redis(forms: TestClient, redis_client: re
     assert sample(text, "frontdesk_messages_total", kind="staff", outcome="retried") == 1
 
 
-def test_metrics_submission_counters(forms: TestClient) -> None:
-    def value(client: TestClient, name: str, **labels: str) -> float:
-        return sample(client.get("/metrics").text, name, **labels) or 0.0
+def test_metrics_count_submissions_by_outcome(forms: TestClient) -> None:
+    def value(**labels: str) -> float:
+        return sample(forms.get("/metrics").text, "frontdesk_submissions_total", **labels) or 0.0
 
     accepted = {"form": "contact", "outcome": "accepted"}
     rejected = {"form": "contact", "outcome": "rejected", "code": "validation_failed"}
     quarantined = {"form": "contact", "outcome": "quarantined", "code": "honeypot"}
-    start = [value(forms, "frontdesk_submissions_total", **k) for k in (accepted, rejected)]
-    start_q = value(forms, "frontdesk_submissions_total", **quarantined)
-    metrics.submission_accepted("contact")
-    metrics.submission_rejected("contact", "validation_failed")
-    metrics.submission_rejected("contact", "validation_failed")
-    metrics.submission_quarantined("contact", "honeypot")
-    assert value(forms, "frontdesk_submissions_total", **accepted) == start[0] + 1
-    assert value(forms, "frontdesk_submissions_total", **rejected) == start[1] + 2
-    assert value(forms, "frontdesk_submissions_total", **quarantined) == start_q + 1
+    start = [value(**labels) for labels in (accepted, rejected, quarantined)]
+    assert forms.post(URL, json=VALID).status_code == 201
+    assert forms.post(URL, json={**VALID, "phone": "12"}).status_code == 422
+    assert forms.post(URL, json={**VALID, "phone": "12", "name": ""}).status_code == 422
+    honeypot = {**VALID, "message": "Other text", "_gotcha": "http://spam.example"}
+    assert forms.post(URL, json=honeypot).status_code == 201
+    assert [value(**labels) for labels in (accepted, rejected, quarantined)] == [
+        start[0] + 1,
+        start[1] + 2,
+        start[2] + 1,
+    ]
 
 
 def test_content_reloads_are_counted(tmp_path: Path, env: dict[str, str]) -> None:

@@ -1,0 +1,51 @@
+"""Server-side CAPTCHA verification (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA).
+
+All three take a urlencoded POST of ``secret``, ``response`` and ``remoteip`` and answer JSON with a
+boolean ``success``. A provider that does not answer (timeout, connection error, non-JSON, 5xx)
+quarantines the submission instead of refusing it: a person is never turned away because a third
+party is down.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import httpx
+import msgspec
+
+from services.forms.definition import Captcha
+
+VERIFY_URLS = {
+    "turnstile": "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+    "hcaptcha": "https://api.hcaptcha.com/siteverify",
+    "recaptcha": "https://www.google.com/recaptcha/api/siteverify",
+}
+RESPONSE_FIELDS = {
+    "turnstile": "cf-turnstile-response",
+    "hcaptcha": "h-captcha-response",
+    "recaptcha": "g-recaptcha-response",
+}
+CaptchaVerdict = Literal["passed", "failed", "unavailable"]
+
+
+class _Answer(msgspec.Struct):
+    success: bool
+
+
+async def verify_captcha(
+    captcha: Captcha, secret: str | None, response: str | None, remote_ip: str
+) -> CaptchaVerdict:
+    """``passed``, ``failed`` (no or wrong response, or no secret configured) or ``unavailable``."""
+    if not response or not secret:
+        return "failed"
+    url = captcha.verify_url or VERIFY_URLS[captcha.provider]
+    data = {"secret": secret, "response": response, "remoteip": remote_ip}
+    try:
+        async with httpx.AsyncClient(timeout=captcha.timeout) as client:
+            reply = await client.post(url, data=data)
+        if reply.status_code >= 500:
+            return "unavailable"
+        answer = msgspec.json.decode(reply.content, type=_Answer)
+    except (httpx.HTTPError, msgspec.DecodeError, msgspec.ValidationError):
+        return "unavailable"
+    return "passed" if answer.success else "failed"

@@ -1,0 +1,404 @@
+"""``POST /v1/forms/{form}/submissions``: body decoding, origin check, validation, spam checks,
+rate limits, idempotency and duplicates, storage — and the answer (JSON, or 303/HTML for plain
+HTML posts). See DESIGN.md "Forms API" and "Submission lifecycle" and docs/forms.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+import redis
+from litestar import Request, Response
+from litestar.datastructures import State
+
+from frontdesk import metrics
+from frontdesk.problems import ProblemError, problem_body
+from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
+from services.forms.claims import (
+    Claim,
+    ClaimTimeout,
+    IdempotencyConflict,
+    duplicate_claim,
+    idempotency_claim,
+)
+from services.forms.definition import FormDefinition
+from services.forms.ratelimit import Limit
+from services.forms.record import MessageKind, MessageState, Submission, new_submission_id
+from services.forms.state import FormsState
+from services.forms.store import StoreUnavailable
+from services.forms.timetrap import check_token
+from services.forms.validate import Outcome, validate
+from services.forms.web import (
+    client_ip,
+    normalise_origin,
+    origin_allowed,
+    pick_language,
+    posting_origin,
+    resolve_redirect,
+    wants_html,
+)
+
+log = logging.getLogger("frontdesk.forms")
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_FIELDS = 200
+
+
+class Accepted(msgspec.Struct, kw_only=True):
+    """201 answer to an accepted submission (also to a duplicate or a replay: the first id)."""
+
+    ok: bool
+    id: str
+    message: str
+
+
+def cors_headers(form: FormDefinition | None, origin_header: str | None) -> dict[str, str]:
+    """CORS answer headers for the submission route: the exact origin echoed when allowed (never
+    ``*`` with an allowlist), nothing otherwise; always ``Vary: Origin``.
+    """
+    headers = {"Vary": "Origin"}
+    if form is not None and origin_header and origin_allowed(form, normalise_origin(origin_header)):
+        headers["Access-Control-Allow-Origin"] = origin_header
+    return headers
+
+
+async def _decode_body(
+    request: Request[Any, Any, State], form: FormDefinition
+) -> tuple[str, bytes, dict[str, Any]]:
+    """``(media type, raw body, fields)``; raises 400, 413, 415 or 422 ``files_not_accepted``."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/json", *FORM_TYPES):
+        raise ProblemError(
+            415,
+            "unsupported_media_type",
+            "Send application/json, application/x-www-form-urlencoded or multipart/form-data.",
+        )
+    too_large = ProblemError(
+        413, "body_too_large", f"The body is larger than {form.max_body_bytes} bytes."
+    )
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > form.max_body_bytes:
+        raise too_large
+    body = await request.body()
+    if len(body) > form.max_body_bytes:
+        raise too_large
+    if content_type == "application/json":
+        try:
+            data = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise ProblemError(400, "malformed_json", "The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise ProblemError(400, "malformed_json", "The body must be a JSON object.")
+        return content_type, body, data
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            # Only the value's "+" means a space here (WHATWG URL); "%2B" is a plus sign.
+            pairs = parse_qsl(
+                body.decode("utf-8"),
+                keep_blank_values=True,
+                strict_parsing=False,
+                max_num_fields=MAX_FIELDS,
+                errors="strict",
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise ProblemError(
+                400, "malformed_form", "The body is not valid UTF-8 urlencoded form data."
+            ) from None
+        return content_type, body, _collect(pairs)
+    try:
+        parsed = await request.form()
+        items = list(parsed.multi_items())
+    except Exception:
+        raise ProblemError(400, "malformed_form", "The multipart body could not be read.") from None
+    if any(not isinstance(value, str) for _, value in items):
+        raise ProblemError(422, "files_not_accepted", "This form does not accept file uploads.")
+    if len(items) > MAX_FIELDS:
+        raise ProblemError(400, "malformed_form", "Too many fields.")
+    return content_type, body, _collect(items)
+
+
+def _collect(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Pairs to a dict; a repeated name becomes a list (a field error later, never a 500)."""
+    fields: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in fields:
+            previous = fields[key]
+            fields[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            fields[key] = value
+    return fields
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+async def submit_form(
+    request: Request[Any, Any, State], state: FormsState, form: FormDefinition
+) -> Response[Any]:
+    """The whole submission route for ``form``; every answer carries the CORS headers."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    html_post = wants_html(content_type, request.headers.get("accept", ""))
+    headers = cors_headers(form, request.headers.get("origin"))
+    # The answer's language: Accept-Language, until a posted _language says otherwise.
+    language = [pick_language(form, None, request.headers.get("accept-language"))]
+    try:
+        accepted, next_target = await _intake(request, state, form, language)
+    except ProblemError as exc:
+        metrics.submission_rejected(form.id, exc.code)
+        return _error_answer(state, form, exc, html_post, language[0], headers)
+    if html_post:
+        target = resolve_redirect(next_target, state.base_url, form) if next_target else None
+        target = target or resolve_redirect(form.redirects.success, state.base_url, form)
+        if target:
+            return Response(content=b"", status_code=303, headers={**headers, "Location": target})
+        return _html_page(accepted.message, 200, headers)
+    return Response(content=accepted, status_code=201, headers=headers)
+
+
+def _texts(form: FormDefinition, language: str) -> tuple[str, str]:
+    translation = form.messages.languages.get(language)
+    success = (translation.success if translation else None) or form.messages.success
+    error = (translation.error if translation else None) or form.messages.error
+    return success, error
+
+
+def _error_answer(
+    state: FormsState,
+    form: FormDefinition,
+    exc: ProblemError,
+    html_post: bool,
+    language: str,
+    headers: dict[str, str],
+) -> Response[Any]:
+    _, error_text = _texts(form, language)
+    all_headers = {**headers, **exc.headers}
+    if html_post:
+        target = resolve_redirect(form.redirects.error, state.base_url, form)
+        if target:
+            return Response(
+                content=b"", status_code=303, headers={**all_headers, "Location": target}
+            )
+        return _html_page(error_text, exc.status, all_headers)
+    body = problem_body(exc.status, exc.code, exc.detail, **{"message": error_text, **exc.extra})
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=exc.status,
+        media_type="application/problem+json",
+        headers=all_headers,
+    )
+
+
+def _html_page(message: str, status: int, headers: dict[str, str]) -> Response[Any]:
+    page = (
+        '<!doctype html>\n<html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(message)}</title></head>"
+        f"<body><p>{html.escape(message)}</p></body></html>\n"
+    )
+    return Response(
+        content=page.encode(), status_code=status, media_type="text/html", headers=headers
+    )
+
+
+async def _intake(
+    request: Request[Any, Any, State],
+    state: FormsState,
+    form: FormDefinition,
+    answer_language: list[str],
+) -> tuple[Accepted, str | None]:
+    """Decode, check and store; returns ``(answer, _next target)`` or raises ProblemError.
+    ``answer_language[0]`` is updated to the posted ``_language`` once the body is read.
+    """
+    present, origin = posting_origin(request.headers.get("origin"), request.headers.get("referer"))
+    if present and not origin_allowed(form, origin):
+        raise ProblemError(
+            403, "origin_not_allowed", "Submissions to this form are not accepted from this site."
+        )
+    _, body, data = await _decode_body(request, form)
+    language = pick_language(
+        form, _text(data.get("_language")), request.headers.get("accept-language")
+    )
+    answer_language[0] = language
+    outcome = validate(form, data, state.default_region, language)
+    success_text, _ = _texts(form, language)
+    if outcome.errors:
+        raise ProblemError(
+            422,
+            "validation_failed",
+            "Some fields need attention.",
+            extra={"errors": msgspec.to_builtins(outcome.errors)},
+        )
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), state.trusted_proxies)
+    flags = list(outcome.flags)
+    if not present:
+        flags.append("origin_unknown")
+    reasons = await _spam_reasons(state, form, data, ip, flags)
+    submission = Submission(
+        id=new_submission_id(),
+        form=form.id,
+        status="quarantined" if reasons else "received",
+        created_at=dt.datetime.now(dt.UTC),
+        fields=outcome.fields,
+        phone=outcome.phone,
+        flags=[*flags, *reasons],
+        request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+        messages=[] if reasons else [MessageState(kind="staff")],
+        language=language,
+        quarantine_reason=reasons[0] if reasons else None,
+    )
+    kinds: list[MessageKind] = [] if reasons else ["staff"]
+    claims = _claims(form, submission, outcome, request.headers.get("idempotency-key"), body)
+    limits = _limits(state, form, ip)
+    stored_id = await _store(state, form, submission, kinds, claims, limits)
+    if stored_id == submission.id:
+        log.info(
+            "submission %s accepted for form %s (%s)", submission.id, form.id, submission.status
+        )
+        if submission.quarantine_reason:
+            metrics.submission_quarantined(form.id, submission.quarantine_reason)
+        else:
+            metrics.submission_accepted(form.id)
+    else:
+        log.info("submission for form %s answered with the earlier %s", form.id, stored_id)
+    next_target = _text(data.get("_next"))
+    if next_target not in form.redirects.next_allowed:
+        next_target = None
+    return Accepted(ok=True, id=stored_id, message=success_text), next_target
+
+
+async def _spam_reasons(
+    state: FormsState, form: FormDefinition, data: dict[str, Any], ip: str, flags: list[str]
+) -> list[str]:
+    """Quarantine reasons (empty: a person); adds ``no_token`` to ``flags`` when it is missing."""
+    reasons: list[str] = []
+    honeypot = data.get(form.spam.honeypot)
+    values = honeypot if isinstance(honeypot, list) else [honeypot]
+    if any(v not in (None, "", False) and (not isinstance(v, str) or v.strip()) for v in values):
+        reasons.append("honeypot")
+    token = data.get("_token")
+    if token in (None, ""):
+        flags.append("no_token")
+    else:
+        try:
+            secret = await state.secret()
+        except redis.RedisError:
+            raise _unavailable(form) from None
+        verdict = (
+            check_token(secret, form.id, token, form.spam.min_fill_seconds)
+            if isinstance(token, str)
+            else "forged"
+        )
+        if verdict != "ok":
+            reasons.append(f"token_{verdict}")
+    captcha = form.spam.captcha
+    if captcha is not None:
+        response = _text(data.get(RESPONSE_FIELDS[captcha.provider]))
+        result = await verify_captcha(captcha, state.settings.captcha_secret, response, ip)
+        if result != "passed":
+            reasons.append(f"captcha_{result}")
+    return reasons
+
+
+def _claims(
+    form: FormDefinition,
+    submission: Submission,
+    outcome: Outcome,
+    idempotency_key: str | None,
+    body: bytes,
+) -> list[Claim]:
+    """The idempotency claim (when the header is sent) and the duplicate claim. A quarantined
+    submission claims no duplicate key: a person's later identical post must not be folded into
+    a quarantined one and so never reach staff.
+    """
+    claims: list[Claim] = []
+    if idempotency_key:
+        if len(idempotency_key) > 255:
+            raise ProblemError(
+                400, "bad_idempotency_key", "The Idempotency-Key header is over 255 characters."
+            )
+        claims.append(idempotency_claim(form.id, idempotency_key, body, submission.id))
+    if submission.status == "quarantined":
+        return claims
+    email = next(
+        (
+            outcome.fields[f.name]
+            for f in form.fields
+            if f.type == "email" and f.name in outcome.fields
+        ),
+        "",
+    )
+    phone = outcome.phone.e164 or outcome.phone.raw if outcome.phone else ""
+    message = next(
+        (
+            outcome.fields[f.name]
+            for f in form.fields
+            if f.type == "textarea" and f.name in outcome.fields
+        ),
+        "",
+    )
+    if email or phone or message:
+        claims.append(duplicate_claim(form.id, email, phone or "", message, submission.id))
+    return claims
+
+
+def _limits(state: FormsState, form: FormDefinition, ip: str) -> list[Limit]:
+    rules = form.spam.rate_limits
+    if not state.settings.rate_limits or not rules.enabled:
+        return []
+    return [
+        Limit(f"ip:{form.id}:{ip}", rules.per_ip_minute, 60),
+        Limit(f"ip:{form.id}:{ip}", rules.per_ip_hour, 3600),
+        Limit(f"form:{form.id}", rules.per_form_hour, 3600),
+    ]
+
+
+def _unavailable(form: FormDefinition) -> ProblemError:
+    return ProblemError(
+        503,
+        "store_unavailable",
+        "The submission could not be stored; nothing was kept. Try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _store(
+    state: FormsState,
+    form: FormDefinition,
+    submission: Submission,
+    kinds: list[MessageKind],
+    claims: list[Claim],
+    limits: list[Limit],
+) -> str:
+    """Rate limits, claims, ``MULTI/EXEC`` (asyncio client); returns the answered id."""
+    try:
+        wait = await state.limiter.hit(limits)
+        if wait:
+            raise ProblemError(
+                429,
+                "rate_limited",
+                f"Too many submissions; try again in {wait} seconds.",
+                headers={"Retry-After": str(wait)},
+            )
+        stored_id, _ = await state.claimer.run(
+            submission.id,
+            claims,
+            lambda: state.store.save_async(state.redis, submission, form.retention_days, kinds),
+        )
+    except IdempotencyConflict:
+        raise ProblemError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different body.",
+        ) from None
+    except (StoreUnavailable, redis.RedisError, ClaimTimeout) as exc:
+        log.error("submission %s could not be stored: %s", submission.id, exc)
+        raise _unavailable(form) from None
+    return stored_id

@@ -1,0 +1,381 @@
+"""The staff API (DESIGN.md "Forms API"): list and export, read, release, resend, delete, erase.
+
+Authentication is ``Authorization: Bearer <token>`` (RFC 6750) against ``FRONTDESK_STAFF_TOKENS``;
+a missing token gets 401 with ``WWW-Authenticate: Bearer realm="frontdesk"``, a wrong one adds
+``error="invalid_token"``. Every action writes one audit line (logger ``frontdesk.audit``: token
+name, action, submission id or form) and never visitor data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime as dt
+import hmac
+import io
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
+
+import anyio
+import msgspec
+import redis
+from litestar import Request, Response, delete, get, post
+from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Stream
+
+from frontdesk.problems import ProblemError
+from services.forms.record import (
+    Submission,
+    SubmissionStatus,
+    decoder,
+    form_index_key,
+)
+from services.forms.state import FormsState
+from services.forms.store import StoreUnavailable, WrongStatus, load_submission
+
+audit = logging.getLogger("frontdesk.audit")
+
+# Spreadsheet programs run a cell starting with one of these as a formula (OWASP "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PAGE_SCAN = 200
+
+
+class Page(msgspec.Struct, kw_only=True):
+    """A page of submissions, newest first; ``next_cursor`` is ``None`` on the last page."""
+
+    items: list[Submission]
+    next_cursor: str | None
+
+
+class Erasure(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/erasures`` body: every submission with this address is deleted."""
+
+    email: str
+
+
+class Erased(msgspec.Struct):
+    """How many submissions an erasure deleted."""
+
+    erased: int
+
+
+def _state(request: Request[Any, Any, State]) -> FormsState:
+    state: FormsState = request.app.state.forms
+    return state
+
+
+def staff_name(request: Request[Any, Any, State]) -> str:
+    """The name of the staff token presented; raises 401 problem+json with ``WWW-Authenticate``."""
+    tokens = _state(request).settings.staff_tokens
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ProblemError(
+            401,
+            "unauthorized",
+            "Send Authorization: Bearer <staff token>.",
+            headers={"WWW-Authenticate": 'Bearer realm="frontdesk"'},
+        )
+    for token in tokens:
+        if hmac.compare_digest(token.token.encode(), presented.strip().encode()):
+            return token.name
+    raise ProblemError(
+        401,
+        "invalid_token",
+        "The staff token is not valid.",
+        headers={
+            "WWW-Authenticate": 'Bearer realm="frontdesk", error="invalid_token", '
+            'error_description="unknown token"'
+        },
+    )
+
+
+def _log(name: str, action: str, target: str) -> None:
+    audit.info("staff=%s action=%s target=%s", name, action, target)
+
+
+def _encode_cursor(score: float, submission_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{score!r}:{submission_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        score, _, submission_id = text.partition(":")
+        return float(score), submission_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ProblemError(400, "bad_cursor", "The cursor is not one this API gave out.") from None
+
+
+def _scan(
+    connection: redis.Redis,
+    form_id: str,
+    status: str | None,
+    since: dt.datetime | None,
+    cursor: tuple[float, str] | None,
+) -> Iterator[tuple[float, Submission]]:
+    """Submissions of ``form_id`` newest first (score = creation ms), from ``cursor`` on; index
+    entries whose record expired are dropped from the index on the way.
+    """
+    index = form_index_key(form_id)
+    top: float | str = "+inf" if cursor is None else cursor[0]
+    bottom: float | str = "-inf" if since is None else since.timestamp() * 1000
+    while True:
+        rows: list[tuple[bytes, float]] = list(
+            connection.zrevrangebyscore(  # type: ignore[arg-type]
+                index, top, bottom, start=0, num=PAGE_SCAN, withscores=True
+            )
+        )
+        if not rows:
+            return
+        ids = [row[0].decode() for row in rows]
+        raws = connection.mget([f"frontdesk:submission:{i}" for i in ids])
+        for (member, score), submission_id, raw in zip(rows, ids, raws, strict=True):
+            if cursor is not None and score == cursor[0] and submission_id >= cursor[1]:
+                continue
+            if raw is None:
+                connection.zrem(index, member)
+                continue
+            record = decoder.decode(raw)
+            if status is None or record.status == status:
+                yield score, record
+        last_score = float(rows[-1][1])
+        if len(rows) < PAGE_SCAN:
+            return
+        # Continue below the last score; same-score ties are covered by the cursor rule.
+        cursor = (last_score, ids[-1])
+        top = last_score
+
+
+def _page(
+    state: FormsState,
+    form_id: str,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    since: dt.datetime | None,
+) -> Page:
+    position = _decode_cursor(cursor) if cursor else None
+    items: list[Submission] = []
+    scores: list[float] = []
+    for score, record in _scan(state.store.redis, form_id, status, since, position):
+        if len(items) == limit:
+            return Page(items=items, next_cursor=_encode_cursor(scores[-1], items[-1].id))
+        items.append(record)
+        scores.append(score)
+    return Page(items=items, next_cursor=None)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_rows(
+    state: FormsState, form_id: str, status: str | None, since: dt.datetime | None, bom: bool
+) -> Iterator[bytes]:
+    """The CSV export (RFC 4180, UTF-8, optional BOM): one header row, then one row a submission;
+    cells starting with ``= + - @``, tab or CR are prefixed with ``'`` so no spreadsheet runs them.
+    """
+    form = state.forms[form_id]
+    names = [f.name for f in form.fields]
+    header = [
+        "id",
+        "status",
+        "created_at",
+        *names,
+        "phone_e164",
+        "phone_extension",
+        "phone_region",
+        "phone_valid",
+        "flags",
+    ]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    yield (("\ufeff" if bom else "") + buffer.getvalue()).encode()
+    for _, record in _scan(state.store.redis, form_id, status, since, None):
+        buffer.seek(0)
+        buffer.truncate()
+        phone = record.phone
+        writer.writerow(
+            [
+                _cell(v)
+                for v in [
+                    record.id,
+                    record.status,
+                    record.created_at.isoformat(),
+                    *[record.fields.get(n, "") for n in names],
+                    phone.e164 if phone else "",
+                    phone.extension if phone else "",
+                    phone.region if phone else "",
+                    ("yes" if phone.valid else "no") if phone else "",
+                    " ".join(record.flags),
+                ]
+            ]
+        )
+        yield buffer.getvalue().encode()
+
+
+def jsonl_rows(
+    state: FormsState, form_id: str, status: str | None, since: dt.datetime | None
+) -> Iterator[bytes]:
+    """The JSON Lines export: one submission record (as ``GET /v1/submissions/{id}``) a line."""
+    encoder = msgspec.json.Encoder()
+    for _, record in _scan(state.store.redis, form_id, status, since, None):
+        yield encoder.encode(record) + b"\n"
+
+
+async def _in_thread(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Run a blocking row generator in worker threads, one chunk at a time."""
+    done = object()
+    while True:
+        chunk = await anyio.to_thread.run_sync(next, rows, done)
+        if chunk is done:
+            return
+        yield chunk  # type: ignore[misc]
+
+
+@get("/v1/forms/{form_id:str}/submissions", summary="List or export a form's submissions (staff)")
+async def list_submissions(
+    request: Request[Any, Any, State],
+    form_id: FromPath[str],
+    limit: FromQuery[int] = 20,
+    cursor: FromQuery[str | None] = None,
+    status: FromQuery[SubmissionStatus | None] = None,
+    since: FromQuery[dt.datetime | None] = None,
+    format: FromQuery[Literal["json", "csv", "jsonl"]] = "json",
+    bom: FromQuery[bool] = False,
+) -> Response[Any]:
+    """Newest first: ``{items, next_cursor}`` (``limit`` 1–100); ``format=csv`` or ``jsonl``
+    streams every matching submission. ``since`` is RFC 3339.
+    """
+    name = staff_name(request)
+    state = _state(request)
+    if form_id not in state.forms:
+        raise ProblemError(404, "form_not_found", f"There is no form {form_id!r}.")
+    if not 1 <= limit <= 100:
+        raise ProblemError(400, "bad_limit", "limit must be from 1 to 100.")
+    if since is not None and since.tzinfo is None:
+        raise ProblemError(400, "bad_since", "since must be an RFC 3339 time with an offset.")
+    _log(name, f"list:{format}", f"form:{form_id}")
+    if format == "csv":
+        rows = csv_rows(state, form_id, status, since, bom)
+        disposition = f'attachment; filename="{form_id}-submissions.csv"'
+        return Stream(
+            _in_thread(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": disposition},
+        )
+    if format == "jsonl":
+        return Stream(
+            _in_thread(jsonl_rows(state, form_id, status, since)),
+            media_type="application/jsonl",
+        )
+    try:
+        page = await anyio.to_thread.run_sync(_page, state, form_id, limit, cursor, status, since)
+    except redis.RedisError:
+        raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
+    return Response(content=page)
+
+
+def _found(record: Submission | None, submission_id: str) -> Submission:
+    if record is None:
+        raise ProblemError(
+            404, "submission_not_found", f"There is no submission {submission_id!r}."
+        )
+    return record
+
+
+@get("/v1/submissions/{submission_id:str}", summary="One submission (staff)")
+async def get_submission(
+    request: Request[Any, Any, State], submission_id: FromPath[str]
+) -> Submission:
+    """The stored record: id, form, status, created_at, fields, phone, flags, messages."""
+    name = staff_name(request)
+    state = _state(request)
+    record = await anyio.to_thread.run_sync(load_submission, state.store.redis, submission_id)
+    _log(name, "read", submission_id)
+    return _found(record, submission_id)
+
+
+async def _requeue(
+    request: Request[Any, Any, State], submission_id: str, release: bool
+) -> Submission:
+    name = staff_name(request)
+    state = _state(request)
+    try:
+        record = await anyio.to_thread.run_sync(
+            lambda: state.store.queue_messages(submission_id, "staff", release=release)
+        )
+    except WrongStatus as exc:
+        raise ProblemError(409, "wrong_status", str(exc)) from None
+    except StoreUnavailable:
+        raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
+    _log(name, "release" if release else "resend", submission_id)
+    return _found(record, submission_id)
+
+
+@post("/v1/submissions/{submission_id:str}/release", status_code=200, summary="Release (staff)")
+async def release(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Submission:
+    """A quarantined submission becomes ``received`` and its staff notification is queued;
+    409 ``wrong_status`` when it is not quarantined.
+    """
+    return await _requeue(request, submission_id, release=True)
+
+
+@post("/v1/submissions/{submission_id:str}/resend", status_code=200, summary="Resend (staff)")
+async def resend(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Submission:
+    """Queue the staff notification again (its ``sent`` marker cleared); 409 for a quarantined one."""
+    return await _requeue(request, submission_id, release=False)
+
+
+@delete("/v1/submissions/{submission_id:str}", status_code=204, summary="Delete (staff)")
+async def delete_submission(
+    request: Request[Any, Any, State], submission_id: FromPath[str]
+) -> None:
+    """Delete the record and its index entry; 404 when it does not exist."""
+    name = staff_name(request)
+    state = _state(request)
+    record = await anyio.to_thread.run_sync(state.store.delete, submission_id)
+    _found(record, submission_id)
+    _log(name, "delete", submission_id)
+
+
+def erase(state: FormsState, email: str) -> list[str]:
+    """Delete every submission of every form whose email field equals ``email`` (case-insensitive
+    after the same normalisation as a submission); returns the deleted ids.
+    """
+    from services.forms.emails import check_email
+
+    verdict = check_email(email)
+    wanted = (verdict.normalized or email.strip()).casefold()
+    erased: list[str] = []
+    for form_id, form in state.forms.items():
+        email_fields = [f.name for f in form.fields if f.type == "email"]
+        for _, record in list(_scan(state.store.redis, form_id, None, None, None)):
+            if any(record.fields.get(n, "").casefold() == wanted for n in email_fields):
+                state.store.delete(record.id)
+                erased.append(record.id)
+    return erased
+
+
+@post("/v1/erasures", status_code=200, summary="Erase a person's submissions (staff)")
+async def erasures(request: Request[Any, Any, State], data: JSONBody[Erasure]) -> Erased:
+    """``{"email": ...}`` → ``{"erased": N}``: every submission with that address is deleted."""
+    name = staff_name(request)
+    state = _state(request)
+    ids = await anyio.to_thread.run_sync(erase, state, data.email)
+    for submission_id in ids:
+        _log(name, "erase", submission_id)
+    _log(name, "erasure", f"count:{len(ids)}")
+    return Erased(erased=len(ids))
+
+
+def staff_routes() -> list[HTTPRouteHandler]:
+    """Every staff route handler, for the app factory."""
+    return [list_submissions, get_submission, release, resend, delete_submission, erasures]

@@ -1,0 +1,51 @@
+"""What the forms handlers share, built once by the app factory (no module-level state)."""
+
+from __future__ import annotations
+
+import anyio
+import redis.asyncio
+
+from frontdesk.settings import Settings
+from services.forms.claims import Claimer
+from services.forms.definition import FormDefinition
+from services.forms.ratelimit import RateLimiter
+from services.forms.store import SubmissionStore
+from services.forms.timetrap import shared_secret
+from services.forms.web import IpNetwork, parse_networks
+
+
+class FormsState:
+    """Settings, form definitions by id, the site's ``default_region`` and ``base_url``, the
+    submission store (sync client, for RQ and the staff API), the asyncio client of the submission
+    path (``redis``), rate limiter, claimer, trusted proxy networks and the signing secret.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        forms: dict[str, FormDefinition],
+        default_region: str,
+        base_url: str,
+        store: SubmissionStore,
+        connection: redis.asyncio.Redis,
+    ) -> None:
+        self.settings = settings
+        self.forms = forms
+        self.default_region = default_region
+        self.base_url = base_url
+        self.store = store
+        self.redis = connection
+        self.limiter = RateLimiter(connection)
+        self.claimer = Claimer(connection)
+        self.trusted_proxies: list[IpNetwork] = parse_networks(settings.trusted_proxies)
+        self._secret: bytes | None = None
+
+    async def secret(self) -> bytes:
+        """The time-trap signing key (see :func:`~services.forms.timetrap.shared_secret`); read
+        from Redis once, then cached. Raises ``redis.RedisError`` when Redis fails.
+        """
+        if self._secret is None:
+            self._secret = await anyio.to_thread.run_sync(
+                shared_secret, self.store.redis, self.settings.secret_key
+            )
+        return self._secret

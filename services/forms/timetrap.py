@@ -1,0 +1,76 @@
+"""The time trap: an HMAC-signed issue time handed out with the public form definition.
+
+A token is ``<issued ms, base 36>.<signature>``; the signature is HMAC-SHA256 (RFC 2104) over
+``<form id>:<issued ms>`` with the deployment's secret key, truncated to 128 bits and base64url
+encoded. A submission whose token is younger than the form's minimum fill time, or whose signature
+does not match, is quarantined; a missing token only flags ``no_token``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Literal
+
+import redis
+
+from services.forms.record import KEY_PREFIX
+
+SECRET_KEY = f"{KEY_PREFIX}secret_key"
+TokenVerdict = Literal["ok", "too_young", "forged"]
+
+
+def shared_secret(connection: redis.Redis, configured: str | None) -> bytes:
+    """``FRONTDESK_SECRET_KEY`` when set; else one random key kept in Redis with ``SET NX``, so
+    every replica signs with the same key. Raises ``redis.RedisError`` when Redis fails.
+    """
+    if configured:
+        return configured.encode()
+    connection.set(SECRET_KEY, secrets.token_hex(32).encode(), nx=True)
+    stored = connection.get(SECRET_KEY)
+    if stored is None:  # pragma: no cover - deleted between SET and GET
+        raise redis.RedisError("the shared secret key vanished")
+    return stored if isinstance(stored, bytes) else stored.encode()
+
+
+def _signature(secret: bytes, form_id: str, issued_ms: int) -> str:
+    digest = hmac.new(secret, f"{form_id}:{issued_ms}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def issue_token(secret: bytes, form_id: str, issued_at: float | None = None) -> str:
+    """A token for ``form_id`` issued at ``issued_at`` (Unix seconds, default now)."""
+    issued_ms = int((time.time() if issued_at is None else issued_at) * 1000)
+    return f"{_base36(issued_ms)}.{_signature(secret, form_id, issued_ms)}"
+
+
+def check_token(
+    secret: bytes, form_id: str, token: str, min_fill_seconds: float, now: float | None = None
+) -> TokenVerdict:
+    """``ok``, ``too_young`` (issued less than ``min_fill_seconds`` ago, or in the future) or
+    ``forged`` (malformed, for another form, or signed with another key).
+    """
+    issued_text, sep, signature = token.partition(".")
+    try:
+        issued_ms = int(issued_text, 36)
+    except ValueError:
+        return "forged"
+    if not sep or len(token) > 64:
+        return "forged"
+    if not hmac.compare_digest(signature, _signature(secret, form_id, issued_ms)):
+        return "forged"
+    age = (time.time() if now is None else now) - issued_ms / 1000
+    return "too_young" if age < min_fill_seconds else "ok"
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+        if not number:
+            return text

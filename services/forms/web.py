@@ -1,0 +1,146 @@
+"""HTTP details of the forms routes: origins (RFC 6454), the client IP behind trusted proxies,
+plain-HTML-post detection, language choice (RFC 9110 ``Accept-Language``) and redirect targets.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Sequence
+from urllib.parse import urljoin, urlsplit
+
+from services.forms.definition import FormDefinition
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=4096)  # pure; the same few origins arrive on every request
+def normalise_origin(text: str | None) -> str | None:
+    """``scheme://host[:port]`` of an origin or URL, lower-cased, default port and path dropped;
+    ``None`` for ``null``, empty or non-HTTP(S) values. ``http://localhost:8000/`` → ``http://localhost:8000``.
+    """
+    if not text:
+        return None
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def origin_allowed(form: FormDefinition, origin: str | None) -> bool:
+    """Whether ``origin`` (normalised) may submit to ``form``; no ``allowed_origins``: any origin."""
+    if form.allowed_origins is None or "*" in form.allowed_origins:
+        return True
+    return origin is not None and origin in {normalise_origin(o) for o in form.allowed_origins}
+
+
+def posting_origin(
+    origin_header: str | None, referer_header: str | None
+) -> tuple[bool, str | None]:
+    """``(present, origin)``: the ``Origin`` header or, lacking it, the origin of ``Referer``.
+
+    ``present`` is false when neither header was sent (flagged ``origin_unknown``); ``origin`` is
+    ``None`` for an opaque origin (``Origin: null``), which no allowlist matches.
+    """
+    if origin_header is not None:
+        return True, normalise_origin(origin_header)
+    if referer_header:
+        return True, normalise_origin(referer_header)
+    return False, None
+
+
+def parse_networks(cidrs: Sequence[str]) -> list[IpNetwork]:
+    """``FRONTDESK_TRUSTED_PROXIES`` as networks (settings already refused bad CIDRs)."""
+    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IpNetwork]) -> str:
+    """The visitor's IP: the peer, unless it is a trusted proxy; then ``X-Forwarded-For`` read
+    from the right, skipping trusted proxies (the first untrusted hop is the client).
+    """
+    address = peer or "unknown"
+    if not trusted or not forwarded_for or not _trusted(address, trusted):
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        address = hop
+        if not _trusted(hop, trusted):
+            break
+    return address
+
+
+def _trusted(address: str, trusted: Sequence[IpNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def wants_html(content_type: str, accept: str) -> bool:
+    """A plain HTML post (DESIGN.md): urlencoded or multipart, and ``Accept`` lists ``text/html``
+    before any JSON type (what a browser sends when a form navigates).
+    """
+    if content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return False
+    for item in accept.split(","):
+        media = item.split(";")[0].strip().lower()
+        if media == "text/html":
+            return True
+        if media in ("application/json", "application/problem+json") or media.endswith("+json"):
+            return False
+    return False
+
+
+def pick_language(form: FormDefinition, posted: str | None, accept_language: str | None) -> str:
+    """The language of the answer's texts: ``_language`` if the form has it, else the best of
+    ``Accept-Language`` (q-values, RFC 9110 §12.5.4; primary subtag fallback), else ``en``.
+    """
+    available = {tag.lower(): tag for tag in form.messages.languages}
+    candidates: list[tuple[float, int, str]] = []
+    if posted:
+        candidates.append((2.0, 0, posted))
+    for index, item in enumerate((accept_language or "").split(",")):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and quality > 0:
+            candidates.append((quality, index + 1, tag.strip()))
+    for _, _, tag in sorted(candidates, key=lambda c: (-c[0], c[1])):
+        lowered = tag.lower()
+        if lowered in ("en", "*") or lowered.startswith("en-"):
+            return "en"
+        for option in (lowered, lowered.split("-")[0]):
+            if option in available:
+                return available[option]
+    return "en"
+
+
+def resolve_redirect(target: str | None, base_url: str, form: FormDefinition) -> str | None:
+    """An absolute redirect URL: a path is resolved against the site's ``base_url``; an absolute
+    URL must be on the site's origin or an allowed origin of ``form``. Anything else → ``None``
+    (never an open redirect; ``//evil.example`` counts as absolute).
+    """
+    if not target:
+        return None
+    resolved = urljoin(base_url, target)
+    origin = normalise_origin(resolved)
+    if origin is None:
+        return None
+    allowed = {normalise_origin(base_url)}
+    allowed |= {normalise_origin(o) for o in form.allowed_origins or [] if o != "*"}
+    return resolved if origin in allowed else None

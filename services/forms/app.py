@@ -20,6 +20,8 @@ from frontdesk.redis import connect
 from frontdesk.settings import Settings
 from services.content.loader import load_site
 from services.forms.definition import FormDefinition, load_forms
+from services.forms.embed import EmbedScript, embed_script_handler
+from services.forms.embed_interim import definition_handler, html_post_redirects
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
 from services.forms.record import MessageKind, MessageState, Submission, new_submission_id
 from services.forms.store import StoreUnavailable, SubmissionStore, retry_schedule
@@ -219,7 +221,15 @@ def create_app(settings: Settings) -> Litestar:
     )
     origins = sorted({o for f in forms.values() for o in (f.allowed_origins or ["*"])})
     return Litestar(
-        route_handlers=[submit, phone_check, live, ready],
+        route_handlers=[
+            submit,
+            phone_check,
+            live,
+            ready,
+            embed_script_handler(EmbedScript.load()),
+            definition_handler(forms, site.config.default_region, settings.secret_key),
+        ],
+        middleware=[html_post_redirects(forms, site.config.base_url)],
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
         cors_config=CORSConfig(

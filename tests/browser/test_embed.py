@@ -1,0 +1,248 @@
+"""The example static site in Chromium: the clinic page from the content API, and the contact form
+through the embed script (plain markup on ``index.html``, Webflow markup on ``webflow.html``) and
+without JavaScript (``contact.html``). Every test leaves a screenshot in ``test-results/browser/``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+import redis
+from playwright.sync_api import Locator, Page, Request, expect
+
+from tests.browser.conftest import BrowserStack, screenshot, stored
+from tests.conftest import Inbox
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=20_000)
+
+SUCCESS = "Thank you! Your submission has been received!"
+FAILURE = "Oops! Something went wrong while submitting the form."
+# DESIGN.md: the time trap's default minimum fill time. The browser waits it out before submitting,
+# so these tests hold once the forms service quarantines faster submissions.
+MIN_FILL_SECONDS = 3.0
+ANN = {
+    "name": "Ann Example",
+    "email": "ann@example.com",
+    "phone": "+1 415 555 2671",
+    "message": "My knee hurts after running.",
+}
+
+
+@dataclass(frozen=True)
+class FormPage:
+    path: str
+    done: str
+    fail: str
+
+
+PAGES = [
+    FormPage("index.html", "[data-frontdesk-done]", "[data-frontdesk-fail]"),
+    FormPage("webflow.html", ".w-form-done", ".w-form-fail"),
+]
+PAGE_IDS = [p.path for p in PAGES]
+
+
+def field(page: Page, name: str) -> Locator:
+    """The control named ``name`` by its ``name`` or, failing that, its ``data-name``."""
+    return page.locator(f'form [name="{name}"], form [data-name="{name}"]:not([name])')
+
+
+def open_form(page: Page, url: str) -> float:
+    page.goto(url)
+    page.locator("form [type=submit]").wait_for()
+    return time.monotonic()
+
+
+def fill(page: Page, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        field(page, name).fill(value)
+
+
+def past_time_trap(page: Page, opened: float) -> None:
+    remaining = MIN_FILL_SECONDS + 0.3 - (time.monotonic() - opened)
+    if remaining > 0:
+        page.wait_for_timeout(remaining * 1000)
+
+
+def record_posts(page: Page) -> list[Request]:
+    posts: list[Request] = []
+    page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
+    return posts
+
+
+@pytest.mark.full_page
+def test_index_renders_every_section_and_the_empty_states(page: Page, stack: BrowserStack) -> None:
+    page.goto(f"{stack.site}/index.html")
+    sections = page.locator("main > section")
+    expect(sections).to_have_count(14)
+    types = {sections.nth(i).get_attribute("data-section-type") for i in range(14)}
+    assert types == {"rich_text", "list", "comparison", "steps", "collection", "form"}
+    expect(page.locator("h1")).to_have_text("Dry Needling Therapy for Joint Pain")
+    expect(page.locator("main .empty")).to_have_text(
+        ["No items found."] * 5 + ["No posts published yet."]
+    )
+    expect(page.locator("#dry-needling-vs-acupuncture tbody tr")).to_have_count(5)
+    expect(page.locator("#what-to-expect-during-your-session ol.steps > li")).to_have_count(3)
+    expect(page.locator("#related-therapies ul.items > li")).to_have_count(3)
+    expect(page.locator("#get-in-touch form[data-frontdesk-form=contact]")).to_be_visible()
+
+
+@pytest.mark.parametrize("form_page", PAGES, ids=PAGE_IDS)
+def test_valid_submission_shows_success_and_mails_staff(
+    page: Page, stack: BrowserStack, inbox: Inbox, module_redis: redis.Redis, form_page: FormPage
+) -> None:
+    before = stored(module_redis)
+    posts = record_posts(page)
+    opened = open_form(page, f"{stack.site}/{form_page.path}")
+    fill(page, ANN)
+    status = page.locator(".frontdesk-phone-status")
+    expect(status).to_have_text("Valid number")
+    expect(status).to_have_class("frontdesk-phone-status is-valid")
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+
+    expect(page.locator(form_page.done)).to_be_visible()
+    expect(page.locator(form_page.done)).to_have_text(SUCCESS)
+    expect(page.locator("form")).to_be_hidden()
+    expect(page.locator(form_page.fail)).to_be_hidden()
+
+    [message] = inbox.wait(1, timeout=30)
+    assert message["To"] == "frontdesk@clinic.example"
+    assert message["Reply-To"].addresses[0].addr_spec == "ann@example.com"
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "+14155552671" in text
+    assert "My knee hurts after running." in text
+    assert stored(module_redis) == before + 1
+
+    [post] = posts
+    assert post.url == f"{stack.forms}/v1/forms/contact/submissions"
+    assert post.headers["idempotency-key"]
+    assert post.headers["accept"] == "application/json"
+    assert post.headers["content-type"].startswith("multipart/form-data")
+    # The time-trap token from GET /v1/forms/contact travels as `_token`.
+    assert 'name="_token"' in (post.post_data or "")
+
+
+@pytest.mark.parametrize("form_page", PAGES, ids=PAGE_IDS)
+def test_invalid_phone_shows_the_field_error_and_sends_nothing(
+    page: Page, stack: BrowserStack, inbox: Inbox, module_redis: redis.Redis, form_page: FormPage
+) -> None:
+    before = stored(module_redis)
+    opened = open_form(page, f"{stack.site}/{form_page.path}")
+    fill(page, {**ANN, "phone": "12"})
+    status = page.locator(".frontdesk-phone-status")
+    expect(status).to_have_text("Invalid number")
+    expect(status).to_have_class("frontdesk-phone-status is-invalid")
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+
+    phone = field(page, "phone")
+    expect(page.locator(".frontdesk-field-error")).to_have_text(["Invalid number"])
+    expect(phone).to_have_attribute("aria-invalid", "true")
+    expect(phone).to_be_focused()
+    expect(page.locator(form_page.fail)).to_be_visible()
+    expect(page.locator(form_page.fail)).to_have_text(FAILURE)
+    expect(page.locator(form_page.done)).to_be_hidden()
+    expect(field(page, "name")).to_have_value(ANN["name"])
+    screenshot(page, f"invalid-phone-{form_page.path}")
+    assert stored(module_redis) == before
+    assert inbox.envelopes == []
+
+    # Correcting the number and sending again clears the error and goes through.
+    field(page, "phone").fill(ANN["phone"])
+    page.locator("form [type=submit]").click()
+    expect(page.locator(form_page.done)).to_be_visible()
+    expect(phone).not_to_have_attribute("aria-invalid", "true")
+    assert len(inbox.wait(1, timeout=30)) == 1
+
+
+@pytest.mark.parametrize("form_page", PAGES, ids=PAGE_IDS)
+def test_unavailable_store_shows_failure_and_keeps_the_values(
+    page: Page, stack: BrowserStack, inbox: Inbox, form_page: FormPage
+) -> None:
+    posts = record_posts(page)
+    opened = open_form(page, f"{stack.site}/dead/{form_page.path}")
+    fill(page, ANN)
+    past_time_trap(page, opened)
+    submit = page.locator("form [type=submit]")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        submit.click()
+    assert answer.value.status == 503
+
+    expect(page.locator(form_page.fail)).to_be_visible()
+    expect(page.locator(form_page.fail)).to_have_text(FAILURE)
+    expect(page.locator(form_page.done)).to_be_hidden()
+    expect(page.locator("form")).to_be_visible()
+    for name, value in ANN.items():
+        expect(field(page, name)).to_have_value(value)
+    label = "Submit"
+    if form_page.path == "webflow.html":
+        expect(submit).to_have_value(label)
+    else:
+        expect(submit).to_have_text(label)
+
+    # A retry of the same inquiry reuses its Idempotency-Key; a changed inquiry gets a new one.
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        submit.click()
+    field(page, "message").fill("A different question.")
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        submit.click()
+    keys = [p.headers["idempotency-key"] for p in posts]
+    assert len(keys) == 3
+    assert keys[0] == keys[1]
+    assert keys[2] != keys[1]
+    assert inbox.envelopes == []
+
+
+@pytest.mark.parametrize("form_page", PAGES, ids=PAGE_IDS)
+def test_double_click_makes_one_submission(
+    page: Page, stack: BrowserStack, inbox: Inbox, module_redis: redis.Redis, form_page: FormPage
+) -> None:
+    before = stored(module_redis)
+    posts = record_posts(page)
+    opened = open_form(page, f"{stack.site}/{form_page.path}")
+    fill(page, ANN)
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").dblclick()
+
+    expect(page.locator(form_page.done)).to_be_visible()
+    assert len(inbox.wait(1, timeout=30)) == 1
+    # Give a second message, if one had been queued, the time to arrive before counting.
+    assert len(inbox.wait(2, timeout=3)) == 1
+    assert stored(module_redis) == before + 1
+    assert len({p.headers["idempotency-key"] for p in posts}) == 1
+
+
+@pytest.mark.no_javascript
+def test_contact_page_without_javascript_lands_on_thanks(
+    page: Page, stack: BrowserStack, inbox: Inbox, module_redis: redis.Redis
+) -> None:
+    before = stored(module_redis)
+    opened = open_form(page, f"{stack.site}/contact.html")
+    fill(page, ANN)
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+
+    page.wait_for_url(f"{stack.site}/thanks.html")
+    expect(page.locator("h1")).to_have_text(SUCCESS)
+    assert len(inbox.wait(1, timeout=30)) == 1
+    assert stored(module_redis) == before + 1
+
+
+@pytest.mark.no_javascript
+def test_contact_page_without_javascript_lands_on_error_for_a_bad_phone(
+    page: Page, stack: BrowserStack, module_redis: redis.Redis
+) -> None:
+    before = stored(module_redis)
+    opened = open_form(page, f"{stack.site}/contact.html")
+    fill(page, {**ANN, "phone": "12"})
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+
+    page.wait_for_url(f"{stack.site}/error.html")
+    expect(page.locator("h1")).to_have_text(FAILURE)
+    assert stored(module_redis) == before

@@ -168,6 +168,8 @@ def test_unavailable_store_shows_failure_and_keeps_the_values(
     opened = open_form(page, f"{stack.site}/dead/{form_page.path}")
     fill(page, ANN)
     past_time_trap(page, opened)
+    # As typed (intl-tel-input shows the dial code apart from the number on webflow.html).
+    typed = {name: field(page, name).input_value() for name in ANN}
     submit = page.locator("form [type=submit]")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         submit.click()
@@ -177,7 +179,7 @@ def test_unavailable_store_shows_failure_and_keeps_the_values(
     expect(page.locator(form_page.fail)).to_have_text(FAILURE)
     expect(page.locator(form_page.done)).to_be_hidden()
     expect(page.locator("form")).to_be_visible()
-    for name, value in ANN.items():
+    for name, value in typed.items():
         expect(field(page, name)).to_have_value(value)
     label = "Submit"
     if form_page.path == "webflow.html":
@@ -246,3 +248,81 @@ def test_contact_page_without_javascript_lands_on_error_for_a_bad_phone(
     page.wait_for_url(f"{stack.site}/error.html")
     expect(page.locator("h1")).to_have_text(FAILURE)
     assert stored(module_redis) == before
+
+
+def test_intl_tel_input_country_is_sent_with_the_phone(
+    page: Page, stack: BrowserStack, inbox: Inbox, module_redis: redis.Redis
+) -> None:
+    posts = record_posts(page)
+    opened = open_form(page, f"{stack.site}/webflow.html")
+    page.locator(".iti__selected-country").click()
+    page.locator(".iti__search-input").fill("United Kingdom")
+    page.locator('.iti__country[data-iso2="gb"]').click()
+    # A London number written nationally: possible only when read in GB, not in the page's US.
+    fill(page, {**ANN, "phone": "020 7183 8750"})
+    expect(page.locator(".frontdesk-phone-status")).to_have_text("Valid number")
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+
+    expect(page.locator(".w-form-done")).to_be_visible()
+    [message] = inbox.wait(1, timeout=30)
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert "+442071838750" in body.get_content()
+    [post] = posts
+    assert 'name="phone_country"\r\n\r\nGB\r\n' in (post.post_data or "")
+
+
+@pytest.mark.parametrize("form_page", PAGES, ids=PAGE_IDS)
+def test_submit_button_shows_the_wait_label_while_sending(
+    page: Page, stack: BrowserStack, inbox: Inbox, form_page: FormPage
+) -> None:
+    opened = open_form(page, f"{stack.site}/dead/{form_page.path}")
+    # Record every label the button shows, whatever the timing (a MutationObserver sees each one).
+    page.evaluate(
+        """() => {
+          const button = document.querySelector("form [type=submit]");
+          const label = () => button.tagName === "INPUT" ? button.value : button.textContent;
+          window.labels = [label()];
+          new MutationObserver(() => window.labels.push(label())).observe(
+            button, {attributes: true, childList: true, characterData: true, subtree: true});
+        }"""
+    )
+    fill(page, ANN)
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+    expect(page.locator(form_page.fail)).to_be_visible()
+    labels = page.evaluate("window.labels")
+    assert labels[0] == "Submit"
+    assert "Please wait..." in labels
+    assert labels[-1] == "Submit"
+
+
+def test_webflow_data_redirect_navigates_after_success(
+    page: Page, stack: BrowserStack, inbox: Inbox
+) -> None:
+    opened = open_form(page, f"{stack.site}/webflow.html")
+    page.evaluate("document.querySelector('form').setAttribute('data-redirect', '/thanks.html')")
+    fill(page, ANN)
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+    page.wait_for_url(f"{stack.site}/thanks.html")
+    assert len(inbox.wait(1, timeout=30)) == 1
+
+
+def test_page_on_an_origin_the_form_does_not_allow_cannot_submit(
+    page: Page, stack: BrowserStack, inbox: Inbox, module_redis: redis.Redis
+) -> None:
+    before = stored(module_redis)
+    # Same files, but http://localhost:<port> is another origin than the allowed http://127.0.0.1:<port>.
+    other = stack.site.replace("127.0.0.1", "localhost")
+    opened = open_form(page, f"{other}/webflow.html")
+    fill(page, ANN)
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+
+    expect(page.locator(".w-form-fail")).to_be_visible()
+    expect(page.locator(".w-form-fail")).to_have_text(FAILURE)
+    expect(field(page, "email")).to_have_value(ANN["email"])
+    assert stored(module_redis) == before
+    assert inbox.envelopes == []

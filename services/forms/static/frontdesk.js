@@ -48,11 +48,13 @@
     }
   }
 
-  // The selected intl-tel-input country of `input`, upper case, or "" (works with v17 to v25).
+  // The selected intl-tel-input country of `input`, upper case, or "" (v17 to v29: the globals
+  // object and the getter were renamed on the way).
   function itiCountry(input) {
     var g = window.intlTelInputGlobals || window.intlTelInput;
     var iti = g && g.getInstance ? g.getInstance(input) : null;
-    var data = iti && iti.getSelectedCountryData ? iti.getSelectedCountryData() : null;
+    var get = iti && (iti.getSelectedCountry || iti.getSelectedCountryData);
+    var data = get ? get.call(iti) : null;
     return data && data.iso2 ? String(data.iso2).toUpperCase() : "";
   }
 
@@ -141,6 +143,8 @@
         out.textContent = e.message;
         input.setAttribute("aria-invalid", "true");
         input.setAttribute("aria-describedby", out.id);
+        // The server's word replaces the live check's, so the reason is not shown twice.
+        if (state.phones.indexOf(input) >= 0) note(input, "phone-status").textContent = "";
         first = first || input;
       });
       if (first) first.focus();

@@ -179,8 +179,8 @@
     }, true);
 
     function send() {
-      var done = ensureBox(form, ".w-form-done, [data-frontdesk-done]", "frontdesk-done", "status");
-      var fail = ensureBox(form, ".w-form-fail, [data-frontdesk-fail]", "frontdesk-fail", "alert");
+      var done = ensureBox(form, ".w-form-done, [data-frontdesk-done], .frontdesk-done", "frontdesk-done", "status");
+      var fail = ensureBox(form, ".w-form-fail, [data-frontdesk-fail], .frontdesk-fail", "frontdesk-fail", "alert");
       var button = form.querySelector("[type=submit]");
       var label = button ? (button.tagName === "INPUT" ? button.value : button.textContent) : "";
       var wait = (button && button.getAttribute("data-wait")) || "Please wait...";

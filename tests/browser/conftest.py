@@ -106,6 +106,15 @@ class BrowserStack:
         target = self.tmp / "static-site"
         shutil.copytree(STATIC_SITE, target)
         shutil.copytree(STATIC_SITE, target / "dead")
+        # The script hosted with the site, not by the API: the form names the API itself.
+        shutil.copy(ROOT / "services" / "forms" / "static" / "frontdesk.js", target)
+        minimal = (target / "minimal.html").read_text()
+        (target / "self-hosted.html").write_text(
+            minimal.replace(
+                'data-frontdesk-form="contact"',
+                'data-frontdesk-form="contact" data-frontdesk-api="http://127.0.0.1:8002"',
+            ).replace('src="http://127.0.0.1:8002/embed/frontdesk.js"', 'src="frontdesk.js"')
+        )
         for page in target.rglob("*.html"):
             forms = self.dead_forms if page.parent.name == "dead" else self.forms
             text = page.read_text()

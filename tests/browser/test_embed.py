@@ -350,3 +350,37 @@ def test_form_without_boxes_gets_the_servers_messages(
     expect(page.locator(".frontdesk-done")).to_have_attribute("role", "status")
     expect(page.locator(".frontdesk-fail")).to_be_hidden()
     assert len(inbox.wait(1, timeout=30)) == 1
+
+
+def test_script_hosted_elsewhere_uses_the_forms_data_frontdesk_api(
+    page: Page, stack: BrowserStack, inbox: Inbox
+) -> None:
+    posts = record_posts(page)
+    opened = open_form(page, f"{stack.site}/self-hosted.html")
+    fill(page, ANN)
+    expect(page.locator(".frontdesk-phone-status")).to_have_text("Valid number")
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+    expect(page.locator(".frontdesk-done")).to_have_text(SUCCESS)
+    assert [p.url for p in posts] == [f"{stack.forms}/v1/forms/contact/submissions"]
+    assert len(inbox.wait(1, timeout=30)) == 1
+
+
+def test_idempotency_key_is_renewed_after_a_success(
+    page: Page, stack: BrowserStack, inbox: Inbox
+) -> None:
+    posts = record_posts(page)
+    opened = open_form(page, f"{stack.site}/minimal.html")
+    fill(page, ANN)
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+    expect(page.locator(".frontdesk-done")).to_be_visible()
+
+    # The same words sent again after a success are a new inquiry, not a replay of the first.
+    page.evaluate("document.querySelector('form').style.display = 'block'")
+    fill(page, ANN)
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.locator("form [type=submit]").click()
+    keys = [p.headers["idempotency-key"] for p in posts]
+    assert len(keys) == 2
+    assert keys[0] != keys[1]

@@ -227,10 +227,11 @@
       }, function () {
         fill(fail, FAIL);
         show(fail, true);
-      }).then(function () {
+      }).then(idle, idle);
+      function idle() {
         state.busy = false;
         setLabel(label);
-      });
+      }
     }
 
     controls().forEach(function (el) {

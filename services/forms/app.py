@@ -21,6 +21,7 @@ from frontdesk.settings import Settings
 from services.content.loader import load_site
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.definition import FormDefinition, load_forms
+from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.health import health_workers
 from services.forms.intake import cors_headers, submit_form
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
@@ -345,6 +346,7 @@ def create_app(settings: Settings) -> Litestar:
             health_workers,
             metrics,
             *staff_routes(),
+            embed_script_handler(EmbedScript.load()),
         ],
         middleware=[RequestIdMiddleware, metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)

@@ -1,0 +1,80 @@
+"""``GET /embed/frontdesk.js``: the embed script, read and gzipped once when the app is built.
+
+The script's source is ``services/forms/static/frontdesk.js``. Its version is a digest of the bytes:
+``/embed/frontdesk.js?v=<version>`` is cached for a year (``immutable``); the bare URL, or a stale
+version, for five minutes, and names the current versioned URL in ``Content-Location``. Both answer
+``If-None-Match`` with 304 (RFC 9110 §13.1.2) and can be read from any origin.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromQuery
+
+from services.content.bodies import Body, etag_matches
+
+SCRIPT_PATH = Path(__file__).resolve().parent / "static" / "frontdesk.js"
+LONG_CACHE = "public, max-age=31536000, immutable"
+SHORT_CACHE = "public, max-age=300"
+MEDIA_TYPE = "text/javascript; charset=utf-8"
+
+
+class EmbedScript(msgspec.Struct, frozen=True):
+    """The script's bytes in identity and gzip encodings, their ETags, and ``version`` (hex digest)."""
+
+    body: Body
+    version: str
+
+    @classmethod
+    def load(cls, path: Path = SCRIPT_PATH) -> EmbedScript:
+        """Read ``path``; raises ``OSError`` when it is missing."""
+        data = path.read_bytes()
+        digest = hashlib.blake2b(data, digest_size=8).hexdigest()
+        # mtime=0 keeps the gzip bytes, and so their ETag, stable across restarts and replicas.
+        body = Body(data, f'"{digest}"', gzip.compress(data, 9, mtime=0), f'"{digest}-gz"')
+        return cls(body=body, version=digest)
+
+    @property
+    def url(self) -> str:
+        """The versioned path, cacheable for a year."""
+        return f"/embed/frontdesk.js?v={self.version}"
+
+
+def embed_script_handler(script: EmbedScript) -> HTTPRouteHandler:
+    """The route handler serving ``script`` (built per app, so no module-level state)."""
+
+    @get(
+        "/embed/frontdesk.js",
+        summary="The embed script for plain and Webflow forms",
+        include_in_schema=True,
+        media_type=MEDIA_TYPE,
+    )
+    async def frontdesk_js(
+        request: Request[Any, Any, State], v: FromQuery[str | None] = None
+    ) -> Response[bytes]:
+        """The script; ``v`` equal to the current version makes it cacheable for a year."""
+        data, etag, gzipped = script.body.select(request.headers.get("accept-encoding"))
+        headers = {
+            "ETag": etag,
+            "Cache-Control": LONG_CACHE if v == script.version else SHORT_CACHE,
+            "Vary": "Accept-Encoding",
+            "Access-Control-Allow-Origin": "*",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if v != script.version:
+            headers["Content-Location"] = script.url
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(content=b"", status_code=304, headers=headers)
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return Response(content=data, media_type=MEDIA_TYPE, headers=headers)
+
+    return frontdesk_js

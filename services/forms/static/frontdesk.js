@@ -1,0 +1,250 @@
+/*! Frontdesk embed: makes <form data-frontdesk-form="ID"> and Webflow forms (.w-form) submit to
+ * Frontdesk. Dependency-free; see docs/embedding.md. */
+(function () {
+  "use strict";
+  var me = document.currentScript;
+  var scriptOrigin = me && me.src ? new URL(me.src, location.href).origin : location.origin;
+  var FAIL = "Oops! Something went wrong while submitting the form.";
+  var DONE = "Thank you! Your submission has been received!";
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  function fieldName(el) {
+    return el.getAttribute("name") || el.getAttribute("data-name") || "";
+  }
+
+  // Element of the form's wrapper (Webflow: the .w-form around the form) matching one of `selectors`.
+  function box(form, selectors) {
+    var scope = form.closest(".w-form") || form.parentNode;
+    return (scope && scope.querySelector(selectors)) || null;
+  }
+
+  function show(el, on) {
+    if (el) el.style.display = on ? "block" : "none";
+  }
+
+  function ensureBox(form, selectors, cls, role) {
+    var el = box(form, selectors);
+    if (!el) {
+      el = document.createElement("div");
+      el.className = cls;
+      el.setAttribute("role", role);
+      el.style.display = "none";
+      form.parentNode.insertBefore(el, form.nextSibling);
+    }
+    return el;
+  }
+
+  function fill(el, text) {
+    // A box the site wrote keeps its own words; one we made (or an empty one) gets the server's.
+    if (el && (el.hasAttribute("data-frontdesk-made") || !el.textContent.trim())) {
+      el.setAttribute("data-frontdesk-made", "");
+      el.textContent = text;
+    }
+  }
+
+  // The selected intl-tel-input country of `input`, upper case, or "" (v17 to v29: the globals
+  // object and the getter were renamed on the way).
+  function itiCountry(input) {
+    var g = window.intlTelInputGlobals || window.intlTelInput;
+    var iti = g && g.getInstance ? g.getInstance(input) : null;
+    var get = iti && (iti.getSelectedCountry || iti.getSelectedCountryData);
+    var data = get ? get.call(iti) : null;
+    return data && data.iso2 ? String(data.iso2).toUpperCase() : "";
+  }
+
+  function note(input, cls) {
+    var id = (input.id || fieldName(input)) + "-" + cls;
+    var el = document.getElementById(id);
+    if (!el) {
+      el = document.createElement("div");
+      el.id = id;
+      el.className = "frontdesk-" + cls;
+      el.setAttribute("aria-live", "polite");
+      // Beside intl-tel-input the input sits inside its wrapper: write after the wrapper.
+      var anchor = input.closest(".iti") || input;
+      anchor.parentNode.insertBefore(el, anchor.nextSibling);
+    }
+    return el;
+  }
+
+  function enhance(form) {
+    if (form.__frontdesk) return;
+    var wrapper = form.closest(".w-form");
+    var formId = form.getAttribute("data-frontdesk-form") ||
+      (wrapper && wrapper.getAttribute("data-frontdesk-form"));
+    if (!formId) return;
+    var api = (form.getAttribute("data-frontdesk-api") || scriptOrigin).replace(/\/+$/, "");
+    var base = api + "/v1/forms/" + encodeURIComponent(formId);
+    var state = { key: newKey(), sentBody: null, busy: false, token: null, phones: [] };
+    form.__frontdesk = state;
+    form.setAttribute("novalidate", "");
+
+    function loadDefinition() {
+      state.token = fetch(base, { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) {
+          if (d && d.fields) d.fields.forEach(function (f) { if (f.type === "phone") watchPhone(f.name); });
+          return d && d.token ? d.token : null;
+        })
+        .catch(function () { return null; });
+    }
+
+    function controls() {
+      return Array.prototype.filter.call(form.elements, function (el) {
+        return fieldName(el) && !el.disabled && !/^(submit|button|reset|image|file)$/.test(el.type);
+      });
+    }
+
+    function watchPhone(name) {
+      controls().forEach(function (input) {
+        if (fieldName(input) !== name || state.phones.indexOf(input) >= 0) return;
+        state.phones.push(input);
+        var timer = 0, seq = 0;
+        function check() {
+          var number = input.value.trim();
+          var out = note(input, "phone-status");
+          if (!number) { out.textContent = ""; return; }
+          var n = ++seq;
+          var q = "?number=" + encodeURIComponent(number) + "&form=" + encodeURIComponent(formId);
+          var region = itiCountry(input);
+          if (region) q += "&region=" + region;
+          fetch(api + "/v1/phone/check" + q, { headers: { Accept: "application/json" } })
+            .then(function (r) { return r.json(); })
+            .then(function (v) {
+              if (n !== seq) return; // a newer keystroke has asked again
+              out.textContent = v.message;
+              out.className = "frontdesk-phone-status " + (v.valid ? "is-valid" : "is-invalid");
+            })
+            .catch(function () { if (n === seq) out.textContent = ""; });
+        }
+        function later() { clearTimeout(timer); timer = setTimeout(check, 400); }
+        input.addEventListener("input", later);
+        input.addEventListener("countrychange", later);
+      });
+    }
+
+    function clearErrors() {
+      form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+      form.querySelectorAll(".frontdesk-field-error").forEach(function (el) { el.textContent = ""; });
+    }
+
+    function fieldErrors(errors) {
+      var first = null;
+      errors.forEach(function (e) {
+        var input = controls().filter(function (el) { return fieldName(el) === e.field; })[0];
+        if (!input) return;
+        var out = note(input, "field-error");
+        out.textContent = e.message;
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", out.id);
+        // The server's word replaces the live check's, so the reason is not shown twice.
+        if (state.phones.indexOf(input) >= 0) note(input, "phone-status").textContent = "";
+        first = first || input;
+      });
+      if (first) first.focus();
+    }
+
+    function entries() {
+      var data = new FormData();
+      var list = [];
+      controls().forEach(function (el) {
+        if ((el.type === "checkbox" || el.type === "radio") && !el.checked) return;
+        var values = el.type === "select-multiple"
+          ? Array.prototype.map.call(el.selectedOptions, function (o) { return o.value; })
+          : [el.value];
+        values.forEach(function (v) { data.append(fieldName(el), v); list.push([fieldName(el), v]); });
+      });
+      state.phones.forEach(function (input) {
+        var region = itiCountry(input);
+        if (region) {
+          data.append(fieldName(input) + "_country", region);
+          list.push([fieldName(input) + "_country", region]);
+        }
+      });
+      return { data: data, text: JSON.stringify(list) };
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      // Capture phase + stopping here keeps Webflow's own handler (delegated on document) out.
+      event.stopImmediatePropagation();
+      if (state.busy) return; // a double click is one submission
+      send();
+    }, true);
+
+    function send() {
+      var done = ensureBox(form, ".w-form-done, [data-frontdesk-done], .frontdesk-done", "frontdesk-done", "status");
+      var fail = ensureBox(form, ".w-form-fail, [data-frontdesk-fail], .frontdesk-fail", "frontdesk-fail", "alert");
+      var button = form.querySelector("[type=submit]");
+      var label = button ? (button.tagName === "INPUT" ? button.value : button.textContent) : "";
+      var wait = (button && button.getAttribute("data-wait")) || "Please wait...";
+      function setLabel(text) {
+        if (!button) return;
+        if (button.tagName === "INPUT") button.value = text; else button.textContent = text;
+      }
+      var body = entries();
+      // Same inquiry, same key (a retry is deduplicated); a different one gets a new key.
+      if (state.sentBody !== null && state.sentBody !== body.text) state.key = newKey();
+      state.sentBody = body.text;
+      state.busy = true;
+      show(done, false);
+      show(fail, false);
+      clearErrors();
+      setLabel(wait);
+      Promise.resolve(state.token).then(function (token) {
+        if (token) body.data.append("_token", token);
+        return fetch(base + "/submissions", {
+          method: "POST",
+          body: body.data,
+          headers: { Accept: "application/json", "Idempotency-Key": state.key },
+        });
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (json) {
+          return { status: r.status, json: json };
+        });
+      }).then(function (res) {
+        if (res.status >= 200 && res.status < 300) {
+          state.key = newKey();
+          state.sentBody = null;
+          loadDefinition();
+          var redirect = form.getAttribute("data-redirect");
+          if (redirect) { location.href = redirect; return; }
+          form.reset();
+          show(form, false);
+          fill(done, res.json.message || DONE);
+          show(done, true);
+          return;
+        }
+        if (res.status === 422 && res.json.errors) fieldErrors(res.json.errors);
+        fill(fail, res.json.message || FAIL);
+        show(fail, true);
+      }, function () {
+        fill(fail, FAIL);
+        show(fail, true);
+      }).then(idle, idle);
+      function idle() {
+        state.busy = false;
+        setLabel(label);
+      }
+    }
+
+    controls().forEach(function (el) {
+      if (el.type === "tel") watchPhone(fieldName(el));
+    });
+    loadDefinition();
+  }
+
+  function scan(root) {
+    (root || document).querySelectorAll("form[data-frontdesk-form], .w-form form").forEach(enhance);
+  }
+
+  window.Frontdesk = { scan: scan, enhance: enhance };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { scan(); });
+  else scan();
+})();

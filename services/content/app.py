@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
@@ -77,7 +78,27 @@ class Reader:
 
     __slots__ = ("cache_control", "request_headers", "snapshot", "vary", "view")
 
-    def __init__(self, request: AnyRequest) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        view: View,
+        request_headers: dict[bytes, str],
+        cache_control: bytes,
+        vary: bytes,
+    ) -> None:
+        self.snapshot = snapshot
+        self.view = view
+        self.request_headers = request_headers
+        self.cache_control = cache_control
+        self.vary = vary
+
+    @classmethod
+    async def open(cls, request: AnyRequest) -> Reader:
+        """A reader for ``request``: 503 while no site has loaded, 401 for a wrong preview token.
+
+        The first preview request of a build builds the preview view in a worker thread, so the
+        event loop keeps serving meanwhile.
+        """
         state = request.app.state
         holder: SiteHolder = state.holder
         snapshot = holder.snapshot  # read once: the whole response comes from this build
@@ -94,13 +115,14 @@ class Reader:
             lowered = name.lower()
             if lowered in _CONDITIONAL:
                 found[lowered] = value.decode("latin-1")
-        self.request_headers = found
         settings: Settings = state.settings
-        preview = _is_preview(found.get(b"authorization"), settings.preview_tokens)
-        self.snapshot: Snapshot = snapshot
-        self.view: View = snapshot.view(preview)
-        self.cache_control: bytes = PREVIEW_CACHE_CONTROL if preview else state.cache_control
-        self.vary: bytes = state.vary
+        if not _is_preview(found.get(b"authorization"), settings.preview_tokens):
+            return cls(snapshot, snapshot.public, found, state.cache_control, state.vary)
+        if snapshot.has_preview:
+            view = snapshot.view(True)
+        else:
+            view = await anyio.to_thread.run_sync(snapshot.view, True)
+        return cls(snapshot, view, found, PREVIEW_CACHE_CONTROL, state.vary)
 
     def send(self, body: Body) -> Response[Any]:
         """200 with the body in the client's encoding, or 304 when its validators match
@@ -155,21 +177,21 @@ def _is_preview(header: str | None, tokens: tuple[str, ...]) -> bool:
 @get("/v1/site", summary="Site metadata, navigation and collections")
 async def get_site(request: AnyRequest) -> Response[public.SiteOut]:
     """``{name, base_url, default_region, navigation, collections}``."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.site)
 
 
 @get("/v1/routes", summary="Every published route with its ETag")
 async def get_routes(request: AnyRequest) -> Response[public.RoutesOut]:
     """``{items: [{path, type, etag}]}``: pages, collections, items, sitemap and assets."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.routes)
 
 
 @get("/v1/pages", summary="Published pages")
 async def list_pages(request: AnyRequest) -> Response[public.PagesOut]:
     """``{items: [{slug, title, updated_at, etag}]}`` in slug order."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.pages_list)
 
 
@@ -178,7 +200,7 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
     """``{slug, title, seo, updated_at, sections}``; 308 to the new slug for a redirected one;
     404 problem+json for an unknown slug.
     """
-    reader = Reader(request)
+    reader = await Reader.open(request)
     body = reader.view.pages.get(slug)
     if body is not None:
         return reader.send(body)
@@ -196,7 +218,7 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
 @get("/v1/collections", summary="Collections with their published item counts")
 async def list_collections(request: AnyRequest) -> Response[public.CollectionsOut]:
     """``{items: [{name, kind, count}]}`` in ``site.yaml`` order."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.collections)
 
 
@@ -236,7 +258,7 @@ async def list_items(
     """``{items, total, next_cursor, state, empty_state}``; 404 for an unknown collection,
     400 ``invalid_limit`` / ``invalid_cursor``.
     """
-    reader = Reader(request)
+    reader = await Reader.open(request)
     _known_collection(reader, name)
     size = _limit(limit)
     offset = 0
@@ -253,7 +275,7 @@ async def get_item(
     request: AnyRequest, name: FromPath[str], slug: FromPath[str]
 ) -> Response[public.ItemOut]:
     """The item with its ``kind``; 404 for an unknown collection or item."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     _known_collection(reader, name)
     body = reader.view.items[name].get(slug)
     if body is None:
@@ -270,14 +292,14 @@ async def get_item(
 )
 async def sitemap(request: AnyRequest) -> Response[str]:
     """One ``<url>`` per published page at ``{base_url}/{slug}``, with ``<lastmod>``."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.sitemap)
 
 
 @get("/assets/{path:path}", summary="A file of the site's assets/ folder")
 async def asset(request: AnyRequest, path: FromPath[str]) -> Response[bytes]:
     """The file's bytes with its media type and ETag; 404 for anything not in ``assets/``."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     body = reader.snapshot.assets.get(path.lstrip("/"))
     if body is None:
         raise ProblemError(404, "asset_not_found", f"There is no asset {path.lstrip('/')!r}.")

@@ -94,7 +94,7 @@ class SiteHolder:
             if current is None:
                 return
             self.snapshot = await anyio.to_thread.run_sync(
-                Snapshot, current.site, self.settings, self.clock()
+                Snapshot, current.site, self.settings, self.clock(), current.assets
             )
             log.info("site rebuilt for publish_at %s", current.next_publish_at)
 
@@ -107,8 +107,13 @@ class SiteHolder:
             due = snapshot.next_publish_at if snapshot else None
             delay = _MAX_SLEEP if due is None else (due - self.clock()).total_seconds()
             if delay <= 0:
-                await self.rebuild()
-                continue
+                try:
+                    await self.rebuild()
+                    continue
+                except Exception:
+                    # Keep serving the current build; try again later rather than spin.
+                    log.exception("rebuild for publish_at %s failed", due)
+                    delay = 60.0
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(delay, _MAX_SLEEP))

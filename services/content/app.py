@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Litestar, Request, Response, get
+from litestar import HttpMethod, Litestar, Request, Response, get, route
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -37,6 +37,8 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 AnyRequest = Request[Any, Any, State]
+# Every read answers HEAD too (link checkers, CDNs): same headers, no body (RFC 9110 §9.3.2).
+GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 
 
 class _Prepared:
@@ -55,7 +57,8 @@ class _Prepared:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+        body = b"" if scope["method"] == "HEAD" else self.body
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class Prepared(Response[Any]):
@@ -174,28 +177,28 @@ def _is_preview(header: str | None, tokens: tuple[str, ...]) -> bool:
     return True
 
 
-@get("/v1/site", summary="Site metadata, navigation and collections")
+@route("/v1/site", http_method=GET_HEAD, summary="Site metadata, navigation and collections")
 async def get_site(request: AnyRequest) -> Response[public.SiteOut]:
     """``{name, base_url, default_region, navigation, collections}``."""
     reader = await Reader.open(request)
     return reader.send(reader.view.site)
 
 
-@get("/v1/routes", summary="Every published route with its ETag")
+@route("/v1/routes", http_method=GET_HEAD, summary="Every published route with its ETag")
 async def get_routes(request: AnyRequest) -> Response[public.RoutesOut]:
     """``{items: [{path, type, etag}]}``: pages, collections, items, sitemap and assets."""
     reader = await Reader.open(request)
     return reader.send(reader.view.routes)
 
 
-@get("/v1/pages", summary="Published pages")
+@route("/v1/pages", http_method=GET_HEAD, summary="Published pages")
 async def list_pages(request: AnyRequest) -> Response[public.PagesOut]:
     """``{items: [{slug, title, updated_at, etag}]}`` in slug order."""
     reader = await Reader.open(request)
     return reader.send(reader.view.pages_list)
 
 
-@get("/v1/pages/{slug:str}", summary="A page with every section resolved")
+@route("/v1/pages/{slug:str}", http_method=GET_HEAD, summary="A page with every section resolved")
 async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.PageOut]:
     """``{slug, title, seo, updated_at, sections}``; 308 to the new slug for a redirected one;
     404 problem+json for an unknown slug.
@@ -215,7 +218,9 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
     raise ProblemError(404, "page_not_found", f"No published page has the slug {slug!r}.")
 
 
-@get("/v1/collections", summary="Collections with their published item counts")
+@route(
+    "/v1/collections", http_method=GET_HEAD, summary="Collections with their published item counts"
+)
 async def list_collections(request: AnyRequest) -> Response[public.CollectionsOut]:
     """``{items: [{name, kind, count}]}`` in ``site.yaml`` order."""
     reader = await Reader.open(request)
@@ -243,7 +248,11 @@ def _limit(raw: str | None) -> int:
     return value
 
 
-@get("/v1/collections/{name:str}/items", summary="A page of a collection's published items")
+@route(
+    "/v1/collections/{name:str}/items",
+    http_method=GET_HEAD,
+    summary="A page of a collection's published items",
+)
 async def list_items(
     request: AnyRequest,
     name: FromPath[str],
@@ -270,7 +279,11 @@ async def list_items(
     return reader.send(reader.view.items_page(name, tag, offset, size))
 
 
-@get("/v1/collections/{name:str}/items/{slug:str}", summary="One published item")
+@route(
+    "/v1/collections/{name:str}/items/{slug:str}",
+    http_method=GET_HEAD,
+    summary="One published item",
+)
 async def get_item(
     request: AnyRequest, name: FromPath[str], slug: FromPath[str]
 ) -> Response[public.ItemOut]:
@@ -285,8 +298,9 @@ async def get_item(
     return reader.send(body)
 
 
-@get(
+@route(
     "/v1/sitemap.xml",
+    http_method=GET_HEAD,
     summary="sitemaps.org XML of the published pages",
     media_type="application/xml",
 )
@@ -296,7 +310,7 @@ async def sitemap(request: AnyRequest) -> Response[str]:
     return reader.send(reader.view.sitemap)
 
 
-@get("/assets/{path:path}", summary="A file of the site's assets/ folder")
+@route("/assets/{path:path}", http_method=GET_HEAD, summary="A file of the site's assets/ folder")
 async def asset(request: AnyRequest, path: FromPath[str]) -> Response[bytes]:
     """The file's bytes with its media type and ETag; 404 for anything not in ``assets/``."""
     reader = await Reader.open(request)

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
 
+import anyio.to_thread
 import msgspec
-from litestar import Litestar, Request, Response, get
+from litestar import HttpMethod, Litestar, Request, Response, get, route
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -38,6 +39,8 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 AnyRequest = Request[Any, Any, State]
+# Every read answers HEAD too (link checkers, CDNs): same headers, no body (RFC 9110 §9.3.2).
+GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 
 
 class _Prepared:
@@ -56,7 +59,8 @@ class _Prepared:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+        body = b"" if scope["method"] == "HEAD" else self.body
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class Prepared(Response[Any]):
@@ -79,7 +83,27 @@ class Reader:
 
     __slots__ = ("cache_control", "request_headers", "snapshot", "vary", "view")
 
-    def __init__(self, request: AnyRequest) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        view: View,
+        request_headers: dict[bytes, str],
+        cache_control: bytes,
+        vary: bytes,
+    ) -> None:
+        self.snapshot = snapshot
+        self.view = view
+        self.request_headers = request_headers
+        self.cache_control = cache_control
+        self.vary = vary
+
+    @classmethod
+    async def open(cls, request: AnyRequest) -> Reader:
+        """A reader for ``request``: 503 while no site has loaded, 401 for a wrong preview token.
+
+        The first preview request of a build builds the preview view in a worker thread, so the
+        event loop keeps serving meanwhile.
+        """
         state = request.app.state
         holder: SiteHolder = state.holder
         snapshot = holder.snapshot  # read once: the whole response comes from this build
@@ -96,13 +120,14 @@ class Reader:
             lowered = name.lower()
             if lowered in _CONDITIONAL:
                 found[lowered] = value.decode("latin-1")
-        self.request_headers = found
         settings: Settings = state.settings
-        preview = _is_preview(found.get(b"authorization"), settings.preview_tokens)
-        self.snapshot: Snapshot = snapshot
-        self.view: View = snapshot.view(preview)
-        self.cache_control: bytes = PREVIEW_CACHE_CONTROL if preview else state.cache_control
-        self.vary: bytes = state.vary
+        if not _is_preview(found.get(b"authorization"), settings.preview_tokens):
+            return cls(snapshot, snapshot.public, found, state.cache_control, state.vary)
+        if snapshot.has_preview:
+            view = snapshot.view(True)
+        else:
+            view = await anyio.to_thread.run_sync(snapshot.view, True)
+        return cls(snapshot, view, found, PREVIEW_CACHE_CONTROL, state.vary)
 
     def send(self, body: Body) -> Response[Any]:
         """200 with the body in the client's encoding, or 304 when its validators match
@@ -154,33 +179,33 @@ def _is_preview(header: str | None, tokens: tuple[str, ...]) -> bool:
     return True
 
 
-@get("/v1/site", summary="Site metadata, navigation and collections")
+@route("/v1/site", http_method=GET_HEAD, summary="Site metadata, navigation and collections")
 async def get_site(request: AnyRequest) -> Response[public.SiteOut]:
     """``{name, base_url, default_region, navigation, collections}``."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.site)
 
 
-@get("/v1/routes", summary="Every published route with its ETag")
+@route("/v1/routes", http_method=GET_HEAD, summary="Every published route with its ETag")
 async def get_routes(request: AnyRequest) -> Response[public.RoutesOut]:
     """``{items: [{path, type, etag}]}``: pages, collections, items, sitemap and assets."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.routes)
 
 
-@get("/v1/pages", summary="Published pages")
+@route("/v1/pages", http_method=GET_HEAD, summary="Published pages")
 async def list_pages(request: AnyRequest) -> Response[public.PagesOut]:
     """``{items: [{slug, title, updated_at, etag}]}`` in slug order."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.pages_list)
 
 
-@get("/v1/pages/{slug:str}", summary="A page with every section resolved")
+@route("/v1/pages/{slug:str}", http_method=GET_HEAD, summary="A page with every section resolved")
 async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.PageOut]:
     """``{slug, title, seo, updated_at, sections}``; 308 to the new slug for a redirected one;
     404 problem+json for an unknown slug.
     """
-    reader = Reader(request)
+    reader = await Reader.open(request)
     body = reader.view.pages.get(slug)
     if body is not None:
         return reader.send(body)
@@ -195,10 +220,12 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
     raise ProblemError(404, "page_not_found", f"No published page has the slug {slug!r}.")
 
 
-@get("/v1/collections", summary="Collections with their published item counts")
+@route(
+    "/v1/collections", http_method=GET_HEAD, summary="Collections with their published item counts"
+)
 async def list_collections(request: AnyRequest) -> Response[public.CollectionsOut]:
     """``{items: [{name, kind, count}]}`` in ``site.yaml`` order."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.collections)
 
 
@@ -223,7 +250,11 @@ def _limit(raw: str | None) -> int:
     return value
 
 
-@get("/v1/collections/{name:str}/items", summary="A page of a collection's published items")
+@route(
+    "/v1/collections/{name:str}/items",
+    http_method=GET_HEAD,
+    summary="A page of a collection's published items",
+)
 async def list_items(
     request: AnyRequest,
     name: FromPath[str],
@@ -238,7 +269,7 @@ async def list_items(
     """``{items, total, next_cursor, state, empty_state}``; 404 for an unknown collection,
     400 ``invalid_limit`` / ``invalid_cursor``.
     """
-    reader = Reader(request)
+    reader = await Reader.open(request)
     _known_collection(reader, name)
     size = _limit(limit)
     offset = 0
@@ -250,12 +281,16 @@ async def list_items(
     return reader.send(reader.view.items_page(name, tag, offset, size))
 
 
-@get("/v1/collections/{name:str}/items/{slug:str}", summary="One published item")
+@route(
+    "/v1/collections/{name:str}/items/{slug:str}",
+    http_method=GET_HEAD,
+    summary="One published item",
+)
 async def get_item(
     request: AnyRequest, name: FromPath[str], slug: FromPath[str]
 ) -> Response[public.ItemOut]:
     """The item with its ``kind``; 404 for an unknown collection or item."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     _known_collection(reader, name)
     body = reader.view.items[name].get(slug)
     if body is None:
@@ -265,21 +300,22 @@ async def get_item(
     return reader.send(body)
 
 
-@get(
+@route(
     "/v1/sitemap.xml",
+    http_method=GET_HEAD,
     summary="sitemaps.org XML of the published pages",
     media_type="application/xml",
 )
 async def sitemap(request: AnyRequest) -> Response[str]:
     """One ``<url>`` per published page at ``{base_url}/{slug}``, with ``<lastmod>``."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     return reader.send(reader.view.sitemap)
 
 
-@get("/assets/{path:path}", summary="A file of the site's assets/ folder")
+@route("/assets/{path:path}", http_method=GET_HEAD, summary="A file of the site's assets/ folder")
 async def asset(request: AnyRequest, path: FromPath[str]) -> Response[bytes]:
     """The file's bytes with its media type and ETag; 404 for anything not in ``assets/``."""
-    reader = Reader(request)
+    reader = await Reader.open(request)
     body = reader.snapshot.assets.get(path.lstrip("/"))
     if body is None:
         raise ProblemError(404, "asset_not_found", f"There is no asset {path.lstrip('/')!r}.")

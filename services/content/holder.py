@@ -98,7 +98,7 @@ class SiteHolder:
             if current is None:
                 return
             self.snapshot = await anyio.to_thread.run_sync(
-                Snapshot, current.site, self.settings, self.clock()
+                Snapshot, current.site, self.settings, self.clock(), current.assets
             )
             log.info("site rebuilt for publish_at %s", current.next_publish_at)
 
@@ -107,13 +107,19 @@ class SiteHolder:
         then rebuild.
         """
         while True:
+            # Cleared before reading the snapshot: a reload finishing after this line wakes us.
+            self._wake.clear()
             snapshot = self.snapshot
             due = snapshot.next_publish_at if snapshot else None
             delay = _MAX_SLEEP if due is None else (due - self.clock()).total_seconds()
             if delay <= 0:
-                await self.rebuild()
-                continue
-            self._wake.clear()
+                try:
+                    await self.rebuild()
+                    continue
+                except Exception:
+                    # Keep serving the current build; try again later rather than spin.
+                    log.exception("rebuild for publish_at %s failed", due)
+                    delay = 60.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(delay, _MAX_SLEEP))
 
@@ -122,11 +128,18 @@ class SiteHolder:
         ``FRONTDESK_CONTENT_RELOAD_DEBOUNCE`` seconds, until ``stop`` is set.
         """
         debounce = max(1, int(self.settings.content_reload_debounce * 1000))
-        async for changes in awatch(
-            self.settings.site_dir, debounce=debounce, stop_event=stop, recursive=True
-        ):
-            log.info("site directory changed (%d file(s)); reloading", len(changes))
-            await self.reload()
+        while not stop.is_set():
+            try:
+                async for changes in awatch(
+                    self.settings.site_dir, debounce=debounce, stop_event=stop, recursive=True
+                ):
+                    log.info("site directory changed (%d file(s)); reloading", len(changes))
+                    await self.reload()
+            except Exception:
+                # The directory vanished or the watcher failed: SIGHUP still works; retry later.
+                log.exception("watching %s failed; retrying in 5 s", self.settings.site_dir)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=5)
 
 
 @contextlib.asynccontextmanager
@@ -139,9 +152,17 @@ async def running(holder: SiteHolder) -> AsyncIterator[None]:
     if holder.settings.content_watch and holder.settings.site_dir.is_dir():
         tasks.append(asyncio.create_task(holder.watch(stop), name="site-watcher"))
     loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[bool]] = set()  # strong references until each reload finishes
+
+    def on_hup() -> None:
+        log.info("SIGHUP: reloading %s", holder.settings.site_dir)
+        task = loop.create_task(holder.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     hup = False
     try:
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(holder.reload()))
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
         hup = True
     except (ValueError, RuntimeError, NotImplementedError):
         # Not the main thread (test clients run the app in a portal thread): no signal handler.

@@ -234,11 +234,18 @@ class Snapshot:
     Raises ``OSError`` when an asset cannot be read.
     """
 
-    def __init__(self, site: Site, settings: Settings, now: dt.datetime) -> None:
+    def __init__(
+        self,
+        site: Site,
+        settings: Settings,
+        now: dt.datetime,
+        assets: dict[str, Body] | None = None,
+    ) -> None:
         self.site = site
         self.settings = settings
         self.built_at = now
-        self.assets = _asset_bodies(site)
+        # A rebuild of the same site (publish_at) reuses the asset bodies: they do not depend on time.
+        self.assets = _asset_bodies(site) if assets is None else assets
         self.public = View(site, settings, now, False, self.assets)
         self.next_publish_at = next_publish_at(site, now)
         self._preview: View | None = None
@@ -248,6 +255,11 @@ class Snapshot:
     def pages(self) -> dict[str, Body]:
         """The public page bodies by slug."""
         return self.public.pages
+
+    @property
+    def has_preview(self) -> bool:
+        """Whether the preview view is built already (else :meth:`view` builds it: slow)."""
+        return self._preview is not None
 
     def view(self, preview: bool) -> View:
         """The public view, or the preview view (drafts and scheduled content shown)."""

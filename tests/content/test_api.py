@@ -313,3 +313,13 @@ def test_openapi_has_section_and_item_discriminators(client) -> None:  # type: i
     item = paths["/v1/collections/{name}/items/{slug}"]["get"]["responses"]["200"]
     item_schema = item["content"]["application/json"]["schema"]
     assert item_schema["discriminator"]["propertyName"] == "kind"
+
+
+def test_head_sends_the_headers_without_the_body(client) -> None:  # type: ignore[no-untyped-def]
+    get = client.get("/v1/pages/home", headers={"accept-encoding": "identity"})
+    head = client.head("/v1/pages/home", headers={"accept-encoding": "identity"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-length"] == str(len(get.content))
+    assert client.head("/assets/ana.jpg").status_code == 200

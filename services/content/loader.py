@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from frontdesk.decoding import where_and_what
 from services.content.model import (
     ITEM_TYPES,
     SLUG_RE,
@@ -92,10 +93,8 @@ def _decode(root: Path, file: Path, type_: Any, problems: list[SiteProblem]) -> 
         # numbers are never silently turned into text (a comparison value 12 must be "12").
         return msgspec.yaml.decode(file.read_bytes(), type=type_, strict=False)
     except msgspec.ValidationError as exc:
-        message, _, path = str(exc).rpartition(" - at ")
-        if not message:
-            message, path = path, "`$`"
-        problems.append(SiteProblem(rel, path.strip("`"), message))
+        path, message = where_and_what(exc)
+        problems.append(SiteProblem(rel, path, message))
     except (msgspec.DecodeError, OSError, UnicodeDecodeError) as exc:
         problems.append(SiteProblem(rel, "$", f"not readable YAML: {_first_line(exc)}"))
     except (RecursionError, ValueError, TypeError, OverflowError) as exc:

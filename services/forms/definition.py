@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from frontdesk.decoding import where_and_what
+
 FieldType = Literal["text", "email", "phone", "textarea", "select", "checkbox"]
 
 DEFAULT_SUCCESS = "Thank you! Your submission has been received!"
@@ -221,8 +223,8 @@ def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
         try:
             form = msgspec.yaml.decode(file.read_bytes(), type=FormDefinition)
         except msgspec.ValidationError as exc:
-            message, _, path = str(exc).rpartition(" - at ")
-            problems.append(f"{rel}: {path.strip('`') or '$'}: {message or exc}")
+            path, message = where_and_what(exc)
+            problems.append(f"{rel}: {path}: {message}")
             continue
         except (msgspec.DecodeError, OSError) as exc:
             problems.append(f"{rel}: $: not readable YAML: {exc}")

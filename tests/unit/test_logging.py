@@ -10,22 +10,30 @@ from collections.abc import Iterator
 
 import pytest
 
-from frontdesk.logging import REQUEST_ID, dict_config, log_context
+from frontdesk.logging import REQUEST_ID, ContextFilter, dict_config, log_context
 
 
 @pytest.fixture
 def captured() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger writing through the handler, formatter and filter of :func:`dict_config`.
+
+    Built by hand: ``dictConfig`` would close every existing handler, pytest's own included.
+    """
     stream = io.StringIO()
     config = dict_config("DEBUG")
-    config["handlers"]["json"]["stream"] = stream
-    del config["root"]  # leave pytest's own root handlers alone
-    config["loggers"] = {
-        "frontdesk.test": {"handlers": ["json"], "level": "DEBUG", "propagate": False}
-    }
-    logging.config.dictConfig(config)
-    yield logging.getLogger("frontdesk.test"), stream
-    for name in ("frontdesk.test", "rq.worker.test"):
-        logging.getLogger(name).handlers = []
+    formatter_config = dict(config["formatters"]["json"])
+    formatter_class = logging.config.DictConfigurator(config).resolve(formatter_config.pop("()"))
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter_class(**formatter_config))
+    handler.addFilter(ContextFilter())
+    loggers = [logging.getLogger("frontdesk.test"), logging.getLogger("rq.worker.test")]
+    for logger in loggers:
+        logger.handlers = [handler]
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+    yield loggers[0], stream
+    for logger in loggers:
+        logger.handlers = []
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -67,9 +75,20 @@ def test_rq_lines_get_the_submission_from_the_job_id(
     captured: tuple[logging.Logger, io.StringIO],
 ) -> None:
     _, stream = captured
-    rq_log = logging.getLogger("rq.worker.test")
-    rq_log.handlers = logging.getLogger("frontdesk.test").handlers
-    rq_log.propagate = False
-    rq_log.info("frontdesk: Job OK (%s)", "0" * 12 + "a" * 16 + "-staff")
+    logging.getLogger("rq.worker.test").info(
+        "frontdesk: Job OK (%s)", "0" * 12 + "a" * 16 + "-staff"
+    )
     [line] = lines(stream)
     assert line["submission_id"] == "0" * 12 + "a" * 16
+
+
+def test_lines_naming_a_submission_carry_its_id(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    log, stream = captured
+    submission_id = "01a2274389c439004f26bb61ed5a"
+    log.info("submission %s accepted for form %s", submission_id, "contact")
+    log.info("worker %s listening", "4a716b35f85745f998d3670eed804f86")  # 32 hex: a worker name
+    named, other = lines(stream)
+    assert named["submission_id"] == submission_id
+    assert "submission_id" not in other

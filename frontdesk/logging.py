@@ -4,8 +4,8 @@ Every line has ``time`` (RFC 3339, UTC), ``level``, ``logger``, ``message`` and 
 written while a request or a job is handled also carry ``request_id`` (from ``X-Request-ID`` or a new
 one, see :mod:`frontdesk.requestid`; in the worker, from the job's ``meta``) and ``submission_id``
 (bound with :func:`log_context`; in the worker, the job's first argument, which is always the
-submission id; RQ's lines that name a job get it from the job id). Visitor data (name, email,
-phone, message) is never logged: log ids, never values.
+submission id; other lines that name a submission or its job get it from the text). Visitor data
+(name, email, phone, message) is never logged: log ids, never values.
 
 :func:`dict_config` is a :func:`logging.config.dictConfig` dict, picklable, so granian can apply it in
 its worker processes too; :func:`configure` applies it in this process.
@@ -30,9 +30,10 @@ SUBMISSION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 # Loggers that install their own handlers or stop propagating (RQ 3 does both, granian routes its
 # lines to its own stdout handlers): they are sent to the root's JSON handler instead.
-# A message job id is ``<submission id>-<kind>`` (services.forms.record.job_id; the id is 28 hex
-# digits): RQ's own lines name the job, and this finds the submission in them.
-_JOB_ID = re.compile(r"\b([0-9a-f]{28})-[a-z_]+\b")
+# A submission id is 28 hex digits (services.forms.record.new_submission_id) and a job id is
+# ``<submission id>-<kind>``: lines that name one (RQ's own, "submission <id> accepted") get the
+# field. Worker names and request ids are 32 hex digits, which this never matches.
+_SUBMISSION_IN_TEXT = re.compile(r"\b([0-9a-f]{28})(?:-[a-z_]+)?\b")
 
 _THIRD_PARTY = ("rq", "rq.worker", "rq.job", "rq.scheduler", "rq.queue", "_granian", "granian")
 
@@ -75,8 +76,8 @@ class ContextFilter(logging.Filter):
             job_request_id, job_submission_id = _job_ids()
             request_id = request_id or job_request_id
             submission_id = submission_id or job_submission_id
-        if submission_id is None and record.name.startswith("rq."):
-            found = _JOB_ID.search(record.getMessage())
+        if submission_id is None:
+            found = _SUBMISSION_IN_TEXT.search(record.getMessage())
             submission_id = found.group(1) if found else None
         if request_id is not None and not hasattr(record, "request_id"):
             record.request_id = request_id

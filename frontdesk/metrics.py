@@ -8,7 +8,9 @@ What is exported (names are stable; docs/operations.md lists them for dashboards
 - ``frontdesk_submissions_total{form, outcome, code}`` — ``outcome`` is ``accepted``, ``rejected``
   (``code`` = the problem code, e.g. ``validation_failed``) or ``quarantined`` (``code`` = the
   reason, e.g. ``honeypot``). The forms service calls :func:`submission_accepted`,
-  :func:`submission_rejected` and :func:`submission_quarantined`.
+  :func:`submission_rejected` and :func:`submission_quarantined`, with defined form ids only: the
+  form id comes from the URL, and every distinct label value is a new series (pass ``""`` for a
+  request to an unknown form).
 - ``frontdesk_content_reloads_total{outcome}`` — ``ok`` or ``error``; the content service calls
   :func:`content_reloaded` and :func:`content_reload_failed`.
 - Read from Redis at scrape time by the forms service (:class:`QueueCollector`), so they are right

@@ -14,12 +14,12 @@ from granian.server import MPServer
 from frontdesk.logging import dict_config
 from frontdesk.settings import Settings
 
+log = logging.getLogger("frontdesk.serve")
+
 TARGETS = {
     "content": "services.content.asgi:app_factory",
     "forms": "services.forms.asgi:app_factory",
 }
-
-log = logging.getLogger("frontdesk.serve")
 
 
 class _ReloadInPlace(MPServer):
@@ -42,6 +42,13 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
     For the content service ``SIGHUP`` reloads the site directory in place.
     """
     port = settings.content_port if service == "content" else settings.forms_port
+    if workers > 1:
+        # prometheus_client counters live in one process: a scrape would see one worker's share.
+        log.warning(
+            "%d server processes: /metrics shows one of them per scrape; "
+            "prefer one process per container and more replicas (docs/operations.md)",
+            workers,
+        )
     # Free-threaded builds use granian's thread server: workers share the process, no forwarding.
     server = _ReloadInPlace if service == "content" and Granian is MPServer else Granian
     server(

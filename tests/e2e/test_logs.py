@@ -102,6 +102,7 @@ def test_every_line_is_json_with_ids_and_without_visitor_data(stack: Stack) -> N
     accepted = [e for e in logs["forms"] if submission_id in e["message"]]
     assert accepted
     assert all(e.get("request_id") == request_id for e in accepted)
+    assert all(e.get("submission_id") == submission_id for e in accepted)
     worker_lines = [e for e in logs["worker"] if e.get("submission_id") == submission_id]
     # The job's own lines carry the request id from the job's meta.
     assert any(e.get("request_id") == request_id for e in worker_lines)

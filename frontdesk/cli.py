@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     worker = commands.add_parser("worker", help="run the RQ worker (with its scheduler)")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
+    health = commands.add_parser("health", help="exit 0 when a role on this host is healthy")
+    health.add_argument("role", choices=["worker"])
+    send_test = commands.add_parser("send-test", help="send one test email through the relay")
+    send_test.add_argument("--to", required=True, help="recipient address")
+    send_test.add_argument("--from", dest="sender", help="sender (default the first form's sender)")
     for name in ("content", "forms"):
         group = commands.add_parser(name, help=f"{name} tools").add_subparsers(
             dest="action", required=True
@@ -80,10 +85,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(args.service, settings, workers=args.workers)
         return 0
     if args.command == "worker":
-        from worker.main import run
+        from worker.main import StartError, run
 
-        run(settings, burst=args.burst)
+        try:
+            run(settings, burst=args.burst)
+        except StartError as exc:
+            print(f"frontdesk worker: bad settings:\n{exc}", file=sys.stderr)
+            return 2
         return 0
+    if args.command == "health":
+        from worker.main import healthy_workers
+
+        names = healthy_workers(settings)
+        print(
+            f"ok: {', '.join(names)}" if names else "no worker with a fresh heartbeat on this host"
+        )
+        return 0 if names else 1
+    if args.command == "send-test":
+        from worker.cli import send_test
+
+        return send_test(settings, args.to, args.sender)
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)

@@ -136,7 +136,8 @@ async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> R
         request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
         messages=[MessageState(kind="staff")],
     )
-    kinds: list[MessageKind] = ["staff"]
+    kinds: list[MessageKind] = ["staff", "auto_reply"] if form.auto_reply else ["staff"]
+    submission.messages += [MessageState(kind=kind) for kind in kinds[1:]]
     try:
         await anyio.to_thread.run_sync(state.store.save, submission, form.retention_days, kinds)
     except StoreUnavailable:

@@ -55,6 +55,18 @@ class Redirects(Base, kw_only=True):
     error: str | None = None
 
 
+class AutoReply(Base, kw_only=True):
+    """The visitor's confirmation email (RFC 3834 ``Auto-Submitted: auto-replied``).
+
+    ``subject`` and ``body`` (plain text; paragraphs split on blank lines for the HTML part) come
+    only from this definition, never from the request, so the form cannot relay visitor text.
+    Sent to the form's first ``email`` field; a form without one sends none.
+    """
+
+    subject: str
+    body: str
+
+
 class FormDefinition(Base, kw_only=True):
     """``forms/<id>.yaml``: fields, phone policy, recipients, sender, subject, messages, redirects,
     allowed origins (absent: any) and retention (days a submission is kept).
@@ -71,6 +83,7 @@ class FormDefinition(Base, kw_only=True):
     redirects: Redirects = msgspec.field(default_factory=Redirects)
     allowed_origins: list[str] | None = None
     retention_days: Annotated[int, Meta(ge=1, le=3650)] = 90
+    auto_reply: AutoReply | None = None
 
     def field(self, name: str) -> Field | None:
         """The field called ``name``, if any."""

@@ -66,7 +66,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     staff_tokens: tuple[StaffToken, ...] = ()
     preview_tokens: tuple[str, ...] = ()
     queue_name: str = "frontdesk"
-    worker_maintenance_interval: float = 60.0
+    worker_maintenance_interval: float = 30.0
     worker_heartbeat: float = 30.0
     job_timeout: float = 180.0
     log_level: str = "INFO"

@@ -1,14 +1,16 @@
 """``frontdesk worker``: one RQ worker with the scheduler, the JSON serializer and our connection.
 
 Crash recovery (DESIGN.md "Submission lifecycle"): a job whose worker died (SIGKILL, OOM) stays in
-RQ's started registry until its heartbeat expires (``FRONTDESK_WORKER_HEARTBEAT`` + twice that as
-grace), and the next maintenance run (every ``FRONTDESK_WORKER_MAINTENANCE_INTERVAL``) retries it.
-With the defaults (30 s, 60 s) a killed job runs again within about 150 s. Each maintenance run also
-runs :func:`worker.sweep.sweep`.
+RQ's started registry until its heartbeat expires (two ``FRONTDESK_WORKER_HEARTBEAT`` intervals),
+the next maintenance run (every ``FRONTDESK_WORKER_MAINTENANCE_INTERVAL``) schedules its retry, and
+the scheduler runs it after the first retry delay (``FRONTDESK_RETRY_BASE_SECONDS``). With the
+defaults (30 s, 30 s, 60 s) a killed job runs again within 30 + 30 + 30 + 60 = 150 s. Each
+maintenance run also runs :func:`worker.sweep.sweep`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -22,6 +24,7 @@ from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
 from frontdesk.settings import Settings
+from worker.smtp import DeliveryError, ProbeError, probe
 
 log = logging.getLogger("frontdesk.worker")
 
@@ -39,12 +42,12 @@ class FrontdeskWorker(Worker):
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Seconds until an unrefreshed job counts as abandoned: the next heartbeat plus a grace of
-        two heartbeats (RQ's own grace is a fixed 60 s).
+        one more (RQ's own grace is a fixed 60 s, too long for recovery within 3 minutes).
         """
         interval = int(self.job_monitoring_interval)
         if job.timeout and job.timeout > 0:
             interval = int(min(job.timeout - working_time, interval))
-        return max(interval, 1) + 2 * int(self.job_monitoring_interval)
+        return max(interval, 1) + int(self.job_monitoring_interval)
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance (abandoned jobs retried, registries cleaned), then the sweep."""
@@ -132,6 +135,13 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
     since retries with an interval run only under it. Raises :class:`StartError` on bad settings.
     """
     check_start(settings)
+    try:
+        log.info("relay: %s", asyncio.run(probe(settings)))
+    except ProbeError as exc:
+        raise StartError(str(exc)) from exc
+    except DeliveryError as exc:
+        # A relay that is down now may be up later; jobs wait for it with their retries.
+        log.warning("relay not reachable at start (%s); starting anyway", exc)
     worker = build_worker(settings)
     log.info("worker %s listening on queue %s", worker.name, settings.queue_name)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))

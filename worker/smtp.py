@@ -101,6 +101,13 @@ async def deliver(message: EmailMessage, recipients: list[str], settings: Settin
     client = client_for(settings)
     try:
         await client.connect()
+        # Extensions (SMTPUTF8, 8BITMIME) are known only after EHLO; connect() says it only for
+        # STARTTLS or AUTH. An ancient relay that refuses EHLO gets HELO (RFC 5321 §3.2).
+        if client.is_ehlo_or_helo_needed:
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
         mail_options: list[str] = []
         non_ascii = _non_ascii_headers(message)
         utf8 = bool(non_ascii) or not all(r.isascii() for r in recipients)
@@ -130,3 +137,59 @@ async def deliver(message: EmailMessage, recipients: list[str], settings: Settin
         log.info("relay did not close cleanly after accepting the message: %s", exc)
         client.close()
     return Accepted({a: f"{r.code} {r.message}" for a, r in refused.items()}, reply)
+
+
+class ProbeError(Exception):
+    """The relay answered, but not in the way the settings expect; the message names the settings."""
+
+
+async def probe(settings: Settings) -> str:
+    """Connect to the relay with the configured security, say EHLO and quit.
+
+    Returns a one-line description of the relay. Raises :class:`ProbeError` when the relay and the
+    settings disagree (TLS against a plain port, STARTTLS not offered, a certificate that does not
+    verify, credentials refused) and :class:`DeliveryError` when the relay cannot be reached.
+    """
+    client = client_for(settings)
+    where = f"{settings.smtp_host}:{settings.smtp_port}"
+    security = f"FRONTDESK_SMTP_SECURITY={settings.smtp_security}"
+    try:
+        await client.connect()
+        await client.ehlo()
+    except ssl.SSLCertVerificationError as exc:
+        raise ProbeError(
+            f"the relay {where} presented a certificate that does not verify ({exc.verify_message});"
+            " set FRONTDESK_SMTP_CA_FILE to the CA that signed it"
+        ) from exc
+    except (
+        ssl.SSLError,
+        aiosmtplib.SMTPServerDisconnected,
+        aiosmtplib.SMTPConnectResponseError,
+    ) as exc:
+        hint = "implicit TLS (tls) is usually port 465, STARTTLS (starttls) 587 or 25"
+        raise ProbeError(
+            f"the relay {where} does not speak {security} ({type(exc).__name__}: {exc});"
+            f" check FRONTDESK_SMTP_PORT and FRONTDESK_SMTP_SECURITY: {hint}"
+        ) from exc
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise ProbeError(
+            f"the relay {where} refused FRONTDESK_SMTP_USERNAME/FRONTDESK_SMTP_PASSWORD:"
+            f" {exc.code} {exc.message}"
+        ) from exc
+    except aiosmtplib.SMTPException as exc:
+        if "STARTTLS" in str(exc).upper() or "AUTH" in str(exc).upper():
+            raise ProbeError(
+                f"the relay {where} does not fit the settings ({exc}); check {security}"
+                " and FRONTDESK_SMTP_USERNAME"
+            ) from exc
+        raise _classify(exc) from exc
+    except (OSError, TimeoutError) as exc:
+        client.close()
+        raise _classify(exc) from exc
+    utf8 = "yes" if client.supports_extension("smtputf8") else "no"
+    banner = f"{where} ({settings.smtp_security}), SMTPUTF8 {utf8}"
+    try:
+        await client.quit(timeout=min(QUIT_TIMEOUT, settings.smtp_timeout))
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
+    return banner

@@ -143,6 +143,49 @@ class ProbeError(Exception):
     """The relay answered, but not in the way the settings expect; the message names the settings."""
 
 
+def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc`` (aiosmtplib wraps those of connect() in SMTPConnectError)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _probe_error(exc: Exception, settings: Settings) -> Exception:
+    """A :class:`ProbeError` naming the settings when ``exc`` says they do not fit the relay;
+    else the :class:`DeliveryError` a send would have met.
+    """
+    where = f"{settings.smtp_host}:{settings.smtp_port}"
+    security = f"FRONTDESK_SMTP_SECURITY={settings.smtp_security}"
+    tls = _ssl_cause(exc)
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        return ProbeError(
+            f"the relay {where} presented a certificate that does not verify ({tls.verify_message});"
+            " set FRONTDESK_SMTP_CA_FILE to the CA that signed it"
+        )
+    if tls is not None or isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        hint = "implicit TLS (tls) is usually port 465, STARTTLS (starttls) 587 or 25"
+        return ProbeError(
+            f"the relay {where} does not speak {security} ({type(exc).__name__}: {exc});"
+            f" check FRONTDESK_SMTP_PORT and FRONTDESK_SMTP_SECURITY: {hint}"
+        )
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return ProbeError(
+            f"the relay {where} refused FRONTDESK_SMTP_USERNAME/FRONTDESK_SMTP_PASSWORD:"
+            f" {exc.code} {exc.message}"
+        )
+    if isinstance(exc, aiosmtplib.SMTPException) and any(
+        word in str(exc).upper() for word in ("STARTTLS", "AUTH")
+    ):
+        return ProbeError(
+            f"the relay {where} does not fit the settings ({exc}); check {security}"
+            " and FRONTDESK_SMTP_USERNAME"
+        )
+    return _classify(exc)
+
+
 async def probe(settings: Settings) -> str:
     """Connect to the relay with the configured security, say EHLO and quit.
 
@@ -152,40 +195,12 @@ async def probe(settings: Settings) -> str:
     """
     client = client_for(settings)
     where = f"{settings.smtp_host}:{settings.smtp_port}"
-    security = f"FRONTDESK_SMTP_SECURITY={settings.smtp_security}"
     try:
         await client.connect()
         await client.ehlo()
-    except ssl.SSLCertVerificationError as exc:
-        raise ProbeError(
-            f"the relay {where} presented a certificate that does not verify ({exc.verify_message});"
-            " set FRONTDESK_SMTP_CA_FILE to the CA that signed it"
-        ) from exc
-    except (
-        ssl.SSLError,
-        aiosmtplib.SMTPServerDisconnected,
-        aiosmtplib.SMTPConnectResponseError,
-    ) as exc:
-        hint = "implicit TLS (tls) is usually port 465, STARTTLS (starttls) 587 or 25"
-        raise ProbeError(
-            f"the relay {where} does not speak {security} ({type(exc).__name__}: {exc});"
-            f" check FRONTDESK_SMTP_PORT and FRONTDESK_SMTP_SECURITY: {hint}"
-        ) from exc
-    except aiosmtplib.SMTPAuthenticationError as exc:
-        raise ProbeError(
-            f"the relay {where} refused FRONTDESK_SMTP_USERNAME/FRONTDESK_SMTP_PASSWORD:"
-            f" {exc.code} {exc.message}"
-        ) from exc
-    except aiosmtplib.SMTPException as exc:
-        if "STARTTLS" in str(exc).upper() or "AUTH" in str(exc).upper():
-            raise ProbeError(
-                f"the relay {where} does not fit the settings ({exc}); check {security}"
-                " and FRONTDESK_SMTP_USERNAME"
-            ) from exc
-        raise _classify(exc) from exc
-    except (OSError, TimeoutError) as exc:
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         client.close()
-        raise _classify(exc) from exc
+        raise _probe_error(exc, settings) from exc
     utf8 = "yes" if client.supports_extension("smtputf8") else "no"
     banner = f"{where} ({settings.smtp_security}), SMTPUTF8 {utf8}"
     try:

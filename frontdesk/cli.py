@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     send_test = commands.add_parser("send-test", help="send one test email through the relay")
     send_test.add_argument("--to", required=True, help="recipient address")
     send_test.add_argument("--from", dest="sender", help="sender (default the first form's sender)")
+    resend = commands.add_parser("resend", help="queue a submission's email(s) again")
+    resend.add_argument("id", help="submission id")
+    resend.add_argument(
+        "--kind", action="append", choices=["staff", "auto_reply"], help="default: staff"
+    )
     for name in ("content", "forms"):
         group = commands.add_parser(name, help=f"{name} tools").add_subparsers(
             dest="action", required=True
@@ -101,6 +106,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"ok: {', '.join(names)}" if names else "no worker with a fresh heartbeat on this host"
         )
         return 0 if names else 1
+    if args.command == "resend":
+        from frontdesk.redis import connect
+        from worker.resend import resend as resend_message
+
+        try:
+            kinds = resend_message(
+                connect(settings.redis_url), settings, args.id, tuple(args.kind or ["staff"])
+            )
+        except LookupError as exc:
+            print(f"frontdesk resend: {exc}", file=sys.stderr)
+            return 1
+        print(f"queued: {', '.join(kinds) or 'nothing (no such message)'}")
+        return 0 if kinds else 1
     if args.command == "send-test":
         from worker.cli import send_test
 

@@ -347,3 +347,22 @@ def test_send_test_reports_a_refusal(
     relay.data_replies.append("554 5.7.1 relaying denied")
     assert cli_main(["send-test", "--to", "ops@clinic.example"]) == 1
     assert "554 5.7.1 relaying denied" in capsys.readouterr().err
+
+
+def test_resend_queues_a_failed_message_again(
+    smtp_port: int, relay: Relay, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    relay.data_replies.append("550 5.7.1 rejected by policy")
+    submission_id = submit(visitor())
+    run_jobs(redis_client)
+    assert stored(redis_client, submission_id).status == "failed"
+
+    assert cli_main(["resend", submission_id]) == 0
+    assert "queued: staff" in capsys.readouterr().out
+    run_jobs(redis_client)
+    record = stored(redis_client, submission_id)
+    assert record.status == "notified"
+    state = record.message("staff")
+    assert state is not None
+    assert (state.status, state.attempts) == ("sent", 2)
+    assert cli_main(["resend", "0" * 28]) == 1

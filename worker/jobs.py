@@ -129,7 +129,7 @@ def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error:
 def send_message(submission_id: str, kind: MessageKind) -> str:
     """Deliver message ``kind`` (``staff`` or ``auto_reply``) of submission ``submission_id``.
 
-    Returns a short outcome (``sent``, ``already_sent``, ``gone``, ``failed``). Raises
+    Returns a short outcome (``sent``, ``already_sent``, ``gone``, ``quarantined``, ``failed``). Raises
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job on its schedule.
     """
     settings = load_settings()
@@ -138,6 +138,10 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     if submission is None:
         log.warning("submission %s is gone (expired or erased); nothing sent", submission_id)
         return "gone"
+    if submission.status == "quarantined":
+        # Released submissions are queued again by the release; a stray job sends nothing.
+        log.info("submission %s is quarantined; %s message not sent", submission_id, kind)
+        return "quarantined"
     if mark_sent(connection, submission_id, kind):
         log.info("submission %s: %s message already sent", submission_id, kind)
         return "already_sent"

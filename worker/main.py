@@ -127,7 +127,24 @@ def build_worker(settings: Settings) -> FrontdeskWorker:
         log_job_description=False,
     )
     worker.frontdesk_settings = settings
+    _warm_up(settings)
     return worker
+
+
+def _warm_up(settings: Settings) -> None:
+    """Import the job's modules and compile the templates in the parent process: RQ forks a
+    work-horse per job, which then starts with all of it ready instead of redoing it every job.
+    """
+    import jinja2
+
+    import worker.jobs  # noqa: F401
+    from services.forms.definition import FormsError, load_forms
+    from worker.messages import warm_up
+
+    try:
+        warm_up(settings.site_dir, sorted(load_forms(settings.site_dir)))
+    except (FormsError, OSError, jinja2.TemplateError) as exc:
+        log.warning("templates not compiled ahead (%s); jobs will compile them", exc)
 
 
 def run(settings: Settings, *, burst: bool = False) -> bool:

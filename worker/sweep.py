@@ -60,7 +60,7 @@ def sweep(connection: redis.Redis, settings: Settings) -> int:
     for key in connection.scan_iter(match=f"{KEY_PREFIX}submission:*", count=500):
         submission_id = key.decode().rpartition(":")[2]
         submission = load_submission(connection, submission_id)
-        if submission is None:
+        if submission is None or submission.status == "quarantined":
             continue
         for state in submission.messages:
             if state.status not in ("queued", "sending"):

@@ -366,3 +366,21 @@ def test_resend_queues_a_failed_message_again(
     assert state is not None
     assert (state.status, state.attempts) == ("sent", 2)
     assert cli_main(["resend", "0" * 28]) == 1
+
+
+def test_quarantined_submission_is_neither_sent_nor_swept(
+    smtp_port: int, relay: Relay, redis_client: redis.Redis
+) -> None:
+    submission_id = submit(visitor())
+
+    def quarantine(s: Submission) -> None:
+        s.status = "quarantined"
+
+    update_submission(redis_client, submission_id, quarantine)
+    Job.fetch(job_id(submission_id, "auto_reply"), connection=redis_client).delete()
+    run_jobs(redis_client)
+    assert sweep(redis_client, load_settings()) == 0
+    run_jobs(redis_client)
+    assert relay.accepted == []
+    record = stored(redis_client, submission_id)
+    assert [m.status for m in record.messages] == ["queued", "queued"]

@@ -17,7 +17,7 @@ import redis
 from rq import get_current_job
 
 from frontdesk.redis import connect
-from frontdesk.settings import load_settings
+from frontdesk.settings import Settings, load_settings
 from services.forms.record import (
     MessageKind,
     MessageStatus,
@@ -126,8 +126,59 @@ def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error:
     return "failed"
 
 
+def _transient_or_failed(
+    connection: redis.Redis, submission_id: str, kind: MessageKind, exc: DeliveryError
+) -> str:
+    """Record a failed attempt: ``failed`` when permanent or out of retries; else ``queued`` and
+    re-raise so RQ schedules the next retry.
+    """
+    job = get_current_job()
+    error = SmtpError(code=exc.code, text=exc.text[:500])
+    if exc.permanent or job is None or not job.retries_left:
+        return _fail(connection, submission_id, kind, error)
+    update_submission(
+        connection, submission_id, lambda s: _set_message(s, kind, status="queued", error=error)
+    )
+    log.warning(
+        "submission %s: %s message will be retried: %s", submission_id, kind, exc.code or "-"
+    )
+    raise exc
+
+
+def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submission) -> str:
+    from services.forms.definition import load_forms
+    from worker.webhooks import post, secret_key
+
+    form = load_forms(settings.site_dir).get(submission.form)
+    if form is None or form.webhook is None:
+        text = f"form {submission.form!r} has no webhook"
+        return _fail(connection, submission.id, "webhook", SmtpError(code=None, text=text))
+    update_submission(
+        connection,
+        submission.id,
+        lambda s: _set_message(s, "webhook", status="sending", attempt=True),
+    )
+    try:
+        status = post(
+            form.webhook.url, submission, secret_key(connection, settings), settings.smtp_timeout
+        )
+    except DeliveryError as exc:
+        return _transient_or_failed(connection, submission.id, "webhook", exc)
+    delivery = f"{submission.id}.webhook"
+    ttl = max(connection.ttl(submission_key(submission.id)), 3600)
+    connection.set(sent_marker_key(submission.id, "webhook"), delivery, nx=True, ex=ttl)
+    update_submission(
+        connection,
+        submission.id,
+        lambda s: _set_message(s, "webhook", status="sent", message_id=delivery),
+    )
+    log.info("submission %s: webhook delivered (%d)", submission.id, status)
+    return "sent"
+
+
 def send_message(submission_id: str, kind: MessageKind) -> str:
-    """Deliver message ``kind`` (``staff`` or ``auto_reply``) of submission ``submission_id``.
+    """Deliver message ``kind`` (``staff``, ``auto_reply`` or ``webhook``) of submission
+    ``submission_id``.
 
     Returns a short outcome (``sent``, ``already_sent``, ``gone``, ``quarantined``, ``failed``). Raises
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job on its schedule.
@@ -145,6 +196,8 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     if mark_sent(connection, submission_id, kind):
         log.info("submission %s: %s message already sent", submission_id, kind)
         return "already_sent"
+    if kind == "webhook":
+        return _send_webhook(connection, settings, submission)
     try:
         message = compose(submission, kind)
     except RuntimeError as exc:
@@ -159,17 +212,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     try:
         accepted = asyncio.run(deliver(message, recipients_of(message), settings))
     except DeliveryError as exc:
-        job = get_current_job()
-        error = SmtpError(code=exc.code, text=exc.text[:500])
-        if exc.permanent or job is None or not job.retries_left:
-            return _fail(connection, submission_id, kind, error)
-        update_submission(
-            connection, submission_id, lambda s: _set_message(s, kind, status="queued", error=error)
-        )
-        log.warning(
-            "submission %s: %s message will be retried: %s", submission_id, kind, exc.code or "-"
-        )
-        raise
+        return _transient_or_failed(connection, submission_id, kind, exc)
     ttl = max(connection.ttl(submission_key(submission_id)), 3600)
     connection.set(sent_marker_key(submission_id, kind), message["Message-ID"], nx=True, ex=ttl)
     refused = {

@@ -78,6 +78,8 @@ class FrontdeskWorker(Worker):
             self.handle_job_failure(
                 job, queue=queue, exc_string="payload is not valid JSON (DeserializationError)"
             )
+            # RQ takes a job off its intermediate queue only when it starts running it.
+            queue.intermediate_queue.remove(job.id)
             return None
         return super().execute_job(job, queue)
 

@@ -137,6 +137,7 @@ async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> R
         messages=[MessageState(kind="staff")],
     )
     kinds: list[MessageKind] = ["staff", "auto_reply"] if form.auto_reply else ["staff"]
+    kinds += ["webhook"] if form.webhook else []
     submission.messages += [MessageState(kind=kind) for kind in kinds[1:]]
     try:
         await anyio.to_thread.run_sync(state.store.save, submission, form.retention_days, kinds)

@@ -67,6 +67,14 @@ class AutoReply(Base, kw_only=True):
     body: str
 
 
+class Webhook(Base, kw_only=True):
+    """A JSON POST of each stored submission to ``url``, signed with HMAC-SHA256 over
+    ``<timestamp>.<body>`` with ``FRONTDESK_SECRET_KEY``; retried like email (docs/worker.md).
+    """
+
+    url: Annotated[str, Meta(pattern=r"^https?://")]
+
+
 class FormDefinition(Base, kw_only=True):
     """``forms/<id>.yaml``: fields, phone policy, recipients, sender, subject, messages, redirects,
     allowed origins (absent: any) and retention (days a submission is kept).
@@ -84,6 +92,7 @@ class FormDefinition(Base, kw_only=True):
     allowed_origins: list[str] | None = None
     retention_days: Annotated[int, Meta(ge=1, le=3650)] = 90
     auto_reply: AutoReply | None = None
+    webhook: Webhook | None = None
 
     def field(self, name: str) -> Field | None:
         """The field called ``name``, if any."""

@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
-MessageKind = Literal["staff", "auto_reply"]
+MessageKind = Literal["staff", "auto_reply", "webhook"]
 MessageStatus = Literal["queued", "sending", "sent", "failed"]
 
 KEY_PREFIX = "frontdesk:"

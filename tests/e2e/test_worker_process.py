@@ -213,6 +213,7 @@ def test_job_that_is_not_json_fails_cleanly_and_the_worker_goes_on(
     log = workers.log(0)
     assert "job pickled-job on queue frontdesk is not valid JSON" in log
     assert "pickled-job" in FailedJobRegistry("frontdesk", connection=redis_client).get_job_ids()
+    assert redis_client.llen("rq:queue:frontdesk:intermediate") == 0
     record = load_submission(redis_client, submission_id)
     assert record is not None
     assert record.status == "notified"

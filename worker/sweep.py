@@ -86,9 +86,10 @@ def sweep(connection: redis.Redis, settings: Settings) -> int:
                 )
                 enqueue_message(connection, settings, submission_id, kind, connection.ttl(key))
                 continue
-            error = SmtpError(code=None, text=f"the delivery job ended {status} without sending")
+            ended = status.value if isinstance(status, JobStatus) else str(status)
+            error = SmtpError(code=None, text=f"the delivery job ended {ended} without sending")
             update_submission(
                 connection, submission_id, partial(_fail_pending, kind=kind, error=error)
             )
-            log.error("submission %s: %s message failed: job ended %s", submission_id, kind, status)
+            log.error("submission %s: %s message failed: job ended %s", submission_id, kind, ended)
     return acted

@@ -14,7 +14,7 @@ import pytest
 import redis
 from litestar.testing import TestClient
 from rq import Queue, SimpleWorker
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from frontdesk.cli import main as cli_main
@@ -384,3 +384,22 @@ def test_quarantined_submission_is_neither_sent_nor_swept(
     assert relay.accepted == []
     record = stored(redis_client, submission_id)
     assert [m.status for m in record.messages] == ["queued", "queued"]
+
+
+def test_sweep_marks_a_message_failed_when_its_job_ended(
+    smtp_port: int, relay: Relay, redis_client: redis.Redis
+) -> None:
+    submission_id = submit(visitor())
+    queue = Queue("frontdesk", connection=redis_client, serializer=JSONSerializer)
+    job = Job.fetch(job_id(submission_id, "staff"), connection=redis_client)
+    queue.remove(job)
+    job.set_status(JobStatus.FAILED)
+
+    assert sweep(redis_client, load_settings()) == 1
+    record = stored(redis_client, submission_id)
+    assert record.status == "failed"
+    state = record.message("staff")
+    assert state is not None
+    assert state.status == "failed"
+    assert state.last_error is not None
+    assert "ended failed" in state.last_error.text

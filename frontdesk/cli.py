@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     resend = commands.add_parser("resend", help="queue a submission's email(s) again")
     resend.add_argument("id", help="submission id")
     resend.add_argument(
-        "--kind", action="append", choices=["staff", "auto_reply"], help="default: staff"
+        "--kind", action="append", choices=["staff", "auto_reply", "webhook"], help="default: staff"
     )
     for name in ("content", "forms"):
         group = commands.add_parser(name, help=f"{name} tools").add_subparsers(

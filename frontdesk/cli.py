@@ -36,6 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     doc.add_argument("--check", action="store_true", help="exit 1 when a file is stale")
     doc.add_argument("--root", type=Path, default=Path(), help="the repository (default: .)")
+    health = commands.add_parser("health", help="exit 0 when a role on this host is healthy")
+    health.add_argument("role", choices=["worker"])
+    send_test = commands.add_parser("send-test", help="send one test email through the relay")
+    send_test.add_argument("--to", required=True, help="recipient address")
+    send_test.add_argument("--from", dest="sender", help="sender (default the first form's sender)")
+    resend = commands.add_parser("resend", help="queue a submission's email(s) again")
+    resend.add_argument("id", help="submission id")
+    resend.add_argument(
+        "--kind", action="append", choices=["staff", "auto_reply", "webhook"], help="default: staff"
+    )
     for name in ("content", "forms"):
         group = commands.add_parser(name, help=f"{name} tools").add_subparsers(
             dest="action", required=True
@@ -45,8 +55,6 @@ def _parser() -> argparse.ArgumentParser:
         if name == "content":
             schema = group.add_parser("schema", help="write JSON Schema files of the site's YAML")
             schema.add_argument("out", type=Path, help="directory to write *.schema.json into")
-    resend = commands.add_parser("resend", help="queue a submission's staff email again")
-    resend.add_argument("id", help="submission id")
     return parser
 
 
@@ -90,7 +98,7 @@ def _settings_doc(root: Path, *, check: bool) -> int:
     return 1 if missing or (check and stale) else 0
 
 
-def _resend(settings: Settings, submission_id: str) -> int:
+def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
     from frontdesk.redis import connect
     from services.forms.store import StoreUnavailable, SubmissionStore, WrongStatus, retry_schedule
 
@@ -101,15 +109,17 @@ def _resend(settings: Settings, submission_id: str) -> int:
         int(settings.job_timeout),
     )
     try:
-        record = store.queue_messages(submission_id, "staff", release=False)
+        record = store.queue_messages(submission_id, kinds, release=False)  # type: ignore[arg-type]
     except (WrongStatus, StoreUnavailable) as exc:
         print(f"frontdesk: {submission_id}: {exc}", file=sys.stderr)
         return 1
     if record is None:
         print(f"frontdesk: no submission {submission_id}", file=sys.stderr)
         return 1
-    logging.getLogger("frontdesk.audit").info("staff=cli action=resend target=%s", submission_id)
-    print(f"queued: {submission_id} staff")
+    logging.getLogger("frontdesk.audit").info(
+        "staff=cli action=resend target=%s kinds=%s", submission_id, ",".join(kinds)
+    )
+    print(f"queued: {', '.join(kinds)}")
     return 0
 
 
@@ -124,9 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(args.service, settings, workers=args.workers)
         return 0
     if args.command == "worker":
-        from worker.main import run
+        from worker.main import StartError, run
 
-        run(settings, burst=args.burst)
+        try:
+            run(settings, burst=args.burst)
+        except StartError as exc:
+            print(f"frontdesk worker: bad settings:\n{exc}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "settings-doc":
         return _settings_doc(args.root, check=args.check)
@@ -137,7 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path)
         return 0
     if args.command == "resend":
-        return _resend(settings, args.id)
+        return _resend(settings, args.id, args.kind or ["staff"])
+    if args.command == "health":
+        from worker.main import healthy_workers
+
+        names = healthy_workers(settings)
+        print(
+            f"ok: {', '.join(names)}" if names else "no worker with a fresh heartbeat on this host"
+        )
+        return 0 if names else 1
+    if args.command == "send-test":
+        from worker.cli import send_test
+
+        return send_test(settings, args.to, args.sender)
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)

@@ -70,7 +70,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     content_watch: bool = True
     content_reload_debounce: float = 0.5
     queue_name: str = "frontdesk"
-    worker_maintenance_interval: float = 600.0
+    worker_maintenance_interval: float = 30.0
+    worker_heartbeat: float = 30.0
     job_timeout: float = 180.0
     log_level: str = "INFO"
 

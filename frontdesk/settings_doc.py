@@ -47,7 +47,7 @@ DESCRIPTIONS: dict[str, str] = {
     "preview_tokens": "Comma-separated bearer tokens that show drafts; unset: no preview. A secret.",
     "queue_name": "The RQ queue of the notification jobs.",
     "worker_maintenance_interval": "Seconds between the worker's maintenance sweeps (recovery of "
-    "abandoned jobs, registry cleanup).",
+    "abandoned jobs, the delivery sweep, registry cleanup).",
     "job_timeout": "Seconds a job may run before RQ stops it. Keep the worker's stop grace period "
     "(compose `stop_grace_period`, Kubernetes `terminationGracePeriodSeconds`) above it.",
     "content_cache_control": "`Cache-Control` of public content answers (preview answers are "
@@ -57,6 +57,8 @@ DESCRIPTIONS: dict[str, str] = {
     "content_reload_debounce": "Seconds of quiet after a file change before the site reloads.",
     "captcha_secret": "Server-side secret of the CAPTCHA provider (Turnstile, hCaptcha or "
     "reCAPTCHA) for forms that enable one. A secret.",
+    "worker_heartbeat": "Seconds between a worker's heartbeats; a worker silent for longer than "
+    "about three of them counts as gone (`frontdesk health worker`, `/health/workers`).",
     "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`; every line is one JSON object on stderr.",
 }
 

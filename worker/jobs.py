@@ -2,7 +2,8 @@
 
 ``send_message(submission_id, kind)`` delivers one email of a submission at least once:
 ``queued`` → ``sending`` → ``sent`` | ``failed`` is kept on the record, and a ``sent`` marker
-(``SET NX``) keeps a re-run (a retry, a recovered job) from sending it again.
+(``SET NX``) keeps a re-run (a retry, a recovered job) from sending it again. Logs name the
+submission id and the message kind, never visitor data.
 """
 
 from __future__ import annotations
@@ -10,21 +11,29 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from email.message import EmailMessage
 
+import redis
 from rq import get_current_job
 
+from frontdesk import metrics
 from frontdesk.redis import connect
-from frontdesk.settings import load_settings
-from services.forms.definition import load_forms
+from frontdesk.settings import Settings, load_settings
 from services.forms.record import (
     MessageKind,
+    MessageStatus,
     SmtpError,
     Submission,
     sent_marker_key,
     submission_key,
 )
 from services.forms.store import load_submission, update_submission
-from worker.messages import build_environment, recipients_of, staff_message
+from worker.messages import (
+    auto_reply_message,
+    build_environment,
+    recipients_of,
+    staff_message,
+)
 from worker.smtp import DeliveryError, deliver
 
 log = logging.getLogger("frontdesk.worker")
@@ -38,22 +47,25 @@ def _set_message(
     submission: Submission,
     kind: MessageKind,
     *,
-    status: str,
+    status: MessageStatus,
     attempt: bool = False,
     error: SmtpError | None = None,
     message_id: str | None = None,
+    refused: dict[str, SmtpError] | None = None,
 ) -> None:
     state = submission.message(kind)
     if state is None:
         return
-    state.status = status  # type: ignore[assignment]
+    state.status = status
     if attempt:
         state.attempts += 1
     if error is not None:
         state.last_error = error
+    if refused is not None:
+        state.refused = refused
     if message_id is not None:
         state.message_id = message_id
-        state.sent_at = _now()
+        state.sent_at = state.sent_at or _now()
     if kind == "staff" and submission.status != "quarantined":
         if status == "sent":
             submission.status = "notified"
@@ -61,10 +73,118 @@ def _set_message(
             submission.status = "failed"
 
 
-def send_message(submission_id: str, kind: MessageKind) -> str:
-    """Deliver message ``kind`` (``staff``) of submission ``submission_id``.
+def mark_sent(connection: redis.Redis, submission_id: str, kind: MessageKind) -> bool:
+    """Bring the record in line with an existing ``sent`` marker (a crash between the relay's 250
+    and the record update leaves the marker alone). Returns whether a marker exists.
+    """
+    raw = connection.get(sent_marker_key(submission_id, kind))
+    if raw is None:
+        return False
+    marker = raw.decode() if isinstance(raw, bytes) else str(raw)
+    stored = load_submission(connection, submission_id)
+    state = stored.message(kind) if stored else None
+    if state is not None and state.status != "sent":
+        update_submission(
+            connection,
+            submission_id,
+            lambda s: _set_message(s, kind, status="sent", message_id=marker),
+        )
+    return True
 
-    Returns a short outcome (``sent``, ``already_sent``, ``gone``, ``failed``). Raises
+
+def compose(submission: Submission, kind: MessageKind) -> EmailMessage | None:
+    """The email of message ``kind``, or ``None`` when there is nothing to send.
+
+    Raises ``RuntimeError`` when the submission's form is no longer defined.
+    """
+    from services.forms.definition import load_forms
+
+    settings = load_settings()
+    form = load_forms(settings.site_dir).get(submission.form)
+    if form is None:
+        raise RuntimeError(f"form {submission.form!r} of submission {submission.id} is not defined")
+    envs = build_environment(settings.site_dir, form.id)
+    if kind == "auto_reply":
+        return auto_reply_message(form, submission, envs)
+    return staff_message(form, submission, envs)
+
+
+def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error: SmtpError) -> str:
+    update_submission(
+        connection, submission_id, lambda s: _set_message(s, kind, status="failed", error=error)
+    )
+    metrics.record_message(connection, kind, "failed")
+    # The relay's text may name the visitor's address on an auto-reply: logged for staff mail only.
+    log.error(
+        "submission %s: %s message failed permanently: %s %s",
+        submission_id,
+        kind,
+        error.code or "-",
+        error.text if kind == "staff" else "(see the submission's last_error)",
+    )
+    job = get_current_job()
+    if job is not None:
+        job.retries_left = 0
+    return "failed"
+
+
+def _transient_or_failed(
+    connection: redis.Redis, submission_id: str, kind: MessageKind, exc: DeliveryError
+) -> str:
+    """Record a failed attempt: ``failed`` when permanent or out of retries; else ``queued`` and
+    re-raise so RQ schedules the next retry.
+    """
+    job = get_current_job()
+    error = SmtpError(code=exc.code, text=exc.text[:500])
+    if exc.permanent or job is None or not job.retries_left:
+        return _fail(connection, submission_id, kind, error)
+    update_submission(
+        connection, submission_id, lambda s: _set_message(s, kind, status="queued", error=error)
+    )
+    metrics.record_message(connection, kind, "retried")
+    log.warning(
+        "submission %s: %s message will be retried: %s", submission_id, kind, exc.code or "-"
+    )
+    raise exc
+
+
+def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submission) -> str:
+    from services.forms.definition import load_forms
+    from worker.webhooks import post, secret_key
+
+    form = load_forms(settings.site_dir).get(submission.form)
+    if form is None or form.webhook is None:
+        text = f"form {submission.form!r} has no webhook"
+        return _fail(connection, submission.id, "webhook", SmtpError(code=None, text=text))
+    update_submission(
+        connection,
+        submission.id,
+        lambda s: _set_message(s, "webhook", status="sending", attempt=True),
+    )
+    try:
+        status = post(
+            form.webhook.url, submission, secret_key(connection, settings), settings.smtp_timeout
+        )
+    except DeliveryError as exc:
+        return _transient_or_failed(connection, submission.id, "webhook", exc)
+    delivery = f"{submission.id}.webhook"
+    ttl = max(connection.ttl(submission_key(submission.id)), 3600)
+    connection.set(sent_marker_key(submission.id, "webhook"), delivery, nx=True, ex=ttl)
+    update_submission(
+        connection,
+        submission.id,
+        lambda s: _set_message(s, "webhook", status="sent", message_id=delivery),
+    )
+    metrics.record_message(connection, "webhook", "sent")
+    log.info("submission %s: webhook delivered (%d)", submission.id, status)
+    return "sent"
+
+
+def send_message(submission_id: str, kind: MessageKind) -> str:
+    """Deliver message ``kind`` (``staff``, ``auto_reply`` or ``webhook``) of submission
+    ``submission_id``.
+
+    Returns a short outcome (``sent``, ``already_sent``, ``gone``, ``quarantined``, ``failed``). Raises
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job on its schedule.
     """
     settings = load_settings()
@@ -73,53 +193,50 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     if submission is None:
         log.warning("submission %s is gone (expired or erased); nothing sent", submission_id)
         return "gone"
-    marker = sent_marker_key(submission_id, kind)
-    if connection.exists(marker):
+    if submission.status == "quarantined":
+        # Released submissions are queued again by the release; a stray job sends nothing.
+        log.info("submission %s is quarantined; %s message not sent", submission_id, kind)
+        return "quarantined"
+    if mark_sent(connection, submission_id, kind):
         log.info("submission %s: %s message already sent", submission_id, kind)
         return "already_sent"
-    form = load_forms(settings.site_dir).get(submission.form)
-    if form is None:
-        raise RuntimeError(f"form {submission.form!r} of submission {submission_id} is not defined")
+    if kind == "webhook":
+        return _send_webhook(connection, settings, submission)
+    try:
+        message = compose(submission, kind)
+    except RuntimeError as exc:
+        return _fail(connection, submission_id, kind, SmtpError(code=None, text=str(exc)))
+    if message is None:
+        text = "nothing to send: the form has no auto-reply or the submission no email address"
+        return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))
 
-    message = staff_message(form, submission, build_environment())
     update_submission(
         connection, submission_id, lambda s: _set_message(s, kind, status="sending", attempt=True)
     )
     try:
-        refused = asyncio.run(deliver(message, recipients_of(message), settings))
+        accepted = asyncio.run(deliver(message, recipients_of(message), settings))
     except DeliveryError as exc:
-        job = get_current_job()
-        final = exc.permanent or job is None or not job.retries_left
-        error = SmtpError(code=exc.code, text=exc.text[:500])
-        status = "failed" if final else "queued"
-        update_submission(
-            connection, submission_id, lambda s: _set_message(s, kind, status=status, error=error)
-        )
-        log.warning(
-            "submission %s: %s message %s: %s",
-            submission_id,
-            kind,
-            "failed permanently" if final else "will be retried",
-            exc,
-        )
-        if final:
-            if job is not None:
-                job.retries_left = 0
-            return "failed"
-        raise
+        return _transient_or_failed(connection, submission_id, kind, exc)
     ttl = max(connection.ttl(submission_key(submission_id)), 3600)
-    connection.set(marker, message["Message-ID"], nx=True, ex=ttl)
-    partial = (
-        SmtpError(code=None, text="; ".join(f"{a}: {r}" for a, r in refused.items()))
-        if refused
-        else None
-    )
+    connection.set(sent_marker_key(submission_id, kind), message["Message-ID"], nx=True, ex=ttl)
+    refused = {
+        address: SmtpError(code=int(reply[:3]) if reply[:3].isdigit() else None, text=reply[:500])
+        for address, reply in accepted.refused.items()
+    }
     update_submission(
         connection,
         submission_id,
         lambda s: _set_message(
-            s, kind, status="sent", error=partial, message_id=str(message["Message-ID"])
+            s, kind, status="sent", message_id=str(message["Message-ID"]), refused=refused
         ),
     )
+    metrics.record_message(connection, kind, "sent")
+    if refused:
+        log.warning(
+            "submission %s: %s message sent, but %d recipient(s) refused",
+            submission_id,
+            kind,
+            len(refused),
+        )
     log.info("submission %s: %s message sent", submission_id, kind)
     return "sent"

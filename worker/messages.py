@@ -1,16 +1,27 @@
 """Composes the emails of a submission with jinja2 (autoescape on for HTML).
 
-Headers: From = the form's sender, To = its recipients, Reply-To = the visitor (staff mail),
-Subject from the form's template with the visitor's values cleaned, Date, and a Message-ID derived
-from the submission id and the sender's domain, so a repeated send carries the same Message-ID.
+Headers: From = the form's sender, To = its recipients (staff) or the visitor (auto-reply),
+Reply-To = the visitor (staff mail only), Subject from the form's template with the visitor's
+values cleaned, Date, and a Message-ID derived from the submission id and the sender's domain, so a
+repeated send carries the same Message-ID. The auto-reply carries ``Auto-Submitted: auto-replied``
+(RFC 3834 §5) and text from the form definition only.
+
+Non-ASCII display names and subjects are left to the ``email`` package, which writes them as RFC 2047
+encoded-words when the message is flattened for a 7-bit/8-bit relay, or as UTF-8 over SMTPUTF8
+(RFC 6532). Addresses are never encoded: see :func:`worker.smtp.deliver` for the non-ASCII mailbox
+policy.
+
+Templates (``staff.txt.j2``, ``staff.html.j2``, ``auto_reply.txt.j2``, ``auto_reply.html.j2``) are
+looked up in ``<site>/templates/<form id>/``, then ``<site>/templates/``, then the shipped defaults.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +33,38 @@ from services.forms.record import MessageKind, Submission
 TEMPLATES = Path(__file__).parent / "templates"
 _SPACE = re.compile(r"\s+")
 
+Environments = tuple[jinja2.Environment, jinja2.Environment]
 
-def build_environment() -> tuple[jinja2.Environment, jinja2.Environment]:
-    """(text, html) jinja2 environments over the shipped templates; HTML autoescapes."""
-    loader = jinja2.FileSystemLoader(TEMPLATES)
+
+@functools.lru_cache(maxsize=64)
+def build_environment(site_dir: Path | None = None, form_id: str | None = None) -> Environments:
+    """(text, html) jinja2 environments; HTML autoescapes. Site templates override shipped ones:
+    ``<site_dir>/templates/<form_id>/`` first, then ``<site_dir>/templates/``, then ours.
+
+    Cached per (site, form): compiling the templates costs more than sending the mail. jinja2
+    still reloads a template whose file changed (``auto_reload``).
+    """
+    paths: list[Path] = []
+    if site_dir is not None:
+        if form_id is not None:
+            paths.append(site_dir / "templates" / form_id)
+        paths.append(site_dir / "templates")
+    paths.append(TEMPLATES)
+    loader = jinja2.FileSystemLoader(paths)
     text = jinja2.Environment(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined)  # noqa: S701
     html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
     return text, html
+
+
+TEMPLATE_NAMES = ("staff.txt.j2", "staff.html.j2", "auto_reply.txt.j2", "auto_reply.html.j2")
+
+
+def warm_up(site_dir: Path, form_ids: list[str]) -> None:
+    """Compile every template of every form now, so forked work-horses inherit them compiled."""
+    for form_id in form_ids:
+        for env in build_environment(site_dir, form_id):
+            for name in TEMPLATE_NAMES:
+                env.get_template(name)
 
 
 def clean_header_value(value: str, limit: int = 120) -> str:
@@ -55,37 +91,92 @@ def message_id(submission: Submission, kind: MessageKind, sender: str) -> str:
     return f"<{submission.id}.{kind}@{domain}>"
 
 
-def staff_message(
-    form: FormDefinition,
-    submission: Submission,
-    envs: tuple[jinja2.Environment, jinja2.Environment],
-) -> EmailMessage:
-    """The staff notification: text and HTML parts, Reply-To the visitor's email field."""
-    context: dict[str, Any] = {
+def visitor_address(form: FormDefinition, submission: Submission) -> Address | None:
+    """The visitor's mailbox (the form's first ``email`` field) with their cleaned name, if given."""
+    field = next((f for f in form.fields if f.type == "email"), None)
+    value = submission.fields.get(field.name, "") if field else ""
+    if "@" not in value:
+        return None
+    local, _, domain = value.rpartition("@")
+    name = clean_header_value(submission.fields.get("name", ""), 80)
+    return Address(display_name=name, username=local, domain=domain)
+
+
+FLAG_NOTES = {
+    "phone_unverified": "the phone number is possible but not valid for its region (libphonenumber)",
+    "origin_unknown": "sent without Origin or Referer (an API client, curl, or a privacy setting)",
+    "no_token": "sent without the form's time-trap token (no JavaScript, or not from the form page)",
+}
+
+
+def _context(form: FormDefinition, submission: Submission) -> dict[str, Any]:
+    return {
+        "flag_notes": [(flag, FLAG_NOTES.get(flag, "")) for flag in submission.flags],
         "form": form,
         "submission": submission,
         "fields": submission.fields,
         "phone": submission.phone,
         "flags": submission.flags,
     }
-    text_env, html_env = envs
+
+
+def _base(form: FormDefinition, submission: Submission, kind: MessageKind) -> EmailMessage:
     message = EmailMessage()
     message["From"] = form.sender
-    message["To"] = ", ".join(form.recipients)
-    visitor = next((f for f in form.fields if f.type == "email"), None)
-    if visitor is not None and submission.fields.get(visitor.name):
-        name = clean_header_value(submission.fields.get("name", ""), 80)
-        local, _, domain = submission.fields[visitor.name].rpartition("@")
-        message["Reply-To"] = Address(display_name=name, username=local, domain=domain)
-    message["Subject"] = subject_for(form, submission)
     message["Date"] = format_datetime(submission.created_at)
-    message["Message-ID"] = message_id(submission, "staff", form.sender)
+    message["Message-ID"] = message_id(submission, kind, form.sender)
+    return message
+
+
+def staff_message(form: FormDefinition, submission: Submission, envs: Environments) -> EmailMessage:
+    """The staff notification: text and HTML parts, Reply-To the visitor's email field."""
+    context = _context(form, submission)
+    text_env, html_env = envs
+    message = _base(form, submission, "staff")
+    message["To"] = ", ".join(form.recipients)
+    visitor = visitor_address(form, submission)
+    if visitor is not None:
+        message["Reply-To"] = visitor
+    message["Subject"] = subject_for(form, submission)
     message.set_content(text_env.get_template("staff.txt.j2").render(context))
     message.add_alternative(html_env.get_template("staff.html.j2").render(context), subtype="html")
     return message
 
 
+def auto_reply_message(
+    form: FormDefinition, submission: Submission, envs: Environments
+) -> EmailMessage | None:
+    """The visitor's confirmation, or ``None`` when the form has no auto-reply or no email field.
+
+    Its subject and body come from ``form.auto_reply`` only; the visitor's name is not even used in
+    To, so nothing typed by a visitor reaches a third party through it.
+    """
+    visitor = visitor_address(form, submission)
+    if form.auto_reply is None or visitor is None:
+        return None
+    context = _context(form, submission) | {
+        "auto_reply": form.auto_reply,
+        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", form.auto_reply.body) if p.strip()],
+    }
+    text_env, html_env = envs
+    message = _base(form, submission, "auto_reply")
+    message["To"] = Address(username=visitor.username, domain=visitor.domain)
+    message["Subject"] = clean_header_value(form.auto_reply.subject, 200)
+    message["Auto-Submitted"] = "auto-replied"
+    # Keeps Exchange out-of-office replies from answering the auto-reply.
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(text_env.get_template("auto_reply.txt.j2").render(context))
+    message.add_alternative(
+        html_env.get_template("auto_reply.html.j2").render(context), subtype="html"
+    )
+    return message
+
+
 def recipients_of(message: EmailMessage) -> list[str]:
     """The envelope recipients: every address of To and Cc."""
-    headers = [str(v) for key in ("To", "Cc") for v in message.get_all(key, [])]
-    return [address for _, address in getaddresses(headers) if address]
+    return [
+        address.addr_spec
+        for key in ("To", "Cc")
+        for header in message.get_all(key, [])
+        for address in header.addresses
+    ]

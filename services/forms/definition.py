@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from frontdesk.decoding import where_and_what
+from services.forms.record import MessageKind
 
 FieldType = Literal["text", "email", "phone", "textarea", "select", "checkbox"]
 
@@ -107,10 +108,23 @@ class Spam(Base, kw_only=True):
 
 
 class AutoReply(Base, kw_only=True):
-    """An optional confirmation email to the visitor (subject and text body templates)."""
+    """The visitor's confirmation email (RFC 3834 ``Auto-Submitted: auto-replied``).
+
+    ``subject`` and ``body`` (plain text; paragraphs split on blank lines for the HTML part) come
+    only from this definition, never from the request, so the form cannot relay visitor text.
+    Sent to the form's first ``email`` field; a form without one sends none.
+    """
 
     subject: str
     body: str
+
+
+class Webhook(Base, kw_only=True):
+    """A JSON POST of each stored submission to ``url``, signed with HMAC-SHA256 over
+    ``<timestamp>.<body>`` with ``FRONTDESK_SECRET_KEY``; retried like email (docs/worker.md).
+    """
+
+    url: Annotated[str, Meta(pattern=r"^https?://")]
 
 
 class FormDefinition(Base, kw_only=True):
@@ -136,6 +150,16 @@ class FormDefinition(Base, kw_only=True):
     """Posted fields the form does not define: ``refuse`` (422 ``unknown_field``), ``ignore``
     (dropped) or ``keep`` (stored as text, same control-character and length rules as ``text``)."""
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 65_536
+    webhook: Webhook | None = None
+
+    def message_kinds(self) -> list[MessageKind]:
+        """The messages a stored (not quarantined) submission gets: staff, then the optional ones."""
+        kinds: list[MessageKind] = ["staff"]
+        if self.auto_reply is not None:
+            kinds.append("auto_reply")
+        if self.webhook is not None:
+            kinds.append("webhook")
+        return kinds
 
     def field(self, name: str) -> Field | None:
         """The field called ``name``, if any."""

@@ -250,11 +250,11 @@ async def _intake(
         phone=outcome.phone,
         flags=[*flags, *reasons],
         request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
-        messages=[] if reasons else [MessageState(kind="staff")],
+        messages=[] if reasons else [MessageState(kind=k) for k in form.message_kinds()],
         language=language,
         quarantine_reason=reasons[0] if reasons else None,
     )
-    kinds: list[MessageKind] = [] if reasons else ["staff"]
+    kinds: list[MessageKind] = [] if reasons else form.message_kinds()
     claims = _claims(form, submission, outcome, request.headers.get("idempotency-key"), body)
     limits = _limits(state, form, ip)
     stored_id = await _store(state, form, submission, kinds, claims, limits)

@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
-MessageKind = Literal["staff", "auto_reply"]
+MessageKind = Literal["staff", "auto_reply", "webhook"]
 MessageStatus = Literal["queued", "sending", "sent", "failed"]
 
 KEY_PREFIX = "frontdesk:"
@@ -47,6 +47,8 @@ class MessageState(msgspec.Struct, kw_only=True):
     message_id: str | None = None
     sent_at: dt.datetime | None = None
     last_error: SmtpError | None = None
+    # Recipients the relay refused while accepting others (address → reply), per RFC 5321 §3.3.
+    refused: dict[str, SmtpError] = {}
 
 
 class Submission(msgspec.Struct, kw_only=True):

@@ -29,6 +29,7 @@ from litestar.response import Stream
 
 from frontdesk.problems import ProblemError
 from services.forms.record import (
+    MessageKind,
     Submission,
     SubmissionStatus,
     decoder,
@@ -308,9 +309,15 @@ async def _requeue(
 ) -> Submission:
     name = staff_name(request)
     state = _state(request)
+    kinds: list[MessageKind] = ["staff"]
+    if release:
+        # A released submission gets every message its form defines, as it would have at intake.
+        stored = await anyio.to_thread.run_sync(load_submission, state.store.redis, submission_id)
+        form = state.forms.get(stored.form) if stored else None
+        kinds = form.message_kinds() if form else kinds
     try:
         record = await anyio.to_thread.run_sync(
-            lambda: state.store.queue_messages(submission_id, "staff", release=release)
+            lambda: state.store.queue_messages(submission_id, kinds, release=release)
         )
     except WrongStatus as exc:
         raise ProblemError(409, "wrong_status", str(exc)) from None

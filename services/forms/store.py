@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import redis
 import redis.asyncio
@@ -140,9 +140,9 @@ class SubmissionStore:
         ]
 
     def queue_messages(
-        self, submission_id: str, kind: MessageKind, *, release: bool
+        self, submission_id: str, kinds: list[MessageKind], *, release: bool
     ) -> Submission | None:
-        """Queue message ``kind`` again (resend) or for the first time (``release``: quarantined →
+        """Queue messages ``kinds`` again (resend) or for the first time (``release``: quarantined →
         received), atomically with the record update (``WATCH`` + ``MULTI``), clearing the ``sent``
         marker so the worker sends it. Returns the updated record, ``None`` when it does not exist.
         Raises :class:`WrongStatus` (release of a non-quarantined one, resend of a quarantined one)
@@ -159,11 +159,11 @@ class SubmissionStore:
                             return None
                         ttl = int(pipe.ttl(key))
                         submission = decoder.decode(raw)
-                        _requeue(submission, kind, release=release)
+                        _requeue(submission, kinds, release=release)
                         pipe.multi()
                         pipe.set(key, encoder.encode(submission), ex=ttl if ttl > 0 else None)
-                        pipe.delete(sent_marker_key(submission_id, kind))
-                        jobs = self._jobs(submission, [kind], ttl if ttl > 0 else 86400)
+                        pipe.delete(*(sent_marker_key(submission_id, kind) for kind in kinds))
+                        jobs = self._jobs(submission, kinds, ttl if ttl > 0 else 86400)
                         self.queue.enqueue_many(jobs, pipeline=pipe)
                         pipe.execute()
                         return submission
@@ -182,8 +182,7 @@ class SubmissionStore:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(submission_key(submission_id))
             pipe.zrem(form_index_key(submission.form), submission_id)
-            for kind in ("staff", "auto_reply"):
-                pipe.delete(sent_marker_key(submission_id, kind))
+            pipe.delete(*(sent_marker_key(submission_id, kind) for kind in get_args(MessageKind)))
             pipe.execute()
         return submission
 
@@ -192,7 +191,7 @@ class WrongStatus(Exception):
     """The submission's status does not allow the action (``str()`` says why)."""
 
 
-def _requeue(submission: Submission, kind: MessageKind, *, release: bool) -> None:
+def _requeue(submission: Submission, kinds: list[MessageKind], *, release: bool) -> None:
     if release:
         if submission.status != "quarantined":
             raise WrongStatus(f"submission is {submission.status}, not quarantined")
@@ -201,12 +200,13 @@ def _requeue(submission: Submission, kind: MessageKind, *, release: bool) -> Non
         raise WrongStatus("submission is quarantined; release it instead")
     elif submission.status == "failed":
         submission.status = "received"
-    state = submission.message(kind)
-    if state is None:
-        submission.messages.append(MessageState(kind=kind))
-    else:
-        state.status = "queued"
-        state.last_error = None
+    for kind in kinds:
+        state = submission.message(kind)
+        if state is None:
+            submission.messages.append(MessageState(kind=kind))
+        else:
+            state.status = "queued"
+            state.last_error = None
 
 
 def update_submission(

@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
-from frontdesk import metrics
 from frontdesk.settings import Settings, load_settings
 from services.content.app import create_app as create_content
 from services.content.holder import SiteHolder
@@ -153,15 +152,6 @@ def test_metrics_queue_depth_and_failed_jobs(
     text = forms.get("/metrics").text
     assert sample(text, "frontdesk_queue_jobs", state="queued") == 1
     assert sample(text, "frontdesk_queue_jobs", state="failed") == 1
-
-
-def test_metrics_message_outcomes_from_redis(forms: TestClient, redis_client: redis.Redis) -> None:
-    metrics.record_message(redis_client, "staff", "sent")
-    metrics.record_message(redis_client, "staff", "sent")
-    metrics.record_message(redis_client, "staff", "retried")
-    text = forms.get("/metrics").text
-    assert sample(text, "frontdesk_messages_total", kind="staff", outcome="sent") == 2
-    assert sample(text, "frontdesk_messages_total", kind="staff", outcome="retried") == 1
 
 
 def test_metrics_count_submissions_by_outcome(forms: TestClient) -> None:

@@ -121,3 +121,29 @@ def test_transient_refusal_is_scheduled_for_retry(
     assert redis_client.zrange("rq:scheduled:frontdesk", 0, -1) == [
         f"{submission_id}-staff".encode()
     ]
+
+
+def test_message_outcomes_reach_the_metrics(
+    forms: TestClient, smtp_env: Inbox, redis_client: redis.Redis
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def outcomes() -> dict[str, float]:
+        text = forms.get("/metrics").text
+        return {
+            s.labels["outcome"]: s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "frontdesk_messages_total" and s.labels.get("kind") == "staff"
+        }
+
+    smtp_env.replies.append("451 4.3.0 try again later")
+    forms.post("/v1/forms/contact/submissions", json=VALID)
+    run_jobs(redis_client, load_settings())
+    assert outcomes() == {"retried": 1}
+    smtp_env.replies.append("550 5.7.1 rejected by policy")
+    forms.post("/v1/forms/contact/submissions", json={**VALID, "message": "Another inquiry"})
+    run_jobs(redis_client, load_settings())
+    forms.post("/v1/forms/contact/submissions", json={**VALID, "message": "A third inquiry"})
+    run_jobs(redis_client, load_settings())
+    assert outcomes() == {"retried": 1, "failed": 1, "sent": 1}

@@ -1,0 +1,95 @@
+"""The sweep of DESIGN.md "Submission lifecycle": no message stays ``queued`` or ``sending`` without
+a live job.
+
+For every stored submission with such a message: a ``sent`` marker brings the record up to date; a job
+that is queued, scheduled, deferred or started is left alone; a job that is gone (lost with Redis, or
+expired) is enqueued again with the full retry schedule; a job that ended (failed after its retries,
+stopped, cancelled, or finished without updating the record) marks the message ``failed`` so staff
+see it and can resend it, rather than the sweep retrying it forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import redis
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from frontdesk.settings import Settings
+from services.forms.record import KEY_PREFIX, MessageKind, SmtpError, Submission, job_id
+from services.forms.store import SEND_JOB, load_submission, retry_schedule, update_submission
+from worker.jobs import _set_message, mark_sent
+
+log = logging.getLogger("frontdesk.worker")
+
+_LIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+
+
+def _fail_pending(submission: Submission, *, kind: MessageKind, error: SmtpError) -> None:
+    state = submission.message(kind)
+    if state is not None and state.status in ("queued", "sending"):
+        _set_message(submission, kind, status="failed", error=error)
+
+
+def enqueue_message(
+    connection: redis.Redis, settings: Settings, submission_id: str, kind: MessageKind, ttl: int
+) -> None:
+    """Enqueue ``send_message(submission_id, kind)`` under its usual job id with the full retry
+    schedule (``FRONTDESK_RETRY_*``); ``ttl`` (s) bounds how long RQ keeps a failed record.
+    """
+    schedule = retry_schedule(settings.retry_base_seconds, settings.retry_max_hours)
+    queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+    queue.enqueue(
+        SEND_JOB,
+        args=(submission_id, kind),
+        job_id=job_id(submission_id, kind),
+        job_timeout=int(settings.job_timeout),
+        result_ttl=3600,
+        failure_ttl=max(ttl, 3600),
+        retry=Retry(max=len(schedule), interval=schedule),
+    )
+
+
+def sweep(connection: redis.Redis, settings: Settings) -> int:
+    """Run the sweep once over every submission; returns how many messages it acted on."""
+    acted = 0
+    for key in connection.scan_iter(match=f"{KEY_PREFIX}submission:*", count=500):
+        submission_id = key.decode().rpartition(":")[2]
+        submission = load_submission(connection, submission_id)
+        if submission is None or submission.status == "quarantined":
+            continue
+        for state in submission.messages:
+            if state.status not in ("queued", "sending"):
+                continue
+            kind = state.kind
+            if mark_sent(connection, submission_id, kind):
+                acted += 1
+                continue
+            try:
+                job = Job.fetch(
+                    job_id(submission_id, kind), connection=connection, serializer=JSONSerializer
+                )
+                status = job.get_status()
+            except NoSuchJobError:
+                status = None
+            # Re-check after reading the job: it may have finished between the two reads.
+            if status in _LIVE or mark_sent(connection, submission_id, kind):
+                continue
+            acted += 1
+            if status is None:
+                log.warning(
+                    "submission %s: %s message had no job; enqueued again", submission_id, kind
+                )
+                enqueue_message(connection, settings, submission_id, kind, connection.ttl(key))
+                continue
+            ended = status.value if isinstance(status, JobStatus) else str(status)
+            error = SmtpError(code=None, text=f"the delivery job ended {ended} without sending")
+            update_submission(
+                connection, submission_id, partial(_fail_pending, kind=kind, error=error)
+            )
+            log.error("submission %s: %s message failed: job ended %s", submission_id, kind, ended)
+    return acted

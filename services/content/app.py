@@ -15,7 +15,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath
 
-from frontdesk.problems import ProblemError, exception_handlers
+from frontdesk.problems import ProblemError, exception_handlers, problem_responses
 from frontdesk.settings import Settings
 from services.content.bodies import Body, etag_matches
 from services.content.build import Builder
@@ -51,7 +51,11 @@ def _send(request: Request[Any, Any, State], body: Body, cache_control: str) -> 
     return Response(content=data, media_type="application/json", headers=headers)
 
 
-@get("/v1/pages/{slug:str}", summary="A page with every section resolved")
+@get(
+    "/v1/pages/{slug:str}",
+    summary="A page with every section resolved",
+    responses=problem_responses(400, 404),
+)
 async def get_page(request: Request[Any, Any, State], slug: FromPath[str]) -> Response[PageOut]:
     """``{slug, title, seo, updated_at, sections}``; 404 problem+json for an unknown slug."""
     snapshot: Snapshot = request.app.state.snapshot

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import urllib.parse
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -12,10 +14,17 @@ import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.exceptions import InternalServerException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath, FromQuery
 
-from frontdesk.problems import ProblemError, exception_handlers, problem_response
+from frontdesk.problems import (
+    ProblemError,
+    exception_handlers,
+    problem_response,
+    problem_responses,
+)
 from frontdesk.redis import connect
 from frontdesk.settings import Settings
 from services.content.loader import load_site
@@ -73,20 +82,80 @@ def _form(state: FormsState, form_id: str) -> FormDefinition:
     return form
 
 
+async def _read_body(request: Request[Any, Any, State]) -> bytes:
+    """The whole body (at most Litestar's ``request_max_body_size``, else 413).
+
+    Litestar raises ``InternalServerException`` (a 500) when the client disconnects before its
+    announced ``Content-Length`` arrived; that is the client's fault: 400 ``incomplete_body``.
+    """
+    try:
+        return await request.body()
+    except InternalServerException:
+        raise ProblemError(
+            400, "incomplete_body", "The request body ended before its announced length."
+        ) from None
+
+
+# More fields than any contact form has: a body with more is refused before validation, so
+# 10,000 unknown fields cannot buy a 10,000-entry error list.
+MAX_FIELDS = 100
+
+
+def _too_many_fields() -> ProblemError:
+    return ProblemError(
+        413, "too_many_fields", f"A submission carries at most {MAX_FIELDS} fields."
+    )
+
+
+def _invalid_encoding() -> ProblemError:
+    return ProblemError(400, "invalid_encoding", "The body is not valid UTF-8.")
+
+
+def _parse_urlencoded(body: bytes) -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` pairs (WHATWG URL §5.1), decoded as strict UTF-8:
+    invalid bytes, raw or %-escaped, are refused instead of being stored as U+FFFD.
+    """
+    try:
+        return urllib.parse.parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise _invalid_encoding() from None
+    except ValueError:  # parse_qsl's max_num_fields
+        raise _too_many_fields() from None
+
+
 async def _read_fields(request: Request[Any, Any, State]) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         try:
-            data = msgspec.json.decode(await request.body())
-        except msgspec.DecodeError:
+            data = msgspec.json.decode(await _read_body(request))
+        except (msgspec.DecodeError, RecursionError):
+            # msgspec raises RecursionError for arrays/objects nested deeper than the
+            # interpreter's recursion limit: hostile input, answered like any malformed body.
             raise ProblemError(400, "malformed_json", "The body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise ProblemError(400, "malformed_json", "The body must be a JSON object.")
+        if len(data) > MAX_FIELDS:
+            raise _too_many_fields()
         return data
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
+        body = await _read_body(request)  # form() parses the cached body
+        items: list[tuple[str, Any]]
+        if content_type == "multipart/form-data":
+            try:
+                items = list((await request.form()).multi_items())
+            except (UnicodeDecodeError, LookupError):
+                # Litestar decodes each part with its charset and lets the error through (500).
+                raise _invalid_encoding() from None
+        else:
+            items = _parse_urlencoded(body)
         fields: dict[str, Any] = {}
-        for key, value in form.multi_items():
+        for key, value in items:
             if not isinstance(value, str):
                 raise ProblemError(
                     422, "files_not_accepted", "This form does not accept file uploads."
@@ -98,6 +167,8 @@ async def _read_fields(request: Request[Any, Any, State]) -> dict[str, Any]:
                 )
             else:
                 fields[key] = value
+        if len(fields) > MAX_FIELDS:
+            raise _too_many_fields()
         return fields
     raise ProblemError(
         415,
@@ -106,7 +177,39 @@ async def _read_fields(request: Request[Any, Any, State]) -> dict[str, Any]:
     )
 
 
-@post("/v1/forms/{form_id:str}/submissions", status_code=201, summary="Submit a form")
+@dataclass
+class SubmitOperation(Operation):
+    """OpenAPI operation of the submission endpoint: the handler reads its body itself (three media
+    types), so the body is documented here: an object of field name → text value.
+    """
+
+    def __post_init__(self) -> None:
+        fields = Schema(
+            type=OpenAPIType.OBJECT,
+            additional_properties=Schema(type=OpenAPIType.STRING),
+            min_properties=1,
+            description="Field name → value; names starting with `_` are reserved.",
+        )
+        self.request_body = RequestBody(
+            required=True,
+            content={media: OpenAPIMediaType(schema=fields) for media in SUBMISSION_MEDIA_TYPES},
+        )
+
+
+SUBMISSION_MEDIA_TYPES = (
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+)
+
+
+@post(
+    "/v1/forms/{form_id:str}/submissions",
+    status_code=201,
+    summary="Submit a form",
+    operation_class=SubmitOperation,
+    responses=problem_responses(400, 404, 413, 415, 422, 503),
+)
 async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> Response[Accepted]:
     """Validate, store and queue the staff notification; 201 ``{ok, id, message}``.
 
@@ -153,7 +256,11 @@ async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> R
     return Response(content=body, status_code=201)
 
 
-@get("/v1/phone/check", summary="Check a phone number as a submission would")
+@get(
+    "/v1/phone/check",
+    summary="Check a phone number as a submission would",
+    responses=problem_responses(400, 404),
+)
 async def phone_check(
     request: Request[Any, Any, State],
     number: FromQuery[str],
@@ -193,7 +300,7 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Redis answers")
+@get("/health/ready", summary="Redis answers", responses=problem_responses(503))
 async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
     """200 ``{"status": "ok"}`` when Redis answers a PING; else 503 problem+json."""
     state = _state(request)

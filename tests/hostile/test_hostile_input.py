@@ -53,24 +53,31 @@ def process_tree_rss(pid: int) -> int:
     return total
 
 
-class Server:
-    """``frontdesk serve forms`` on a free port, with a short header read timeout."""
+BYSTANDER_PATHS = {
+    "forms": "/v1/phone/check?number=%2B14155552671",
+    "content": "/v1/pages/dry-needling-therapy-for-joint-pain",
+}
 
-    def __init__(self, tmp: Path) -> None:
+
+class Server:
+    """``frontdesk serve <service>`` on a free port, with a short header read timeout."""
+
+    def __init__(self, tmp: Path, service: str = "forms") -> None:
         self.port = free_port()
+        self.bystander_path = BYSTANDER_PATHS[service]
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
         env.update(
             {
                 "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
                 "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
-                "FRONTDESK_FORMS_PORT": str(self.port),
+                f"FRONTDESK_{service.upper()}_PORT": str(self.port),
                 "FRONTDESK_RATE_LIMITS": "off",
                 "FRONTDESK_HTTP_HEADER_READ_TIMEOUT": str(HEADER_READ_TIMEOUT),
             }
         )
-        self.log = (tmp / "forms.log").open("wb")
+        self.log = (tmp / f"{service}.log").open("wb")
         self.process = subprocess.Popen(
-            [str(BIN / "frontdesk"), "serve", "forms"],
+            [str(BIN / "frontdesk"), "serve", service],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -83,7 +90,7 @@ class Server:
                 if httpx.get(self.url + "/health/live", timeout=1).status_code == 200:
                     return
             time.sleep(0.1)
-        raise AssertionError("the forms service did not come up")
+        raise AssertionError(f"the {service} service did not come up")
 
     def rss(self) -> int:
         return process_tree_rss(self.process.pid)
@@ -112,11 +119,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     client.close()
 
 
+@pytest.fixture(scope="module")
+def content_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("hostile-content"), "content")
+    yield running
+    running.stop()
+
+
 @dataclass
 class Bystander:
-    """Another client asking the service every 50 ms while a hostile request runs."""
+    """Another client asking the service (``path``) every 50 ms while a hostile request runs."""
 
     url: str
+    path: str
     answers: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -125,7 +140,7 @@ class Bystander:
         with httpx.Client(base_url=self.url, timeout=5) as client:
             while not self._stop.is_set():
                 try:
-                    response = client.get("/v1/phone/check", params={"number": "+14155552671"})
+                    response = client.get(self.path)
                     self.answers.append(response.status_code)
                 except httpx.HTTPError as exc:
                     self.failures.append(f"{type(exc).__name__}: {exc}")
@@ -143,7 +158,7 @@ def _await_answers(bystander: Bystander, count: int) -> None:
 def others_served(server: Server) -> Iterator[Bystander]:
     """Assert that a bystander is answered (200) throughout the block, and RSS stays bounded."""
     before = server.rss()
-    bystander = Bystander(server.url)
+    bystander = Bystander(server.url, server.bystander_path)
     thread = threading.Thread(target=bystander.run)
     thread.start()
     try:
@@ -390,14 +405,16 @@ def test_cr_lf_in_header_values_is_refused_or_harmless(server: Server, header: b
     assert status_of(answer) in (400, 201), answer[:200]
 
 
-def test_slow_client_is_cut_off(server: Server) -> None:
+@pytest.mark.parametrize("service", ["forms", "content"])
+def test_slow_client_is_cut_off(service: str, server: Server, content_server: Server) -> None:
     """Slowloris: 20 connections trickle header bytes; the server closes them after its header
     read timeout while answering everybody else."""
+    server = server if service == "forms" else content_server
     sockets = []
     with others_served(server) as bystander:
         for _ in range(20):
             sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-            sock.sendall(b"POST " + SUBMIT.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             sockets.append(sock)
         closed = [False] * len(sockets)
         deadline = time.monotonic() + HEADER_READ_TIMEOUT * 5
@@ -444,3 +461,27 @@ def test_slow_body_does_not_block_others(server: Server) -> None:
     if answer:
         assert status_of(answer) == 400
         assert b"incomplete_body" in answer
+
+
+def test_content_refuses_a_100000_character_slug(content_server: Server) -> None:
+    request = (
+        b"GET /v1/pages/" + b"a" * 100_000 + b" HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    with others_served(content_server):
+        answer = raw_exchange(content_server, request)
+    if answer:
+        assert status_of(answer) == 414
+
+
+def test_content_refuses_a_10_mb_body(content_server: Server) -> None:
+    body = b"a" * (10 * 1024 * 1024)
+    with others_served(content_server):
+        outcome = outcome_of(
+            lambda: httpx.post(
+                content_server.url + "/v1/pages/dry-needling-therapy-for-joint-pain",
+                content=body,
+                timeout=30,
+            )
+        )
+    assert_refused(outcome, 405, 413)

@@ -20,11 +20,16 @@ def build_worker(settings: Settings) -> Worker:
     """
     connection = connect(settings.redis_url, socket_timeout=None)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+    maintenance = int(settings.worker_maintenance_interval)
     return Worker(
         [queue],
         connection=connection,
         serializer=JSONSerializer,
-        maintenance_interval=int(settings.worker_maintenance_interval),
+        maintenance_interval=maintenance,
+        # RQ runs maintenance (abandoned-job recovery) only between dequeues, and an idle worker
+        # blocks in BLMOVE for worker_ttl - 15 s (405 s by default): with a short maintenance
+        # interval, wake at most 1 s after it, so it is honoured on an empty queue too.
+        worker_ttl=min(420, maintenance + 16),
         log_job_description=False,
     )
 

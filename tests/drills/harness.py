@@ -486,7 +486,6 @@ class Drill:
         """Fill the report: records and emails per 201, duplicates, stray emails, record statuses."""
         report = self.report
         client = self.redis.client()
-        expected = {staff_message_id(i) for i in report.accepted_ids}
         for submission_id in report.accepted_ids:
             raw = client.get(submission_key(submission_id))
             if raw is None:
@@ -498,7 +497,12 @@ class Drill:
                 report.missing_email.append(submission_id)
         client.close()
         report.duplicates = sum(n - 1 for n in self.smtp.accepted.values() if n > 1)
-        report.extra_messages = len(set(self.smtp.accepted) - expected)
+        # Message-IDs are <submission id>.<kind>@domain: an email of any kind (an auto-reply too)
+        # for a submission that never got a 201 is counted, one that did is not.
+        accepted = set(report.accepted_ids)
+        report.extra_messages = sum(
+            1 for mid in self.smtp.accepted if mid.strip("<>").split(".")[0] not in accepted
+        )
         report.worker_unplanned_exits = self.worker.unplanned_exits
         report.temporary_failures = self.smtp.temporary_failures
         report.seconds = time.monotonic() - self.started

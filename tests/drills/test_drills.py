@@ -47,6 +47,7 @@ def test_redis_killed_and_back_after_5_s(tmp_path: Path) -> None:
     with drill("Redis SIGKILLed, back 5 s later", tmp_path) as stack:
 
         def outage_of_5_s() -> None:
+            outage["killing"] = time.monotonic() - stack.started
             stack.kill_redis()
             outage["down"] = time.monotonic() - stack.started
             time.sleep(5.0)
@@ -54,7 +55,7 @@ def test_redis_killed_and_back_after_5_s(tmp_path: Path) -> None:
             stack.redis.start()
 
         sent = stack.run_load(pause=0.08, faults={70: outage_of_5_s})
-        before = [s for s in sent if s.done < outage["down"]]
+        before = [s for s in sent if s.done < outage["killing"]]
         gap = [s for s in sent if s.at > outage["down"] and s.done < outage["restarting"]]
         after = [s for s in sent if s.at > outage["restarting"] + 2.0]
         stack.settle()

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
@@ -34,6 +35,36 @@ _TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """RFC 9457 problem details as both services send them, for the OpenAPI documents.
+
+    ``type`` is ``https://frontdesk.dev/problems/<code>``; responses may carry further members
+    (``errors``, ``message``), which RFC 9457 §3.2 allows.
+    """
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI ``responses`` for a route handler: each status as ``application/problem+json``.
+
+    Every status a handler can answer must be listed, so clients (and the schemathesis fuzzing in
+    ``tests/fuzz``) can rely on the document: ``@get(..., responses=problem_responses(404))``.
+    """
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            media_type=PROBLEM_MEDIA_TYPE,
+            description=_TITLES.get(status, "Error"),
+        )
+        for status in statuses
+    }
 
 
 class ProblemError(Exception):

@@ -9,6 +9,7 @@ from typing import Any
 
 from granian import Granian
 from granian.constants import Interfaces
+from granian.http import HTTP1Settings
 from granian.server import MPServer
 
 from frontdesk.logging import dict_config
@@ -40,6 +41,9 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
     """Run ``service`` on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT (graceful stop).
 
     For the content service ``SIGHUP`` reloads the site directory in place.
+
+    A client that has not sent its request headers within ``FRONTDESK_HTTP_HEADER_READ_TIMEOUT``
+    seconds is disconnected (slowloris); granian's own default is 30 s.
     """
     port = settings.content_port if service == "content" else settings.forms_port
     if workers > 1:
@@ -61,4 +65,7 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
         log_access=False,
         # Applied in granian's worker processes too: the app's lines are JSON there as well.
         log_dictconfig=dict_config(settings.log_level),
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, int(settings.http_header_read_timeout * 1000))
+        ),
     ).serve()

@@ -74,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_heartbeat: float = 30.0
     job_timeout: float = 180.0
     log_level: str = "INFO"
+    http_header_read_timeout: float = 10.0
 
 
 _PATH_FIELDS = {"site_dir", "smtp_ca_file"}

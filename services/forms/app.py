@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
 from frontdesk.metrics import QueueCollector, prometheus
-from frontdesk.problems import ProblemError, exception_handlers, problem_response
+from frontdesk.problems import ProblemError, exception_handlers, problem_response, problem_responses
 from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
@@ -233,7 +233,11 @@ async def preflight(request: Request[Any, Any, State], form_id: FromPath[str]) -
     return Response(content=None, status_code=204, headers=headers)
 
 
-@get("/v1/phone/check", summary="Check a phone number as a submission would")
+@get(
+    "/v1/phone/check",
+    summary="Check a phone number as a submission would",
+    responses=problem_responses(400, 404),
+)
 async def phone_check(
     request: Request[Any, Any, State],
     number: FromQuery[str],
@@ -304,7 +308,7 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Redis answers")
+@get("/health/ready", summary="Redis answers", responses=problem_responses(503))
 async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
     """200 ``{"status": "ok"}`` when Redis answers a PING; else 503 problem+json."""
     state = _state(request)

@@ -59,6 +59,8 @@ DESCRIPTIONS: dict[str, str] = {
     "reCAPTCHA) for forms that enable one. A secret.",
     "worker_heartbeat": "Seconds between a worker's heartbeats; a worker silent for longer than "
     "about three of them counts as gone (`frontdesk health worker`, `/health/workers`).",
+    "http_header_read_timeout": "Seconds a client may take to send its request headers before the "
+    "server closes the connection (slowloris); granian's own default is 30.",
     "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`; every line is one JSON object on stderr.",
 }
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from frontdesk.logging import configure as configure_logging
 from frontdesk.settings import Settings, SettingsError, load_settings
@@ -68,8 +69,16 @@ def _check_content(site_dir: Path) -> int:
             print(problem)
         print(f"{len(exc.problems)} problem(s) in {site_dir}", file=sys.stderr)
         return 1
-    counts = ", ".join(f"{name} {len(items)}" for name, items in site.collections.items())
-    print(f"ok: {len(site.pages)} page(s); items: {counts}")
+
+    def published(items: Iterable[Any]) -> int:
+        return sum(1 for i in items if i.item.status == "published")
+
+    counts = ", ".join(
+        f"{name} {published(items.values())}/{len(items)}"
+        for name, items in site.collections.items()
+    )
+    pages = sum(1 for p in site.pages.values() if p.page.status == "published")
+    print(f"ok: {pages}/{len(site.pages)} page(s) published; items published/all: {counts}")
     return 0
 
 
@@ -81,6 +90,9 @@ def _check_forms(site_dir: Path) -> int:
     except FormsError as exc:
         for problem in exc.problems:
             print(problem)
+        return 1
+    if not forms:
+        print(f"forms/: no form definitions in {site_dir}", file=sys.stderr)
         return 1
     print(f"ok: {len(forms)} form(s): {', '.join(sorted(forms))}")
     return 0

@@ -16,8 +16,16 @@ from worker.smtp import DeliveryError, deliver
 def send_test(settings: Settings, to: str, sender: str | None) -> int:
     """Send a short test message to ``to``; the sender defaults to the first form's sender.
 
-    Prints the relay's answer; returns 0 when the relay accepted it, 1 otherwise.
+    Prints the relay's answer; returns 0 when the relay accepted it, 1 otherwise (2 for an address
+    that is not one: checked with email-validator, the same rules as a form's email field).
     """
+    from services.forms.emails import check_email
+
+    verdict = check_email(to)
+    if verdict.normalized is None:
+        print(f"frontdesk send-test: --to {to!r}: {verdict.message}", file=sys.stderr)
+        return 2
+    to = verdict.normalized
     if sender is None:
         from services.forms.definition import FormsError, load_forms
 

@@ -43,6 +43,9 @@ class PhoneCheck(msgspec.Struct, kw_only=True):
 
     possible: bool
     valid: bool
+    accepted: bool
+    """Whether a submission takes this number under the form's phone policy: under ``possible`` a
+    possible but not valid number is accepted (and flagged ``phone_unverified`` for staff)."""
     reason: str | None
     message: str
     e164: str | None
@@ -254,6 +257,8 @@ async def phone_check(
     verdict = check_phone(number, normalise_region(region) or default, policy)
     if definition is None:
         message = "Valid number" if verdict.valid else "Invalid number"
+        if verdict.accepted and not verdict.valid:
+            message = DEFAULT_MESSAGES["phone_unverified"]
     else:
         tag = pick_language(definition, language, request.headers.get("accept-language"))
         translation = definition.messages.languages.get(tag)
@@ -262,12 +267,14 @@ async def phone_check(
                 translation.phone_valid if translation else None
             ) or definition.messages.phone_valid
         else:
-            message = message_for(
-                definition, verdict.reason or "invalid_number", phone=True, language=tag
-            )
+            # Accepted but not valid: the submission goes through, so the widget must not say
+            # "Invalid number" (the page and the server never disagree).
+            code = "phone_unverified" if verdict.accepted else verdict.reason or "invalid_number"
+            message = message_for(definition, code, phone=True, language=tag)
     body = PhoneCheck(
         possible=verdict.possible,
         valid=verdict.valid,
+        accepted=verdict.accepted,
         reason=verdict.reason,
         message=message,
         e164=verdict.e164,

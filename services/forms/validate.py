@@ -34,6 +34,7 @@ DEFAULT_MESSAGES = {
     "invalid_length": "Invalid number",
     "not_a_number": "Invalid number",
     "invalid_number": "Invalid number",
+    "phone_unverified": "This number could not be verified; please check it.",
 }
 EXTRA_MAX_LENGTH = 2000
 _EXTRA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -78,9 +79,25 @@ def message_for(form: FormDefinition, code: str, phone: bool = False, language: 
     return DEFAULT_MESSAGES.get(code, "This value is not accepted.")
 
 
+# A browser submits a textarea's line breaks as CRLF (HTML Living Standard, "normalize line breaks"
+# on form submission); U+2028/U+2029 are line breaks too. All become "\n" in a multi-line field.
+_LINE_BREAKS = re.compile("\r\n?|\u2028|\u2029")
+# Characters that reorder how text displays (the "Trojan Source" bidi controls, CVE-2021-42574):
+# refused everywhere, unlike other format characters (ZWJ in emoji, ZWNJ in Persian, soft hyphen).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _has_control(text: str, multiline: bool) -> bool:
-    allowed = {"\n", "\t"} if multiline else set()
-    return any(unicodedata.category(c) in ("Cc", "Cf") and c not in allowed for c in text)
+    """True when ``text`` holds a C0/C1 control (Unicode category Cc; LF and tab allowed in
+    multi-line fields), a line or paragraph separator, or a bidi control.
+    """
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cc" and not (multiline and char in "\n\t"):
+            return True
+        if category in ("Zl", "Zp") or char in _BIDI_CONTROLS:
+            return True
+    return False
 
 
 def validate(
@@ -136,6 +153,8 @@ def _check_field(
         _fail(form, outcome, field, "not_a_string")
         return
     value = unicodedata.normalize("NFC", raw).strip() if raw is not None else ""
+    if field.type == "textarea":
+        value = _LINE_BREAKS.sub("\n", value)
     if not value:
         if field.required:
             _fail(form, outcome, field, "required")

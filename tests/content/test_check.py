@@ -23,14 +23,18 @@ def test_clean_site_exits_0_with_summary(
 ) -> None:
     code, out = check(capsys, write_files(tmp_path, {}))
     assert code == 0
-    assert out == ["ok: 2 page(s); items: faqs 2, team 1, posts 1"]
+    # Drafts are counted apart: the API shows only what is published.
+    assert out == ["ok: 1/2 page(s) published; items published/all: faqs 2/2, team 1/1, posts 0/1"]
 
 
 @pytest.mark.usefixtures("env")
 def test_clinic_site_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = check(capsys, CLINIC_SITE)
     assert code == 0
-    assert out[0].startswith("ok: 1 page(s); items: faqs 0, therapies 3,")
+    assert out[0].startswith(
+        "ok: 1/1 page(s) published; items published/all: faqs 0/0, therapies 3/3,"
+    )
+    assert out[0].endswith("posts 0/1")
 
 
 BROKEN: dict[str, tuple[dict[str, str | None], list[str]]] = {

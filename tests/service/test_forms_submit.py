@@ -138,3 +138,63 @@ def test_phone_check_matches_submission_verdict(client: TestClient) -> None:
     junk = client.get("/v1/phone/check", params={"number": "a" * 1000})
     assert junk.status_code == 200
     assert junk.json()["valid"] is False
+
+
+def test_browser_line_breaks_in_a_message_are_kept_as_lf(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    # Browsers send a textarea's line breaks as CRLF (urlencoded %0D%0A, multipart, fetch JSON).
+    response = client.post(
+        URL,
+        content=(
+            b"name=Ann+Example&email=ann%40example.com&phone=%2B14155552671"
+            b"&message=Line+one%0D%0ALine+two%0D%0A%0D%0ALine+four"
+        ),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 201
+    raw = redis_client.get(f"frontdesk:submission:{response.json()['id']}")
+    assert raw is not None
+    stored = msgspec.json.decode(raw, type=Submission)
+    assert stored.fields["message"] == "Line one\nLine two\n\nLine four"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["علی‌رضا", "Ann 👨‍👩‍👧", "Zoë Ødegård 李", "Anne-Ma\u00adrie"],
+)
+def test_format_characters_of_ordinary_text_are_accepted(client: TestClient, name: str) -> None:
+    response = client.post(URL, json={**VALID, "name": name, "message": f"From {name}"})
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Ann\u202eelpmaxE"),
+        ("name", "Ann\u2028Example"),
+        ("name", "Ann\rExample"),
+        ("message", "Knee\u0000pain"),
+        ("message", "Knee \u2067pain\u2069"),
+    ],
+)
+def test_controls_that_hide_or_inject_text_are_refused(
+    client: TestClient, redis_client: redis.Redis, field: str, value: str
+) -> None:
+    response = client.post(URL, json={**VALID, field: value})
+    assert response.status_code == 422
+    assert [e["code"] for e in response.json()["errors"]] == ["control_characters"]
+    assert redis_client.keys("frontdesk:submission:*") == []
+
+
+def test_phone_check_never_calls_an_accepted_number_invalid(client: TestClient) -> None:
+    # A user report: the widget said "Invalid number" for +506 0000 0000, the form accepted it.
+    check = client.get(
+        "/v1/phone/check", params={"number": "+506 0000 0000", "form": "contact"}
+    ).json()
+    assert (check["possible"], check["valid"], check["accepted"]) == (True, False, True)
+    assert check["message"] == "This number could not be verified; please check it."
+    response = client.post(URL, json={**VALID, "phone": "+506 0000 0000"})
+    assert response.status_code == 201
+    refused = client.get("/v1/phone/check", params={"number": "12", "form": "contact"}).json()
+    assert (refused["accepted"], refused["message"]) == (False, "Invalid number")

@@ -403,3 +403,12 @@ def test_sweep_marks_a_message_failed_when_its_job_ended(
     assert state.status == "failed"
     assert state.last_error is not None
     assert "ended failed" in state.last_error.text
+
+
+def test_send_test_refuses_what_is_not_an_address(
+    smtp_port: int, relay: Relay, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A user report: `send-test --to not-an-address` printed OK.
+    assert cli_main(["send-test", "--to", "not-an-address"]) == 2
+    assert "@-sign" in capsys.readouterr().err
+    assert (relay.accepted, relay.data_attempts) == ([], 0)

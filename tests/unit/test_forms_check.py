@@ -73,3 +73,11 @@ def test_select_without_options_and_id_mismatch(
     out = capsys.readouterr().out
     assert "forms/bad.yaml: $.fields[1].options: a select field needs options" in out
     assert "forms/bad.yaml: $.id: 'other' differs from the file name 'bad'" in out
+
+
+def test_a_directory_without_forms_is_not_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A user report: `frontdesk forms check /tmp` said "ok: 0 form(s)".
+    assert main(["forms", "check", str(tmp_path)]) == 1
+    assert "no form definitions" in capsys.readouterr().err

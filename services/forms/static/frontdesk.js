@@ -119,7 +119,7 @@
             .then(function (v) {
               if (n !== seq) return; // a newer keystroke has asked again
               out.textContent = v.message;
-              out.className = "frontdesk-phone-status " + (v.valid ? "is-valid" : "is-invalid");
+              out.className = "frontdesk-phone-status " + (v.valid ? "is-valid" : v.accepted ? "is-unverified" : "is-invalid");
             })
             .catch(function () { if (n === seq) out.textContent = ""; });
         }

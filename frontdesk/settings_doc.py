@@ -60,6 +60,8 @@ DESCRIPTIONS: dict[str, str] = {
     "worker_heartbeat": "Seconds between a worker's heartbeats; a worker silent for longer than "
     "about three of them counts as gone (`frontdesk health worker`, `/health/workers`).",
     "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`; every line is one JSON object on stderr.",
+    "http_header_read_timeout": "Seconds a client has to send its request headers before the "
+    "connection is closed (slowloris; granian's own default is 30).",
 }
 
 

@@ -67,6 +67,13 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+def empty_response(status: int, description: str) -> dict[int, ResponseSpec]:
+    """OpenAPI ``responses`` entry for an answer without content (304, 303, 308): merge it with
+    :func:`problem_responses`, e.g. ``{**problem_responses(404), **empty_response(304, "...")}``.
+    """
+    return {status: ResponseSpec(data_container=None, description=description)}
+
+
 class ProblemError(Exception):
     """An error answered as RFC 9457 problem details.
 

@@ -21,7 +21,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, Parameter
 
 from frontdesk.metrics import prometheus
-from frontdesk.problems import ProblemError, exception_handlers, problem_response
+from frontdesk.problems import (
+    ProblemError,
+    empty_response,
+    exception_handlers,
+    problem_response,
+    problem_responses,
+)
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from services.content import public
@@ -41,6 +47,14 @@ MAX_LIMIT = 100
 AnyRequest = Request[Any, Any, State]
 # Every read answers HEAD too (link checkers, CDNs): same headers, no body (RFC 9110 §9.3.2).
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
+# What every read can answer besides 200: 304 (its validators match), 401 (a wrong preview token,
+# when preview tokens are configured), 503 (no site has loaded yet); routes add their own.
+READ_RESPONSES = {
+    **problem_responses(401, 503),
+    **empty_response(304, "Not Modified: If-None-Match or If-Modified-Since matched"),
+}
+# Routes with parameters: 400 when Litestar cannot read one, or the route refuses its value.
+PARAM_READ_RESPONSES = {**READ_RESPONSES, **problem_responses(400)}
 
 
 class _Prepared:
@@ -179,28 +193,47 @@ def _is_preview(header: str | None, tokens: tuple[str, ...]) -> bool:
     return True
 
 
-@route("/v1/site", http_method=GET_HEAD, summary="Site metadata, navigation and collections")
+@route(
+    "/v1/site",
+    http_method=GET_HEAD,
+    summary="Site metadata, navigation and collections",
+    responses=READ_RESPONSES,
+)
 async def get_site(request: AnyRequest) -> Response[public.SiteOut]:
     """``{name, base_url, default_region, navigation, collections}``."""
     reader = await Reader.open(request)
     return reader.send(reader.view.site)
 
 
-@route("/v1/routes", http_method=GET_HEAD, summary="Every published route with its ETag")
+@route(
+    "/v1/routes",
+    http_method=GET_HEAD,
+    summary="Every published route with its ETag",
+    responses=READ_RESPONSES,
+)
 async def get_routes(request: AnyRequest) -> Response[public.RoutesOut]:
     """``{items: [{path, type, etag}]}``: pages, collections, items, sitemap and assets."""
     reader = await Reader.open(request)
     return reader.send(reader.view.routes)
 
 
-@route("/v1/pages", http_method=GET_HEAD, summary="Published pages")
+@route("/v1/pages", http_method=GET_HEAD, summary="Published pages", responses=READ_RESPONSES)
 async def list_pages(request: AnyRequest) -> Response[public.PagesOut]:
     """``{items: [{slug, title, updated_at, etag}]}`` in slug order."""
     reader = await Reader.open(request)
     return reader.send(reader.view.pages_list)
 
 
-@route("/v1/pages/{slug:str}", http_method=GET_HEAD, summary="A page with every section resolved")
+@route(
+    "/v1/pages/{slug:str}",
+    http_method=GET_HEAD,
+    summary="A page with every section resolved",
+    responses={
+        **PARAM_READ_RESPONSES,
+        **problem_responses(404),
+        **empty_response(308, "Permanent Redirect: the page's new slug is in Location"),
+    },
+)
 async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.PageOut]:
     """``{slug, title, seo, updated_at, sections}``; 308 to the new slug for a redirected one;
     404 problem+json for an unknown slug.
@@ -221,7 +254,10 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
 
 
 @route(
-    "/v1/collections", http_method=GET_HEAD, summary="Collections with their published item counts"
+    "/v1/collections",
+    http_method=GET_HEAD,
+    summary="Collections with their published item counts",
+    responses=READ_RESPONSES,
 )
 async def list_collections(request: AnyRequest) -> Response[public.CollectionsOut]:
     """``{items: [{name, kind, count}]}`` in ``site.yaml`` order."""
@@ -254,6 +290,7 @@ def _limit(raw: str | None) -> int:
     "/v1/collections/{name:str}/items",
     http_method=GET_HEAD,
     summary="A page of a collection's published items",
+    responses={**PARAM_READ_RESPONSES, **problem_responses(404)},
 )
 async def list_items(
     request: AnyRequest,
@@ -285,6 +322,7 @@ async def list_items(
     "/v1/collections/{name:str}/items/{slug:str}",
     http_method=GET_HEAD,
     summary="One published item",
+    responses={**PARAM_READ_RESPONSES, **problem_responses(404)},
 )
 async def get_item(
     request: AnyRequest, name: FromPath[str], slug: FromPath[str]
@@ -305,6 +343,7 @@ async def get_item(
     http_method=GET_HEAD,
     summary="sitemaps.org XML of the published pages",
     media_type="application/xml",
+    responses=READ_RESPONSES,
 )
 async def sitemap(request: AnyRequest) -> Response[str]:
     """One ``<url>`` per published page at ``{base_url}/{slug}``, with ``<lastmod>``."""
@@ -312,7 +351,14 @@ async def sitemap(request: AnyRequest) -> Response[str]:
     return reader.send(reader.view.sitemap)
 
 
-@route("/assets/{path:path}", http_method=GET_HEAD, summary="A file of the site's assets/ folder")
+@route(
+    "/assets/{path:path}",
+    http_method=GET_HEAD,
+    summary="A file of the site's assets/ folder",
+    # Any media type: each file is sent with its own (by its suffix).
+    media_type="*/*",
+    responses={**PARAM_READ_RESPONSES, **problem_responses(404)},
+)
 async def asset(request: AnyRequest, path: FromPath[str]) -> Response[bytes]:
     """The file's bytes with its media type and ETag; 404 for anything not in ``assets/``."""
     reader = await Reader.open(request)
@@ -335,7 +381,7 @@ class ReadyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     errors: list[dict[str, str]] = []
 
 
-@get("/health/ready", summary="A site is loaded and served")
+@get("/health/ready", summary="A site is loaded and served", responses=problem_responses(503))
 async def ready(request: AnyRequest) -> Response[ReadyOut]:
     """200 ``{"status": "ok"}``; 200 ``{"status": "degraded", "errors": [...]}`` while the last
     good site is served after a failed reload; 503 problem+json while no site has ever loaded.

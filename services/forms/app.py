@@ -14,7 +14,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
 from frontdesk.metrics import QueueCollector, prometheus
-from frontdesk.problems import ProblemError, exception_handlers, problem_response, problem_responses
+from frontdesk.problems import (
+    ProblemError,
+    exception_handlers,
+    problem_response,
+    problem_responses,
+)
 from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
@@ -24,6 +29,7 @@ from services.forms.definition import FormDefinition, load_forms
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.health import health_workers
 from services.forms.intake import cors_headers, submit_form
+from services.forms.openapi import SubmitOperation
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
 from services.forms.ratelimit import Limit
 from services.forms.staff import staff_routes
@@ -127,6 +133,7 @@ PREFLIGHT_HEADERS = "Content-Type, Accept, Accept-Language, Idempotency-Key"
 @get(
     ["/v1/forms/{form_id:str}"],
     summary="The public definition of a form, with a fresh time-trap token",
+    responses=problem_responses(400, 404, 503),
 )
 async def definition(
     request: Request[Any, Any, State], form_id: FromPath[str]
@@ -197,6 +204,8 @@ async def definition(
     status_code=201,
     summary="Submit a form",
     request_max_body_size=10_000_000,
+    operation_class=SubmitOperation,
+    responses=problem_responses(400, 403, 404, 409, 413, 415, 422, 429, 503),
 )
 async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> Response[Any]:
     """Validate, store and queue the staff notification; 201 ``{ok, id, message}``.
@@ -239,7 +248,7 @@ async def preflight(request: Request[Any, Any, State], form_id: FromPath[str]) -
 @get(
     "/v1/phone/check",
     summary="Check a phone number as a submission would",
-    responses=problem_responses(400, 404),
+    responses=problem_responses(400, 404, 429),
 )
 async def phone_check(
     request: Request[Any, Any, State],

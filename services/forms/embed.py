@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromQuery
 
+from frontdesk.problems import empty_response, problem_responses
 from services.content.bodies import Body, etag_matches
 
 SCRIPT_PATH = Path(__file__).resolve().parent / "static" / "frontdesk.js"
@@ -56,6 +57,10 @@ def embed_script_handler(script: EmbedScript) -> HTTPRouteHandler:
         summary="The embed script for plain and Webflow forms",
         include_in_schema=True,
         media_type=MEDIA_TYPE,
+        responses={
+            **problem_responses(400),
+            **empty_response(304, "Not Modified: If-None-Match matched"),
+        },
     )
     async def frontdesk_js(
         request: Request[Any, Any, State], v: FromQuery[str | None] = None

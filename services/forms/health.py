@@ -15,7 +15,7 @@ import redis
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
-from frontdesk.problems import ProblemError
+from frontdesk.problems import ProblemError, problem_responses
 
 
 class WorkerOut(msgspec.Struct, kw_only=True):
@@ -65,7 +65,12 @@ def workers_of(connection: redis.Redis, queue_name: str) -> WorkersOut:
     return WorkersOut(count=len(workers), last_heartbeat=max(beats, default=None), workers=workers)
 
 
-@get("/health/workers", summary="Workers on the queue", sync_to_thread=True)
+@get(
+    "/health/workers",
+    summary="Workers on the queue",
+    sync_to_thread=True,
+    responses=problem_responses(503),
+)
 def health_workers(request: Request[Any, Any, State]) -> Response[WorkersOut]:
     """200 ``{count, last_heartbeat, workers: [{name, hostname, state, last_heartbeat}]}`` when at
     least one worker is registered; 503 problem+json ``no_workers`` (same members) when none is,

@@ -16,6 +16,7 @@ import msgspec
 import redis
 from litestar import Request, Response
 from litestar.datastructures import State
+from litestar.exceptions import InternalServerException
 
 from frontdesk import metrics
 from frontdesk.problems import ProblemError, problem_body
@@ -47,7 +48,9 @@ from services.forms.web import (
 log = logging.getLogger("frontdesk.forms")
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-MAX_FIELDS = 200
+# More fields than any contact form has: a body with more is refused before validation, so 10,000
+# unknown fields cannot buy a 10,000-entry error list (found by tests/hostile).
+MAX_FIELDS = 100
 
 
 class Accepted(msgspec.Struct, kw_only=True):
@@ -68,10 +71,90 @@ def cors_headers(form: FormDefinition | None, origin_header: str | None) -> dict
     return headers
 
 
+def _too_many_fields() -> ProblemError:
+    return ProblemError(
+        413, "too_many_fields", f"A submission carries at most {MAX_FIELDS} fields."
+    )
+
+
+def _invalid_encoding() -> ProblemError:
+    return ProblemError(400, "invalid_encoding", "The body is not valid UTF-8.")
+
+
+async def _read_body(request: Request[Any, Any, State]) -> bytes:
+    """The whole body (at most the route's ``request_max_body_size``, else Litestar's 413).
+
+    Litestar raises ``InternalServerException`` (a 500) when the client disconnects before its
+    announced ``Content-Length`` arrived; that is the client's fault: 400 ``incomplete_body``.
+    """
+    try:
+        return await request.body()
+    except InternalServerException:
+        raise ProblemError(
+            400, "incomplete_body", "The request body ended before its announced length."
+        ) from None
+
+
+def _decode_json(body: bytes) -> dict[str, Any]:
+    """A JSON object (RFC 8259, UTF-8); raises 400 ``malformed_json`` or 413 ``too_many_fields``."""
+    try:
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        # msgspec raises RecursionError for arrays/objects nested deeper than the interpreter's
+        # recursion limit: hostile input, answered like any malformed body.
+        raise ProblemError(400, "malformed_json", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProblemError(400, "malformed_json", "The body must be a JSON object.")
+    if len(data) > MAX_FIELDS:
+        raise _too_many_fields()
+    return data
+
+
+def _decode_urlencoded(body: bytes) -> list[tuple[str, str]]:
+    """``application/x-www-form-urlencoded`` pairs (WHATWG URL §5.1) in strict UTF-8: invalid
+    bytes, raw or %-escaped, are refused (400 ``invalid_encoding``) instead of being stored as
+    U+FFFD; more than :data:`MAX_FIELDS` pairs → 413 ``too_many_fields``.
+    """
+    try:
+        # Only the value's "+" means a space here (WHATWG URL); "%2B" is a plus sign.
+        return parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=MAX_FIELDS,
+            encoding="utf-8",
+            errors="strict",
+        )
+    except UnicodeDecodeError:
+        raise _invalid_encoding() from None
+    except ValueError:  # parse_qsl's max_num_fields
+        raise _too_many_fields() from None
+
+
+async def _decode_multipart(request: Request[Any, Any, State]) -> list[tuple[str, Any]]:
+    """``multipart/form-data`` parts (RFC 7578) as ``(name, value)``; raises 400
+    ``invalid_encoding`` (a part that is not valid in its charset), 400 ``malformed_form``
+    (unreadable, or over Litestar's 1,000-part limit) or 413 ``too_many_fields``.
+    """
+    try:
+        items = list((await request.form()).multi_items())
+    except (UnicodeDecodeError, LookupError):
+        # Litestar decodes each part with its charset and lets the error through (a 500).
+        raise _invalid_encoding() from None
+    except Exception:
+        raise ProblemError(400, "malformed_form", "The multipart body could not be read.") from None
+    if len(items) > MAX_FIELDS:
+        raise _too_many_fields()
+    return items
+
+
 async def _decode_body(
     request: Request[Any, Any, State], form: FormDefinition
 ) -> tuple[str, bytes, dict[str, Any]]:
-    """``(media type, raw body, fields)``; raises 400, 413, 415 or 422 ``files_not_accepted``."""
+    """``(media type, raw body, fields)``; raises 400 (``malformed_json``, ``malformed_form``,
+    ``invalid_encoding``, ``incomplete_body``), 413 (``body_too_large``, ``too_many_fields``),
+    415 or 422 ``files_not_accepted``.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/json", *FORM_TYPES):
         raise ProblemError(
@@ -85,41 +168,16 @@ async def _decode_body(
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > form.max_body_bytes:
         raise too_large
-    body = await request.body()
+    body = await _read_body(request)
     if len(body) > form.max_body_bytes:
         raise too_large
     if content_type == "application/json":
-        try:
-            data = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise ProblemError(400, "malformed_json", "The body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise ProblemError(400, "malformed_json", "The body must be a JSON object.")
-        return content_type, body, data
+        return content_type, body, _decode_json(body)
     if content_type == "application/x-www-form-urlencoded":
-        try:
-            # Only the value's "+" means a space here (WHATWG URL); "%2B" is a plus sign.
-            pairs = parse_qsl(
-                body.decode("utf-8"),
-                keep_blank_values=True,
-                strict_parsing=False,
-                max_num_fields=MAX_FIELDS,
-                errors="strict",
-            )
-        except (UnicodeDecodeError, ValueError):
-            raise ProblemError(
-                400, "malformed_form", "The body is not valid UTF-8 urlencoded form data."
-            ) from None
-        return content_type, body, _collect(pairs)
-    try:
-        parsed = await request.form()
-        items = list(parsed.multi_items())
-    except Exception:
-        raise ProblemError(400, "malformed_form", "The multipart body could not be read.") from None
+        return content_type, body, _collect(_decode_urlencoded(body))
+    items = await _decode_multipart(request)  # parses the body read above (Litestar caches it)
     if any(not isinstance(value, str) for _, value in items):
         raise ProblemError(422, "files_not_accepted", "This form does not accept file uploads.")
-    if len(items) > MAX_FIELDS:
-        raise ProblemError(400, "malformed_form", "Too many fields.")
     return content_type, body, _collect(items)
 
 

@@ -16,18 +16,19 @@ import hmac
 import io
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 import msgspec
 import redis
-from litestar import Request, Response, delete, get, post
+from litestar import HttpMethod, Request, Response, delete, get, post, route
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Stream
 
-from frontdesk.problems import ProblemError
+from frontdesk.problems import ProblemError, problem_responses
+from services.forms.openapi import StaffListOperation
 from services.forms.record import (
     MessageKind,
     Submission,
@@ -241,7 +242,12 @@ async def _in_thread(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk  # type: ignore[misc]
 
 
-@get("/v1/forms/{form_id:str}/submissions", summary="List or export a form's submissions (staff)")
+@get(
+    "/v1/forms/{form_id:str}/submissions",
+    summary="List or export a form's submissions (staff)",
+    operation_class=StaffListOperation,
+    responses=problem_responses(400, 401, 404, 503),
+)
 async def list_submissions(
     request: Request[Any, Any, State],
     form_id: FromPath[str],
@@ -284,6 +290,10 @@ async def list_submissions(
     return Response(content=page)
 
 
+def _unavailable() -> ProblemError:
+    return ProblemError(503, "store_unavailable", "Redis does not answer.")
+
+
 def _found(record: Submission | None, submission_id: str) -> Submission:
     if record is None:
         raise ProblemError(
@@ -292,14 +302,21 @@ def _found(record: Submission | None, submission_id: str) -> Submission:
     return record
 
 
-@get("/v1/submissions/{submission_id:str}", summary="One submission (staff)")
+@get(
+    "/v1/submissions/{submission_id:str}",
+    summary="One submission (staff)",
+    responses=problem_responses(400, 401, 404, 503),
+)
 async def get_submission(
     request: Request[Any, Any, State], submission_id: FromPath[str]
 ) -> Submission:
     """The stored record: id, form, status, created_at, fields, phone, flags, messages."""
     name = staff_name(request)
     state = _state(request)
-    record = await anyio.to_thread.run_sync(load_submission, state.store.redis, submission_id)
+    try:
+        record = await anyio.to_thread.run_sync(load_submission, state.store.redis, submission_id)
+    except redis.RedisError:
+        raise _unavailable() from None
     _log(name, "read", submission_id)
     return _found(record, submission_id)
 
@@ -327,7 +344,12 @@ async def _requeue(
     return _found(record, submission_id)
 
 
-@post("/v1/submissions/{submission_id:str}/release", status_code=200, summary="Release (staff)")
+@post(
+    "/v1/submissions/{submission_id:str}/release",
+    status_code=200,
+    summary="Release (staff)",
+    responses=problem_responses(400, 401, 404, 409, 503),
+)
 async def release(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Submission:
     """A quarantined submission becomes ``received`` and its staff notification is queued;
     409 ``wrong_status`` when it is not quarantined.
@@ -335,20 +357,33 @@ async def release(request: Request[Any, Any, State], submission_id: FromPath[str
     return await _requeue(request, submission_id, release=True)
 
 
-@post("/v1/submissions/{submission_id:str}/resend", status_code=200, summary="Resend (staff)")
+@post(
+    "/v1/submissions/{submission_id:str}/resend",
+    status_code=200,
+    summary="Resend (staff)",
+    responses=problem_responses(400, 401, 404, 409, 503),
+)
 async def resend(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Submission:
     """Queue the staff notification again (its ``sent`` marker cleared); 409 for a quarantined one."""
     return await _requeue(request, submission_id, release=False)
 
 
-@delete("/v1/submissions/{submission_id:str}", status_code=204, summary="Delete (staff)")
+@delete(
+    "/v1/submissions/{submission_id:str}",
+    status_code=204,
+    summary="Delete (staff)",
+    responses=problem_responses(400, 401, 404, 503),
+)
 async def delete_submission(
     request: Request[Any, Any, State], submission_id: FromPath[str]
 ) -> None:
     """Delete the record and its index entry; 404 when it does not exist."""
     name = staff_name(request)
     state = _state(request)
-    record = await anyio.to_thread.run_sync(state.store.delete, submission_id)
+    try:
+        record = await anyio.to_thread.run_sync(state.store.delete, submission_id)
+    except (StoreUnavailable, redis.RedisError):
+        raise _unavailable() from None
     _found(record, submission_id)
     _log(name, "delete", submission_id)
 
@@ -371,18 +406,52 @@ def erase(state: FormsState, email: str) -> list[str]:
     return erased
 
 
-@post("/v1/erasures", status_code=200, summary="Erase a person's submissions (staff)")
-async def erasures(request: Request[Any, Any, State], data: JSONBody[Erasure]) -> Erased:
+@post(
+    "/v1/erasures",
+    status_code=200,
+    summary="Erase a person's submissions (staff)",
+    responses=problem_responses(400, 401, 503),
+)
+async def erasures(
+    request: Request[Any, Any, State],
+    # The struct refuses unknown fields; its schema says so (Litestar's does not by itself).
+    data: Annotated[Erasure, Body(schema_extra={"additionalProperties": False})],
+) -> Erased:
     """``{"email": ...}`` → ``{"erased": N}``: every submission with that address is deleted."""
     name = staff_name(request)
     state = _state(request)
-    ids = await anyio.to_thread.run_sync(erase, state, data.email)
+    try:
+        ids = await anyio.to_thread.run_sync(erase, state, data.email)
+    except (StoreUnavailable, redis.RedisError):
+        raise _unavailable() from None
     for submission_id in ids:
         _log(name, "erase", submission_id)
     _log(name, "erasure", f"count:{len(ids)}")
     return Erased(erased=len(ids))
 
 
+@route(
+    "/v1/submissions/{submission_id:str}",
+    http_method=[HttpMethod.OPTIONS],
+    include_in_schema=False,
+)
+async def submission_options(submission_id: FromPath[str]) -> Response[None]:
+    """204 with ``Allow: DELETE, GET, OPTIONS`` (RFC 9110 §9.3.7). Litestar's own OPTIONS handler
+    lists only the methods of the first handler registered on a path (GET here), not DELETE.
+    """
+    return Response(content=None, status_code=204, headers={"Allow": "DELETE, GET, OPTIONS"})
+
+
 def staff_routes() -> list[HTTPRouteHandler]:
-    """Every staff route handler, for the app factory."""
-    return [list_submissions, get_submission, release, resend, delete_submission, erasures]
+    """Every staff route handler, for the app factory; the OPTIONS handler comes first, so
+    Litestar adds none of its own to that path.
+    """
+    return [
+        submission_options,
+        list_submissions,
+        get_submission,
+        release,
+        resend,
+        delete_submission,
+        erasures,
+    ]

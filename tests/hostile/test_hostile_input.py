@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -59,6 +60,20 @@ BYSTANDER_PATHS = {
 }
 
 
+def hostile_site(tmp: Path) -> Path:
+    """The clinic site with the contact form's ``max_body_bytes`` at its maximum (10,000,000).
+
+    At the default 64 KiB, 10,000 fields, JSON nested 100,000 deep or a 100,000-character phone
+    are refused by size alone (413 ``body_too_large``, before the body is read; covered by
+    tests/service/test_forms_intake.py); raised, each reaches the defence made for it.
+    """
+    site = tmp / "site"
+    shutil.copytree(CLINIC_SITE, site)
+    form = site / "forms" / "contact.yaml"
+    form.write_text(form.read_text() + "max_body_bytes: 10000000\n")
+    return site
+
+
 class Server:
     """``frontdesk serve <service>`` on a free port, with a short header read timeout."""
 
@@ -69,7 +84,7 @@ class Server:
         env.update(
             {
                 "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
-                "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
+                "FRONTDESK_SITE_DIR": str(hostile_site(tmp)),
                 f"FRONTDESK_{service.upper()}_PORT": str(self.port),
                 "FRONTDESK_RATE_LIMITS": "off",
                 "FRONTDESK_HTTP_HEADER_READ_TIMEOUT": str(HEADER_READ_TIMEOUT),

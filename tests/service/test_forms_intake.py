@@ -159,6 +159,71 @@ def test_json_array_and_non_utf8_urlencoded_are_400(make_client: ClientFactory) 
     assert bad.status_code == 400
 
 
+def test_10000_fields_under_the_default_limit_are_refused_by_size(
+    make_client: ClientFactory,
+) -> None:
+    """At the default 64 KiB ``max_body_bytes`` size alone refuses 10,000 fields, unread."""
+    client = make_client()
+    body = "&".join(f"field{i}=x" for i in range(10_000)).encode()
+    response = client.post(
+        URL, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", json.dumps({f"f{i}": "x" for i in range(101)}).encode()),
+        ("application/x-www-form-urlencoded", "&".join(f"f{i}=x" for i in range(101)).encode()),
+        (
+            "multipart/form-data; boundary=b",
+            "".join(
+                f'--b\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nx\r\n'
+                for i in range(101)
+            ).encode()
+            + b"--b--\r\n",
+        ),
+    ],
+    ids=["json", "urlencoded", "multipart"],
+)
+def test_more_than_100_fields_are_413_too_many_fields(
+    make_client: ClientFactory, content_type: str, body: bytes
+) -> None:
+    response = make_client().post(URL, content=body, headers={"content-type": content_type})
+    assert response.status_code == 413
+    assert response.json()["code"] == "too_many_fields"
+
+
+def test_deeply_nested_json_is_400_malformed_json(make_client: ClientFactory) -> None:
+    body = ('{"message": ' + "[" * 20_000 + "]" * 20_000 + "}").encode()
+    response = make_client().post(URL, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"name=Ann+%FF&email=ann%40example.com"),
+        ("application/x-www-form-urlencoded", b"name=Ann \xff&email=ann%40example.com"),
+        (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nAnn \xff\r\n--b--\r\n',
+        ),
+    ],
+    ids=["urlencoded-escaped", "urlencoded-raw", "multipart"],
+)
+def test_invalid_utf8_is_400_invalid_encoding_and_not_stored(
+    make_client: ClientFactory, redis_client: redis.Redis, content_type: str, body: bytes
+) -> None:
+    response = make_client().post(URL, content=body, headers={"content-type": content_type})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_encoding"
+    assert redis_client.keys("frontdesk:submission:*") == []
+
+
 def test_unencoded_plus_in_urlencoded_phone_follows_the_region(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:

@@ -214,3 +214,42 @@ def test_cli_resend(
     assert raw is not None
     assert msgspec.json.decode(raw, type=Submission).message("staff").status == "queued"  # type: ignore[union-attr]
     assert "nope" in capsys.readouterr().err
+
+
+def test_options_on_a_submission_lists_get_and_delete(make_client: ClientFactory) -> None:
+    response = _client(make_client).options("/v1/submissions/x")
+    assert response.status_code == 204
+    assert response.headers["allow"] == "DELETE, GET, OPTIONS"
+
+
+def test_read_delete_and_erase_answer_503_when_redis_is_down(make_client: ClientFactory) -> None:
+    from tests.conftest import free_port
+
+    client = make_client(
+        staff_tokens=TOKENS, rate_limits="off", redis_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    answers = [
+        client.get("/v1/submissions/x", headers=STAFF),
+        client.delete("/v1/submissions/x", headers=STAFF),
+        client.post("/v1/erasures", json={"email": "ann@example.com"}, headers=STAFF),
+    ]
+    for answer in answers:
+        assert answer.status_code == 503
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["code"] == "store_unavailable"
+
+
+def test_openapi_documents_staff_exports_and_html_answers(make_client: ClientFactory) -> None:
+    paths = _client(make_client).get("/schema/openapi.json").json()["paths"]
+    listing = paths["/v1/forms/{form_id}/submissions"]["get"]["responses"]
+    assert set(listing["200"]["content"]) == {"application/json", "text/csv", "application/jsonl"}
+    assert set(listing["401"]["content"]) == {"application/problem+json"}
+    submit = paths["/v1/forms/{form_id}/submissions"]["post"]
+    assert set(submit["requestBody"]["content"]) == {
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    }
+    assert set(submit["responses"]["422"]["content"]) == {"application/problem+json", "text/html"}
+    assert set(submit["responses"]["404"]["content"]) == {"application/problem+json"}
+    assert "303" in submit["responses"]

@@ -1,0 +1,82 @@
+"""OpenAPI operations of the forms routes that Litestar cannot describe from their signatures.
+
+The submission handler reads its body itself (three media types) and answers a plain HTML post
+with an HTML page or a 303; the staff list also streams CSV and JSON Lines. These ``Operation``
+subclasses (``operation_class=`` on the route) add what the document would otherwise leave out, so
+clients and the schemathesis fuzzing (``tests/fuzz``) can rely on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
+
+SUBMISSION_MEDIA_TYPES = (
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+)
+HTML = "text/html"
+_TEXT = Schema(type=OpenAPIType.STRING)
+
+
+@dataclass
+class SubmitOperation(Operation):
+    """``POST /v1/forms/{form_id}/submissions``: the body is an object of field name → text in
+    JSON, urlencoded or multipart; every error status may also be a ``text/html`` page (a plain
+    HTML post, DESIGN.md), and such a post is answered 200 ``text/html`` or 303 on success.
+    """
+
+    def __post_init__(self) -> None:
+        fields = Schema(
+            type=OpenAPIType.OBJECT,
+            additional_properties=_TEXT,
+            min_properties=1,
+            description="Field name → value; names starting with `_` are reserved.",
+        )
+        self.request_body = RequestBody(
+            required=True,
+            content={media: OpenAPIMediaType(schema=fields) for media in SUBMISSION_MEDIA_TYPES},
+        )
+        responses = self.responses or {}
+        for status, response in responses.items():
+            # An unknown form (404) is answered before the HTML check: problem+json only.
+            if isinstance(response, OpenAPIResponse) and status[0] in "45" and status != "404":
+                response.content = {
+                    **(response.content or {}),
+                    HTML: OpenAPIMediaType(schema=_TEXT),
+                }
+        responses["200"] = OpenAPIResponse(
+            description="A plain HTML post accepted, the form has no success redirect: a page",
+            content={HTML: OpenAPIMediaType(schema=_TEXT)},
+        )
+        responses["303"] = OpenAPIResponse(
+            description="A plain HTML post: to the form's success or error page (Location)"
+        )
+        self.responses = responses
+
+
+@dataclass
+class StaffListOperation(Operation):
+    """``GET /v1/forms/{form_id}/submissions``: 200 is JSON (a page), or with ``format=csv`` /
+    ``format=jsonl`` a CSV (RFC 4180) or JSON Lines stream of every matching submission.
+    """
+
+    def __post_init__(self) -> None:
+        responses = self.responses or {}
+        ok = responses.get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {
+                **(ok.content or {}),
+                "text/csv": OpenAPIMediaType(schema=_TEXT),
+                "application/jsonl": OpenAPIMediaType(schema=_TEXT),
+            }
+        self.responses = responses

@@ -26,16 +26,15 @@ pytest: sync
 
 test: lint typecheck pytest
 
-# Benchmarks (not part of `make test`): need wrk (apt-get install -y wrk) and taskset.
-bench: sync
-	$(BIN)/python bench/content.py
-
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
 
-# Benchmarks (not part of `make test`): each compares against a baseline in the same run.
-BENCHES := $(wildcard bench/content.py bench/forms.py bench/worker.py) bench/mixed.py bench/asgi_servers.py
+# Benchmarks (not part of `make test`; about 10 minutes on 2 cores): each compares against a baseline
+# in the same run and writes bench/results/<name>.json, then summary.py writes bench/results/summary.md.
+# Needs wrk (apt-get install -y wrk), taskset and redis-server. `make bench BENCHES=forms` runs one;
+# BENCH_SECONDS=2 shortens every wrk run (for trying changes, not for figures).
+BENCHES ?= content forms worker mixed asgi_servers
 bench: sync
-	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk"; exit 1; }
-	for b in $(BENCHES); do (cd bench && ../$(BIN)/python $$(basename $$b)) || exit 1; done
-	$(BIN)/python bench/summary.py
+	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
+	$(BIN)/python -m bench.summary

@@ -1,191 +1,79 @@
-"""Content service benchmark: ``make bench`` (or ``.venv/bin/python bench/content.py``).
-
-Serves the clinic site with ``frontdesk serve content`` (granian, production settings) and, in the
-same run with the same load generator, a bare Litestar app on granian answering a constant JSON body
-of the page's size. Server on core 0, wrk on core 1 (``taskset``). Then loads a generated site of
-5,000 items and 500 pages: load time (load + build of every body) and resident memory of the
-serving process. Writes ``bench/results/content.json``.
+"""Content service (issue 3): page GET (200), page GET with If-None-Match (304) and a collection list
+from ``frontdesk serve content`` (production settings), against a bare Litestar app on granian answering
+a constant JSON body of the page's size (bench/baseline_app.py); same run, same wrk, rounds interleaved.
+Then a generated site of 5,000 items and 500 pages: load + build time, and the serving process's RSS.
+Writes bench/results/content.json.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import platform
-import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-CLINIC = ROOT / "examples" / "clinic-site"
+from bench.harness import (
+    BIN,
+    CLINIC,
+    ROOT,
+    SERVER_CPU,
+    base_env,
+    comparison,
+    free_port,
+    frontdesk,
+    granian,
+    median_run,
+    meta,
+    rss_mb,
+    seconds,
+    serving,
+    write_result,
+    wrk,
+)
+
 PAGE = "/v1/pages/dry-needling-therapy-for-joint-pain"
-RESULTS = ROOT / "bench" / "results" / "content.json"
-DURATION = os.environ.get("BENCH_DURATION", "5s")
-CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")
-SERVER_CPU, LOAD_CPU = "0", "1"
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = 3
+IDENTITY = {"Accept-Encoding": "identity"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready in {timeout} s")
-
-
-def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, *argv],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def wrk(url: str, headers: dict[str, str]) -> dict[str, float]:
-    """One wrk run on the load core: requests/s, p50 and p99 latency (ms), non-2xx/3xx count."""
-    argv = [
-        "taskset",
-        "-c",
-        LOAD_CPU,
-        "wrk",
-        "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{DURATION}",
-        "--latency",
-    ]
-    for name, value in headers.items():
-        argv += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {
-        "requests_per_s": rps,
-        "p50_ms": p50,
-        "p99_ms": p99,
-        "non_2xx_3xx": int(errors.group(1)) if errors else 0,
-    }
-
-
-def base_env(site: Path, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-    env |= {"FRONTDESK_SITE_DIR": str(site), "FRONTDESK_CONTENT_PORT": str(port)}
-    env["FRONTDESK_LOG_LEVEL"] = "WARNING"
-    return env
-
-
-def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The run with the median requests/s (its own latencies kept together)."""
-    ordered = sorted(runs, key=lambda r: r["requests_per_s"])
-    middle = dict(ordered[len(ordered) // 2])
-    middle["runs_requests_per_s"] = [r["requests_per_s"] for r in runs]  # type: ignore[assignment]
-    return middle
-
-
-def http_benchmarks(tmp: Path) -> dict[str, object]:
-    """Both servers up at once (core 0, only one under load at a time); ROUNDS interleaved rounds
-    of every case so that the shared machine's noise hits all cases alike; medians reported.
-    """
-    identity = {"Accept-Encoding": "identity"}
-    port = free_port()
-    content = start(
-        [str(BIN / "frontdesk"), "serve", "content"], base_env(CLINIC, port), tmp / "c.log"
-    )
+def http_benchmarks(tmp: Path, duration: int) -> dict[str, Any]:
+    """Both servers up at once on the server core (one under load at a time); ROUNDS interleaved
+    rounds of every case, so the shared machine's noise hits all cases alike; medians reported."""
+    port, baseline_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    baseline: subprocess.Popen[bytes] | None = None
-    try:
-        wait_ready(f"{base}/health/ready")
-        page = httpx.get(base + PAGE, headers=identity)
-        body_file = tmp / "page.json"
-        body_file.write_bytes(page.content)
-        etag = page.headers["etag"]
-        baseline_port = free_port()
-        env = base_env(CLINIC, baseline_port) | {"BENCH_BODY_FILE": str(body_file)}
-        baseline = start(
-            [
-                str(BIN / "granian"),
-                "--interface",
-                "asgi",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(baseline_port),
-                "--log-level",
-                "warning",
-                "bench.baseline_app:app_factory",
-            ],
-            env,
-            tmp / "b.log",
-        )
+    env = base_env(FRONTDESK_SITE_DIR=str(CLINIC), FRONTDESK_CONTENT_PORT=str(port))
+    with serving(frontdesk("serve", "content"), env, f"{base}/health/ready"):
+        page = httpx.get(base + PAGE, headers=IDENTITY)
+        (tmp / "page.json").write_bytes(page.content)
+        baseline_env = env | {"BENCH_BODY_FILE": str(tmp / "page.json")}
         baseline_url = f"http://127.0.0.1:{baseline_port}/page"
-        wait_ready(baseline_url)
-        cases = {
-            "baseline": (baseline_url, identity),
-            "page_200": (base + PAGE, identity),
-            "page_304": (base + PAGE, {**identity, "If-None-Match": etag}),
-            "collection_list": (base + "/v1/collections/therapies/items", identity),
-        }
-        for url, headers in cases.values():  # warm-up
-            wrk(url, headers)
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
-        for _ in range(ROUNDS):
-            for name, (url, headers) in cases.items():
-                runs[name].append(wrk(url, headers))
-    finally:
-        stop(content)
-        if baseline is not None:
-            stop(baseline)
-    results = {name: _median_run(each) for name, each in runs.items()}
-    baseline_rps = results["baseline"]["requests_per_s"]
-    return {
-        "body_bytes": len(page.content),
-        "results": results,
-        "ratios": {
-            name: round(results[name]["requests_per_s"] / baseline_rps, 3)
-            for name in ("page_200", "page_304", "collection_list")
-        },
+        with serving(
+            granian("bench.baseline_app:app_factory", baseline_port), baseline_env, baseline_url
+        ):
+            cases = {
+                "baseline": (baseline_url, IDENTITY),
+                "page_200": (base + PAGE, IDENTITY),
+                "page_304": (base + PAGE, IDENTITY | {"If-None-Match": page.headers["etag"]}),
+                "collection_list": (base + "/v1/collections/therapies/items", IDENTITY),
+            }
+            for url, headers in cases.values():  # warm-up
+                wrk(url, duration=2, headers=headers)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
+            for _ in range(ROUNDS):
+                for name, (url, headers) in cases.items():
+                    runs[name].append(wrk(url, duration=duration, headers=headers))
+    return {"body_bytes": len(page.content)} | {
+        name: median_run(each) for name, each in runs.items()
     }
 
 
 def generate_site(root: Path, pages: int = 500, items: int = 5000) -> None:
-    """A site of ``pages`` pages and ``items`` items over five collections."""
+    """A site of ``pages`` pages and ``items`` items over the clinic site's collections."""
     shutil.copy(CLINIC / "site.yaml", root / "site.yaml")
     names = ["faqs", "therapies", "symptoms", "conditions", "treatments", "professionals", "posts"]
     per = items // len(names) + 1
@@ -233,24 +121,14 @@ print(json.dumps({"load_s": loaded - start, "build_s": built - loaded, "total_s"
 """
 
 
-def _rss_mb(pid: int) -> float:
-    """VmRSS of ``pid`` and its children (granian's workers), in MiB."""
-    total = 0
-    pids = [pid]
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    pids += [int(p) for p in children.split()]
-    for each in pids:
-        status = Path(f"/proc/{each}/status").read_text()
-        total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
-    return total / 1024
-
-
-def large_site(tmp: Path) -> dict[str, object]:
+def large_site(tmp: Path) -> dict[str, Any]:
+    """Load + build time of a generated 5,000-item, 500-page site in one process, then the time to
+    ready and the RSS of ``frontdesk serve content`` serving it (with the site watcher on)."""
     root = tmp / "large"
     root.mkdir()
     generate_site(root)
     out = subprocess.run(
-        ["taskset", "-c", SERVER_CPU, sys.executable, "-c", LOAD_SCRIPT, str(root)],
+        ["taskset", "-c", SERVER_CPU, str(BIN / "python"), "-c", LOAD_SCRIPT, str(root)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -258,16 +136,17 @@ def large_site(tmp: Path) -> dict[str, object]:
     ).stdout
     in_process = json.loads(out)
     port = free_port()
-    env = base_env(root, port) | {"FRONTDESK_CONTENT_WATCH": "on"}
+    env = base_env(
+        FRONTDESK_SITE_DIR=str(root),
+        FRONTDESK_CONTENT_PORT=str(port),
+        FRONTDESK_CONTENT_WATCH="on",
+    )
     started = time.perf_counter()
-    server = start([str(BIN / "frontdesk"), "serve", "content"], env, tmp / "large.log")
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/health/ready", timeout=120)
+    with serving(
+        frontdesk("serve", "content"), env, f"http://127.0.0.1:{port}/health/ready"
+    ) as pid:
         ready_s = time.perf_counter() - started
-        rss = _rss_mb(server.pid)
-        # taskset execs into frontdesk: server.pid is granian's main process.
-    finally:
-        stop(server)
+        rss = rss_mb(pid)
     return {
         "pages": 500,
         "items": 5000,
@@ -276,40 +155,72 @@ def large_site(tmp: Path) -> dict[str, object]:
         "build_s": round(in_process["build_s"], 3),
         "loader_process_max_rss_mb": round(in_process["max_rss_mb"], 1),
         "server_ready_s": round(ready_s, 3),
-        "server_rss_mb": round(rss, 1),
+        "server_rss_mb": rss,
     }
 
 
 def main() -> None:
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is missing: apt-get install -y wrk")
-    load_before = os.getloadavg()[0]
+    started = meta()
+    duration = seconds(5)
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        http = http_benchmarks(tmp)
-        large = large_site(tmp)
-    result = {
-        "benchmark": "content",
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        http = http_benchmarks(Path(tmp_name), duration)
+        large = large_site(Path(tmp_name))
+    base_rps = http["baseline"]["requests_per_second"]
+    bare = "bare Litestar, constant body"
+    comparisons = [
+        comparison(
+            "page GET 200",
+            http["page_200"]["requests_per_second"],
+            base_rps,
+            bare,
+            "req/s",
+            target=0.85,
+        ),
+        comparison(
+            "page GET 304 (If-None-Match)",
+            http["page_304"]["requests_per_second"],
+            base_rps,
+            bare,
+            "req/s",
+            target=1.0,
+        ),
+        comparison(
+            "collection list",
+            http["collection_list"]["requests_per_second"],
+            base_rps,
+            bare,
+            "req/s",
+        ),
+        comparison(
+            "large site load + build (5,000 items, 500 pages)",
+            large["load_and_build_s"],
+            5.0,
+            "issue 3 limit",
+            "s",
+            target=1.0,
+            lower_is_better=True,
+        ),
+        comparison(
+            "large site server RSS",
+            large["server_rss_mb"],
+            300.0,
+            "issue 3 limit",
+            "MiB",
+            target=1.0,
+            lower_is_better=True,
+        ),
+    ]
+    details = {
         "setup": {
-            "server": "frontdesk serve content (granian, 1 worker) on core 0",
-            "baseline": "bare Litestar app on granian, constant JSON body of the page's size",
-            "load": f"wrk -t1 -c{CONNECTIONS} -d{DURATION} on core 1, Accept-Encoding: identity",
+            "server": "frontdesk serve content (granian, 1 worker)",
+            "baseline": "bench/baseline_app.py: bare Litestar on granian, the page's JSON as a constant",
+            "load": f"wrk -t1 -c32 -d{duration}s, Accept-Encoding: identity",
             "rounds": f"{ROUNDS} interleaved rounds of every case; the median run is reported",
-            "load_average_1min_before": load_before,
         },
-        **http,
+        "http": http,
         "large_site": large,
-        "targets": {
-            "page_200_vs_baseline": 0.85,
-            "page_304_vs_baseline": 1.0,
-            "load_s": 5,
-            "memory_mb": 300,
-        },
     }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result("content", comparisons, details, started)
 
 
 if __name__ == "__main__":

@@ -1,42 +1,43 @@
-"""Forms service benchmark (issue 4): accepted submissions per second against a bare baseline.
-
-Run from the repository root: ``uv run python bench/forms.py`` (needs ``wrk``; Redis at
-``FRONTDESK_BENCH_REDIS_URL``, default database 11, which the run flushes before and after).
-
-- Both servers run under granian (one worker) pinned to CPU 0 with ``taskset``; wrk runs pinned to
-  CPU 1, so server and load generator never share a core.
-- Forms: a valid JSON body, every check on (origin, validation, phone, email, honeypot, a valid
-  time-trap token, duplicate and idempotency claims, MULTI/EXEC with the RQ job); rate limits are
-  lifted in the benchmark's own form definition. Every request has a unique email and message, so
-  none is answered as a duplicate.
-- Baseline: ``bench/forms_baseline.py``, decoding the same body and writing one Redis key.
-- Phone check: ``GET /v1/phone/check`` per second against phonenumbers parse + is_valid + format in
-  a loop (one core).
-
-Writes ``bench/results/forms.json``.
+"""Forms service (issue 4): accepted submissions per second, every check on (origin, validation,
+phone, email, honeypot, a valid time-trap token, duplicate and idempotency claims, MULTI/EXEC with the
+RQ job), rate limits lifted in the benchmark's own form definition; against a bare Litestar endpoint
+that decodes the same body and writes one Redis key (bench/forms_baseline.py). Every request has a
+unique email and message, so none is answered as a duplicate. Both use the same private redis-server.
+Also ``GET /v1/phone/check`` per second against phonenumbers parse + is_valid + format in a loop.
+Writes bench/results/forms.json.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import re
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-REDIS_URL = os.environ.get("FRONTDESK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
-DURATION = int(os.environ.get("BENCH_SECONDS", "15"))
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-SERVER_CPU, LOAD_CPU = "0", "1"
+import httpx
+import redis
 
+from bench.harness import (
+    BIN,
+    CLINIC,
+    SERVER_CPU,
+    base_env,
+    comparison,
+    free_port,
+    frontdesk,
+    granian,
+    median_run,
+    meta,
+    redis_server,
+    seconds,
+    serving,
+    write_result,
+    wrk,
+)
+
+ROUNDS = 3
 BENCH_FORM = """
 id: bench
 title: Benchmark form
@@ -51,221 +52,119 @@ allowed_origins: ["http://127.0.0.1:8000"]
 spam:
   rate_limits: {enabled: false}
 """
-
 POST_LUA = """
 local counter = 0
-local threads = 0
-local token = os.getenv("BENCH_TOKEN")
-function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
-end
 function request()
   counter = counter + 1
   local body = string.format(
     '{"name":"Ann Example","email":"ann.%d.%d@example.com","phone":"+1 415 555 2671",'
-    .. '"message":"Knee pain since March, run %d.%d","_gotcha":"","_token":"%s"}',
-    tid, counter, tid, counter, token)
+    .. '"message":"Knee pain since March, run %d.%d","_gotcha":"","_token":"TOKEN"}',
+    RUN, counter, RUN, counter)
   return wrk.format("POST", "/v1/forms/bench/submissions",
     {["Content-Type"] = "application/json", ["Accept"] = "application/json",
      ["Origin"] = "http://127.0.0.1:8000"}, body)
 end
 """
+SUBMISSIONS = "/v1/forms/bench/submissions"
+PHONE = "/v1/phone/check?number=%2B1%20415%20555%202671&region=US"
+PHONENUMBERS_LOOP = """
+import sys, time, phonenumbers
+seconds = float(sys.argv[1])
+n, end = 0, time.perf_counter() + seconds
+while time.perf_counter() < end:
+    for _ in range(100):
+        p = phonenumbers.parse('+1 415 555 2671', 'US')
+        phonenumbers.is_possible_number(p); phonenumbers.is_valid_number(p)
+        phonenumbers.format_number(p, phonenumbers.PhoneNumberFormat.E164)
+    n += 100
+print(n / seconds)
+"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        str(ROOT / ".venv/bin/granian"),
-        "--interface",
-        "asgi",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--no-access-log",
-        target,
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=1)
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{target} did not start")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def wrk(url: str, script: Path | None, env: dict[str, str]) -> dict[str, float]:
-    command = [
-        "taskset",
-        "-c",
-        LOAD_CPU,
-        "wrk",
-        "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{DURATION}s",
-        "--latency",
-    ]
-    if script:
-        command += ["-s", str(script)]
-    output = subprocess.run(
-        [*command, url], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    return parse_wrk(output)
-
-
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def parse_wrk(output: str) -> dict[str, float]:
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(r"Socket errors: (.*)", output)
-    latency = {p: _ms(v, u) for p, v, u in re.findall(r"\s+(50|99)%\s+([\d.]+)(us|ms|s)\b", output)}
-    return {
-        "requests_per_second": rps,
-        "requests": total,
-        "non_2xx": int(bad.group(1)) if bad else 0,
-        "socket_errors": errors.group(1) if errors else "none",  # type: ignore[dict-item]
-        "p50_ms": latency.get("50", float("nan")),
-        "p99_ms": latency.get("99", float("nan")),
-    }
-
-
-def phonenumbers_loop(seconds: float = 5.0) -> float:
-    """Checks per second calling phonenumbers directly (parse, is_possible, is_valid, format)."""
-    code = (
-        "import phonenumbers, time\n"
-        "n = 0\n"
-        f"end = time.perf_counter() + {seconds}\n"
-        "while time.perf_counter() < end:\n"
-        "    for _ in range(100):\n"
-        "        p = phonenumbers.parse('+1 415 555 2671', 'US')\n"
-        "        phonenumbers.is_possible_number(p); phonenumbers.is_valid_number(p)\n"
-        "        phonenumbers.format_number(p, phonenumbers.PhoneNumberFormat.E164)\n"
-        "    n += 100\n"
-        f"print(n / {seconds})\n"
-    )
-    output = subprocess.run(
-        ["taskset", "-c", SERVER_CPU, sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return float(output.strip())
-
-
-def flush(env: dict[str, str]) -> None:
-    import redis
-
-    redis.Redis.from_url(env["FRONTDESK_REDIS_URL"]).flushdb()
+def phonenumbers_loop(duration: int) -> float:
+    """Checks per second calling phonenumbers directly, on the server core."""
+    argv = ["taskset", "-c", SERVER_CPU, str(BIN / "python"), "-c", PHONENUMBERS_LOOP]
+    out = subprocess.run([*argv, str(duration)], capture_output=True, text=True, check=True)
+    return round(float(out.stdout.strip()), 1)
 
 
 def main() -> None:
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install -y wrk)")
-    workdir = Path(tempfile.mkdtemp(prefix="frontdesk-bench-"))
-    site = workdir / "site"
-    shutil.copytree(ROOT / "examples/clinic-site", site)
-    (site / "forms/bench.yaml").write_text(BENCH_FORM)
-    script = workdir / "post.lua"
-    script.write_text(POST_LUA)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")},
-        "FRONTDESK_REDIS_URL": REDIS_URL,
-        "FRONTDESK_SITE_DIR": str(site),
-        "FRONTDESK_SECRET_KEY": "bench-secret",
-        "FRONTDESK_LOG_LEVEL": "WARNING",
-        # The bench form lifts its own limits; this lifts the phone check's 120/min per IP too.
-        "FRONTDESK_RATE_LIMITS": "off",
-        "PYTHONPATH": str(ROOT),
-    }
-    flush(env)
-    results: dict[str, object] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "note": "2 shared cores; server on CPU 0, wrk on CPU 1",
-        },
-        "duration_seconds": DURATION,
-        "connections": CONNECTIONS,
-    }
-    port = free_port()
-    server = start("bench.forms_baseline:app_factory", port, env)
-    try:
-        baseline = wrk(
-            f"http://127.0.0.1:{port}/v1/forms/bench/submissions",
-            script,
-            {**os.environ, "BENCH_TOKEN": "x"},
+    started = meta()
+    duration = seconds(5)
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url:
+        site = Path(tmp) / "site"
+        shutil.copytree(CLINIC, site)
+        (site / "forms" / "bench.yaml").write_text(BENCH_FORM)
+        port, baseline_port = free_port(), free_port()
+        env = base_env(
+            FRONTDESK_REDIS_URL=redis_url,
+            FRONTDESK_SITE_DIR=str(site),
+            FRONTDESK_SECRET_KEY="bench-secret",
+            FRONTDESK_FORMS_PORT=str(port),
         )
-    finally:
-        stop(server)
-    flush(env)
-    port = free_port()
-    server = start("services.forms.asgi:app_factory", port, env)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/forms/bench") as response:
-            token = json.load(response)["token"]
-        time.sleep(3.5)  # the token must be older than the form's minimum fill time
-        forms = wrk(
-            f"http://127.0.0.1:{port}/v1/forms/bench/submissions",
-            script,
-            {**os.environ, "BENCH_TOKEN": token},
-        )
-        import redis
+        forms = f"http://127.0.0.1:{port}"
+        baseline = f"http://127.0.0.1:{baseline_port}"
+        with (
+            serving(frontdesk("serve", "forms"), env, forms + "/health/ready"),
+            serving(
+                granian("bench.forms_baseline:app_factory", baseline_port),
+                env,
+                baseline + "/health/live",
+            ),
+        ):
+            token = httpx.get(forms + "/v1/forms/bench").json()["token"]
+            time.sleep(3.5)  # the token must be older than the form's minimum fill time
+            cases = {
+                "baseline": (baseline + SUBMISSIONS, True),
+                "submission": (forms + SUBMISSIONS, True),
+                "phone_check": (forms + PHONE, False),
+            }
+            run = 0
 
-        stored = redis.Redis.from_url(REDIS_URL).zcard("frontdesk:form:bench:submissions")
-        forms["stored"] = stored
-        phone = wrk(
-            f"http://127.0.0.1:{port}/v1/phone/check?number=%2B1%20415%20555%202671&region=US",
-            None,
-            {**os.environ},
-        )
-    finally:
-        stop(server)
-    flush(env)
-    loop = phonenumbers_loop()
-    results["submissions"] = {
-        "forms": forms,
-        "baseline_bare_litestar_one_redis_set": baseline,
-        "ratio": round(forms["requests_per_second"] / baseline["requests_per_second"], 3),
-        "target_ratio": 0.5,
+            def one(url: str, post: bool, length: int) -> dict[str, Any]:
+                nonlocal run
+                run += 1  # each run its own emails: no submission is a duplicate of another
+                script = POST_LUA.replace("TOKEN", token).replace("RUN", str(run)) if post else ""
+                return wrk(url, duration=length, script=script)
+
+            for url, post in cases.values():  # warm-up
+                one(url, post, 2)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
+            for _ in range(ROUNDS):
+                for name, (url, post) in cases.items():
+                    runs[name].append(one(url, post, duration))
+            stored = redis.Redis.from_url(redis_url).zcard("frontdesk:form:bench:submissions")
+        loop = phonenumbers_loop(duration)
+    results = {name: median_run(each) for name, each in runs.items()}
+    comparisons = [
+        comparison(
+            "accepted submissions",
+            results["submission"]["requests_per_second"],
+            results["baseline"]["requests_per_second"],
+            "bare Litestar: decode body + one Redis SET",
+            "req/s",
+            target=0.5,
+        ),
+        comparison(
+            "phone check (GET /v1/phone/check)",
+            results["phone_check"]["requests_per_second"],
+            loop,
+            "phonenumbers parse+validate+format loop",
+            "checks/s",
+        ),
+    ]
+    details = {
+        "setup": {
+            "servers": "frontdesk serve forms and bench/forms_baseline.py, granian, 1 worker each",
+            "redis": "private redis-server, AOF appendfsync always, shared by both",
+            "load": f"wrk -t1 -c32 -d{duration}s",
+            "rounds": f"{ROUNDS} interleaved rounds of every case; the median run is reported",
+        },
+        **results,
+        "stored_submissions": stored,
+        "phonenumbers_loop_per_second": loop,
     }
-    results["phone_check"] = {
-        "http_get_phone_check": phone,
-        "phonenumbers_direct_loop_per_second": loop,
-        "ratio": round(phone["requests_per_second"] / loop, 3),
-    }
-    out = ROOT / "bench/results/forms.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
-    shutil.rmtree(workdir, ignore_errors=True)
+    write_result("forms", comparisons, details, started)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,31 @@
-"""Mixed load: page views with a submission every 50 views, against page views alone (same run).
-
-Starts its own redis-server (AOF, appendfsync always), the content and forms services (granian), the
-worker and an SMTP sink, all pinned to core 0; wrk runs on core 1. Writes bench/results/mixed.json.
+"""Mixed load (issue 8): page views with a submission every 50 views, against page views alone, same
+run. The content and forms services (granian), the worker, a private redis-server (AOF, appendfsync
+always) and an SMTP sink all run; services and worker on the server core. Writes
+bench/results/mixed.json.
 """
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 import threading
 from typing import Any
 
-from harness import BIN, base_env, free_port, process, wait_http, write_result, wrk
+import redis
+
+from bench.harness import (
+    CLINIC,
+    base_env,
+    comparison,
+    free_port,
+    frontdesk,
+    meta,
+    process,
+    redis_server,
+    seconds,
+    serving,
+    smtp_sink,
+    write_result,
+    wrk,
+)
 
 PAGE = "/v1/pages/dry-needling-therapy-for-joint-pain"
 VIEWS_PER_SUBMISSION = 50
@@ -29,94 +43,73 @@ delay = function() return DELAY_MS end
 """
 
 
-def main(seconds: int = 15) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        redis_port, content_port, forms_port, smtp_port = (free_port() for _ in range(4))
+def main() -> None:
+    started = meta()
+    duration = seconds(15)
+    content_port, forms_port = free_port(), free_port()
+    content = f"http://127.0.0.1:{content_port}"
+    forms = f"http://127.0.0.1:{forms_port}"
+    with redis_server() as redis_url, smtp_sink(base_env()) as smtp_port:
         env = base_env(
-            FRONTDESK_REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
+            FRONTDESK_REDIS_URL=redis_url,
+            FRONTDESK_SITE_DIR=str(CLINIC),
             FRONTDESK_CONTENT_PORT=str(content_port),
             FRONTDESK_FORMS_PORT=str(forms_port),
             FRONTDESK_SMTP_PORT=str(smtp_port),
         )
-        redis_argv = [
-            "redis-server",
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            tmp,
-        ]
-        redis_argv += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
-        sink = [str(BIN / "python"), "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}"]
-        sink += ["-c", "aiosmtpd.handlers.Sink"]
         with (
-            process(redis_argv, env),
-            process(sink, env),
-            process([str(BIN / "frontdesk"), "serve", "content"], env),
-            process([str(BIN / "frontdesk"), "serve", "forms"], env),
-            process([str(BIN / "frontdesk"), "worker"], env),
+            serving(frontdesk("serve", "content"), env, content + "/health/ready"),
+            serving(frontdesk("serve", "forms"), env, forms + "/health/ready"),
+            process(frontdesk("worker"), env),
         ):
-            content = f"http://127.0.0.1:{content_port}"
-            forms = f"http://127.0.0.1:{forms_port}"
-            wait_http(content + "/health/live")
-            wait_http(forms + "/health/ready")
-            wrk(content + PAGE, seconds=3)  # warm-up
-            views_only = wrk(content + PAGE, seconds=seconds)
+            wrk(content + PAGE, duration=3)  # warm-up
+            views_only = wrk(content + PAGE, duration=duration)
+            # One connection posting with a pause: about one submission per 50 views.
             delay_ms = max(
                 1, round(1000 * VIEWS_PER_SUBMISSION / views_only["requests_per_second"])
             )
             submissions: dict[str, Any] = {}
-
-            def submit() -> None:
-                submissions.update(
+            script = SUBMIT_LUA.replace("DELAY_MS", str(delay_ms))
+            poster = threading.Thread(
+                target=lambda: submissions.update(
                     wrk(
                         forms + "/v1/forms/contact/submissions",
-                        seconds=seconds,
+                        duration=duration,
                         connections=1,
-                        script=SUBMIT_LUA.replace("DELAY_MS", str(delay_ms)),
+                        script=script,
                     )
                 )
-
-            poster = threading.Thread(target=submit)
+            )
             poster.start()
-            views = wrk(content + PAGE, seconds=seconds)
+            views = wrk(content + PAGE, duration=duration)
             poster.join()
-            queued = subprocess.run(
-                ["redis-cli", "-p", str(redis_port), "llen", "rq:queue:frontdesk"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout.strip()
-    ratio = round(views["requests_per_second"] / views_only["requests_per_second"], 3)
-    figures = {
+            queued = redis.Redis.from_url(redis_url).llen("rq:queue:frontdesk")
+    comparisons = [
+        comparison(
+            "page views/s under mixed load",
+            views["requests_per_second"],
+            views_only["requests_per_second"],
+            "page views alone",
+            "req/s",
+        ),
+        comparison(
+            "page view p99 under mixed load",
+            views["p99_ms"],
+            views_only["p99_ms"],
+            "page views alone",
+            "ms",
+            lower_is_better=True,
+        ),
+    ]
+    details = {
         "views_only": views_only,
         "mixed_views": views,
         "mixed_submissions": submissions,
         "views_per_submission": round(views["requests"] / max(1, submissions["requests"]), 1),
         "queue_left": queued,
-        "comparisons": [
-            {
-                "name": "page views/s under mixed load",
-                "value": views["requests_per_second"],
-                "baseline": views_only["requests_per_second"],
-                "baseline_name": "page views alone",
-                "unit": "req/s",
-                "ratio": ratio,
-            },
-            {
-                "name": "page view p99 under mixed load",
-                "value": views["p99_ms"],
-                "baseline": views_only["p99_ms"],
-                "baseline_name": "page views alone",
-                "unit": "ms",
-                "ratio": round(views["p99_ms"] / max(views_only["p99_ms"], 0.001), 3),
-            },
-        ],
     }
-    write_result("mixed", figures)
-    return figures
+    write_result("mixed", comparisons, details, started)
 
 
 if __name__ == "__main__":
-    print(main())
+    main()

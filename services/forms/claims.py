@@ -1,6 +1,10 @@
 """Idempotency keys and duplicate detection, claimed with ``SET NX`` before the ``MULTI/EXEC``.
 
-Two simultaneous identical posts race for the same key; the loser waits until the winner's
+The rate limits of a submission and its claims go to Redis in one round trip (one Lua script): the
+limits are checked and counted first (none counted when one is full, as in
+:mod:`services.forms.ratelimit`), then each key is claimed with ``SET NX`` in order; when one is
+taken, the keys claimed before it in the same script are deleted, so a request holds all its claims
+or none. Two simultaneous identical posts race for the same key; the loser waits until the winner's
 record exists and answers with the winner's id. A failed ``EXEC`` releases the claims (only if they
 still hold our id), so a retry can store the submission.
 
@@ -21,20 +25,54 @@ import msgspec
 import redis
 import redis.asyncio
 
+from services.forms.ratelimit import LIMITS_LUA, Limit, wait_seconds, window_args
 from services.forms.record import KEY_PREFIX, submission_key
 
 IDEMPOTENCY_TTL = 86_400
 DUPLICATE_TTL = 600
 WAIT_SECONDS = 5.0
 
+# KEYS: the limits' window keys, then the claims' keys. ARGV[1]: the number of limits; then a
+# (count, ttl ms) pair per limit; then a (value, ttl s) pair per claim.
+# Returns {'limited', ms to wait}, {'taken', key, its value} or {'claimed'}.
+_CLAIM = (
+    LIMITS_LUA
+    + """
+local n = tonumber(ARGV[1])
+local wait = hit_limits(n, 1)
+if wait > 0 then return {'limited', wait} end
+local base = 1 + 2 * n
+for i = n + 1, #KEYS do
+  local j = base + 2 * (i - n)
+  if not redis.call('SET', KEYS[i], ARGV[j - 1], 'NX', 'EX', ARGV[j]) then
+    local stored = redis.call('GET', KEYS[i])
+    for k = n + 1, i - 1 do redis.call('DEL', KEYS[k]) end
+    return {'taken', KEYS[i], stored}
+  end
+end
+return {'claimed'}
+"""
+)
+# Deletes each key of KEYS that still holds the value at the same position in ARGV.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+local deleted = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then deleted = deleted + redis.call('DEL', key) end
+end
+return deleted
 """
 
 
 class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different body (answer 409)."""
+
+
+class RateLimited(Exception):
+    """A rate limit of the submission is full; ``wait`` is the seconds until it has room (429)."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(f"rate limited for {wait} s")
+        self.wait = wait
 
 
 class ClaimTimeout(Exception):
@@ -78,34 +116,42 @@ def duplicate_claim(
 
 
 class Claimer:
-    """Claims keys, waits on winners and releases claims after a failed write."""
+    """Counts rate limits and claims keys (one round trip), waits on winners and releases claims
+    after a failed write.
+    """
 
     def __init__(self, connection: redis.asyncio.Redis) -> None:
         self.redis = connection
+        self.claim_script = connection.register_script(_CLAIM)
         self.release_script = connection.register_script(_RELEASE)
 
     async def run(
-        self, own_id: str, claims: list[Claim], store: Callable[[], Awaitable[None]]
+        self,
+        own_id: str,
+        claims: list[Claim],
+        store: Callable[[], Awaitable[None]],
+        limits: list[Limit] | None = None,
     ) -> tuple[str, bool]:
-        """Claim ``claims`` (each valued with ``own_id``, the new submission's id) in order, then
-        call ``store``; returns ``(id, replayed)``.
+        """Count a hit against ``limits``, claim ``claims`` (each valued with ``own_id``, the new
+        submission's id) in order, then call ``store``; returns ``(id, replayed)``.
 
         ``replayed`` is true when an earlier submission holds a claim: its id is returned and
-        ``store`` is not called. Raises :class:`IdempotencyConflict`, :class:`ClaimTimeout`,
-        ``redis.RedisError``, or whatever ``store`` raises (after releasing the claims).
+        ``store`` is not called. Raises :class:`RateLimited` (nothing claimed),
+        :class:`IdempotencyConflict`, :class:`ClaimTimeout`, ``redis.RedisError``, or whatever
+        ``store`` raises (after releasing the claims).
         """
         deadline = time.monotonic() + WAIT_SECONDS
+        pending = limits or []
         while True:
-            held: list[Claim] = []
-            winner = await self._claim_all(claims, held)
+            winner = await self._claim_all(claims, pending)
+            pending = []  # a retry after a vanished winner is the same hit: counted once
             if winner is None:
                 try:
                     await store()
                 except BaseException:
-                    await self.release(held)
+                    await self.release(claims)
                     raise
                 return own_id, False
-            await self.release(held)
             # Wait for the winner's record; if its claim vanishes (its EXEC failed), try again.
             while time.monotonic() < deadline:
                 if await self.redis.exists(submission_key(winner[1])):
@@ -117,26 +163,30 @@ class Claimer:
             else:
                 raise ClaimTimeout(winner[1])
 
-    async def _claim_all(self, claims: list[Claim], held: list[Claim]) -> tuple[str, str] | None:
-        """Claim each key; on the first one already taken return ``(key, winner id)``."""
+    async def _claim_all(self, claims: list[Claim], limits: list[Limit]) -> tuple[str, str] | None:
+        """Count ``limits`` and claim every key (all or none held afterwards); on the first key
+        already taken return ``(key, winner id)``.
+        """
+        if not claims and not limits:
+            return None
+        keys, limit_args = window_args(limits)
+        keys += [claim.key for claim in claims]
+        args: list[str | int] = [len(limits), *limit_args]
         for claim in claims:
-            if await self.redis.set(claim.key, claim.value, nx=True, ex=claim.ttl):
-                held.append(claim)
-                continue
-            raw = await self.redis.get(claim.key)
-            if raw is None:  # expired between SET and GET: claim again
-                if await self.redis.set(claim.key, claim.value, nx=True, ex=claim.ttl):
-                    held.append(claim)
-                    continue
-                raw = await self.redis.get(claim.key) or b""
-            stored = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if claim.key.startswith(f"{KEY_PREFIX}idem:") and (
-                stored.split("|")[-1] != claim.value.split("|")[-1]
-            ):
-                await self.release(held)
-                raise IdempotencyConflict(claim.key)
-            return claim.key, stored.split("|")[0]
-        return None
+            args += [claim.value, claim.ttl]
+        answer = await self.claim_script(keys=keys, args=args)
+        outcome = _text(answer[0])
+        if outcome == "limited":
+            raise RateLimited(wait_seconds(int(answer[1])))
+        if outcome == "claimed":
+            return None
+        key, stored = _text(answer[1]), _text(answer[2])
+        claim = next(c for c in claims if c.key == key)
+        if key.startswith(f"{KEY_PREFIX}idem:") and (
+            stored.split("|")[-1] != claim.value.split("|")[-1]
+        ):
+            raise IdempotencyConflict(key)
+        return key, stored.split("|")[0]
 
     async def _point_idempotency(self, claims: list[Claim], winner_id: str) -> None:
         """A first-time idempotency key whose body duplicates another submission: remember the
@@ -148,10 +198,18 @@ class Claimer:
                 await self.redis.set(claim.key, f"{winner_id}|{body_hash}", nx=True, ex=claim.ttl)
 
     async def release(self, held: list[Claim]) -> None:
-        """Delete each claim that still holds our value (compare-and-delete in Lua)."""
-        for claim in held:
-            try:
-                await self.release_script(keys=[claim.key], args=[claim.value])
-            except redis.RedisError:
-                # Redis is down: the claim expires with its TTL.
-                continue
+        """Delete each claim that still holds our value (compare-and-delete in Lua, one round
+        trip); when Redis is down the claims expire with their TTL.
+        """
+        if not held:
+            return
+        try:
+            await self.release_script(
+                keys=[claim.key for claim in held], args=[claim.value for claim in held]
+            )
+        except redis.RedisError:
+            return
+
+
+def _text(value: bytes | str | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -25,6 +25,7 @@ from services.forms.claims import (
     Claim,
     ClaimTimeout,
     IdempotencyConflict,
+    RateLimited,
     duplicate_claim,
     idempotency_claim,
 )
@@ -435,21 +436,23 @@ async def _store(
     claims: list[Claim],
     limits: list[Limit],
 ) -> str:
-    """Rate limits, claims, ``MULTI/EXEC`` (asyncio client); returns the answered id."""
+    """Rate limits and claims (one round trip), ``MULTI/EXEC`` (asyncio client); returns the
+    answered id.
+    """
     try:
-        wait = await state.limiter.hit(limits)
-        if wait:
-            raise ProblemError(
-                429,
-                "rate_limited",
-                f"Too many submissions; try again in {wait} seconds.",
-                headers={"Retry-After": str(wait)},
-            )
         stored_id, _ = await state.claimer.run(
             submission.id,
             claims,
             lambda: state.store.save_async(state.redis, submission, form.retention_days, kinds),
+            limits,
         )
+    except RateLimited as limited:
+        raise ProblemError(
+            429,
+            "rate_limited",
+            f"Too many submissions; try again in {limited.wait} seconds.",
+            headers={"Retry-After": str(limited.wait)},
+        ) from None
     except IdempotencyConflict:
         raise ProblemError(
             409,

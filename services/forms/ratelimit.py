@@ -15,23 +15,27 @@ import redis.asyncio
 
 from services.forms.record import KEY_PREFIX
 
-# KEYS: one per limit; ARGV: count, ttl pairs. Returns 0 (allowed) or the largest TTL of a full window.
-_SCRIPT = """
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local used = tonumber(redis.call('GET', key) or '0')
-  if used >= tonumber(ARGV[2 * i - 1]) then
-    local ttl = redis.call('PTTL', key)
-    if ttl > wait then wait = ttl end
+# A Lua function shared with the submission claims (services/forms/claims.py): checks the first ``n``
+# KEYS against the limits in ARGV (count, ttl ms pairs from ARGV[base + 1]); counts all of them and
+# returns 0 when every window has room, else counts none and returns the largest TTL of a full window.
+LIMITS_LUA = """
+local function hit_limits(n, base)
+  local wait = 0
+  for i = 1, n do
+    local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if used >= tonumber(ARGV[base + 2 * i - 1]) then
+      local ttl = redis.call('PTTL', KEYS[i])
+      if ttl > wait then wait = ttl end
+    end
   end
+  if wait > 0 then return wait end
+  for i = 1, n do
+    if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[base + 2 * i]) end
+  end
+  return 0
 end
-if wait > 0 then return wait end
-for i, key in ipairs(KEYS) do
-  local used = redis.call('INCR', key)
-  if used == 1 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
-end
-return 0
 """
+_SCRIPT = LIMITS_LUA + "return hit_limits(#KEYS, 0)"
 
 
 class Limit(msgspec.Struct, frozen=True):
@@ -54,12 +58,24 @@ class RateLimiter:
         """
         if not limits:
             return 0
-        moment = time.time() if now is None else now
-        keys, args = [], []
-        for limit in limits:
-            window = int(moment // limit.window)
-            keys.append(f"{KEY_PREFIX}rl:{limit.name}:{limit.window}:{window}")
-            remaining_ms = int(((window + 1) * limit.window - moment) * 1000) + 1
-            args += [limit.count, max(remaining_ms, 1)]
-        wait_ms = int(await self.script(keys=keys, args=args))
-        return 0 if wait_ms <= 0 else max(1, -(-wait_ms // 1000))
+        keys, args = window_args(limits, now)
+        return wait_seconds(int(await self.script(keys=keys, args=args)))
+
+
+def window_args(limits: list[Limit], now: float | None = None) -> tuple[list[str], list[int]]:
+    """The Redis keys of the current windows of ``limits`` (at ``now``, Unix seconds) and the
+    ARGV pairs of :data:`LIMITS_LUA`: the count and the milliseconds until the window ends.
+    """
+    moment = time.time() if now is None else now
+    keys, args = [], []
+    for limit in limits:
+        window = int(moment // limit.window)
+        keys.append(f"{KEY_PREFIX}rl:{limit.name}:{limit.window}:{window}")
+        remaining_ms = int(((window + 1) * limit.window - moment) * 1000) + 1
+        args += [limit.count, max(remaining_ms, 1)]
+    return keys, args
+
+
+def wait_seconds(wait_ms: int) -> int:
+    """0 for a hit that was allowed, else the whole seconds to wait (≥ 1, rounded up)."""
+    return 0 if wait_ms <= 0 else max(1, -(-wait_ms // 1000))

@@ -632,6 +632,33 @@ def test_rate_limit_answers_429_with_retry_after(make_client: ClientFactory) -> 
     assert 1 <= int(limited.headers["retry-after"]) <= 60
 
 
+def test_rate_limited_submission_claims_nothing(
+    make_client: ClientFactory, redis_client: redis.Redis
+) -> None:
+    client = make_client()
+    for i in range(5):
+        assert client.post(URL, json={**VALID, "email": f"p{i}@example.com"}).status_code == 201
+    limited = client.post(
+        URL, json={**VALID, "email": "late@example.com"}, headers={"idempotency-key": "late"}
+    )
+    assert limited.status_code == 429
+    assert redis_client.keys("frontdesk:idem:*") == []
+    assert len(redis_client.keys("frontdesk:dup:*")) == 5
+
+
+def test_new_idempotency_key_on_a_duplicate_answers_the_first_id(
+    make_client: ClientFactory, redis_client: redis.Redis
+) -> None:
+    client = make_client(rate_limits="off")
+    first = client.post(URL, json=VALID)
+    keyed = client.post(URL, json=VALID, headers={"idempotency-key": "later"})
+    replay = client.post(URL, json=VALID, headers={"idempotency-key": "later"})
+    assert first.json()["id"] == keyed.json()["id"] == replay.json()["id"]
+    [idem] = redis_client.keys("frontdesk:idem:*")
+    assert (redis_client.get(idem) or b"").startswith(first.json()["id"].encode())
+    assert len(_jobs(redis_client)) == 1
+
+
 def test_rate_limits_off_lifts_them(make_client: ClientFactory) -> None:
     client = make_client(rate_limits="off")
     statuses = {

@@ -1,20 +1,19 @@
 """The request id: taken from ``X-Request-ID`` when it is well formed, else a new one.
 
-:class:`RequestIdMiddleware` is a plain ASGI middleware. It makes the id visible three ways: in the
-request's headers (a missing or malformed header is replaced, so handlers that read
-``X-Request-ID`` — the forms service stores it on the submission and in the job's ``meta`` — see the
-same id as the logs), in :data:`frontdesk.logging.REQUEST_ID` for log lines, and in the response's
-``X-Request-ID`` header, so a visitor's report can be matched to the lines.
+:class:`RequestIdMiddleware` is a plain ASGI middleware. It makes the id visible two ways: in the
+context variable :data:`frontdesk.logging.REQUEST_ID` (log lines, and the forms service, which stores
+it on the submission and in the job's ``meta``) and in the response's ``X-Request-ID`` header, so a
+visitor's report can be matched to the lines.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Empty, Message, Receive, Scope, Send
-from litestar.utils.scope.state import ScopeState
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontdesk.logging import REQUEST_ID
 
@@ -23,7 +22,7 @@ HEADER = b"x-request-id"
 _VALID = re.compile(rb"[A-Za-z0-9._:=+/-]{1,128}")
 
 
-def request_id_of(headers: list[tuple[bytes, bytes]]) -> str | None:
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The well-formed ``X-Request-ID`` of ``headers`` (ASGI pairs), or ``None``."""
     for name, value in headers:
         if name.lower() == HEADER:
@@ -38,19 +37,13 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on with the id in its headers; add it to the response's headers."""
+        """Pass the request on with the id bound; add it to the response's headers."""
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        headers = list(scope["headers"])
-        request_id = request_id_of(headers)
-        if request_id is None:
-            request_id = uuid.uuid4().hex
-            headers = [(n, v) for n, v in headers if n.lower() != HEADER]
-            headers.append((HEADER, request_id.encode("ascii")))
-            scope["headers"] = headers
-            # Litestar caches parsed headers in the scope (CORS read them before us): drop the cache.
-            ScopeState.from_scope(scope).headers = Empty
+        # The scope's headers are left as they are (rewriting them makes Litestar parse them again,
+        # a measured cost on every page view): handlers read the id from frontdesk.logging.REQUEST_ID.
+        request_id = request_id_of(scope["headers"]) or uuid.uuid4().hex
         encoded = request_id.encode("ascii")
 
         async def send_with_id(message: Message) -> None:

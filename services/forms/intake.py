@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from litestar.exceptions import InternalServerException
 
 from frontdesk import metrics
+from frontdesk.logging import REQUEST_ID
 from frontdesk.problems import ProblemError, problem_body
 from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
 from services.forms.claims import (
@@ -308,7 +309,7 @@ async def _intake(
         fields=outcome.fields,
         phone=outcome.phone,
         flags=[*flags, *reasons],
-        request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+        request_id=REQUEST_ID.get() or uuid.uuid4().hex,
         messages=[] if reasons else [MessageState(kind=k) for k in form.message_kinds()],
         language=language,
         quarantine_reason=reasons[0] if reasons else None,

@@ -24,6 +24,16 @@ from tests.service.forms_helpers import URL, VALID, ClientFactory, form_yaml, ma
 __all__ = ["make_client"]
 
 ALLOWED = "http://127.0.0.1:8000"
+
+
+def early_in_a_minute(needed: float = 10) -> None:
+    """Rate limits count per fixed minute (services/forms/ratelimit.py): wait for the next minute
+    when fewer than ``needed`` seconds are left, so a test's requests never straddle two windows.
+    """
+    if 60 - time.time() % 60 < needed:
+        time.sleep(60 - time.time() % 60)
+
+
 _TEST_REDIS = urlsplit(TEST_REDIS_URL)
 REDIS_HOST, REDIS_PORT = _TEST_REDIS.hostname or "127.0.0.1", _TEST_REDIS.port or 6379
 REDIS_DB = _TEST_REDIS.path.strip("/") or "0"
@@ -317,6 +327,7 @@ def test_post_without_origin_or_referer_is_flagged(
 
 
 def test_forwarded_for_is_ignored_without_trusted_proxies(make_client: ClientFactory) -> None:
+    early_in_a_minute()
     extra = "spam:\n  rate_limits: {per_ip_minute: 1}\n"
     client = make_client(forms={"rl": form_yaml("rl", extra)})
     url = "/v1/forms/rl/submissions"
@@ -622,6 +633,7 @@ def test_exec_lost_in_flight_is_503_writes_nothing_and_releases_the_claims(
 
 
 def test_rate_limit_answers_429_with_retry_after(make_client: ClientFactory) -> None:
+    early_in_a_minute()
     client = make_client()
     statuses = [
         client.post(URL, json={**VALID, "email": f"p{i}@example.com"}).status_code for i in range(6)
@@ -636,6 +648,7 @@ def test_rate_limited_submission_claims_nothing(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
     client = make_client()
+    early_in_a_minute()
     for i in range(5):
         assert client.post(URL, json={**VALID, "email": f"p{i}@example.com"}).status_code == 201
     limited = client.post(
@@ -668,6 +681,7 @@ def test_rate_limits_off_lifts_them(make_client: ClientFactory) -> None:
 
 
 def test_rate_limits_are_shared_between_app_instances(make_client: ClientFactory) -> None:
+    early_in_a_minute()
     extra = "spam:\n  rate_limits: {per_ip_minute: 2}\n"
     one = make_client(forms={"rl": form_yaml("rl", extra)})
     two = make_client(forms={"rl": form_yaml("rl", extra)})
@@ -679,6 +693,7 @@ def test_rate_limits_are_shared_between_app_instances(make_client: ClientFactory
 
 def test_phone_check_rate_limit(make_client: ClientFactory) -> None:
     client = make_client()
+    early_in_a_minute(needed=40)
     codes = [
         client.get("/v1/phone/check", params={"number": "+14155552671"}).status_code
         for _ in range(121)

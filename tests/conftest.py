@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -28,8 +29,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
+@contextmanager
+def flushed_test_db() -> Iterator[redis.Redis]:
     """The test database, flushed before and after; fails loudly when Redis does not answer."""
     client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
     try:
@@ -37,9 +38,18 @@ def redis_client() -> Iterator[redis.Redis]:
     except redis.RedisError as exc:
         pytest.fail(f"Redis at {TEST_REDIS_URL} does not answer ({exc}); start redis-server")
     client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    """:func:`flushed_test_db` for one test."""
+    with flushed_test_db() as client:
+        yield client
 
 
 class Inbox:

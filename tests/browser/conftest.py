@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from services.forms.record import form_index_key
-from tests.conftest import CLINIC_SITE, ROOT, TEST_REDIS_URL, Inbox, free_port
+from tests.conftest import CLINIC_SITE, ROOT, TEST_REDIS_URL, Inbox, flushed_test_db, free_port
 
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
@@ -172,15 +172,8 @@ class BrowserStack:
 @pytest.fixture(scope="module")
 def module_redis() -> Iterator[redis.Redis]:
     """The test database, flushed once for the module (the processes keep running across tests)."""
-    client = redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {TEST_REDIS_URL} does not answer ({exc}); start redis-server")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_test_db() as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

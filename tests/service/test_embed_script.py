@@ -11,13 +11,6 @@ from frontdesk.settings import Settings
 from services.forms.app import create_app
 from services.forms.embed import SCRIPT_PATH, EmbedScript
 
-VALID = {
-    "name": "Ann Example",
-    "email": "ann@example.com",
-    "phone": "+1 415 555 2671",
-    "message": "Knee pain",
-}
-
 
 @pytest.fixture
 def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:  # type: ignore[type-arg]

@@ -10,15 +10,9 @@ from litestar.testing import TestClient
 from frontdesk.settings import Settings
 from services.forms.app import create_app
 from services.forms.record import Submission
+from tests.service.forms_helpers import URL, VALID
 
 ERROR_TEXT = "Oops! Something went wrong while submitting the form."
-VALID = {
-    "name": "Ann Example",
-    "email": "ann@example.com",
-    "phone": "+1 415 555 2671",
-    "message": "Knee pain",
-}
-URL = "/v1/forms/contact/submissions"
 
 
 @pytest.fixture

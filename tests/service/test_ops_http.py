@@ -21,14 +21,7 @@ from services.content.holder import SiteHolder
 from services.forms.app import create_app as create_forms
 from services.forms.record import Submission
 from tests.conftest import CLINIC_SITE, free_port
-
-VALID = {
-    "name": "Ann Example",
-    "email": "ann@example.com",
-    "phone": "+1 415 555 2671",
-    "message": "Knee pain",
-}
-URL = "/v1/forms/contact/submissions"
+from tests.service.forms_helpers import URL, VALID
 
 
 @pytest.fixture
@@ -177,7 +170,9 @@ def test_metrics_count_submissions_by_outcome(forms: TestClient) -> None:
 def test_content_reloads_are_counted(tmp_path: Path, env: dict[str, str]) -> None:
     site = tmp_path / "site"
     shutil.copytree(CLINIC_SITE, site)
-    holder = SiteHolder(load_settings({**env, "FRONTDESK_SITE_DIR": str(site)}))
+    # No file watcher: it would reload on the edit below too and count that load as well.
+    settings = {**env, "FRONTDESK_SITE_DIR": str(site), "FRONTDESK_CONTENT_WATCH": "off"}
+    holder = SiteHolder(load_settings(settings))
     with TestClient(create_content(holder.settings, holder)) as content:
 
         def value(outcome: str) -> float:

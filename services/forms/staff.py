@@ -15,8 +15,8 @@ import datetime as dt
 import hmac
 import io
 import logging
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 import msgspec
@@ -283,15 +283,19 @@ async def list_submissions(
             _in_thread(jsonl_rows(state, form_id, status, since)),
             media_type="application/jsonl",
         )
-    try:
-        page = await anyio.to_thread.run_sync(_page, state, form_id, limit, cursor, status, since)
-    except redis.RedisError:
-        raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
+    page = await _from_store(_page, state, form_id, limit, cursor, status, since)
     return Response(content=page)
 
 
-def _unavailable() -> ProblemError:
-    return ProblemError(503, "store_unavailable", "Redis does not answer.")
+T = TypeVar("T")
+
+
+async def _from_store(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a worker thread (blocking Redis I/O); 503 problem+json when Redis fails."""
+    try:
+        return await anyio.to_thread.run_sync(call, *args)
+    except (StoreUnavailable, redis.RedisError):
+        raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
 
 
 def _found(record: Submission | None, submission_id: str) -> Submission:
@@ -313,10 +317,7 @@ async def get_submission(
     """The stored record: id, form, status, created_at, fields, phone, flags, messages."""
     name = staff_name(request)
     state = _state(request)
-    try:
-        record = await anyio.to_thread.run_sync(load_submission, state.store.redis, submission_id)
-    except redis.RedisError:
-        raise _unavailable() from None
+    record = await _from_store(load_submission, state.store.redis, submission_id)
     _log(name, "read", submission_id)
     return _found(record, submission_id)
 
@@ -329,17 +330,15 @@ async def _requeue(
     kinds: list[MessageKind] = ["staff"]
     if release:
         # A released submission gets every message its form defines, as it would have at intake.
-        stored = await anyio.to_thread.run_sync(load_submission, state.store.redis, submission_id)
+        stored = await _from_store(load_submission, state.store.redis, submission_id)
         form = state.forms.get(stored.form) if stored else None
         kinds = form.message_kinds() if form else kinds
     try:
-        record = await anyio.to_thread.run_sync(
+        record = await _from_store(
             lambda: state.store.queue_messages(submission_id, kinds, release=release)
         )
     except WrongStatus as exc:
         raise ProblemError(409, "wrong_status", str(exc)) from None
-    except StoreUnavailable:
-        raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
     _log(name, "release" if release else "resend", submission_id)
     return _found(record, submission_id)
 
@@ -380,10 +379,7 @@ async def delete_submission(
     """Delete the record and its index entry; 404 when it does not exist."""
     name = staff_name(request)
     state = _state(request)
-    try:
-        record = await anyio.to_thread.run_sync(state.store.delete, submission_id)
-    except (StoreUnavailable, redis.RedisError):
-        raise _unavailable() from None
+    record = await _from_store(state.store.delete, submission_id)
     _found(record, submission_id)
     _log(name, "delete", submission_id)
 
@@ -420,10 +416,7 @@ async def erasures(
     """``{"email": ...}`` → ``{"erased": N}``: every submission with that address is deleted."""
     name = staff_name(request)
     state = _state(request)
-    try:
-        ids = await anyio.to_thread.run_sync(erase, state, data.email)
-    except (StoreUnavailable, redis.RedisError):
-        raise _unavailable() from None
+    ids = await _from_store(erase, state, data.email)
     for submission_id in ids:
         _log(name, "erase", submission_id)
     _log(name, "erasure", f"count:{len(ids)}")

@@ -222,7 +222,7 @@ def test_options_on_a_submission_lists_get_and_delete(make_client: ClientFactory
     assert response.headers["allow"] == "DELETE, GET, OPTIONS"
 
 
-def test_read_delete_and_erase_answer_503_when_redis_is_down(make_client: ClientFactory) -> None:
+def test_staff_actions_answer_503_when_redis_is_down(make_client: ClientFactory) -> None:
     from tests.conftest import free_port
 
     client = make_client(
@@ -232,6 +232,9 @@ def test_read_delete_and_erase_answer_503_when_redis_is_down(make_client: Client
         client.get("/v1/submissions/x", headers=STAFF),
         client.delete("/v1/submissions/x", headers=STAFF),
         client.post("/v1/erasures", json={"email": "ann@example.com"}, headers=STAFF),
+        client.post("/v1/submissions/x/release", headers=STAFF),
+        client.post("/v1/submissions/x/resend", headers=STAFF),
+        client.get("/v1/forms/contact/submissions", headers=STAFF),
     ]
     for answer in answers:
         assert answer.status_code == 503

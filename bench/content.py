@@ -1,8 +1,9 @@
-"""Content service (issue 3): page GET (200), page GET with If-None-Match (304) and a collection list
-from ``frontdesk serve content`` (production settings), against a bare Litestar app on granian answering
-a constant JSON body of the page's size (bench/baseline_app.py); same run, same wrk, rounds interleaved.
-Then a generated site of 5,000 items and 500 pages: load + build time, and the serving process's RSS.
-Writes bench/results/content.json.
+"""Content service (issue 3): page GET (200), page GET with If-None-Match (304), a collection list
+(answered by the front door, services/content/front.py) and a tag-filtered one (a query string:
+routed through Litestar) from ``frontdesk serve content`` (production settings), against a bare
+Litestar app on granian answering a constant JSON body of the page's size (bench/baseline_app.py);
+same run, same wrk, rounds interleaved. Then a generated site of 5,000 items and 500 pages: load +
+build time, and the serving process's RSS. Writes bench/results/content.json.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def http_benchmarks(tmp: Path, duration: int) -> dict[str, Any]:
                 "page_200": (base + PAGE, IDENTITY),
                 "page_304": (base + PAGE, IDENTITY | {"If-None-Match": page.headers["etag"]}),
                 "collection_list": (base + "/v1/collections/therapies/items", IDENTITY),
+                # A query string: answered by the routed Litestar handler, not the front door.
+                "collection_list_tag": (
+                    base + "/v1/collections/therapies/items?tag=joint-pain",
+                    IDENTITY,
+                ),
             }
             for url, headers in cases.values():  # warm-up
                 wrk(url, duration=2, headers=headers)
@@ -187,6 +193,13 @@ def main() -> None:
         comparison(
             "collection list",
             http["collection_list"]["requests_per_second"],
+            base_rps,
+            bare,
+            "req/s",
+        ),
+        comparison(
+            "collection list ?tag= (routed by Litestar)",
+            http["collection_list_tag"]["requests_per_second"],
             base_rps,
             bare,
             "req/s",

@@ -172,13 +172,16 @@ class QueueCollector(Collector):
 
 
 def prometheus(
-    app_name: str, collectors: Iterable[Collector] = ()
+    app_name: str,
+    collectors: Iterable[Collector] = (),
+    counters: RequestCounters | None = None,
 ) -> tuple[DefineMiddleware, type[PrometheusController]]:
     """The middleware and the ``/metrics`` controller for the app ``app_name``.
 
     The controller answers the process-wide registry (requests, submissions, reloads) followed by
     ``collectors``, which belong to this app only (tests build many apps in one process).
     Health and metrics routes are not counted as requests: probes would drown the traffic.
+    ``counters`` is given when the app also counts requests it answers before routing.
     """
     own = CollectorRegistry(auto_describe=False)
     for collector in collectors:
@@ -191,22 +194,57 @@ def prometheus(
             body = generate_latest(REGISTRY) + generate_latest(own)
             return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    return DefineMiddleware(RequestMetrics, app_name=app_name), Metrics
+    counters = counters or RequestCounters(app_name)
+    return DefineMiddleware(RequestMetrics, counters=counters), Metrics
+
+
+class RequestCounters:
+    """The request series of app ``app_name`` (see the module doc), for one request at a time:
+    :meth:`begin` when it starts, :meth:`end` when it is answered.
+    """
+
+    def __init__(self, app_name: str) -> None:
+        self.app_name = app_name
+        # prometheus_client's labels() takes a lock and builds a key each call: keep the children.
+        self._counted: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._in_progress: dict[tuple[str, str], Any] = {}
+
+    def begin(self, method: str, path: str) -> Any:
+        """Count a request to route template ``path`` as in progress; returns what :meth:`end`
+        needs.
+        """
+        in_progress = self._in_progress.get((method, path))
+        if in_progress is None:
+            in_progress = self._in_progress[method, path] = IN_PROGRESS.labels(
+                self.app_name, method, path
+            )
+        in_progress.inc()
+        return in_progress
+
+    def end(self, begun: Any, method: str, path: str, status: int, seconds: float) -> None:
+        """Count the request answered with ``status`` after ``seconds``."""
+        begun.dec()
+        counted = self._counted.get((method, path, status))
+        if counted is None:
+            labels = (self.app_name, method, path, str(status))
+            counted = self._counted[method, path, status] = (
+                REQUESTS.labels(*labels),
+                REQUEST_DURATION.labels(*labels),
+            )
+        counted[0].inc()
+        counted[1].observe(seconds)
 
 
 class RequestMetrics:
-    """ASGI middleware counting each routed HTTP request of app ``app_name`` (see the module doc).
+    """ASGI middleware counting each routed HTTP request in ``counters`` (see the module doc).
 
     Litestar runs app middleware after routing, so ``scope["path_template"]`` is the route's
     template; unrouted requests (404 before any handler) never reach it.
     """
 
-    def __init__(self, app: ASGIApp, app_name: str) -> None:
+    def __init__(self, app: ASGIApp, counters: RequestCounters) -> None:
         self.app = app
-        self.app_name = app_name
-        # prometheus_client's labels() takes a lock and builds a key each call: keep the children.
-        self._counted: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._in_progress: dict[tuple[str, str], Any] = {}
+        self.counters = counters
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; count it, its status and its duration when it is answered."""
@@ -224,22 +262,8 @@ class RequestMetrics:
             await send(message)
 
         started = time.perf_counter()
-        in_progress = self._in_progress.get((method, path))
-        if in_progress is None:
-            in_progress = self._in_progress[method, path] = IN_PROGRESS.labels(
-                self.app_name, method, path
-            )
-        in_progress.inc()
+        begun = self.counters.begin(method, path)
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
-            in_progress.dec()
-            counted = self._counted.get((method, path, status))
-            if counted is None:
-                labels = (self.app_name, method, path, str(status))
-                counted = self._counted[method, path, status] = (
-                    REQUESTS.labels(*labels),
-                    REQUEST_DURATION.labels(*labels),
-                )
-            counted[0].inc()
-            counted[1].observe(time.perf_counter() - started)
+            self.counters.end(begun, method, path, status, time.perf_counter() - started)

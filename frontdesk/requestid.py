@@ -22,6 +22,15 @@ HEADER = b"x-request-id"
 _VALID = re.compile(rb"[A-Za-z0-9._:=+/-]{1,128}")
 
 
+def given_or_new(value: bytes | None) -> str:
+    """``value`` (an ``X-Request-ID`` header's bytes) when it is well formed, else a new id
+    (32 hex digits).
+    """
+    if value is not None and _VALID.fullmatch(value):
+        return value.decode("ascii")
+    return uuid.uuid4().hex
+
+
 def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The well-formed ``X-Request-ID`` of ``headers`` (ASGI pairs), or ``None``."""
     for name, value in headers:

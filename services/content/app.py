@@ -15,12 +15,11 @@ from typing import Annotated, Any
 import anyio.to_thread
 import msgspec
 from litestar import HttpMethod, Litestar, Request, Response, get, route
-from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, Parameter
 
-from frontdesk.metrics import prometheus
+from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import (
     ProblemError,
     empty_response,
@@ -31,17 +30,18 @@ from frontdesk.problems import (
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from services.content import public
-from services.content.bodies import Body, etag_matches, not_modified_since
+from services.content.bodies import Body, conditional_answer
+from services.content.cors import ReadCors, ReadCorsMiddleware
 from services.content.cursors import CursorError, decode_cursor
+from services.content.front import FrontDoor, ReadRequest
 from services.content.holder import SiteHolder, running
 from services.content.openapi import add_discriminators
-from services.content.snapshot import Snapshot, View
+from services.content.snapshot import DEFAULT_LIMIT, Snapshot, View
 
 log = logging.getLogger("frontdesk.content")
 
 CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=600"
 PREVIEW_CACHE_CONTROL = b"private, no-store"
-DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
 AnyRequest = Request[Any, Any, State]
@@ -89,25 +89,22 @@ class Prepared(Response[Any]):
         return self._prepared
 
 
-_CONDITIONAL = {b"accept-encoding", b"if-none-match", b"if-modified-since", b"authorization"}
-
-
 class Reader:
     """What one request reads: one snapshot's view and the ``Cache-Control`` it is sent with."""
 
-    __slots__ = ("cache_control", "request_headers", "snapshot", "vary", "view")
+    __slots__ = ("cache_control", "request", "snapshot", "vary", "view")
 
     def __init__(
         self,
         snapshot: Snapshot,
         view: View,
-        request_headers: dict[bytes, str],
+        request: ReadRequest,
         cache_control: bytes,
         vary: bytes,
     ) -> None:
         self.snapshot = snapshot
         self.view = view
-        self.request_headers = request_headers
+        self.request = request
         self.cache_control = cache_control
         self.vary = vary
 
@@ -128,44 +125,31 @@ class Reader:
                 "No site has loaded yet; see /health/ready for the problems.",
                 headers={"Retry-After": "5"},
             )
-        # The few request headers this service reads, straight from the ASGI scope.
-        found: dict[bytes, str] = {}
-        for name, value in request.scope["headers"]:
-            lowered = name.lower()
-            if lowered in _CONDITIONAL:
-                found[lowered] = value.decode("latin-1")
+        found = ReadRequest(request.scope["headers"])
         settings: Settings = state.settings
-        if not _is_preview(found.get(b"authorization"), settings.preview_tokens):
-            return cls(snapshot, snapshot.public, found, state.cache_control, state.vary)
+        vary = state.cors.vary
+        if not _is_preview(found.authorization, settings.preview_tokens):
+            return cls(snapshot, snapshot.public, found, state.cache_control, vary)
         if snapshot.has_preview:
             view = snapshot.view(True)
         else:
             view = await anyio.to_thread.run_sync(snapshot.view, True)
-        return cls(snapshot, view, found, PREVIEW_CACHE_CONTROL, state.vary)
+        return cls(snapshot, view, found, PREVIEW_CACHE_CONTROL, vary)
 
     def send(self, body: Body) -> Response[Any]:
         """200 with the body in the client's encoding, or 304 when its validators match
-        (RFC 9110 §13.1.2: ``If-None-Match`` wins over ``If-Modified-Since``).
+        (see :func:`~services.content.bodies.conditional_answer`).
         """
-        found = self.request_headers
-        data, etag, gzipped = body.select(found.get(b"accept-encoding"))
-        headers = [
-            (b"etag", etag.encode()),
-            (b"cache-control", self.cache_control),
-            (b"vary", self.vary),
-            (b"last-modified", body.last_modified.encode()),
-        ]
-        if_none_match = found.get(b"if-none-match")
-        if (if_none_match is not None and etag_matches(if_none_match, etag)) or (
-            if_none_match is None
-            and not_modified_since(found.get(b"if-modified-since"), body.modified)
-        ):
-            return Prepared(304, headers, b"")
-        headers.append((b"content-type", body.media_type.encode()))
-        headers.append((b"content-length", str(len(data)).encode()))
-        if gzipped:
-            headers.append((b"content-encoding", b"gzip"))
-        return Prepared(200, headers, data)
+        found = self.request
+        status, headers, data = conditional_answer(
+            body,
+            found.accept_encoding,
+            found.if_none_match,
+            found.if_modified_since,
+            self.cache_control,
+            self.vary,
+        )
+        return Prepared(status, headers, data)
 
     def cache_header(self) -> str:
         """The ``Cache-Control`` value of this request, as text."""
@@ -397,7 +381,27 @@ async def ready(request: AnyRequest) -> Response[ReadyOut]:
     return Response(ReadyOut(status=status, errors=errors), headers={"Cache-Control": "no-store"})
 
 
-def create_app(settings: Settings, holder: SiteHolder | None = None) -> Litestar:
+class ContentApp(Litestar):
+    """The content app: a Litestar app whose HTTP requests enter through its :class:`FrontDoor`
+    (set by :func:`create_app`), which answers public reads of prepared bodies itself and passes
+    the rest to :meth:`routed`, Litestar's own handling.
+    """
+
+    front: FrontDoor
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry: HTTP through the front door, lifespan (and anything else) to Litestar."""
+        if scope["type"] == "http":
+            await self.front(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def routed(self, scope: Any, receive: Any, send: Any) -> None:
+        """Litestar's routing, middleware and handlers."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings, holder: SiteHolder | None = None) -> ContentApp:
     """The content app; loads ``settings.site_dir`` unless ``holder`` already holds a site.
 
     A site that fails to load does not stop the app: it answers 503 and ``/health/ready`` lists
@@ -410,9 +414,12 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> Litestar
     def lifespan(_: Litestar) -> AbstractAsyncContextManager[None]:
         return running(holder)
 
-    metrics_middleware, metrics = prometheus("content")
-    app = Litestar(
-        middleware=[RequestIdMiddleware, metrics_middleware],
+    cors = ReadCors(settings.content_cors_origins, preview=bool(settings.preview_tokens))
+    cache_control = settings.content_cache_control.encode("latin-1")
+    counters = RequestCounters("content")
+    metrics_middleware, metrics = prometheus("content", counters=counters)
+    app = ContentApp(
+        middleware=[metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
         route_handlers=[
             metrics,
@@ -432,27 +439,26 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> Litestar
             {
                 "holder": holder,
                 "settings": settings,
-                "cache_control": settings.content_cache_control.encode("latin-1"),
-                # Preview answers differ by Authorization: caches must key on it then.
-                "vary": (
-                    b"Accept-Encoding, Authorization"
-                    if settings.preview_tokens
-                    else b"Accept-Encoding"
-                ),
+                "cache_control": cache_control,
+                "cors": cors,
             }
         ),
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
-        cors_config=CORSConfig(
-            allow_origins=list(settings.content_cors_origins),
-            allow_methods=["GET", "HEAD", "OPTIONS"],
-            allow_headers=["If-None-Match", "If-Modified-Since", "Authorization"],
-            expose_headers=["ETag", "Last-Modified"],
-        ),
         openapi_config=OpenAPIConfig(title="Frontdesk content API", version="1", path="/schema"),
         on_startup=[add_discriminators],
+    )
+    # Request ids and CORS wrap Litestar whole, so unrouted answers (404 of an unknown path) carry
+    # them too; the front door adds the same headers to the answers it sends itself.
+    app.front = FrontDoor(
+        holder,
+        RequestIdMiddleware(ReadCorsMiddleware(app.routed, cors)),
+        cors,
+        cache_control,
+        counters,
+        preview=bool(settings.preview_tokens),
     )
     return app
 
 
-__all__ = ["CACHE_CONTROL", "AsyncIterator", "Snapshot", "create_app"]
+__all__ = ["CACHE_CONTROL", "AsyncIterator", "ContentApp", "Snapshot", "create_app"]

@@ -59,6 +59,39 @@ class Body(msgspec.Struct, frozen=True):
         return self.identity, self.etag, False
 
 
+Headers = list[tuple[bytes, bytes]]
+
+
+def conditional_answer(
+    body: Body,
+    accept_encoding: str | None,
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    cache_control: bytes,
+    vary: bytes,
+) -> tuple[int, Headers, bytes]:
+    """``(status, headers, bytes)`` answering a GET of ``body``: 200 with the body in the client's
+    encoding, or 304 with no body when its validators match (RFC 9110 §13.1.2: ``If-None-Match``
+    wins over ``If-Modified-Since``). Headers are raw ASGI pairs, a fresh list per call.
+    """
+    data, etag, gzipped = body.select(accept_encoding)
+    headers = [
+        (b"etag", etag.encode()),
+        (b"cache-control", cache_control),
+        (b"vary", vary),
+        (b"last-modified", body.last_modified.encode()),
+    ]
+    if (if_none_match is not None and etag_matches(if_none_match, etag)) or (
+        if_none_match is None and not_modified_since(if_modified_since, body.modified)
+    ):
+        return 304, headers, b""
+    headers.append((b"content-type", body.media_type.encode()))
+    headers.append((b"content-length", str(len(data)).encode()))
+    if gzipped:
+        headers.append((b"content-encoding", b"gzip"))
+    return 200, headers, data
+
+
 def _accepts_gzip(header: str) -> bool:
     """RFC 9110 §12.5.3: ``gzip`` (or ``*``) listed with a non-zero quality value."""
     for part in header.split(","):

@@ -23,6 +23,8 @@ from services.content.loader import Site
 # Formats that gzip does not shrink; sent in identity encoding only.
 _COMPRESSED = ("image/", "video/", "audio/", "font/woff", "application/zip", "application/gzip")
 _MAX_MEMO = 4096
+# Items per collection page when the request names no ``limit``.
+DEFAULT_LIMIT = 20
 
 
 class ListEntry(msgspec.Struct, frozen=True):
@@ -140,7 +142,7 @@ class View:
             public.RouteOut(path="/v1/collections", type="collections", etag=self.collections.etag),
         ]
         for name, bodies in self.items.items():
-            first = self.items_page(name, None, 0, 20)
+            first = self.items_page(name, None, 0, DEFAULT_LIMIT)
             routes.append(
                 public.RouteOut(path=f"/v1/collections/{name}/items", type="items", etag=first.etag)
             )
@@ -158,6 +160,9 @@ class View:
             for path, body in assets.items()
         )
         self.routes = Body.of(public.RoutesOut(items=routes), site.config_mtime)
+        self.paths = _paths(self, assets)
+        """The body of every GET without a query string: request path → (body, the route template
+        the request is counted under in the metrics)."""
 
     def items_page(self, name: str, tag: str | None, offset: int, limit: int) -> Body:
         """One page of collection ``name`` (which must exist), encoded at most once per build.
@@ -187,6 +192,29 @@ class View:
             if len(self._memo) < _MAX_MEMO:
                 self._memo[key] = body
         return body
+
+
+def _paths(view: View, assets: dict[str, Body]) -> dict[str, tuple[Body, str]]:
+    paths = {
+        "/v1/site": (view.site, "/v1/site"),
+        "/v1/routes": (view.routes, "/v1/routes"),
+        "/v1/pages": (view.pages_list, "/v1/pages"),
+        "/v1/collections": (view.collections, "/v1/collections"),
+        "/v1/sitemap.xml": (view.sitemap, "/v1/sitemap.xml"),
+    }
+    for slug, body in view.pages.items():
+        paths[f"/v1/pages/{slug}"] = (body, "/v1/pages/{slug}")
+    for name, bodies in view.items.items():
+        first = view.items_page(name, None, 0, DEFAULT_LIMIT)
+        paths[f"/v1/collections/{name}/items"] = (first, "/v1/collections/{name}/items")
+        for slug, body in bodies.items():
+            paths[f"/v1/collections/{name}/items/{slug}"] = (
+                body,
+                "/v1/collections/{name}/items/{slug}",
+            )
+    for path, body in assets.items():
+        paths[f"/assets/{path}"] = (body, "/assets/{path}")
+    return paths
 
 
 def _final(source: str, redirects: dict[str, str]) -> str:

@@ -286,8 +286,43 @@ def test_cors_follows_configured_origins(make_client: ClientFactory) -> None:
             "access-control-request-headers": "if-none-match",
         },
     )
-    assert preflight.status_code in (200, 204)
+    assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "https://clinic.example"
+    assert preflight.headers["access-control-allow-headers"] == (
+        "Authorization, If-Modified-Since, If-None-Match"
+    )
+    assert preflight.headers["vary"] == "Origin"
+    refused = client.options(
+        "/v1/pages/home",
+        headers={"origin": "https://evil.example", "access-control-request-method": "GET"},
+    )
+    assert refused.status_code == 204
+    assert "access-control-allow-origin" not in refused.headers
+
+
+def test_listed_origins_vary_by_origin_and_encoding_on_every_answer(
+    make_client: ClientFactory,
+) -> None:
+    """A shared cache must key list-origin answers on Origin without losing Accept-Encoding
+    (Litestar's CORS replaced ``Vary: Accept-Encoding`` with ``Vary: Origin``)."""
+    client = make_client(content_cors_origins=("https://clinic.example",))
+    for origin in ("https://clinic.example", "https://evil.example", None):
+        headers = {"accept-encoding": "gzip"} | ({"origin": origin} if origin else {})
+        page = client.get("/v1/pages/home", headers=headers)
+        assert page.headers["vary"] == "Accept-Encoding, Origin"
+        routed = client.get("/v1/collections/faqs/items?limit=1", headers=headers)
+        assert routed.headers["vary"] == "Accept-Encoding, Origin"
+        missing = client.get("/v1/pages/no-such-page", headers=headers)
+        assert missing.status_code == 404
+        assert missing.headers["vary"] == "Origin"
+        allowed = missing.headers.get("access-control-allow-origin")
+        assert allowed == ("https://clinic.example" if origin == "https://clinic.example" else None)
+
+
+def test_any_origin_answers_do_not_vary_by_origin(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/v1/pages/home", headers={"origin": "https://a.example"})
+    assert page.headers["vary"] == "Accept-Encoding"
+    assert page.headers["access-control-expose-headers"] == "ETag, Last-Modified, X-Request-ID"
 
 
 def test_openapi_has_section_and_item_discriminators(client) -> None:  # type: ignore[no-untyped-def]

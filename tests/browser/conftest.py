@@ -9,16 +9,11 @@ of ``forms/contact.yaml`` allows that origin and ``site.yaml``'s ``base_url`` na
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from aiosmtpd.controller import Controller
@@ -26,8 +21,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from services.forms.record import form_index_key
 from tests.conftest import CLINIC_SITE, ROOT, TEST_REDIS_URL, Inbox, flushed_test_db, free_port
+from tests.processes import FRONTDESK, PYTHON, Processes, frontdesk_env, wait_http
 
-BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -41,18 +36,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "test-results" / "browser"
 STATIC_SITE = ROOT / "examples" / "static-site"
 SECRET = "browser-tests-secret-key-0123456789abcdef"
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up in {timeout} s")
 
 
 class BrowserStack:
@@ -70,12 +53,10 @@ class BrowserStack:
         self.forms = f"http://127.0.0.1:{self.forms_port}"
         self.dead_forms = f"http://127.0.0.1:{self.dead_forms_port}"
         self.tmp = tmp
-        self.logs = tmp / "logs"
-        self.logs.mkdir()
+        self.processes = Processes(tmp / "logs")
         self.site_dir = self._copy_site_dir()
         self.static_dir = self._copy_static_site()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-        self.env.update(
+        self.env = frontdesk_env(
             {
                 "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
                 "FRONTDESK_SITE_DIR": str(self.site_dir),
@@ -90,7 +71,6 @@ class BrowserStack:
                 "FRONTDESK_SECRET_KEY": SECRET,
             }
         )
-        self.processes: list[subprocess.Popen[bytes]] = []
 
     def _copy_site_dir(self) -> Path:
         target = self.tmp / "clinic-site"
@@ -124,15 +104,10 @@ class BrowserStack:
         return target
 
     def start(self, name: str, *argv: str, env: dict[str, str] | None = None) -> None:
-        log = (self.logs / f"{name}.log").open("wb")
-        self.processes.append(
-            subprocess.Popen(
-                argv, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        )
+        self.processes.start(name, list(argv), env or self.env)
 
     def up(self) -> None:
-        frontdesk = str(BIN / "frontdesk")
+        frontdesk = FRONTDESK
         dead_env = {
             **self.env,
             "FRONTDESK_FORMS_PORT": str(self.dead_forms_port),
@@ -145,7 +120,7 @@ class BrowserStack:
         self.start("worker", frontdesk, "worker")
         self.start(
             "site",
-            str(BIN / "python"),
+            PYTHON,
             "-m",
             "http.server",
             str(self.site_port),
@@ -160,13 +135,7 @@ class BrowserStack:
         wait_http(f"{self.site}/index.html")
 
     def down(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        self.processes.stop()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -41,9 +40,9 @@ from rq.intermediate_queue import IntermediateQueue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from services.forms.record import Submission, submission_key
-from tests.conftest import CLINIC_SITE, ROOT, free_port
+from tests.conftest import CLINIC_SITE, free_port
+from tests.processes import FRONTDESK, frontdesk_env, start, stop
 
-BIN = Path(sys.executable).parent
 QUEUE = "frontdesk"
 STAFF_DOMAIN = "clinic.example"
 
@@ -150,16 +149,8 @@ class Supervised:
 
     def _spawn(self) -> None:
         self.starts += 1
-        log = (self.logs / f"{self.name}.{self.starts}.log").open("wb")
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        log = self.logs / f"{self.name}.{self.starts}.log"
+        self.process = start(self.argv, self.env, log, new_session=True)
 
     def _watch(self) -> None:
         while not self._stopping:
@@ -193,15 +184,8 @@ class Supervised:
         self._stopping = True
         with self._lock:
             process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        if process is not None:
+            stop(process, group=True)
 
 
 class DrillSmtp:
@@ -312,8 +296,7 @@ class Drill:
         self.redis = DrillRedis(tmp / "redis")
         self.smtp = DrillSmtp()
         self.forms_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-        env.update(
+        env = frontdesk_env(
             {
                 "FRONTDESK_REDIS_URL": self.redis.url,
                 "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
@@ -335,11 +318,9 @@ class Drill:
         env.update(extra_env or {})
         self.env = env
         self.forms = Supervised(
-            "forms", [str(BIN / "frontdesk"), "serve", "forms"], env, self.logs, respawn=False
+            "forms", [FRONTDESK, "serve", "forms"], env, self.logs, respawn=False
         )
-        self.worker = Supervised(
-            "worker", [str(BIN / "frontdesk"), "worker"], env, self.logs, respawn=True
-        )
+        self.worker = Supervised("worker", [FRONTDESK, "worker"], env, self.logs, respawn=True)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.forms_port}", timeout=15)
 
     # -- lifecycle -------------------------------------------------------------------------------

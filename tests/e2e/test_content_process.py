@@ -3,10 +3,8 @@ last good site, and readiness reports it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
 from tests.content.sites import write_files
+from tests.processes import FRONTDESK, frontdesk_env, start, stop, wait_http
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
 
 
 def eventually(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -37,30 +35,20 @@ def eventually(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped
 def content(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     site = write_files(tmp_path / "site", {})
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-    env |= {
-        "FRONTDESK_SITE_DIR": str(site),
-        "FRONTDESK_CONTENT_PORT": str(port),
-        "FRONTDESK_CONTENT_WATCH": "off",  # only SIGHUP reloads in this test
-    }
-    log = (tmp_path / "content.log").open("wb")
-    process = subprocess.Popen(
-        [str(BIN / "frontdesk"), "serve", "content"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    env = frontdesk_env(
+        {
+            "FRONTDESK_SITE_DIR": str(site),
+            "FRONTDESK_CONTENT_PORT": str(port),
+            "FRONTDESK_CONTENT_WATCH": "off",  # only SIGHUP reloads in this test
+        }
     )
+    process = start([FRONTDESK, "serve", "content"], env, tmp_path / "content.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        eventually(lambda: httpx.get(f"{base}/health/ready", timeout=1).status_code == 200)
+        wait_http(f"{base}/health/ready", timeout=20)
         yield process, base, site
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def test_sighup_reloads_and_a_bad_reload_keeps_the_last_good_site(

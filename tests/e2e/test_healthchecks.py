@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 import yaml
 
 from tests.conftest import ROOT, free_port
-from tests.e2e.test_stack import BIN, Stack
+from tests.e2e.test_stack import Stack
+from tests.processes import FRONTDESK, PYTHON, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -23,27 +22,16 @@ def healthcheck(service: str, port: int) -> list[str]:
     kind, program, *args = compose["services"][service]["healthcheck"]["test"]
     assert (kind, program) == ("CMD", "python")
     default = "8001" if service == "content" else "8002"
-    return [str(BIN / "python"), *(a.replace(f":{default}/", f":{port}/") for a in args)]
-
-
-def wait_up(url: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
+    return [PYTHON, *(a.replace(f":{default}/", f":{port}/") for a in args)]
 
 
 def test_healthchecks_pass_on_ready_services(tmp_path: Path, redis_client: redis.Redis) -> None:
     stack = Stack(tmp_path)
     try:
-        stack.start("content", str(BIN / "frontdesk"), "serve", "content")
-        stack.start("forms", str(BIN / "frontdesk"), "serve", "forms")
-        wait_up(f"http://127.0.0.1:{stack.content_port}/health/live")
-        wait_up(f"http://127.0.0.1:{stack.forms_port}/health/live")
+        stack.start("content", FRONTDESK, "serve", "content")
+        stack.start("forms", FRONTDESK, "serve", "forms")
+        wait_http(f"http://127.0.0.1:{stack.content_port}/health/live", any_status=True)
+        wait_http(f"http://127.0.0.1:{stack.forms_port}/health/live", any_status=True)
         for service, port in (("content", stack.content_port), ("forms", stack.forms_port)):
             result = subprocess.run(healthcheck(service, port), capture_output=True, timeout=10)
             assert result.returncode == 0, result.stderr
@@ -55,8 +43,8 @@ def test_forms_healthcheck_fails_without_redis(tmp_path: Path) -> None:
     stack = Stack(tmp_path)
     stack.env["FRONTDESK_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens
     try:
-        stack.start("forms", str(BIN / "frontdesk"), "serve", "forms")
-        wait_up(f"http://127.0.0.1:{stack.forms_port}/health/live")
+        stack.start("forms", FRONTDESK, "serve", "forms")
+        wait_http(f"http://127.0.0.1:{stack.forms_port}/health/live", any_status=True)
         result = subprocess.run(
             healthcheck("forms", stack.forms_port), capture_output=True, text=True, timeout=10
         )

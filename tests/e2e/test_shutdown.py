@@ -19,7 +19,8 @@ from aiosmtpd.smtp import Envelope
 
 from services.forms.record import Submission
 from tests.conftest import TEST_REDIS_URL, free_port
-from tests.e2e.test_stack import BIN, Stack
+from tests.e2e.test_stack import Stack
+from tests.processes import FRONTDESK
 
 pytestmark = pytest.mark.e2e
 VISITOR = {
@@ -62,9 +63,9 @@ def test_worker_finishes_its_send_on_sigterm(
     stack = Stack(tmp_path)
     stack.env["FRONTDESK_SMTP_PORT"] = str(smtp_port)
     try:
-        stack.start("forms", str(BIN / "frontdesk"), "serve", "forms")
-        stack.start("worker", str(BIN / "frontdesk"), "worker")
-        forms, worker = stack.processes
+        stack.start("forms", FRONTDESK, "serve", "forms")
+        stack.start("worker", FRONTDESK, "worker")
+        forms, worker = stack.processes.running
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -101,8 +102,8 @@ def test_worker_finishes_its_send_on_sigterm(
 def test_content_stops_cleanly_on_sigterm(tmp_path: Path, redis_client: redis.Redis) -> None:
     stack = Stack(tmp_path)
     try:
-        stack.start("content", str(BIN / "frontdesk"), "serve", "content")
-        [content] = stack.processes
+        stack.start("content", FRONTDESK, "serve", "content")
+        [content] = stack.processes.running
         url = f"http://127.0.0.1:{stack.content_port}/health/live"
         deadline = time.monotonic() + 20
         while True:

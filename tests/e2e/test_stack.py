@@ -4,9 +4,6 @@ and an aiosmtpd server writing a Maildir, talked to over HTTP as a user would.""
 from __future__ import annotations
 
 import mailbox
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -16,32 +13,21 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import CLINIC_SITE, ROOT, TEST_REDIS_URL, free_port
+from tests.conftest import CLINIC_SITE, TEST_REDIS_URL, free_port
+from tests.processes import FRONTDESK, PYTHON, Processes, frontdesk_env, wait_http
 
 pytestmark = pytest.mark.e2e
-BIN = Path(sys.executable).parent
-
-
-def wait_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up in {timeout} s")
 
 
 class Stack:
+    """The four processes on free ports, logging under ``tmp/logs``."""
+
     def __init__(self, tmp: Path) -> None:
         self.content_port, self.forms_port, self.smtp_port = free_port(), free_port(), free_port()
         self.maildir = tmp / "mail"
         self.logs = tmp / "logs"
-        self.logs.mkdir()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-        self.env.update(
+        self.processes = Processes(self.logs)
+        self.env = frontdesk_env(
             {
                 "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
                 "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
@@ -50,41 +36,21 @@ class Stack:
                 "FRONTDESK_SMTP_PORT": str(self.smtp_port),
             }
         )
-        self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, name: str, *argv: str) -> None:
-        log = (self.logs / f"{name}.log").open("wb")
-        self.processes.append(
-            subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        )
+        self.processes.start(name, list(argv), self.env)
 
     def up(self) -> None:
-        self.start(
-            "smtp",
-            str(BIN / "python"),
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{self.smtp_port}",
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-            str(self.maildir),
-        )
-        self.start("content", str(BIN / "frontdesk"), "serve", "content")
-        self.start("forms", str(BIN / "frontdesk"), "serve", "forms")
-        self.start("worker", str(BIN / "frontdesk"), "worker")
+        smtp = ["-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.smtp_port}"]
+        self.start("smtp", PYTHON, *smtp, "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir))
+        self.start("content", FRONTDESK, "serve", "content")
+        self.start("forms", FRONTDESK, "serve", "forms")
+        self.start("worker", FRONTDESK, "worker")
         wait_http(f"http://127.0.0.1:{self.content_port}/health/live")
         wait_http(f"http://127.0.0.1:{self.forms_port}/health/ready")
 
     def down(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        self.processes.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,10 +26,10 @@ from services.forms.app import create_app
 from services.forms.record import Submission, form_index_key
 from services.forms.store import load_submission
 from tests.conftest import ROOT
+from tests.processes import FRONTDESK, start, stop
 from tests.relay import Relay, running, self_signed, server_context
 
 pytestmark = pytest.mark.e2e
-FRONTDESK = str(Path(sys.executable).parent / "frontdesk")
 VISITOR = {
     "name": "Ann Example",
     "email": "ann@example.com",
@@ -54,15 +53,8 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen(
-            [FRONTDESK, "worker", *args],
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        log = self.logs / f"worker-{len(self.processes)}.log"
+        process = start([FRONTDESK, "worker", *args], dict(os.environ), log, new_session=True)
         self.processes.append(process)
         return process
 
@@ -74,11 +66,7 @@ class Workers:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop(process, timeout=20, group=True)
 
 
 @pytest.fixture

@@ -7,11 +7,8 @@ getting answers, and the server's memory (RSS of granian and its workers) stays 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,10 +19,10 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import CLINIC_SITE, ROOT, TEST_REDIS_URL, free_port
+from tests.conftest import CLINIC_SITE, TEST_REDIS_URL, free_port
+from tests.processes import FRONTDESK, frontdesk_env, start, stop, wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-BIN = Path(sys.executable).parent
 SUBMIT = "/v1/forms/contact/submissions"
 VALID = {
     "name": "Ann Example",
@@ -80,8 +77,7 @@ class Server:
     def __init__(self, tmp: Path, service: str = "forms") -> None:
         self.port = free_port()
         self.bystander_path = BYSTANDER_PATHS[service]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-        env.update(
+        env = frontdesk_env(
             {
                 "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
                 "FRONTDESK_SITE_DIR": str(hostile_site(tmp)),
@@ -90,33 +86,19 @@ class Server:
                 "FRONTDESK_HTTP_HEADER_READ_TIMEOUT": str(HEADER_READ_TIMEOUT),
             }
         )
-        self.log = (tmp / f"{service}.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(BIN / "frontdesk"), "serve", service],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        self.process = start([FRONTDESK, "serve", service], env, tmp / f"{service}.log")
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/health/live", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"the {service} service did not come up")
+        try:
+            wait_http(self.url + "/health/live")
+        except AssertionError:
+            stop(self.process)
+            raise
 
     def rss(self) -> int:
         return process_tree_rss(self.process.pid)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        stop(self.process)
 
 
 @pytest.fixture(scope="module")

@@ -68,8 +68,9 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
 
 
 def empty_response(status: int, description: str) -> dict[int, ResponseSpec]:
-    """OpenAPI ``responses`` entry for an answer without content (304, 303, 308): merge it with
-    :func:`problem_responses`, e.g. ``{**problem_responses(404), **empty_response(304, "...")}``.
+    """OpenAPI ``responses`` entry for an answer without content (304; redirects carry a note,
+    see :func:`frontdesk.redirects.redirect_spec`): merge it with :func:`problem_responses`, e.g.
+    ``{**problem_responses(404), **empty_response(304, "...")}``.
     """
     return {status: ResponseSpec(data_container=None, description=description)}
 

@@ -27,6 +27,7 @@ from frontdesk.problems import (
     problem_response,
     problem_responses,
 )
+from frontdesk.redirects import redirect_response, redirect_spec
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from services.content import public
@@ -215,7 +216,7 @@ async def list_pages(request: AnyRequest) -> Response[public.PagesOut]:
     responses={
         **PARAM_READ_RESPONSES,
         **problem_responses(404),
-        **empty_response(308, "Permanent Redirect: the page's new slug is in Location"),
+        **redirect_spec(308, "Permanent Redirect: the page's new slug is in Location"),
     },
 )
 async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.PageOut]:
@@ -228,10 +229,8 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
         return reader.send(body)
     target = reader.view.redirects.get(slug)
     if target is not None:
-        redirect: Response[Any] = Response(
-            content=b"",
-            status_code=308,
-            headers={"Location": f"/v1/pages/{target}", "Cache-Control": reader.cache_header()},
+        redirect: Response[Any] = redirect_response(
+            308, f"/v1/pages/{target}", {"Cache-Control": reader.cache_header()}
         )
         return redirect
     raise ProblemError(404, "page_not_found", f"No published page has the slug {slug!r}.")

@@ -50,17 +50,20 @@ class Translation(Base, kw_only=True):
     success: str | None = None
     error: str | None = None
     phone_valid: str | None = None
+    back: str | None = None
     codes: dict[str, str] = {}
 
 
 class Messages(Base, kw_only=True):
-    """Texts shown to visitors: success, error, the phone widget's ``phone_valid``, per error code
-    (``codes``), and per language (``languages``: tag → :class:`Translation`). English is the default.
+    """Texts shown to visitors: success, error, the phone widget's ``phone_valid``, the "back"
+    link of the HTML answer pages (``back``), per error code (``codes``), and per language
+    (``languages``: tag → :class:`Translation`). English is the default.
     """
 
     success: str = DEFAULT_SUCCESS
     error: str = DEFAULT_ERROR
     phone_valid: str = "Valid number"
+    back: str = "Go back"
     codes: dict[str, str] = {}
     languages: dict[str, Translation] = {}
 

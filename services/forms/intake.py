@@ -1,12 +1,12 @@
 """``POST /v1/forms/{form}/submissions``: body decoding, origin check, validation, spam checks,
-rate limits, idempotency and duplicates, storage — and the answer (JSON, or 303/HTML for plain
-HTML posts). See DESIGN.md "Forms API" and "Submission lifecycle" and docs/forms.md.
+rate limits, idempotency and duplicates, storage — then the answer (JSON here; problem+json and
+the plain-HTML-post answers in ``answer.py``). See DESIGN.md "Forms API" and "Submission
+lifecycle" and docs/forms.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 import uuid
 from typing import Any
@@ -20,7 +20,8 @@ from litestar.exceptions import InternalServerException
 
 from frontdesk import metrics
 from frontdesk.logging import REQUEST_ID
-from frontdesk.problems import ProblemError, problem_body
+from frontdesk.problems import ProblemError
+from services.forms.answer import HtmlAnswer, problem_answer, texts
 from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
 from services.forms.claims import (
     Claim,
@@ -43,7 +44,6 @@ from services.forms.web import (
     origin_allowed,
     pick_language,
     posting_origin,
-    resolve_redirect,
     wants_html,
 )
 
@@ -212,59 +212,24 @@ async def submit_form(
         accepted, next_target = await _intake(request, state, form, language)
     except ProblemError as exc:
         metrics.submission_rejected(form.id, exc.code)
-        return _error_answer(state, form, exc, html_post, language[0], headers)
+        if html_post:
+            return _html(request, state, form, language[0], headers).error(exc)
+        return problem_answer(exc, form, language[0], headers)
     if html_post:
-        target = resolve_redirect(next_target, state.base_url, form) if next_target else None
-        target = target or resolve_redirect(form.redirects.success, state.base_url, form)
-        if target:
-            return Response(content=b"", status_code=303, headers={**headers, "Location": target})
-        return _html_page(accepted.message, 200, headers)
+        return _html(request, state, form, language[0], headers).success(
+            accepted.message, next_target
+        )
     return Response(content=accepted, status_code=201, headers=headers)
 
 
-def _texts(form: FormDefinition, language: str) -> tuple[str, str]:
-    translation = form.messages.languages.get(language)
-    success = (translation.success if translation else None) or form.messages.success
-    error = (translation.error if translation else None) or form.messages.error
-    return success, error
-
-
-def _error_answer(
+def _html(
+    request: Request[Any, Any, State],
     state: FormsState,
     form: FormDefinition,
-    exc: ProblemError,
-    html_post: bool,
     language: str,
     headers: dict[str, str],
-) -> Response[Any]:
-    _, error_text = _texts(form, language)
-    all_headers = {**headers, **exc.headers}
-    if html_post:
-        target = resolve_redirect(form.redirects.error, state.base_url, form)
-        if target:
-            return Response(
-                content=b"", status_code=303, headers={**all_headers, "Location": target}
-            )
-        return _html_page(error_text, exc.status, all_headers)
-    body = problem_body(exc.status, exc.code, exc.detail, **{"message": error_text, **exc.extra})
-    return Response(
-        content=msgspec.json.encode(body),
-        status_code=exc.status,
-        media_type="application/problem+json",
-        headers=all_headers,
-    )
-
-
-def _html_page(message: str, status: int, headers: dict[str, str]) -> Response[Any]:
-    page = (
-        '<!doctype html>\n<html><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(message)}</title></head>"
-        f"<body><p>{html.escape(message)}</p></body></html>\n"
-    )
-    return Response(
-        content=page.encode(), status_code=status, media_type="text/html", headers=headers
-    )
+) -> HtmlAnswer:
+    return HtmlAnswer(form, language, state.base_url, request.headers.get("referer"), headers)
 
 
 async def _intake(
@@ -287,7 +252,7 @@ async def _intake(
     )
     answer_language[0] = language
     outcome = validate(form, data, state.default_region, language)
-    success_text, _ = _texts(form, language)
+    success_text, _ = texts(form, language)
     if outcome.errors:
         raise ProblemError(
             422,

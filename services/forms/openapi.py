@@ -32,7 +32,8 @@ _TEXT = Schema(type=OpenAPIType.STRING)
 class SubmitOperation(Operation):
     """``POST /v1/forms/{form_id}/submissions``: the body is an object of field name → text in
     JSON, urlencoded or multipart; every error status may also be a ``text/html`` page (a plain
-    HTML post, DESIGN.md), and such a post is answered 200 ``text/html`` or 303 on success.
+    HTML post, DESIGN.md), and such a post is answered 200 ``text/html`` or 303 on success (and
+    303 on an error when the form has an error page).
     """
 
     def __post_init__(self) -> None:
@@ -59,7 +60,12 @@ class SubmitOperation(Operation):
             content={HTML: OpenAPIMediaType(schema=_TEXT)},
         )
         responses["303"] = OpenAPIResponse(
-            description="A plain HTML post: to the form's success or error page (Location)"
+            description=(
+                "A plain HTML post: to the form's success or error page (Location; the error"
+                " page's query gets error=<code>, fields=<names>, retry_after=<seconds>); the"
+                " body is a short HTML note linking there"
+            ),
+            content={HTML: OpenAPIMediaType(schema=_TEXT)},
         )
         self.responses = responses
 

@@ -1,5 +1,6 @@
 """HTTP details of the forms routes: origins (RFC 6454), the client IP behind trusted proxies,
-plain-HTML-post detection, language choice (RFC 9110 ``Accept-Language``) and redirect targets.
+plain-HTML-post detection, language choice (RFC 9110 ``Accept-Language``), redirect targets and
+the "back to the form" link of the HTML answers.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Sequence
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 from services.forms.definition import FormDefinition
 
@@ -141,6 +142,37 @@ def resolve_redirect(target: str | None, base_url: str, form: FormDefinition) ->
     origin = normalise_origin(resolved)
     if origin is None:
         return None
+    return resolved if origin in _link_origins(base_url, form) else None
+
+
+def _link_origins(base_url: str, form: FormDefinition) -> set[str | None]:
+    """Origins a redirect or link may lead to: the site's and the form's listed ones (not ``*``)."""
     allowed = {normalise_origin(base_url)}
     allowed |= {normalise_origin(o) for o in form.allowed_origins or [] if o != "*"}
-    return resolved if origin in allowed else None
+    return allowed
+
+
+# Longer Referers are not worth linking to (and no browser sends one for a contact page).
+MAX_BACK_URL = 2000
+
+
+def back_url(referer: str | None, base_url: str, form: FormDefinition) -> str:
+    """Where the HTML answer's "back" link points: the ``Referer`` (the page that posted) when it is
+    an http(s) URL on the site's origin or an origin ``form`` lists (as for redirects: ``*`` and
+    "no list" name no origin), else the site's ``base_url``. Never a link to another site.
+    """
+    if referer and len(referer) <= MAX_BACK_URL:
+        origin = normalise_origin(referer)
+        if origin is not None and origin in _link_origins(base_url, form):
+            return referer.strip()
+    return base_url
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` appended to its query (kept parameters first, fragment kept);
+    commas stay literal so ``fields=phone,email`` reads as written.
+    """
+    parts = urlsplit(url)
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+    encoded = urlencode(query, safe=",", quote_via=quote)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, encoded, parts.fragment))

@@ -264,17 +264,37 @@ def test_contact_page_without_javascript_lands_on_thanks(
 
 
 @pytest.mark.no_javascript
-def test_contact_page_without_javascript_lands_on_error_for_a_bad_phone(
+def test_contact_page_without_javascript_shows_the_field_error_and_a_way_back(
     page: Page, ann: dict[str, str], stack: BrowserStack, module_redis: redis.Redis
 ) -> None:
     before = stored(module_redis)
-    opened = open_form(page, f"{stack.site}/contact.html")
+    form_url = f"{stack.site}/contact.html"
+    opened = open_form(page, form_url)
     fill(page, {**ann, "phone": "12"})
     past_time_trap(page, opened)
-    page.locator("form [type=submit]").click()
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.locator("form [type=submit]").click()
 
-    page.wait_for_url(f"{stack.site}/error.html")
+    # The forms service's own page: the form's error text, each refused field by its label.
+    assert answer.value.status == 422
     expect(page.locator("h1")).to_have_text(FAILURE)
+    expect(page.locator("main li")).to_have_text(["Phone: Invalid number"])
+    back = page.get_by_role("link", name="Go back")
+    # contact.html sends its full address as Referer (its referrer meta tag): the link leads there.
+    expect(back).to_have_attribute("href", form_url)
+    screenshot(page, "no-javascript-field-error")
+    assert stored(module_redis) == before
+
+    # The browser's Back button returns to the form with what was typed.
+    page.go_back()
+    page.wait_for_url(form_url)
+    expect(field(page, "name")).to_have_value(ann["name"])
+    expect(field(page, "phone")).to_have_value("12")
+    # And the page's link, without JavaScript, opens the form again.
+    page.locator("form [type=submit]").click()
+    page.get_by_role("link", name="Go back").click()
+    page.wait_for_url(form_url)
+    expect(page.locator("form [type=submit]")).to_be_visible()
     assert stored(module_redis) == before
 
 

@@ -72,6 +72,9 @@ def test_redirected_slug_answers_308(client) -> None:  # type: ignore[no-untyped
     response = client.get("/v1/pages/old-home", follow_redirects=False)
     assert response.status_code == 308
     assert response.headers["location"] == "/v1/pages/home"
+    # Not an empty body labelled JSON: a short HTML note linking to the target (RFC 9110 §15.4).
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<a href="/v1/pages/home">' in response.text
 
 
 def test_draft_and_unknown_pages_are_404(client) -> None:  # type: ignore[no-untyped-def]

@@ -105,18 +105,6 @@ def test_plain_html_post_gets_303_to_the_success_page(make_client: ClientFactory
     assert response.headers["location"] == "http://127.0.0.1:8000/thanks.html"
 
 
-def test_plain_html_post_error_gets_303_to_the_error_page(make_client: ClientFactory) -> None:
-    client = make_client()
-    response = client.post(
-        URL,
-        data={**VALID, "email": "nope"},
-        headers={"accept": "text/html"},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303
-    assert response.headers["location"] == "http://127.0.0.1:8000/error.html"
-
-
 def test_allowlisted_next_is_followed_and_other_sites_never(make_client: ClientFactory) -> None:
     extra = "redirects:\n  next_allowed: [/merci.html]\n"
     client = make_client(forms={"nextform": form_yaml("nextform", extra)})

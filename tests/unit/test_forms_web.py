@@ -1,10 +1,12 @@
-"""Origins, client IPs, languages and redirect targets of the forms routes."""
+"""Origins, client IPs, languages, redirect targets and back links of the forms routes."""
 
 import msgspec
 import pytest
 
 from services.forms.definition import FormDefinition
 from services.forms.web import (
+    MAX_BACK_URL,
+    back_url,
     client_ip,
     normalise_origin,
     origin_allowed,
@@ -13,6 +15,7 @@ from services.forms.web import (
     posting_origin,
     resolve_redirect,
     wants_html,
+    with_query,
 )
 
 FORM = msgspec.convert(
@@ -111,3 +114,50 @@ def test_redirect_targets_never_leave_allowed_origins(
     target: str | None, resolved: str | None
 ) -> None:
     assert resolve_redirect(target, "http://127.0.0.1:8000", FORM) == resolved
+
+
+SITE = "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    ("referer", "link"),
+    [
+        ("http://127.0.0.1:8000/contact.html?x=1", "http://127.0.0.1:8000/contact.html?x=1"),
+        ("https://clinic.example/kontakt", "https://clinic.example/kontakt"),
+        # Another site, a scheme that is not http(s), nothing, or a URL too long to bother with:
+        # the site's base_url.
+        ("https://evil.example/contact", SITE),
+        ("javascript:alert(1)", SITE),
+        ("null", SITE),
+        (None, SITE),
+        (f"{SITE}/{'x' * MAX_BACK_URL}", SITE),
+    ],
+)
+def test_back_link_is_the_referer_on_an_allowed_origin(referer: str | None, link: str) -> None:
+    assert back_url(referer, SITE, FORM) == link
+
+
+def test_back_link_with_any_origin_allowed_stays_on_the_site() -> None:
+    anywhere = msgspec.structs.replace(FORM, allowed_origins=None)
+    assert back_url("https://elsewhere.example/form", SITE, anywhere) == SITE
+    assert back_url(f"{SITE}/contact.html", SITE, anywhere) == f"{SITE}/contact.html"
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "result"),
+    [
+        (
+            "http://127.0.0.1:8000/error.html",
+            {"error": "validation_failed", "fields": "phone,email"},
+            "http://127.0.0.1:8000/error.html?error=validation_failed&fields=phone,email",
+        ),
+        (
+            "https://clinic.example/oops?lang=fr#top",
+            {"error": "rate_limited", "retry_after": "42"},
+            "https://clinic.example/oops?lang=fr&error=rate_limited&retry_after=42#top",
+        ),
+        ("/e", {"error": "a b&c"}, "/e?error=a%20b%26c"),
+    ],
+)
+def test_with_query_appends_and_keeps_commas(url: str, params: dict[str, str], result: str) -> None:
+    assert with_query(url, params) == result

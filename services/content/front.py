@@ -109,18 +109,19 @@ class FrontDoor:
             return
         started = time.perf_counter()
         body, template = found
+        status = 500  # what the client sees if anything below raises before answering
         begun = self.counters.begin(method, template)
-        status, headers, data = conditional_answer(
-            body,
-            request.accept_encoding,
-            request.if_none_match,
-            request.if_modified_since,
-            self.cache_control,
-            self.cors.vary,
-        )
-        headers.append((REQUEST_ID_HEADER, given_or_new(request.request_id).encode()))
-        headers += self.cors.headers(request.origin)
         try:
+            status, headers, data = conditional_answer(
+                body,
+                request.accept_encoding,
+                request.if_none_match,
+                request.if_modified_since,
+                self.cache_control,
+                self.cors.vary,
+            )
+            headers.append((REQUEST_ID_HEADER, given_or_new(request.request_id).encode()))
+            headers += self.cors.headers(request.origin)
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send(
                 {

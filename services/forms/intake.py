@@ -34,7 +34,6 @@ from services.forms.definition import FormDefinition
 from services.forms.ratelimit import Limit
 from services.forms.record import MessageKind, MessageState, Submission, new_submission_id
 from services.forms.state import FormsState
-from services.forms.store import StoreUnavailable
 from services.forms.timetrap import check_token
 from services.forms.validate import Outcome, validate
 from services.forms.web import (
@@ -437,16 +436,12 @@ async def _store(
     claims: list[Claim],
     limits: list[Limit],
 ) -> str:
-    """Rate limits and claims (one round trip), ``MULTI/EXEC`` (asyncio client); returns the
+    """Rate limits, claims and the write in one round trip (asyncio client); returns the
     answered id.
     """
+    write = state.store.prepare(submission, form.retention_days, kinds)
     try:
-        stored_id, _ = await state.claimer.run(
-            submission.id,
-            claims,
-            lambda: state.store.save_async(state.redis, submission, form.retention_days, kinds),
-            limits,
-        )
+        stored_id, _ = await state.claimer.run(submission.id, claims, write, limits)
     except RateLimited as limited:
         raise ProblemError(
             429,
@@ -460,7 +455,7 @@ async def _store(
             "idempotency_key_reused",
             "This Idempotency-Key was already used with a different body.",
         ) from None
-    except (StoreUnavailable, redis.RedisError, ClaimTimeout) as exc:
+    except (redis.RedisError, ClaimTimeout) as exc:
         log.error("submission %s could not be stored: %s", submission.id, exc)
         raise _unavailable(form) from None
     return stored_id

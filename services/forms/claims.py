@@ -30,6 +30,7 @@ import unicodedata
 import msgspec
 import redis.asyncio
 
+from services.forms.batching import ScriptBatch
 from services.forms.ratelimit import LIMITS_LUA, Limit, wait_seconds, window_args
 from services.forms.record import KEY_PREFIX, submission_key
 from services.forms.store import STORE_LUA, StoreWrite
@@ -128,7 +129,7 @@ class Claimer:
 
     def __init__(self, connection: redis.asyncio.Redis) -> None:
         self.redis = connection
-        self.script = connection.register_script(_SUBMIT)
+        self.script = ScriptBatch(connection, connection.register_script(_SUBMIT))
 
     async def run(
         self,
@@ -176,7 +177,7 @@ class Claimer:
         for claim in claims:
             args += [claim.value, claim.ttl]
         args += write.args
-        answer = await self.script(keys=keys, args=args)
+        answer = await self.script.call(keys, args)
         outcome = _text(answer[0])
         if outcome == "limited":
             raise RateLimited(wait_seconds(int(answer[1])))

@@ -80,6 +80,12 @@ def _too_many_fields() -> ProblemError:
     )
 
 
+def _too_large(form: FormDefinition) -> ProblemError:
+    return ProblemError(
+        413, "body_too_large", f"The body is larger than {form.max_body_bytes} bytes."
+    )
+
+
 def _invalid_encoding() -> ProblemError:
     return ProblemError(400, "invalid_encoding", "The body is not valid UTF-8.")
 
@@ -164,15 +170,12 @@ async def _decode_body(
             "unsupported_media_type",
             "Send application/json, application/x-www-form-urlencoded or multipart/form-data.",
         )
-    too_large = ProblemError(
-        413, "body_too_large", f"The body is larger than {form.max_body_bytes} bytes."
-    )
     length = sent.get("content-length", "")
     if length.isdigit() and int(length) > form.max_body_bytes:
-        raise too_large
+        raise _too_large(form)
     body = await _read_body(request)
     if len(body) > form.max_body_bytes:
-        raise too_large
+        raise _too_large(form)
     if content_type == "application/json":
         return body, _decode_json(body)
     if content_type == "application/x-www-form-urlencoded":

@@ -34,6 +34,7 @@ MAX_INPUT = 250  # libphonenumber's _MAX_INPUT_STRING_LENGTH
 
 _EXTENSION = re.compile(r"(?:;ext=|\s*(?:extension|ext\.?|x|#)\s*)(\d{1,10})$", re.IGNORECASE)
 _BODY = re.compile(r"^[\d\s+().\-/]+$")
+_DIGIT = re.compile(r"\d")
 
 _PARSE_REASONS: dict[int, PhoneReason] = {
     NumberParseException.INVALID_COUNTRY_CODE: "invalid_country_code",
@@ -95,13 +96,14 @@ def _split(raw: str) -> tuple[str, str | None] | None:
     text = unicodedata.normalize("NFC", raw).strip()
     if text[:4].lower() == "tel:":
         text = text[4:]
-    text = _ascii_digits(text)
+    if not text.isascii():  # only non-ASCII text can hold other scripts' digits
+        text = _ascii_digits(text)
     extension = None
     match = _EXTENSION.search(text)
     if match:
         extension = match.group(1)
         text = text[: match.start()]
-    if not text or not _BODY.match(text) or not any(c.isdigit() for c in text):
+    if not text or not _BODY.match(text) or not _DIGIT.search(text):
         return None
     return text, extension
 

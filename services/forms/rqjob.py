@@ -36,13 +36,20 @@ def _dumps(value: object) -> bytes:
 
 
 def _compress(data: bytes) -> bytes:
-    """``data`` as a zlib stream, as RQ stores a job's ``data`` (it reads it with
-    ``zlib.decompress``). Not ``zlib.compress``: its default 32 KiB window and hash table make
-    zlib allocate and clear ~256 KiB per call, which measured 4 to 60 µs a job (cold caches, or a
-    fresh mmap); a job's data is ~100 bytes, for which a 512-byte window compresses the same.
+    """``data`` as a zlib stream (RFC 1950) holding one stored deflate block (RFC 1951 §3.2.4),
+    which RQ reads with ``zlib.decompress`` like any other (it stores ``zlib.compress(data)``).
+
+    A job's data is ~100 bytes of JSON, which deflate does not shrink; ``zlib.compress`` would set
+    up its 32 KiB window and hash table (~256 KiB allocated and cleared per call) for nothing:
+    4 to 60 µs a job measured, against ~1 µs for this framing.
     """
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 9, 1)
-    return compressor.compress(data) + compressor.flush()
+    if len(data) > 0xFFFF:  # one stored block holds at most 65,535 bytes
+        return zlib.compress(data)
+    size = len(data)
+    # 0x78 0x01: deflate, 32 KiB window, no dictionary (header checksum: 0x7801 % 31 == 0);
+    # 0x01: the final block, stored; then LEN and its ones' complement, little-endian.
+    block = b"\x78\x01\x01" + size.to_bytes(2, "little") + (size ^ 0xFFFF).to_bytes(2, "little")
+    return block + data + zlib.adler32(data).to_bytes(4, "big")
 
 
 def queue_key(queue_name: str) -> str:

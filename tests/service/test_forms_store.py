@@ -63,8 +63,8 @@ def _rq_enqueue(
 
 def _rq_keys(connection: redis.Redis) -> dict[bytes, Any]:
     """Every ``rq:*`` key: its type, TTL and contents (a hash without its timestamps, which are
-    checked to be RQ timestamps of now, and with its ``data`` decompressed: the store compresses
-    with a smaller zlib window, which RQ's ``zlib.decompress`` reads the same)."""
+    checked to be RQ timestamps of now, and with its ``data`` decompressed: the store frames it as
+    a stored zlib block, which RQ's ``zlib.decompress`` reads like its own ``zlib.compress``)."""
     found: dict[bytes, Any] = {}
     for key in sorted(connection.keys("rq:*")):
         kind = connection.type(key)

@@ -295,8 +295,10 @@ async def _intake(
             403, "origin_not_allowed", "Submissions to this form are not accepted from this site."
         )
     body, data = await _decode_body(request, sent, content_type, form)
-    language = pick_language(form, _text(data.get("_language")), sent.get("accept-language"))
-    answer_language[0] = language
+    posted_language = _text(data.get("_language"))
+    if posted_language:  # else the Accept-Language choice already made stands
+        answer_language[0] = pick_language(form, posted_language, sent.get("accept-language"))
+    language = answer_language[0]
     outcome = validate(form, data, state.default_region, language)
     success_text, _ = _texts(form, language)
     if outcome.errors:

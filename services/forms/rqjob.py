@@ -66,7 +66,7 @@ class JobTemplate:
     """What the jobs of one store share: the queue, the retry schedule and the timeouts.
 
     ``retry`` holds the delays in seconds (RQ ``Retry(max=len(retry), interval=retry)``);
-    ``timeout`` and ``result_ttl`` are seconds. The constant fields are encoded once here.
+    ``timeout`` and ``result_ttl`` are seconds. The fields every job shares are built once here.
     """
 
     def __init__(
@@ -117,7 +117,7 @@ class JobTemplate:
 
 
 class JobHash(msgspec.Struct, frozen=True):
-    """A job's Redis hash: ``data`` (zlib-compressed, binary) apart from the text ``fields``
+    """A job's Redis hash: ``data`` (a zlib stream, binary) apart from the text ``fields``
     (``[field, value, ...]``), because the store script receives text in one msgpack argument
     (Redis's Lua msgpack decoder has no binary type) and ``data`` as an argument of its own.
     """

@@ -1,6 +1,7 @@
 """Forms service (issue 4): accepted submissions per second, every check on (origin, validation,
-phone, email, honeypot, a valid time-trap token, duplicate and idempotency claims, MULTI/EXEC with the
-RQ job), rate limits lifted in the benchmark's own form definition; against a bare Litestar endpoint
+phone, email, honeypot, a valid time-trap token, duplicate and idempotency claims, and the atomic
+write of the record with its RQ job: one Lua script, the calls of one event-loop turn in one
+pipeline), rate limits lifted in the benchmark's own form definition; against a bare Litestar endpoint
 that decodes the same body and writes one Redis key (bench/forms_baseline.py). Every request has a
 unique email and message, so none is answered as a duplicate. Both use the same private redis-server.
 Also ``GET /v1/phone/check`` per second against phonenumbers parse + is_valid + format in a loop.

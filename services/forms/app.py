@@ -263,7 +263,7 @@ async def phone_check(
     policy = definition.phone.policy if definition else "possible"
     default = (definition.phone.default_region if definition else None) or state.default_region
     await _limit_phone_checks(request, state)
-    verdict = check_phone(number, normalise_region(region) or default, policy)
+    verdict = check_phone(number, normalise_region(region) or default, policy, national=True)
     if definition is None:
         message = "Valid number" if verdict.valid else "Invalid number"
         if verdict.accepted and not verdict.valid:

@@ -1,12 +1,19 @@
-"""Idempotency keys and duplicate detection, claimed with ``SET NX`` before the ``MULTI/EXEC``.
+"""A submission's one round trip: rate limits, idempotency and duplicate claims, and the write.
 
-The rate limits of a submission and its claims go to Redis in one round trip (one Lua script): the
-limits are checked and counted first (none counted when one is full, as in
-:mod:`services.forms.ratelimit`), then each key is claimed with ``SET NX`` in order; when one is
-taken, the keys claimed before it in the same script are deleted, so a request holds all its claims
-or none. Two simultaneous identical posts race for the same key; the loser waits until the winner's
-record exists and answers with the winner's id. A failed ``EXEC`` releases the claims (only if they
-still hold our id), so a retry can store the submission.
+One Lua script (:data:`_SUBMIT`) does all of it, atomically: Redis runs a script like a
+``MULTI/EXEC``, no other client's command between its commands. It first only reads: the limits
+(:mod:`services.forms.ratelimit`), each claim key, the types of the keys it writes. A full limit
+answers ``limited`` (nothing counted or claimed); a claim key already held answers ``taken`` with the
+holder's value (the hit is counted, nothing claimed or stored). Otherwise it counts the hit, claims
+each key with ``SET`` (none was set: nothing runs in between) and stores the submission
+(:data:`services.forms.store.STORE_LUA`). Every error (Redis unreachable, a key of the wrong type,
+out of memory at the first write) comes before the first write, so it writes all or nothing; claims
+never exist without their record, and nothing is left to release after a failure.
+
+Two simultaneous identical posts race for the same key; the loser waits until the winner's record
+exists (at once, as both were written together; only a record deleted or expired meanwhile keeps it
+waiting) and answers with the winner's id. When the winner's claim disappears meanwhile the loser
+tries again.
 
 - Idempotency key (header ``Idempotency-Key``): kept 24 h per form, value ``<id>|<body hash>``;
   the same key with another body is a conflict (409).
@@ -19,48 +26,48 @@ import asyncio
 import hashlib
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable
 
 import msgspec
-import redis
 import redis.asyncio
 
+from services.forms.batching import ScriptBatch
 from services.forms.ratelimit import LIMITS_LUA, Limit, wait_seconds, window_args
 from services.forms.record import KEY_PREFIX, submission_key
+from services.forms.store import STORE_LUA, StoreWrite
 
 IDEMPOTENCY_TTL = 86_400
 DUPLICATE_TTL = 600
 WAIT_SECONDS = 5.0
 
-# KEYS: the limits' window keys, then the claims' keys. ARGV[1]: the number of limits; then a
-# (count, ttl ms) pair per limit; then a (value, ttl s) pair per claim.
-# Returns {'limited', ms to wait}, {'taken', key, its value} or {'claimed'}.
-_CLAIM = (
+# KEYS: the limits' window keys (n), the claims' keys (m), then the store's keys. ARGV[1] = n,
+# ARGV[2] = m; then a (count, ttl ms) pair per limit; then a (value, ttl s) pair per claim; then the
+# store's arguments. Returns {'limited', ms to wait}, {'taken', key, its value} or {'stored'}.
+_SUBMIT = (
     LIMITS_LUA
+    + STORE_LUA
     + """
-local n = tonumber(ARGV[1])
-local wait = hit_limits(n, 1)
+local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wait = limits_wait(n, 2)
 if wait > 0 then return {'limited', wait} end
-local base = 1 + 2 * n
-for i = n + 1, #KEYS do
-  local j = base + 2 * (i - n)
-  if not redis.call('SET', KEYS[i], ARGV[j - 1], 'NX', 'EX', ARGV[j]) then
-    local stored = redis.call('GET', KEYS[i])
-    for k = n + 1, i - 1 do redis.call('DEL', KEYS[k]) end
-    return {'taken', KEYS[i], stored}
+for i = n + 1, n + m do
+  local held = redis.call('GET', KEYS[i])
+  if held then
+    count_limits(n, 2)
+    return {'taken', KEYS[i], held}
   end
 end
-return {'claimed'}
+local failed = check_store(n + m + 1)
+if failed then return failed end
+-- Every read and check is done: from here on, only writes.
+count_limits(n, 2)
+local a = 2 + 2 * n
+for i = 1, m do
+  redis.call('SET', KEYS[n + i], ARGV[a + 2 * i - 1], 'EX', ARGV[a + 2 * i])
+end
+write_store(n + m + 1, a + 2 * m + 1)
+return {'stored'}
 """
 )
-# Deletes each key of KEYS that still holds the value at the same position in ARGV.
-_RELEASE = """
-local deleted = 0
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[i] then deleted = deleted + redis.call('DEL', key) end
-end
-return deleted
-"""
 
 
 class IdempotencyConflict(Exception):
@@ -116,43 +123,37 @@ def duplicate_claim(
 
 
 class Claimer:
-    """Counts rate limits and claims keys (one round trip), waits on winners and releases claims
-    after a failed write.
+    """Runs a submission's one round trip (limits, claims, write) and waits on an earlier
+    submission holding a claim.
     """
 
     def __init__(self, connection: redis.asyncio.Redis) -> None:
         self.redis = connection
-        self.claim_script = connection.register_script(_CLAIM)
-        self.release_script = connection.register_script(_RELEASE)
+        self.script = ScriptBatch(connection, connection.register_script(_SUBMIT))
 
     async def run(
         self,
         own_id: str,
         claims: list[Claim],
-        store: Callable[[], Awaitable[None]],
+        write: StoreWrite,
         limits: list[Limit] | None = None,
     ) -> tuple[str, bool]:
         """Count a hit against ``limits``, claim ``claims`` (each valued with ``own_id``, the new
-        submission's id) in order, then call ``store``; returns ``(id, replayed)``.
+        submission's id) and store ``write``, all or nothing; returns ``(id, replayed)``.
 
         ``replayed`` is true when an earlier submission holds a claim: its id is returned and
-        ``store`` is not called. Raises :class:`RateLimited` (nothing claimed),
-        :class:`IdempotencyConflict`, :class:`ClaimTimeout`, ``redis.RedisError``, or whatever
-        ``store`` raises (after releasing the claims).
+        nothing is stored. Raises :class:`RateLimited` (nothing counted, claimed or stored),
+        :class:`IdempotencyConflict`, :class:`ClaimTimeout` or ``redis.RedisError`` (nothing
+        written, or — when the answer was lost after Redis ran the script — all of it).
         """
         deadline = time.monotonic() + WAIT_SECONDS
         pending = limits or []
         while True:
-            winner = await self._claim_all(claims, pending)
+            winner = await self._submit(claims, write, pending)
             pending = []  # a retry after a vanished winner is the same hit: counted once
             if winner is None:
-                try:
-                    await store()
-                except BaseException:
-                    await self.release(claims)
-                    raise
                 return own_id, False
-            # Wait for the winner's record; if its claim vanishes (its EXEC failed), try again.
+            # Wait for the winner's record; if its claim vanishes (expired, or deleted), try again.
             while time.monotonic() < deadline:
                 if await self.redis.exists(submission_key(winner[1])):
                     await self._point_idempotency(claims, winner[1])
@@ -163,22 +164,24 @@ class Claimer:
             else:
                 raise ClaimTimeout(winner[1])
 
-    async def _claim_all(self, claims: list[Claim], limits: list[Limit]) -> tuple[str, str] | None:
-        """Count ``limits`` and claim every key (all or none held afterwards); on the first key
-        already taken return ``(key, winner id)``.
+    async def _submit(
+        self, claims: list[Claim], write: StoreWrite, limits: list[Limit]
+    ) -> tuple[str, str] | None:
+        """One run of the script: ``None`` when stored; ``(key, winner id)`` for the first claim
+        key already held.
         """
-        if not claims and not limits:
-            return None
         keys, limit_args = window_args(limits)
         keys += [claim.key for claim in claims]
-        args: list[str | int] = [len(limits), *limit_args]
+        keys += write.keys
+        args: list[str | int | bytes] = [len(limits), len(claims), *limit_args]
         for claim in claims:
             args += [claim.value, claim.ttl]
-        answer = await self.claim_script(keys=keys, args=args)
+        args += write.args
+        answer = await self.script.call(keys, args)
         outcome = _text(answer[0])
         if outcome == "limited":
             raise RateLimited(wait_seconds(int(answer[1])))
-        if outcome == "claimed":
+        if outcome == "stored":
             return None
         key, stored = _text(answer[1]), _text(answer[2])
         claim = next(c for c in claims if c.key == key)
@@ -196,19 +199,6 @@ class Claimer:
             if claim.key.startswith(f"{KEY_PREFIX}idem:"):
                 body_hash = claim.value.split("|")[-1]
                 await self.redis.set(claim.key, f"{winner_id}|{body_hash}", nx=True, ex=claim.ttl)
-
-    async def release(self, held: list[Claim]) -> None:
-        """Delete each claim that still holds our value (compare-and-delete in Lua, one round
-        trip); when Redis is down the claims expire with their TTL.
-        """
-        if not held:
-            return
-        try:
-            await self.release_script(
-                keys=[claim.key for claim in held], args=[claim.value for claim in held]
-            )
-        except redis.RedisError:
-            return
 
 
 def _text(value: bytes | str | int) -> str:

@@ -15,7 +15,8 @@ from urllib.parse import parse_qsl
 import msgspec
 import redis
 from litestar import Request, Response
-from litestar.datastructures import State
+from litestar.datastructures import Headers, State
+from litestar.enums import MediaType
 from litestar.exceptions import InternalServerException
 
 from frontdesk import metrics
@@ -35,7 +36,6 @@ from services.forms.definition import FormDefinition
 from services.forms.ratelimit import Limit
 from services.forms.record import MessageKind, MessageState, Submission, new_submission_id
 from services.forms.state import FormsState
-from services.forms.store import StoreUnavailable
 from services.forms.timetrap import check_token
 from services.forms.validate import Outcome, validate
 from services.forms.web import (
@@ -49,6 +49,7 @@ from services.forms.web import (
 
 log = logging.getLogger("frontdesk.forms")
 
+_ACCEPTED_ENCODER = msgspec.json.Encoder()
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # More fields than any contact form has: a body with more is refused before validation, so 10,000
 # unknown fields cannot buy a 10,000-entry error list (found by tests/hostile).
@@ -76,6 +77,12 @@ def cors_headers(form: FormDefinition | None, origin_header: str | None) -> dict
 def _too_many_fields() -> ProblemError:
     return ProblemError(
         413, "too_many_fields", f"A submission carries at most {MAX_FIELDS} fields."
+    )
+
+
+def _too_large(form: FormDefinition) -> ProblemError:
+    return ProblemError(
+        413, "body_too_large", f"The body is larger than {form.max_body_bytes} bytes."
     )
 
 
@@ -151,36 +158,32 @@ async def _decode_multipart(request: Request[Any, Any, State]) -> list[tuple[str
 
 
 async def _decode_body(
-    request: Request[Any, Any, State], form: FormDefinition
-) -> tuple[str, bytes, dict[str, Any]]:
-    """``(media type, raw body, fields)``; raises 400 (``malformed_json``, ``malformed_form``,
-    ``invalid_encoding``, ``incomplete_body``), 413 (``body_too_large``, ``too_many_fields``),
-    415 or 422 ``files_not_accepted``.
+    request: Request[Any, Any, State], sent: Headers, content_type: str, form: FormDefinition
+) -> tuple[bytes, dict[str, Any]]:
+    """``(raw body, fields)`` of a body of media type ``content_type``; raises 400
+    (``malformed_json``, ``malformed_form``, ``invalid_encoding``, ``incomplete_body``), 413
+    (``body_too_large``, ``too_many_fields``), 415 or 422 ``files_not_accepted``.
     """
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/json", *FORM_TYPES):
         raise ProblemError(
             415,
             "unsupported_media_type",
             "Send application/json, application/x-www-form-urlencoded or multipart/form-data.",
         )
-    too_large = ProblemError(
-        413, "body_too_large", f"The body is larger than {form.max_body_bytes} bytes."
-    )
-    length = request.headers.get("content-length", "")
+    length = sent.get("content-length", "")
     if length.isdigit() and int(length) > form.max_body_bytes:
-        raise too_large
+        raise _too_large(form)
     body = await _read_body(request)
     if len(body) > form.max_body_bytes:
-        raise too_large
+        raise _too_large(form)
     if content_type == "application/json":
-        return content_type, body, _decode_json(body)
+        return body, _decode_json(body)
     if content_type == "application/x-www-form-urlencoded":
-        return content_type, body, _collect(_decode_urlencoded(body))
+        return body, _collect(_decode_urlencoded(body))
     items = await _decode_multipart(request)  # parses the body read above (Litestar caches it)
     if any(not isinstance(value, str) for _, value in items):
         raise ProblemError(422, "files_not_accepted", "This form does not accept file uploads.")
-    return content_type, body, _collect(items)
+    return body, _collect(items)
 
 
 def _collect(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -203,13 +206,14 @@ async def submit_form(
     request: Request[Any, Any, State], state: FormsState, form: FormDefinition
 ) -> Response[Any]:
     """The whole submission route for ``form``; every answer carries the CORS headers."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    html_post = wants_html(content_type, request.headers.get("accept", ""))
-    headers = cors_headers(form, request.headers.get("origin"))
+    sent = request.headers  # looked up once: each request.headers goes through the scope state
+    content_type = sent.get("content-type", "").split(";")[0].strip().lower()
+    html_post = wants_html(content_type, sent.get("accept", ""))
+    headers = cors_headers(form, sent.get("origin"))
     # The answer's language: Accept-Language, until a posted _language says otherwise.
-    language = [pick_language(form, None, request.headers.get("accept-language"))]
+    language = [pick_language(form, None, sent.get("accept-language"))]
     try:
-        accepted, next_target = await _intake(request, state, form, language)
+        accepted, next_target = await _intake(request, sent, content_type, state, form, language)
     except ProblemError as exc:
         metrics.submission_rejected(form.id, exc.code)
         if html_post:
@@ -219,7 +223,13 @@ async def submit_form(
         return _html(request, state, form, language[0], headers).success(
             accepted.message, next_target
         )
-    return Response(content=accepted, status_code=201, headers=headers)
+    # Encoded here: Litestar's own encoding of a Struct goes through its type-encoder lookup.
+    return Response(
+        content=_ACCEPTED_ENCODER.encode(accepted),
+        status_code=201,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
 
 
 def _html(
@@ -234,23 +244,26 @@ def _html(
 
 async def _intake(
     request: Request[Any, Any, State],
+    sent: Headers,
+    content_type: str,
     state: FormsState,
     form: FormDefinition,
     answer_language: list[str],
 ) -> tuple[Accepted, str | None]:
     """Decode, check and store; returns ``(answer, _next target)`` or raises ProblemError.
+    ``sent`` are the request's headers, ``content_type`` its media type (lower case).
     ``answer_language[0]`` is updated to the posted ``_language`` once the body is read.
     """
-    present, origin = posting_origin(request.headers.get("origin"), request.headers.get("referer"))
+    present, origin = posting_origin(sent.get("origin"), sent.get("referer"))
     if present and not origin_allowed(form, origin):
         raise ProblemError(
             403, "origin_not_allowed", "Submissions to this form are not accepted from this site."
         )
-    _, body, data = await _decode_body(request, form)
-    language = pick_language(
-        form, _text(data.get("_language")), request.headers.get("accept-language")
-    )
-    answer_language[0] = language
+    body, data = await _decode_body(request, sent, content_type, form)
+    posted_language = _text(data.get("_language"))
+    if posted_language:  # else the Accept-Language choice already made stands
+        answer_language[0] = pick_language(form, posted_language, sent.get("accept-language"))
+    language = answer_language[0]
     outcome = validate(form, data, state.default_region, language)
     success_text, _ = texts(form, language)
     if outcome.errors:
@@ -261,7 +274,7 @@ async def _intake(
             extra={"errors": msgspec.to_builtins(outcome.errors)},
         )
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), state.trusted_proxies)
+    ip = client_ip(peer, sent.get("x-forwarded-for"), state.trusted_proxies)
     flags = list(outcome.flags)
     if not present:
         flags.append("origin_unknown")
@@ -280,7 +293,7 @@ async def _intake(
         quarantine_reason=reasons[0] if reasons else None,
     )
     kinds: list[MessageKind] = [] if reasons else form.message_kinds()
-    claims = _claims(form, submission, outcome, request.headers.get("idempotency-key"), body)
+    claims = _claims(form, submission, outcome, sent.get("idempotency-key"), body)
     limits = _limits(state, form, ip)
     stored_id = await _store(state, form, submission, kinds, claims, limits)
     if stored_id == submission.id:
@@ -402,16 +415,12 @@ async def _store(
     claims: list[Claim],
     limits: list[Limit],
 ) -> str:
-    """Rate limits and claims (one round trip), ``MULTI/EXEC`` (asyncio client); returns the
+    """Rate limits, claims and the write in one round trip (asyncio client); returns the
     answered id.
     """
+    write = state.store.prepare(submission, form.retention_days, kinds)
     try:
-        stored_id, _ = await state.claimer.run(
-            submission.id,
-            claims,
-            lambda: state.store.save_async(state.redis, submission, form.retention_days, kinds),
-            limits,
-        )
+        stored_id, _ = await state.claimer.run(submission.id, claims, write, limits)
     except RateLimited as limited:
         raise ProblemError(
             429,
@@ -425,7 +434,7 @@ async def _store(
             "idempotency_key_reused",
             "This Idempotency-Key was already used with a different body.",
         ) from None
-    except (StoreUnavailable, redis.RedisError, ClaimTimeout) as exc:
+    except (redis.RedisError, ClaimTimeout) as exc:
         log.error("submission %s could not be stored: %s", submission.id, exc)
         raise _unavailable(form) from None
     return stored_id

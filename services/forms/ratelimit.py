@@ -15,11 +15,13 @@ import redis.asyncio
 
 from services.forms.record import KEY_PREFIX
 
-# A Lua function shared with the submission claims (services/forms/claims.py): checks the first ``n``
-# KEYS against the limits in ARGV (count, ttl ms pairs from ARGV[base + 1]); counts all of them and
-# returns 0 when every window has room, else counts none and returns the largest TTL of a full window.
+# Lua functions shared with the submission script (services/forms/claims.py). The first ``n`` KEYS
+# are windows whose limits are in ARGV from ``base + 1``: a (count, ttl ms) pair per window.
+# ``limits_wait`` only reads: 0 when every window has room, else the largest TTL (ms) of a full one.
+# ``count_limits`` counts a hit in every window, starting its TTL on the first hit.
+# ``hit_limits`` is both: counts all and returns 0, or counts none and returns the wait.
 LIMITS_LUA = """
-local function hit_limits(n, base)
+local function limits_wait(n, base)
   local wait = 0
   for i = 1, n do
     local used = tonumber(redis.call('GET', KEYS[i]) or '0')
@@ -28,11 +30,17 @@ local function hit_limits(n, base)
       if ttl > wait then wait = ttl end
     end
   end
-  if wait > 0 then return wait end
+  return wait
+end
+local function count_limits(n, base)
   for i = 1, n do
     if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[base + 2 * i]) end
   end
-  return 0
+end
+local function hit_limits(n, base)
+  local wait = limits_wait(n, base)
+  if wait == 0 then count_limits(n, base) end
+  return wait
 end
 """
 _SCRIPT = LIMITS_LUA + "return hit_limits(#KEYS, 0)"

@@ -1,23 +1,29 @@
 """Storing a submission and queueing its jobs atomically in Redis.
 
-Lifecycle (DESIGN.md "Submission lifecycle"): the idempotency and duplicate keys are claimed first
-with ``SET NX``; then one ``MULTI/EXEC`` writes the record (TTL = retention), its entry in the form's
-time-ordered index and the RQ job(s). All of it is stored or none; a failed ``EXEC`` releases the
-claimed keys. Jobs are named by dotted path (``worker.jobs.send_message``): the forms service never
-imports worker code, and job arguments are only the submission id and the message kind.
+Lifecycle (DESIGN.md "Submission lifecycle"): the record (TTL = retention), its entry in the form's
+time-ordered index and the RQ job(s) are written by one Lua script, which Redis runs atomically like a
+``MULTI/EXEC``: no other client's command runs between its commands. On the submission path the same
+script first counts the rate limits and claims the idempotency and duplicate keys
+(:mod:`services.forms.claims`), so a submission is one round trip. The script reads and checks
+everything before its first write (a key of the wrong type is an error then), so it writes all of it
+or nothing — unlike ``EXEC``, which does not undo the commands before one that fails.
+
+Jobs are RQ 3.x jobs, their hash built by :mod:`services.forms.rqjob` and named by dotted path
+(``worker.jobs.send_message``): the forms service never imports worker code, and job arguments are
+only the submission id and the message kind. The staff actions (release, resend) write the same job
+hash inside a ``WATCH``/``MULTI`` transaction.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable
-from typing import Any, get_args
+from typing import get_args
 
+import msgspec
 import redis
-import redis.asyncio
 import redis.client
-from rq import Queue, Retry
-from rq.serializers import JSONSerializer
 
 from services.forms.record import (
     MessageKind,
@@ -30,12 +36,65 @@ from services.forms.record import (
     sent_marker_key,
     submission_key,
 )
+from services.forms.rqjob import QUEUES_KEY, JobHash, JobTemplate, job_key
 
 SEND_JOB = "worker.jobs.send_message"
+RESULT_TTL = 3600
+
+# Lua functions writing a submission, shared with the submission script (services/forms/claims.py).
+# KEYS from k: the record, the form index, rq:queues, the queue, then one job hash per job. ARGV
+# from a: a msgpack array {ttl, index score, id, {{job id, {field, value, ...}}, ...}} (text only:
+# Redis's Lua msgpack has no binary type), the record, then each job's binary ``data``.
+# ``check_store`` only reads (errors on a key of the wrong type); ``write_store`` writes.
+STORE_LUA = """
+local function check_store(k)
+  local expected = {'zset', 'set', 'list'}
+  for i = 1, 3 do
+    local found = redis.call('TYPE', KEYS[k + i])['ok']
+    if found ~= 'none' and found ~= expected[i] then
+      return redis.error_reply('WRONGTYPE ' .. KEYS[k + i] .. ' is a ' .. found)
+    end
+  end
+  for i = k + 4, #KEYS do
+    local found = redis.call('TYPE', KEYS[i])['ok']
+    if found ~= 'none' and found ~= 'hash' then
+      return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. found)
+    end
+  end
+  return nil
+end
+local function write_store(k, a)
+  local w = cmsgpack.unpack(ARGV[a])
+  redis.call('SET', KEYS[k], ARGV[a + 1], 'EX', w[1])
+  redis.call('ZADD', KEYS[k + 1], w[2], w[3])
+  local jobs = w[4]
+  if #jobs > 0 then redis.call('SADD', KEYS[k + 2], KEYS[k + 3]) end
+  for i, job in ipairs(jobs) do
+    redis.call('HSET', KEYS[k + 3 + i], 'data', ARGV[a + 1 + i], unpack(job[2]))
+    redis.call('RPUSH', KEYS[k + 3], job[1])
+  end
+end
+"""
+_SAVE = (
+    STORE_LUA
+    + """
+local failed = check_store(1)
+if failed then return failed end
+write_store(1, 1)
+return 'stored'
+"""
+)
 
 
 class StoreUnavailable(Exception):
     """Redis could not be reached or refused the write; nothing of the submission was stored."""
+
+
+class StoreWrite(msgspec.Struct, frozen=True):
+    """The KEYS and ARGV of :data:`STORE_LUA` for one submission (see :meth:`SubmissionStore.prepare`)."""
+
+    keys: list[str]
+    args: list[bytes]
 
 
 def retry_schedule(base_seconds: float, max_hours: float) -> list[int]:
@@ -55,6 +114,7 @@ class SubmissionStore:
     """Writes submissions and their notification jobs to one Redis (sync client, bytes responses).
 
     ``queue_name`` is the RQ queue; ``retry`` the RQ retry schedule (seconds); ``job_timeout`` in s.
+    The asyncio submission path takes :meth:`prepare`'s keys and arguments into its own script.
     """
 
     def __init__(
@@ -65,79 +125,65 @@ class SubmissionStore:
         job_timeout: int,
     ) -> None:
         self.redis = connection
-        self.queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
-        self.retry = retry
-        self.job_timeout = job_timeout
+        self.jobs = JobTemplate(queue_name, retry, job_timeout, RESULT_TTL)
+        self.save_script = connection.register_script(_SAVE)
+
+    def prepare(
+        self, submission: Submission, retention_days: int, kinds: list[MessageKind]
+    ) -> StoreWrite:
+        """The keys and arguments that store ``submission`` with one job per message kind: the
+        record expires after ``retention_days``, and so does a job's failure.
+        """
+        ttl = retention_days * 86400
+        jobs = self._jobs(submission, kinds, ttl)
+        keys = [
+            submission_key(submission.id),
+            form_index_key(submission.form),
+            QUEUES_KEY,
+            self.jobs.queue_key,
+            *(job_key(job_id(submission.id, kind)) for kind in kinds),
+        ]
+        score = repr(submission.created_at.timestamp() * 1000)
+        plan = [
+            str(ttl),
+            score,
+            submission.id,
+            [
+                [job_id(submission.id, kind), job.fields]
+                for kind, job in zip(kinds, jobs, strict=True)
+            ],
+        ]
+        args = [msgspec.msgpack.encode(plan), encoder.encode(submission), *(j.data for j in jobs)]
+        return StoreWrite(keys=keys, args=args)
 
     def save(self, submission: Submission, retention_days: int, kinds: list[MessageKind]) -> None:
-        """Store ``submission`` and enqueue one job per message kind, in one ``MULTI/EXEC``.
+        """Store ``submission`` and enqueue one job per message kind, atomically (one script).
 
         Raises :class:`StoreUnavailable` when Redis fails; then nothing was written.
         """
+        write = self.prepare(submission, retention_days, kinds)
         try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                self._write(pipe, submission, retention_days, kinds)
-                pipe.execute()
+            self.save_script(keys=write.keys, args=write.args)
         except redis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def _write(
+    def _jobs(self, submission: Submission, kinds: list[MessageKind], ttl: int) -> list[JobHash]:
+        now = dt.datetime.now(dt.UTC)
+        meta = {"request_id": submission.request_id}
+        return [self.jobs.job(SEND_JOB, (submission.id, kind), ttl, meta, now) for kind in kinds]
+
+    def _enqueue(
         self,
         pipe: redis.client.Pipeline,
         submission: Submission,
-        retention_days: int,
         kinds: list[MessageKind],
+        ttl: int,
     ) -> None:
-        """Queue the transaction's commands on ``pipe`` (no I/O until it executes)."""
-        ttl = retention_days * 86400
-        jobs = self._jobs(submission, kinds, ttl)
-        score = submission.created_at.timestamp() * 1000
-        pipe.multi()
-        pipe.set(submission_key(submission.id), encoder.encode(submission), ex=ttl)
-        pipe.zadd(form_index_key(submission.form), {submission.id: score})
-        if jobs:
-            self.queue.enqueue_many(jobs, pipeline=pipe)
-
-    async def save_async(
-        self,
-        connection: redis.asyncio.Redis,
-        submission: Submission,
-        retention_days: int,
-        kinds: list[MessageKind],
-    ) -> None:
-        """:meth:`save` over an asyncio client, so the event loop never blocks on Redis.
-
-        RQ only speaks the sync client: its ``enqueue_many`` records the job commands on a sync
-        pipeline in ``MULTI`` mode, which buffers and never touches its connection; that command
-        stack is replayed on an asyncio transaction, one ``MULTI/EXEC`` as with :meth:`save`.
-        Raises :class:`StoreUnavailable`; then nothing was written.
-        """
-        recorder = self.redis.pipeline(transaction=True)
-        self._write(recorder, submission, retention_days, kinds)
-        try:
-            async with connection.pipeline(transaction=True) as pipe:
-                for args, options in recorder.command_stack:
-                    pipe.pipeline_execute_command(*args, **options)  # type: ignore[no-untyped-call]
-                await pipe.execute()
-        except redis.RedisError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-        finally:
-            recorder.reset()
-
-    def _jobs(self, submission: Submission, kinds: list[MessageKind], ttl: int) -> list[Any]:
-        return [
-            Queue.prepare_data(
-                SEND_JOB,
-                args=(submission.id, kind),
-                job_id=job_id(submission.id, kind),
-                timeout=self.job_timeout,
-                result_ttl=3600,
-                failure_ttl=ttl,
-                retry=Retry(max=len(self.retry), interval=self.retry),
-                meta={"request_id": submission.request_id},
-            )
-            for kind in kinds
-        ]
+        """Queue the jobs' commands on ``pipe`` (in ``MULTI`` mode), as RQ's ``enqueue_many``."""
+        pipe.sadd(QUEUES_KEY, self.jobs.queue_key)
+        for kind, job in zip(kinds, self._jobs(submission, kinds, ttl), strict=True):
+            pipe.hset(job_key(job_id(submission.id, kind)), mapping=job.mapping())  # type: ignore[arg-type]
+            pipe.rpush(self.jobs.queue_key, job_id(submission.id, kind))
 
     def queue_messages(
         self, submission_id: str, kinds: list[MessageKind], *, release: bool
@@ -163,8 +209,7 @@ class SubmissionStore:
                         pipe.multi()
                         pipe.set(key, encoder.encode(submission), ex=ttl if ttl > 0 else None)
                         pipe.delete(*(sent_marker_key(submission_id, kind) for kind in kinds))
-                        jobs = self._jobs(submission, kinds, ttl if ttl > 0 else 86400)
-                        self.queue.enqueue_many(jobs, pipeline=pipe)
+                        self._enqueue(pipe, submission, kinds, ttl if ttl > 0 else 86400)
                         pipe.execute()
                         return submission
                     except redis.WatchError:

@@ -563,9 +563,10 @@ def test_simultaneous_identical_posts_make_one_submission(
     assert len(redis_client.keys("frontdesk:submission:*")) == 1
 
 
-class _ExecDropper:
+class _ScriptDropper:
     """A TCP proxy in front of the test Redis that, while ``dropping``, closes the connection
-    instead of forwarding a write holding ``EXEC``: the transaction is lost in flight.
+    instead of forwarding a write holding ``EVALSHA``: the submission's one script (limits,
+    claims and storage) is lost in flight.
     """
 
     def __init__(self) -> None:
@@ -587,7 +588,7 @@ class _ExecDropper:
     def _pipe(self, source: socket.socket, target: socket.socket, outbound: bool) -> None:
         try:
             while chunk := source.recv(65536):
-                if outbound and self.dropping and b"EXEC\r\n" in chunk:
+                if outbound and self.dropping and b"EVALSHA\r\n" in chunk:
                     break
                 target.sendall(chunk)
         except OSError:
@@ -598,23 +599,39 @@ class _ExecDropper:
             sock.close()
 
 
-def test_exec_lost_in_flight_is_503_writes_nothing_and_releases_the_claims(
+def test_submission_lost_in_flight_is_503_and_writes_nothing(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    proxy = _ExecDropper()
+    proxy = _ScriptDropper()
     client = make_client(redis_url=f"redis://127.0.0.1:{proxy.port}/{REDIS_DB}")
     failed = client.post(URL, json=VALID, headers={"idempotency-key": "k"})
     assert failed.status_code == 503
     assert failed.json()["message"] == "Oops! Something went wrong while submitting the form."
-    assert redis_client.keys("frontdesk:idem:*") == []
-    assert redis_client.keys("frontdesk:dup:*") == []
-    assert redis_client.keys("frontdesk:submission:*") == []
+    assert redis_client.keys("frontdesk:*") == []
     assert _jobs(redis_client) == []
     proxy.dropping = False
     retried = client.post(URL, json=VALID, headers={"idempotency-key": "k"})
     assert retried.status_code == 201
     assert len(_jobs(redis_client)) == 1
     proxy.listener.close()
+
+
+def test_a_write_that_fails_in_redis_writes_nothing(
+    make_client: ClientFactory, redis_client: redis.Redis
+) -> None:
+    """The script checks every key it writes before its first write: a key of the wrong type
+    (here the form's index) fails the submission with nothing counted, claimed or stored.
+    """
+    client = make_client()
+    redis_client.set("frontdesk:form:contact:submissions", b"not a sorted set")
+    failed = client.post(URL, json=VALID, headers={"idempotency-key": "k"})
+    assert failed.status_code == 503
+    assert redis_client.keys("frontdesk:*") == [b"frontdesk:form:contact:submissions"]
+    assert redis_client.keys("rq:*") == []
+    redis_client.delete("frontdesk:form:contact:submissions")
+    retried = client.post(URL, json=VALID, headers={"idempotency-key": "k"})
+    assert retried.status_code == 201
+    assert len(_jobs(redis_client)) == 1
 
 
 # --- rate limits -----------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """Phone rules (issue 4's exact cases): characters first, then libphonenumber."""
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.forms.phone import check_phone, normalise_region
 
@@ -75,3 +78,26 @@ def test_regions_are_case_insensitive(given: str, known: str) -> None:
 def test_unknown_region_counts_as_none() -> None:
     assert normalise_region("ZZ") is None
     assert normalise_region("") is None
+
+
+@given(
+    region=st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS)),
+    digits=st.text(alphabet="0123456789", min_size=4, max_size=14),
+    international=st.booleans(),
+)
+@settings(max_examples=2000, deadline=None)
+def test_validity_is_libphonenumbers(region: str, digits: str, international: bool) -> None:
+    """check_phone reads validity from the number's type (one pass over the patterns): it must
+    agree with is_valid_number for every number, and with number_type and the region."""
+    code = phonenumbers.country_code_for_region(region)
+    raw = f"+{code} {digits}" if international else digits
+    verdict = check_phone(raw, region, "possible")
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        assert not verdict.possible
+        return
+    if not verdict.possible:
+        return
+    assert verdict.valid == phonenumbers.is_valid_number(number)
+    assert verdict.region == phonenumbers.region_code_for_number(number)

@@ -157,6 +157,13 @@ class Reader:
         return self.cache_control.decode()
 
 
+def _shown(text: str, limit: int = 100) -> str:
+    """``text`` quoted for a problem's ``detail``, cut to ``limit`` characters: a request path can
+    be 64 KiB long, and an answer should not echo it back whole.
+    """
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def _is_preview(header: str | None, tokens: tuple[str, ...]) -> bool:
     """True for a valid preview bearer token (RFC 6750); a wrong one is a 401, never the public
     view, so an editor notices. Without configured tokens ``Authorization`` is ignored.
@@ -233,7 +240,7 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
             308, f"/v1/pages/{target}", {"Cache-Control": reader.cache_header()}
         )
         return redirect
-    raise ProblemError(404, "page_not_found", f"No published page has the slug {slug!r}.")
+    raise ProblemError(404, "page_not_found", f"No published page has the slug {_shown(slug)}.")
 
 
 @route(
@@ -250,7 +257,7 @@ async def list_collections(request: AnyRequest) -> Response[public.CollectionsOu
 
 def _known_collection(reader: Reader, name: str) -> None:
     if name not in reader.view.lists:
-        raise ProblemError(404, "collection_not_found", f"There is no collection {name!r}.")
+        raise ProblemError(404, "collection_not_found", f"There is no collection {_shown(name)}.")
 
 
 def _limit(raw: str | None) -> int:
@@ -316,7 +323,9 @@ async def get_item(
     body = reader.view.items[name].get(slug)
     if body is None:
         raise ProblemError(
-            404, "item_not_found", f"Collection {name!r} has no published item {slug!r}."
+            404,
+            "item_not_found",
+            f"Collection {_shown(name)} has no published item {_shown(slug)}.",
         )
     return reader.send(body)
 
@@ -347,7 +356,7 @@ async def asset(request: AnyRequest, path: FromPath[str]) -> Response[bytes]:
     reader = await Reader.open(request)
     body = reader.snapshot.assets.get(path.lstrip("/"))
     if body is None:
-        raise ProblemError(404, "asset_not_found", f"There is no asset {path.lstrip('/')!r}.")
+        raise ProblemError(404, "asset_not_found", f"There is no asset {_shown(path.lstrip('/'))}.")
     return reader.send(body)
 
 

@@ -52,6 +52,15 @@ class Body(msgspec.Struct, frozen=True):
             email.utils.format_datetime(modified, usegmt=True),
         )
 
+    def with_modified(self, modified: dt.datetime) -> Body:
+        """The same bytes and ETags with ``modified`` (whole seconds, UTC) as the change time."""
+        modified = modified.astimezone(dt.UTC).replace(microsecond=0)
+        return msgspec.structs.replace(
+            self,
+            modified=modified,
+            last_modified=email.utils.format_datetime(modified, usegmt=True),
+        )
+
     def select(self, accept_encoding: str | None) -> tuple[bytes, str, bool]:
         """``(bytes, etag, is_gzip)`` for a request's ``Accept-Encoding`` header."""
         if self.gzipped is not None and accept_encoding and _accepts_gzip(accept_encoding):
@@ -93,18 +102,33 @@ def conditional_answer(
 
 
 def _accepts_gzip(header: str) -> bool:
-    """RFC 9110 §12.5.3: ``gzip`` (or ``*``) listed with a non-zero quality value."""
+    """RFC 9110 §12.5.3: whether ``gzip`` is acceptable — its own quality when it is listed (a
+    listed name wins over ``*``), else that of ``*``; ``q=0`` refuses. Parameter names are
+    case-insensitive.
+    """
+    star: float | None = None
     for part in header.split(","):
-        name, _, params = part.strip().partition(";")
-        if name.strip().lower() in ("gzip", "*"):
-            q = params.strip().replace(" ", "")
-            if not q.startswith("q="):
-                return True
+        name, _, params = part.partition(";")
+        name = name.strip().lower()
+        if name not in ("gzip", "*"):
+            continue
+        quality = _quality(params)
+        if name == "gzip":
+            return quality > 0
+        star = quality
+    return star is not None and star > 0
+
+
+def _quality(params: str) -> float:
+    """The ``q`` of a list member's parameters (default 1; unreadable: 0)."""
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.strip().lower() == "q":
             try:
-                return float(q[2:] or 0) > 0
+                return float(value.strip())
             except ValueError:
-                return False
-    return False
+                return 0.0
+    return 1.0
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

@@ -7,6 +7,7 @@ preview build (``preview=True``), which shows everything.
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import quote
 
 from services.content import model, public
 from services.content.loader import LoadedItem, Site
@@ -208,11 +209,15 @@ class Builder:
         )
 
     def image(self, image: model.Image | None) -> public.ImageOut | None:
-        """An image with ``src`` made absolute under ``/assets/`` unless it already is a URL."""
+        """An image with ``src`` made absolute under ``/assets/`` unless it already is a URL; the
+        file name percent-encoded (RFC 3986), so ``my photo#1.png`` stays one path.
+        """
         if image is None:
             return None
         src = (
-            image.src if "://" in image.src or image.src.startswith("/") else f"/assets/{image.src}"
+            image.src
+            if "://" in image.src or image.src.startswith("/")
+            else f"/assets/{quote(image.src)}"
         )
         return public.ImageOut(src=src, alt=image.alt, width=image.width, height=image.height)
 

@@ -18,8 +18,8 @@ Headers = list[tuple[bytes, bytes]]
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 ALLOW_METHODS = b"GET, HEAD, OPTIONS"
-# The request headers a frontend may send: validators and the preview token.
-ALLOW_HEADERS = b"Authorization, If-Modified-Since, If-None-Match"
+# The request headers a frontend may send: validators, the preview token and its own request id.
+ALLOW_HEADERS = b"Authorization, If-Modified-Since, If-None-Match, X-Request-ID"
 # What a script may read beyond the CORS-safelisted response headers.
 EXPOSE_HEADERS = b"ETag, Last-Modified, X-Request-ID"
 PREFLIGHT_MAX_AGE = b"600"
@@ -83,8 +83,9 @@ class ReadCors:
 
 class ReadCorsMiddleware:
     """ASGI middleware applying ``cors`` to every HTTP answer of ``app``: it answers CORS
-    preflights itself (``204``) and adds the CORS headers, and ``Vary: Origin`` where the answer
-    has no ``Vary`` of its own (problem answers), to the rest.
+    preflights itself (``204``) and adds the CORS headers, and the reads' ``Vary`` where the answer
+    has none of its own (problems, redirects: they too differ by origin and preview token), to the
+    rest.
     """
 
     def __init__(self, app: ASGIApp, cors: ReadCors) -> None:
@@ -103,13 +104,13 @@ class ReadCorsMiddleware:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         extra = self.cors.headers(origin)
-        vary_origin = b"Origin" in self.cors.vary
+        vary = self.cors.vary
 
         async def send_with_cors(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = [*message.get("headers", []), *extra]
-                if vary_origin and not any(name.lower() == b"vary" for name, _ in headers):
-                    headers.append((b"vary", b"Origin"))
+                if not any(name.lower() == b"vary" for name, _ in headers):
+                    headers.append((b"vary", vary))
                 message["headers"] = headers
             await send(message)
 
@@ -124,7 +125,7 @@ def _origin_and_preflight(scope: Any) -> tuple[bytes | None, bool]:
     requests_method = False
     for raw_name, value in scope["headers"]:
         name = raw_name.lower()
-        if name == b"origin":
+        if name == b"origin" and origin is None:
             origin = value
         elif name == b"access-control-request-method":
             requests_method = True

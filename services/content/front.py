@@ -54,18 +54,25 @@ class ReadRequest:
         self.request_id: bytes | None = None
         for raw_name, value in headers:
             name = raw_name.lower()
+            # List fields sent on several lines are one list (RFC 9110 §5.3); of a single-value
+            # field the first line counts, as in the routed handlers.
             if name == b"accept-encoding":
-                self.accept_encoding = value.decode("latin-1")
+                self.accept_encoding = _joined(self.accept_encoding, value)
             elif name == b"if-none-match":
-                self.if_none_match = value.decode("latin-1")
+                self.if_none_match = _joined(self.if_none_match, value)
             elif name == b"if-modified-since":
-                self.if_modified_since = value.decode("latin-1")
+                self.if_modified_since = self.if_modified_since or value.decode("latin-1")
             elif name == b"authorization":
-                self.authorization = value.decode("latin-1")
+                self.authorization = self.authorization or value.decode("latin-1")
             elif name == b"origin":
-                self.origin = value
+                self.origin = self.origin or value
             elif name == REQUEST_ID_HEADER:
-                self.request_id = value
+                self.request_id = self.request_id or value
+
+
+def _joined(earlier: str | None, value: bytes) -> str:
+    text = value.decode("latin-1")
+    return text if earlier is None else f"{earlier}, {text}"
 
 
 class FrontDoor:

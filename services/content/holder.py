@@ -54,7 +54,7 @@ class SiteHolder:
         """
         try:
             site = load_site(self.settings.site_dir)
-            snapshot = Snapshot(site, self.settings, self.clock())
+            snapshot = Snapshot(site, self.settings, self.clock(), previous=self.snapshot)
         except SiteError as exc:
             self.errors = exc.problems
             for problem in exc.problems:
@@ -98,7 +98,7 @@ class SiteHolder:
             if current is None:
                 return
             self.snapshot = await anyio.to_thread.run_sync(
-                Snapshot, current.site, self.settings, self.clock(), current.assets
+                Snapshot, current.site, self.settings, self.clock(), current.assets, current
             )
             log.info("site rebuilt for publish_at %s", current.next_publish_at)
 

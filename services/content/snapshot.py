@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import mimetypes
 import threading
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import msgspec
@@ -22,7 +23,9 @@ from services.content.loader import Site
 
 # Formats that gzip does not shrink; sent in identity encoding only.
 _COMPRESSED = ("image/", "video/", "audio/", "font/woff", "application/zip", "application/gzip")
-_MAX_MEMO = 4096
+# List pages are encoded on first request and kept for the build, up to this many bytes (identity
+# and gzip): a crawler walking every limit/cursor/tag cannot grow the process without bound.
+_MAX_MEMO_BYTES = 32 * 1024 * 1024
 # Items per collection page when the request names no ``limit``.
 DEFAULT_LIMIT = 20
 
@@ -37,11 +40,14 @@ class ListEntry(msgspec.Struct, frozen=True):
 
 
 class CollectionList(msgspec.Struct, frozen=True):
-    """A collection's visible items in default order, and its empty-state message."""
+    """A collection's visible items in default order, its empty-state message, the time of its
+    latest change and every tag its items carry.
+    """
 
     entries: list[ListEntry]
     empty_message: str
     modified: dt.datetime
+    tags: frozenset[str] = frozenset()
 
 
 def _latest(times: list[dt.datetime], default: dt.datetime) -> dt.datetime:
@@ -103,6 +109,7 @@ class View:
                 entries,
                 collection.empty_message or DEFAULT_EMPTY_MESSAGE,
                 _latest([e.modified for e in entries], site.config_mtime),
+                frozenset().union(*(e.tags for e in entries)),
             )
             summaries_c.append(
                 public.CollectionSummaryOut(
@@ -131,6 +138,7 @@ class View:
             _latest([p.updated_at for p in summaries], site.config_mtime),
         )
         self._memo: dict[tuple[str, str | None, int, int], Body] = {}
+        self._memo_bytes = 0
         self._memo_lock = threading.Lock()
         routes = [
             public.RouteOut(path="/v1/site", type="site", etag=self.site.etag),
@@ -156,7 +164,7 @@ class View:
             public.RouteOut(path="/v1/sitemap.xml", type="sitemap", etag=self.sitemap.etag)
         )
         routes.extend(
-            public.RouteOut(path=f"/assets/{path}", type="asset", etag=body.etag)
+            public.RouteOut(path=f"/assets/{quote(path)}", type="asset", etag=body.etag)
             for path, body in assets.items()
         )
         self.routes = Body.of(public.RoutesOut(items=routes), site.config_mtime)
@@ -165,10 +173,12 @@ class View:
         the request is counted under in the metrics)."""
 
     def items_page(self, name: str, tag: str | None, offset: int, limit: int) -> Body:
-        """One page of collection ``name`` (which must exist), encoded at most once per build.
+        """One page of collection ``name`` (which must exist), encoded at most once per build
+        while the memo has room (a tag no item carries is never kept).
 
         Body: ``{items, total, next_cursor, state, empty_state}`` (see
-        :class:`~services.content.public.ItemsPageOut`).
+        :class:`~services.content.public.ItemsPageOut`). Its ``Last-Modified`` is the
+        collection's latest change: a page's items also move when an item elsewhere changes.
         """
         key = (name, tag, offset, limit)
         body = self._memo.get(key)
@@ -186,12 +196,60 @@ class View:
                 "state": "items" if matching else "empty",
                 "empty_state": {"message": listing.empty_message},
             },
-            _latest([e.modified for e in shown], listing.modified),
+            listing.modified,
         )
-        with self._memo_lock:
-            if len(self._memo) < _MAX_MEMO:
-                self._memo[key] = body
+        if tag is None or tag in listing.tags:
+            size = len(body.identity) + len(body.gzipped or b"")
+            with self._memo_lock:
+                if self._memo_bytes + size <= _MAX_MEMO_BYTES:
+                    self._memo[key] = body
+                    self._memo_bytes += size
         return body
+
+    def advance(self, before: View, now: dt.datetime) -> None:
+        """Keep ``Last-Modified`` truthful across builds: a body whose bytes changed since
+        ``before`` (the previous build's view) but whose computed time is not later than the one
+        sent then — an item deleted, a file restored with an old mtime — gets
+        ``max(now, previous + 1 s)``, so ``If-Modified-Since`` never hides a change (RFC 9110
+        §8.8.2). Unchanged bodies keep their time.
+        """
+        for name, listing in self.lists.items():
+            old = before.lists.get(name)
+            if old is None or listing.modified > old.modified:
+                continue
+            if [(e.slug, bytes(e.raw)) for e in listing.entries] != [
+                (e.slug, bytes(e.raw)) for e in old.entries
+            ]:
+                self.lists[name] = msgspec.structs.replace(
+                    listing, modified=_after(old.modified, now)
+                )
+        with self._memo_lock:
+            self._memo.clear()  # list pages are built again from the advanced lists
+            self._memo_bytes = 0
+        replaced: dict[int, Body] = {}
+        for path, (body, template) in self.paths.items():
+            found = before.paths.get(path)
+            if found is None or found[0].etag == body.etag or body.modified > found[0].modified:
+                continue
+            replaced[id(body)] = body.with_modified(_after(found[0].modified, now))
+            self.paths[path] = (replaced[id(body)], template)
+        if not replaced:
+            return
+        self.pages = {slug: replaced.get(id(b), b) for slug, b in self.pages.items()}
+        self.items = {
+            name: {slug: replaced.get(id(b), b) for slug, b in bodies.items()}
+            for name, bodies in self.items.items()
+        }
+        self.site = replaced.get(id(self.site), self.site)
+        self.routes = replaced.get(id(self.routes), self.routes)
+        self.pages_list = replaced.get(id(self.pages_list), self.pages_list)
+        self.collections = replaced.get(id(self.collections), self.collections)
+        self.sitemap = replaced.get(id(self.sitemap), self.sitemap)
+
+
+def _after(previous: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """A time later than ``previous`` (HTTP-dates have whole seconds): ``now``, or one second on."""
+    return max(now.replace(microsecond=0), previous + dt.timedelta(seconds=1))
 
 
 def _paths(view: View, assets: dict[str, Body]) -> dict[str, tuple[Body, str]]:
@@ -258,6 +316,8 @@ def _asset_bodies(site: Site) -> dict[str, Body]:
 class Snapshot:
     """One build of the site at instant ``now``: the public :class:`View`, the preview view (built
     on first use), asset bodies, and ``next_publish_at`` (when the next rebuild is due, or ``None``).
+    ``previous`` is the build it replaces: changed bodies get a later ``Last-Modified`` than it
+    sent (:meth:`View.advance`).
 
     Raises ``OSError`` when an asset cannot be read.
     """
@@ -268,6 +328,7 @@ class Snapshot:
         settings: Settings,
         now: dt.datetime,
         assets: dict[str, Body] | None = None,
+        previous: Snapshot | None = None,
     ) -> None:
         self.site = site
         self.settings = settings
@@ -275,6 +336,8 @@ class Snapshot:
         # A rebuild of the same site (publish_at) reuses the asset bodies: they do not depend on time.
         self.assets = _asset_bodies(site) if assets is None else assets
         self.public = View(site, settings, now, False, self.assets)
+        if previous is not None:
+            self.public.advance(previous.public, now)
         self.next_publish_at = next_publish_at(site, now)
         self._preview: View | None = None
         self._preview_lock = threading.Lock()

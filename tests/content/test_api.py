@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -292,7 +293,7 @@ def test_cors_follows_configured_origins(make_client: ClientFactory) -> None:
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "https://clinic.example"
     assert preflight.headers["access-control-allow-headers"] == (
-        "Authorization, If-Modified-Since, If-None-Match"
+        "Authorization, If-Modified-Since, If-None-Match, X-Request-ID"
     )
     assert preflight.headers["vary"] == "Origin"
     refused = client.options(
@@ -317,7 +318,7 @@ def test_listed_origins_vary_by_origin_and_encoding_on_every_answer(
         assert routed.headers["vary"] == "Accept-Encoding, Origin"
         missing = client.get("/v1/pages/no-such-page", headers=headers)
         assert missing.status_code == 404
-        assert missing.headers["vary"] == "Origin"
+        assert missing.headers["vary"] == "Accept-Encoding, Origin"
         allowed = missing.headers.get("access-control-allow-origin")
         assert allowed == ("https://clinic.example" if origin == "https://clinic.example" else None)
 
@@ -361,3 +362,37 @@ def test_head_sends_the_headers_without_the_body(client) -> None:  # type: ignor
     assert head.headers["etag"] == get.headers["etag"]
     assert head.headers["content-length"] == str(len(get.content))
     assert client.head("/assets/ana.jpg").status_code == 200
+
+
+def test_errors_and_redirects_vary_like_the_reads(make_client: ClientFactory) -> None:
+    """A 404 of a draft becomes a 200 with a preview token; a shared cache must key on it."""
+    client = make_client(content_cors_origins=("https://clinic.example",), preview_tokens=("tok1",))
+    vary = "Accept-Encoding, Authorization, Origin"
+    assert client.get("/v1/pages/about").headers["vary"] == vary  # a draft: 404
+    assert client.get("/v1/pages/old-home", follow_redirects=False).headers["vary"] == vary
+    wrong = client.get("/v1/pages/home", headers={"authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert wrong.headers["vary"] == vary
+
+
+def test_a_long_unknown_slug_is_not_echoed_whole(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/v1/pages/" + "a" * 5000)
+    assert response.status_code == 404
+    assert len(response.content) < 600
+    assert response.json()["detail"].startswith("No published page has the slug 'aaaa")
+
+
+def test_asset_urls_are_percent_encoded(make_client: ClientFactory, site_dir: Path) -> None:
+    """From a trial: ``my photo#1.png`` was listed unencoded, and a browser cut it at ``#``."""
+    (site_dir / "assets" / "my photo#1.png").write_bytes(b"\x89PNG-fake")
+    (site_dir / "assets" / "café.txt").write_text("menu")
+    team = site_dir / "collections" / "team" / "ana.yaml"
+    team.write_text(team.read_text().replace("src: ana.jpg", "src: 'my photo#1.png'"))
+    client = make_client()
+    paths = [r["path"] for r in client.get("/v1/routes").json()["items"]]
+    assert "/assets/my%20photo%231.png" in paths
+    assert "/assets/caf%C3%A9.txt" in paths
+    for path in ("/assets/my%20photo%231.png", "/assets/caf%C3%A9.txt"):
+        assert client.get(path).status_code == 200, path
+    item = client.get("/v1/collections/team/items/ana").json()
+    assert item["photo"]["src"] == "/assets/my%20photo%231.png"

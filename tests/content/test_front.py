@@ -206,3 +206,20 @@ async def test_preview_token_requests_are_passed_on_when_tokens_are_configured(
     assert (b"cache-control", b"private, no-store") in headers
     status, _, _ = await call(app, "GET", "/v1/pages/home", [(b"authorization", b"Bearer wrong")])
     assert status == 401
+
+
+@pytest.mark.parametrize("app", ["any-origin"], indirect=True)
+async def test_repeated_header_lines(app: ContentApp) -> None:
+    """List fields on several lines are one list (RFC 9110 §5.3); of X-Request-ID the first line
+    counts, on the front door as on the routed path."""
+    etag = app.state.holder.snapshot.public.paths["/v1/pages/home"][0].etag.encode()
+    for query in (b"", b"x=1"):  # the front door, then routed
+        lines = [(b"if-none-match", b'"other"'), (b"if-none-match", etag)]
+        status, _, _ = await call(app, "GET", "/v1/pages/home", lines, query)
+        assert status == 304, query
+        lines = [(b"x-request-id", b"first"), (b"x-request-id", b"second")]
+        _, headers, _ = await call(app, "GET", "/v1/pages/home", lines, query)
+        assert (b"x-request-id", b"first") in headers, query
+        lines = [(b"accept-encoding", b"br"), (b"accept-encoding", b"gzip")]
+        _, headers, _ = await call(app, "GET", "/v1/pages/home", lines, query)
+        assert (b"content-encoding", b"gzip") in headers, query

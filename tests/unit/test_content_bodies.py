@@ -38,6 +38,13 @@ def test_body_has_stable_distinct_etags_per_encoding() -> None:
         ("*", True),
         ("gzip;q=nonsense", False),
         ("deflate, br", False),
+        # From a trial: a listed gzip wins over *, and parameter names are case-insensitive.
+        ("*;q=0, gzip", True),
+        ("gzip;q=0, *", False),
+        ("gzip;Q=0", False),
+        ("GZIP; q=1", True),
+        ("*;q=0", False),
+        ("br;q=1, *;q=0.1", True),
     ],
 )
 def test_accept_encoding_selects_gzip(header: str | None, gzipped: bool) -> None:

@@ -12,6 +12,7 @@ from litestar import HttpMethod, Litestar, Request, Response, get, post, route
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
+from litestar.types import ASGIApp
 
 from frontdesk.metrics import QueueCollector, prometheus
 from frontdesk.problems import (
@@ -335,7 +336,28 @@ async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(settings: Settings) -> Litestar:
+class FormsApp(Litestar):
+    """The forms app: a Litestar app whose HTTP requests enter through :attr:`entry` (set by
+    :func:`create_app`: the request-id middleware around :meth:`routed`), so every answer carries
+    ``X-Request-ID`` — also those Litestar gives before any route matches (404 of an unknown path,
+    405 of a method a path does not take), which app middleware never sees.
+    """
+
+    entry: ASGIApp
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry: HTTP through :attr:`entry`, lifespan (and anything else) to Litestar."""
+        if scope["type"] == "http":
+            await self.entry(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def routed(self, scope: Any, receive: Any, send: Any) -> None:
+        """Litestar's routing, middleware and handlers."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings) -> FormsApp:
     """Load the forms of ``settings.site_dir`` and build the app; raises on a bad site directory."""
     site = load_site(settings.site_dir)
     forms = load_forms(settings.site_dir)
@@ -355,7 +377,7 @@ def create_app(settings: Settings) -> Litestar:
     # No global CORSConfig: it cannot follow each form's allowed_origins. The submission route
     # answers CORS itself (preflight + headers); public reads send "Access-Control-Allow-Origin: *".
     # The preflight comes first: Litestar adds its own OPTIONS handler to a path that has none yet.
-    return Litestar(
+    app = FormsApp(
         route_handlers=[
             preflight,
             definition,
@@ -368,10 +390,15 @@ def create_app(settings: Settings) -> Litestar:
             *staff_routes(),
             embed_script_handler(EmbedScript.load()),
         ],
-        middleware=[RequestIdMiddleware, metrics_middleware],
+        # The metrics middleware stays inside Litestar: it labels requests by route template.
+        middleware=[metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
         on_shutdown=[connection.aclose],
         openapi_config=OpenAPIConfig(title="Frontdesk forms API", version="1"),
     )
+    # Outside Litestar, so unrouted answers get the id too; it binds REQUEST_ID for the handlers
+    # (the submission record, the job's meta) and the log lines.
+    app.entry = RequestIdMiddleware(app.routed)
+    return app

@@ -275,7 +275,7 @@ async def list_submissions(
         disposition = f'attachment; filename="{form_id}-submissions.csv"'
         return Stream(
             _in_thread(rows),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text/* types
             headers={"Content-Disposition": disposition},
         )
     if format == "jsonl":

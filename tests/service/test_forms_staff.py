@@ -100,7 +100,7 @@ def test_csv_export_neutralises_formulas_and_opens_as_utf8(make_client: ClientFa
     _post(client, name="Zoë Ünal", email="z@example.com", message="-1 +1")
     response = client.get(URL, params={"format": "csv", "bom": "true"}, headers=STAFF)
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [r["name"] for r in rows] == ["Zoë Ünal", '\'=HYPERLINK("http://x")']

@@ -332,3 +332,18 @@ def test_accept_quality_values_choose_between_page_and_json(make_client: ClientF
     page_answer = client.post(URL, data=BAD, headers=preferred)
     assert page_answer.status_code == 422
     assert read_page(page_answer).items
+
+
+def test_a_text_plain_post_from_a_browser_is_a_problem_not_a_page(
+    make_client: ClientFactory,
+) -> None:
+    # <form enctype="text/plain">: not a plain HTML post (docs/forms.md), so 415 problem+json.
+    client = make_client(rate_limits="off")
+    response = client.post(
+        URL,
+        content=b"name=Ann\r\nemail=ann@example.com\r\n",
+        headers={**BROWSER, "content-type": "text/plain"},
+    )
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "unsupported_media_type"

@@ -255,4 +255,6 @@ def test_openapi_documents_staff_exports_and_html_answers(make_client: ClientFac
     }
     assert set(submit["responses"]["422"]["content"]) == {"application/problem+json", "text/html"}
     assert set(submit["responses"]["404"]["content"]) == {"application/problem+json"}
+    # A plain HTML post is urlencoded or multipart, so a 415 (any other body) never is one.
+    assert set(submit["responses"]["415"]["content"]) == {"application/problem+json"}
     assert "303" in submit["responses"]

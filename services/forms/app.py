@@ -319,13 +319,22 @@ async def _limit_phone_checks(request: Request[Any, Any, State], state: FormsSta
         )
 
 
-@get("/health/live", summary="The process is up")
+# Load-balancer probes may send HEAD: the health routes answer it too (RFC 9110 §9.3.2).
+GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
+
+
+@route("/health/live", http_method=GET_HEAD, summary="The process is up")
 async def live() -> dict[str, str]:
     """Always ``{"status": "ok"}`` while the process answers."""
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Redis answers", responses=problem_responses(503))
+@route(
+    "/health/ready",
+    http_method=GET_HEAD,
+    summary="Redis answers",
+    responses=problem_responses(503),
+)
 async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
     """200 ``{"status": "ok"}`` when Redis answers a PING; else 503 problem+json."""
     state = _state(request)

@@ -31,9 +31,9 @@ _TEXT = Schema(type=OpenAPIType.STRING)
 @dataclass
 class SubmitOperation(Operation):
     """``POST /v1/forms/{form_id}/submissions``: the body is an object of field name → text in
-    JSON, urlencoded or multipart; every error status but 404 and 415 may also be a ``text/html`` page (a plain
-    HTML post, DESIGN.md), and such a post is answered 200 ``text/html`` or 303 on success (and
-    303 on an error when the form has an error page).
+    JSON, urlencoded or multipart; every error status but 404 and 415 may also be a ``text/html``
+    page (a plain HTML post, DESIGN.md), and such a post is answered 200 ``text/html`` or 303 on
+    success (and 303 on an error when the form has an error page).
     """
 
     def __post_init__(self) -> None:

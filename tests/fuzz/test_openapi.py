@@ -45,9 +45,8 @@ def is_plain_html_post(case: Case) -> bool:
     """A urlencoded or multipart POST whose ``Accept`` prefers HTML: the one non-JSON client."""
     headers = {k.lower(): str(v) for k, v in (case.headers or {}).items()}
     media = (case.media_type or headers.get("content-type", "")).lower()
-    return (
-        case.method.upper() == "POST"
-        and wants_html(media.split(";")[0].strip(), headers.get("accept", ""))
+    return case.method.upper() == "POST" and wants_html(
+        media.split(";")[0].strip(), headers.get("accept", "")
     )
 
 

@@ -273,4 +273,26 @@ def test_forms_log_lines_carry_the_request_id(
     finally:
         logger.removeHandler(spy)
     assert response.status_code == 201
-    assert seen and set(seen) == {"log-1"}
+    assert seen
+    assert set(seen) == {"log-1"}
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready"])
+def test_health_routes_answer_head_on_both_services(
+    forms: TestClient, content: TestClient, path: str
+) -> None:
+    # Some load-balancer probes send HEAD: the GET answer's status and headers, no body.
+    for client in (forms, content):
+        response = client.head(path)
+        assert response.status_code == 200
+        assert response.content == b""
+        assert response.headers["content-type"] == "application/json"
+
+
+def test_health_head_keeps_the_failure_status(
+    forms_without_redis: TestClient, forms: TestClient
+) -> None:
+    down = forms_without_redis.head("/health/ready")
+    assert down.status_code == 503
+    assert down.content == b""
+    assert forms.head("/health/workers").status_code == 503  # no worker registered

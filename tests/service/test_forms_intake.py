@@ -376,6 +376,9 @@ def test_idn_email_is_accepted(make_client: ClientFactory, redis_client: redis.R
         ("+0412345678", "AU", 422, None),
         ("٠٦١٢٣٤٥٦٧٨", "NL", 201, "+31612345678"),
         ("+31 6 12 34 abc 5", "NL", 422, None),
+        ("\uff0b1 415 555 2671", "NL", 201, "+14155552671"),  # full-width plus
+        ("+1 415\u2013555\u20132671", "NL", 201, "+14155552671"),  # en dashes
+        ("+1 415\u2011555\u20112671", "NL", 201, "+14155552671"),  # non-breaking hyphens
         # An unknown region counts as none: the site's US reads it as a (possible) US number.
         ("0612345678", "ZZ", 201, "+10612345678"),
     ],

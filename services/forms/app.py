@@ -128,7 +128,8 @@ class PublicDefinition(msgspec.Struct, kw_only=True):
 
 
 ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
-PREFLIGHT_HEADERS = "Content-Type, Accept, Accept-Language, Idempotency-Key"
+# X-Request-ID: docs/api.md invites scripts to send their own id.
+PREFLIGHT_HEADERS = "Content-Type, Accept, Accept-Language, Idempotency-Key, X-Request-ID"
 
 
 @get(

@@ -260,7 +260,13 @@ def test_preflight_from_an_allowed_origin(make_client: ClientFactory, path: str)
     allowed = {
         h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")
     }
-    assert allowed == {"content-type", "accept", "accept-language", "idempotency-key"}
+    assert allowed == {
+        "content-type",
+        "accept",
+        "accept-language",
+        "idempotency-key",
+        "x-request-id",
+    }
     assert "www-authenticate" not in response.headers
 
 
@@ -296,6 +302,11 @@ def test_post_from_an_allowed_origin_echoes_it(
     response = client.post(URL, json=VALID, headers={"origin": "http://localhost:8000"})
     assert response.status_code == 201
     assert response.headers["access-control-allow-origin"] == "http://localhost:8000"
+    # A script may read the request id (to quote it) and a 429's Retry-After.
+    assert response.headers["access-control-expose-headers"] == "X-Request-ID, Retry-After"
+    refused = client.post(URL, json={}, headers={"origin": "http://localhost:8000"})
+    assert refused.status_code == 422
+    assert refused.headers["access-control-expose-headers"] == "X-Request-ID, Retry-After"
     assert "origin_unknown" not in _record(redis_client, response.json()["id"]).flags
     referer = client.post(
         URL, json={**VALID, "email": "b@example.com"}, headers={"referer": ALLOWED + "/contact"}

@@ -37,7 +37,7 @@ from services.forms.staff import staff_routes
 from services.forms.state import FormsState
 from services.forms.store import SubmissionStore, retry_schedule
 from services.forms.timetrap import issue_token
-from services.forms.validate import DEFAULT_MESSAGES, message_for
+from services.forms.validate import DEFAULT_MESSAGES, message_for, published_codes
 from services.forms.web import client_ip, pick_language
 
 PHONE_CHECKS_PER_MINUTE = 120
@@ -153,11 +153,6 @@ async def definition(
     except redis.RedisError:
         raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
     translation = form.messages.languages.get(language)
-    codes = {
-        **DEFAULT_MESSAGES,
-        **form.messages.codes,
-        **(translation.codes if translation else {}),
-    }
     captcha = form.spam.captcha
     body = PublicDefinition(
         id=form.id,
@@ -184,7 +179,7 @@ async def definition(
             error=(translation.error if translation else None) or form.messages.error,
             phone_valid=(translation.phone_valid if translation else None)
             or form.messages.phone_valid,
-            codes=codes,
+            codes=published_codes(form, language),
         ),
         honeypot=form.spam.honeypot,
         token=issue_token(secret, form.id),
@@ -281,7 +276,7 @@ async def phone_check(
             # Accepted but not valid: the submission goes through, so the widget must not say
             # "Invalid number" (the page and the server never disagree).
             code = "phone_unverified" if verdict.accepted else verdict.reason or "invalid_number"
-            message = message_for(definition, code, phone=True, language=tag)
+            message = message_for(definition, code, tag)
     body = PhoneCheck(
         possible=verdict.possible,
         valid=verdict.valid,

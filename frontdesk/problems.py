@@ -134,7 +134,11 @@ def _on_problem(_: Request[Any, Any, Any], exc: ProblemError) -> Response[bytes]
     return problem_response(exc.status, exc.code, exc.detail, headers=exc.headers, **exc.extra)
 
 
-def _on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    """Litestar's ``HTTPException`` as problem+json: the code from the status title, or
+    ``malformed_request`` with Litestar's ``errors`` for a ``ValidationException`` (a route's own
+    handler can refine some cases and pass the rest here).
+    """
     status = exc.status_code
     code = _TITLES.get(status, "error").lower().replace(" ", "_")
     extra: dict[str, Any] = {}
@@ -157,6 +161,6 @@ def exception_handlers() -> ExceptionHandlersMap:
     """The handler map both apps install: problem errors, HTTP errors, then everything else."""
     return {
         ProblemError: _on_problem,
-        HTTPException: _on_http_exception,
+        HTTPException: on_http_exception,
         Exception: _on_unhandled,
     }

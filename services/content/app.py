@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-from litestar import HttpMethod, Litestar, Request, Response, get, route
+from litestar import HttpMethod, Litestar, Request, Response, route
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, Parameter
@@ -360,7 +360,7 @@ async def asset(request: AnyRequest, path: FromPath[str]) -> Response[bytes]:
     return reader.send(body)
 
 
-@get("/health/live", summary="The process is up")
+@route("/health/live", http_method=GET_HEAD, summary="The process is up")
 async def live() -> dict[str, str]:
     """Always ``{"status": "ok"}`` while the process answers."""
     return {"status": "ok"}
@@ -373,7 +373,12 @@ class ReadyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     errors: list[dict[str, str]] = []
 
 
-@get("/health/ready", summary="A site is loaded and served", responses=problem_responses(503))
+@route(
+    "/health/ready",
+    http_method=GET_HEAD,
+    summary="A site is loaded and served",
+    responses=problem_responses(503),
+)
 async def ready(request: AnyRequest) -> Response[ReadyOut]:
     """200 ``{"status": "ok"}``; 200 ``{"status": "degraded", "errors": [...]}`` while the last
     good site is served after a failed reload; 503 problem+json while no site has ever loaded.

@@ -12,6 +12,7 @@ from litestar import HttpMethod, Litestar, Request, Response, get, post, route
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
+from litestar.types import ASGIApp
 
 from frontdesk.metrics import QueueCollector, prometheus
 from frontdesk.problems import (
@@ -36,7 +37,7 @@ from services.forms.staff import staff_routes
 from services.forms.state import FormsState
 from services.forms.store import SubmissionStore, retry_schedule
 from services.forms.timetrap import issue_token
-from services.forms.validate import DEFAULT_MESSAGES, message_for
+from services.forms.validate import DEFAULT_MESSAGES, message_for, published_codes
 from services.forms.web import client_ip, pick_language
 
 PHONE_CHECKS_PER_MINUTE = 120
@@ -127,7 +128,8 @@ class PublicDefinition(msgspec.Struct, kw_only=True):
 
 
 ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
-PREFLIGHT_HEADERS = "Content-Type, Accept, Accept-Language, Idempotency-Key"
+# X-Request-ID: docs/api.md invites scripts to send their own id.
+PREFLIGHT_HEADERS = "Content-Type, Accept, Accept-Language, Idempotency-Key, X-Request-ID"
 
 
 @get(
@@ -151,11 +153,6 @@ async def definition(
     except redis.RedisError:
         raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
     translation = form.messages.languages.get(language)
-    codes = {
-        **DEFAULT_MESSAGES,
-        **form.messages.codes,
-        **(translation.codes if translation else {}),
-    }
     captcha = form.spam.captcha
     body = PublicDefinition(
         id=form.id,
@@ -182,7 +179,7 @@ async def definition(
             error=(translation.error if translation else None) or form.messages.error,
             phone_valid=(translation.phone_valid if translation else None)
             or form.messages.phone_valid,
-            codes=codes,
+            codes=published_codes(form, language),
         ),
         honeypot=form.spam.honeypot,
         token=issue_token(secret, form.id),
@@ -279,7 +276,7 @@ async def phone_check(
             # Accepted but not valid: the submission goes through, so the widget must not say
             # "Invalid number" (the page and the server never disagree).
             code = "phone_unverified" if verdict.accepted else verdict.reason or "invalid_number"
-            message = message_for(definition, code, phone=True, language=tag)
+            message = message_for(definition, code, tag)
     body = PhoneCheck(
         possible=verdict.possible,
         valid=verdict.valid,
@@ -318,13 +315,22 @@ async def _limit_phone_checks(request: Request[Any, Any, State], state: FormsSta
         )
 
 
-@get("/health/live", summary="The process is up")
+# Load-balancer probes may send HEAD: the health routes answer it too (RFC 9110 §9.3.2).
+GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
+
+
+@route("/health/live", http_method=GET_HEAD, summary="The process is up")
 async def live() -> dict[str, str]:
     """Always ``{"status": "ok"}`` while the process answers."""
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Redis answers", responses=problem_responses(503))
+@route(
+    "/health/ready",
+    http_method=GET_HEAD,
+    summary="Redis answers",
+    responses=problem_responses(503),
+)
 async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
     """200 ``{"status": "ok"}`` when Redis answers a PING; else 503 problem+json."""
     state = _state(request)
@@ -335,7 +341,28 @@ async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(settings: Settings) -> Litestar:
+class FormsApp(Litestar):
+    """The forms app: a Litestar app whose HTTP requests enter through :attr:`entry` (set by
+    :func:`create_app`: the request-id middleware around :meth:`routed`), so every answer carries
+    ``X-Request-ID`` — also those Litestar gives before any route matches (404 of an unknown path,
+    405 of a method a path does not take), which app middleware never sees.
+    """
+
+    entry: ASGIApp
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry: HTTP through :attr:`entry`, lifespan (and anything else) to Litestar."""
+        if scope["type"] == "http":
+            await self.entry(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def routed(self, scope: Any, receive: Any, send: Any) -> None:
+        """Litestar's routing, middleware and handlers."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings) -> FormsApp:
     """Load the forms of ``settings.site_dir`` and build the app; raises on a bad site directory."""
     site = load_site(settings.site_dir)
     forms = load_forms(settings.site_dir)
@@ -355,7 +382,7 @@ def create_app(settings: Settings) -> Litestar:
     # No global CORSConfig: it cannot follow each form's allowed_origins. The submission route
     # answers CORS itself (preflight + headers); public reads send "Access-Control-Allow-Origin: *".
     # The preflight comes first: Litestar adds its own OPTIONS handler to a path that has none yet.
-    return Litestar(
+    app = FormsApp(
         route_handlers=[
             preflight,
             definition,
@@ -368,10 +395,15 @@ def create_app(settings: Settings) -> Litestar:
             *staff_routes(),
             embed_script_handler(EmbedScript.load()),
         ],
-        middleware=[RequestIdMiddleware, metrics_middleware],
+        # The metrics middleware stays inside Litestar: it labels requests by route template.
+        middleware=[metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
         on_shutdown=[connection.aclose],
         openapi_config=OpenAPIConfig(title="Frontdesk forms API", version="1"),
     )
+    # Outside Litestar, so unrouted answers get the id too; it binds REQUEST_ID for the handlers
+    # (the submission record, the job's meta) and the log lines.
+    app.entry = RequestIdMiddleware(app.routed)
+    return app

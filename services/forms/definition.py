@@ -201,7 +201,7 @@ def cross_check(form: FormDefinition) -> list[str]:
     region = form.phone.default_region
     if region is not None and region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         problems.append(f"$.phone.default_region: {region!r} is not a region libphonenumber knows")
-    known = set(DEFAULT_MESSAGES) - {"too_long_phone"}
+    known = set(DEFAULT_MESSAGES)
     texts = [("$.messages.codes", form.messages.codes)] + [
         (f"$.messages.languages.{tag}.codes", t.codes) for tag, t in form.messages.languages.items()
     ]

@@ -25,7 +25,9 @@ from services.content.bodies import Body, etag_matches
 SCRIPT_PATH = Path(__file__).resolve().parent / "static" / "frontdesk.js"
 LONG_CACHE = "public, max-age=31536000, immutable"
 SHORT_CACHE = "public, max-age=300"
-MEDIA_TYPE = "text/javascript; charset=utf-8"
+# Litestar appends "; charset=utf-8" to every text/* media type itself (a charset given here came
+# out twice): the header reads "text/javascript; charset=utf-8".
+MEDIA_TYPE = "text/javascript"
 
 
 class EmbedScript(msgspec.Struct, frozen=True):

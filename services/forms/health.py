@@ -1,4 +1,4 @@
-"""``GET /health/workers``: the workers' health as RQ's worker registry sees it.
+"""``GET /health/workers`` (and ``HEAD``): the workers' health as RQ's worker registry sees it.
 
 A worker registers itself in Redis and refreshes its key with every heartbeat; RQ drops the key
 when the heartbeat stops (the worker's TTL), so a listed worker is alive. The forms service is the
@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 import redis
-from litestar import Request, Response, get
+from litestar import HttpMethod, Request, Response, route
 from litestar.datastructures import State
 
 from frontdesk.problems import ProblemError, problem_responses
@@ -65,8 +65,9 @@ def workers_of(connection: redis.Redis, queue_name: str) -> WorkersOut:
     return WorkersOut(count=len(workers), last_heartbeat=max(beats, default=None), workers=workers)
 
 
-@get(
+@route(
     "/health/workers",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],  # probes may send HEAD
     summary="Workers on the queue",
     sync_to_thread=True,
     responses=problem_responses(503),

@@ -64,13 +64,20 @@ class Accepted(msgspec.Struct, kw_only=True):
     message: str
 
 
+# Response headers a script on an allowed origin may read besides the CORS-safelisted ones: the
+# request id (to quote in a report) and a 429's or 503's Retry-After.
+EXPOSED_HEADERS = "X-Request-ID, Retry-After"
+
+
 def cors_headers(form: FormDefinition | None, origin_header: str | None) -> dict[str, str]:
     """CORS answer headers for the submission route: the exact origin echoed when allowed (never
-    ``*`` with an allowlist), nothing otherwise; always ``Vary: Origin``.
+    ``*`` with an allowlist) with ``Access-Control-Expose-Headers``, nothing otherwise; always
+    ``Vary: Origin``.
     """
     headers = {"Vary": "Origin"}
     if form is not None and origin_header and origin_allowed(form, normalise_origin(origin_header)):
         headers["Access-Control-Allow-Origin"] = origin_header
+        headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     return headers
 
 

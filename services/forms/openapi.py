@@ -31,9 +31,9 @@ _TEXT = Schema(type=OpenAPIType.STRING)
 @dataclass
 class SubmitOperation(Operation):
     """``POST /v1/forms/{form_id}/submissions``: the body is an object of field name → text in
-    JSON, urlencoded or multipart; every error status may also be a ``text/html`` page (a plain
-    HTML post, DESIGN.md), and such a post is answered 200 ``text/html`` or 303 on success (and
-    303 on an error when the form has an error page).
+    JSON, urlencoded or multipart; every error status but 404 and 415 may also be a ``text/html``
+    page (a plain HTML post, DESIGN.md), and such a post is answered 200 ``text/html`` or 303 on
+    success (and 303 on an error when the form has an error page).
     """
 
     def __post_init__(self) -> None:
@@ -49,8 +49,13 @@ class SubmitOperation(Operation):
         )
         responses = self.responses or {}
         for status, response in responses.items():
-            # An unknown form (404) is answered before the HTML check: problem+json only.
-            if isinstance(response, OpenAPIResponse) and status[0] in "45" and status != "404":
+            # An unknown form (404) is answered before the HTML check, and a 415 is a body that
+            # is neither urlencoded nor multipart, so never a plain HTML post: problem+json only.
+            if (
+                isinstance(response, OpenAPIResponse)
+                and status[0] in "45"
+                and status not in ("404", "415")
+            ):
                 response.content = {
                     **(response.content or {}),
                     HTML: OpenAPIMediaType(schema=_TEXT),

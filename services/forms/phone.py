@@ -5,8 +5,9 @@ page's "Valid number" and the server's verdict can never disagree.
 
 Characters are checked before libphonenumber sees the text: it reads three or more letters as vanity
 digits and silently drops fewer, so ``+31 6 12 34 abc 5`` would become a different, "valid" number.
-Only Unicode decimal digits, spaces, ``+ ( ) - . /``, a ``tel:`` prefix (RFC 3966) and an extension
-suffix (``x``, ``ext``, ``ext.``, ``extension``, ``#``, ``;ext=``) are accepted.
+Only Unicode decimal digits, spaces, ``+ ( ) - . /`` (and the variants of these that libphonenumber
+reads the same: full-width plus, Unicode dashes, full-width brackets…), a ``tel:`` prefix (RFC 3966)
+and an extension suffix (``x``, ``ext``, ``ext.``, ``extension``, ``#``, ``;ext=``) are accepted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,23 @@ PhonePolicyName = Literal["possible", "valid"]
 METADATA_VERSION: str = phonenumbers.__version__
 MAX_INPUT = 250  # libphonenumber's _MAX_INPUT_STRING_LENGTH
 
+# The plus and punctuation variants libphonenumber itself reads as "+" and as our ASCII
+# separators (phonenumberutil._PLUS_CHARS and _VALID_PUNCTUATION): full-width plus; the dashes
+# U+2010-2015 (hyphen, non-breaking hyphen, figure dash, en and em dash, horizontal bar), minus
+# sign, katakana prolonged sound mark and full-width hyphen-minus; full-width ( ) . /. Mapped to
+# ASCII before the character check, so "＋1 415–555–2671" is read as typed. Not mapped, so still
+# refused: its invisible ones (soft hyphen, zero-width space, word joiner), tildes and brackets,
+# which nobody types between digits. Unicode spaces (no-break, ideographic) are already "\s".
+_LOOKALIKES = str.maketrans(
+    {
+        "\uff0b": "+",
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff0d", "-"),
+        "\uff08": "(",
+        "\uff09": ")",
+        "\uff0e": ".",
+        "\uff0f": "/",
+    }
+)
 _EXTENSION = re.compile(r"(?:;ext=|\s*(?:extension|ext\.?|x|#)\s*)(\d{1,10})$", re.IGNORECASE)
 _BODY = re.compile(r"^[\d\s+().\-/]+$")
 _DIGIT = re.compile(r"\d")
@@ -96,8 +114,8 @@ def _split(raw: str) -> tuple[str, str | None] | None:
     text = unicodedata.normalize("NFC", raw).strip()
     if text[:4].lower() == "tel:":
         text = text[4:]
-    if not text.isascii():  # only non-ASCII text can hold other scripts' digits
-        text = _ascii_digits(text)
+    if not text.isascii():  # only non-ASCII text can hold other scripts' digits or dashes
+        text = _ascii_digits(text.translate(_LOOKALIKES))
     extension = None
     match = _EXTENSION.search(text)
     if match:

@@ -23,11 +23,17 @@ import msgspec
 import redis
 from litestar import HttpMethod, Request, Response, delete, get, post, route
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Stream
 
-from frontdesk.problems import ProblemError, problem_responses
+from frontdesk.problems import (
+    ProblemError,
+    on_http_exception,
+    problem_response,
+    problem_responses,
+)
 from services.forms.openapi import StaffListOperation
 from services.forms.record import (
     MessageKind,
@@ -242,11 +248,34 @@ async def _in_thread(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk  # type: ignore[misc]
 
 
+BAD_LIMIT = ("bad_limit", "limit must be from 1 to 100.")
+BAD_SINCE = ("bad_since", "since must be an RFC 3339 time with an offset.")
+# A query value Litestar cannot convert gets the same code as one out of range: limit=abc is
+# bad_limit as limit=0 is, since=...-24:00 is bad_since as a time without offset is.
+_PARAMETER_CODES = {"limit": BAD_LIMIT, "since": BAD_SINCE}
+
+
+def _list_parameter_problem(request: Request[Any, Any, State], exc: ValidationException) -> Any:
+    """``bad_limit`` / ``bad_since`` for an unreadable ``limit`` / ``since`` (the first in that
+    order when both are); any other parameter keeps the generic ``malformed_request``.
+    """
+    keys = (
+        {e.get("key") for e in exc.extra if isinstance(e, dict)}
+        if isinstance(exc.extra, list)
+        else set()
+    )
+    for key, (code, detail) in _PARAMETER_CODES.items():
+        if key in keys:
+            return problem_response(400, code, detail)
+    return on_http_exception(request, exc)
+
+
 @get(
     "/v1/forms/{form_id:str}/submissions",
     summary="List or export a form's submissions (staff)",
     operation_class=StaffListOperation,
     responses=problem_responses(400, 401, 404, 503),
+    exception_handlers={ValidationException: _list_parameter_problem},
 )
 async def list_submissions(
     request: Request[Any, Any, State],
@@ -266,16 +295,16 @@ async def list_submissions(
     if form_id not in state.forms:
         raise ProblemError(404, "form_not_found", f"There is no form {form_id!r}.")
     if not 1 <= limit <= 100:
-        raise ProblemError(400, "bad_limit", "limit must be from 1 to 100.")
+        raise ProblemError(400, *BAD_LIMIT)
     if since is not None and since.tzinfo is None:
-        raise ProblemError(400, "bad_since", "since must be an RFC 3339 time with an offset.")
+        raise ProblemError(400, *BAD_SINCE)
     _log(name, f"list:{format}", f"form:{form_id}")
     if format == "csv":
         rows = csv_rows(state, form_id, status, since, bom)
         disposition = f'attachment; filename="{form_id}-submissions.csv"'
         return Stream(
             _in_thread(rows),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text/* types
             headers={"Content-Disposition": disposition},
         )
     if format == "jsonl":
@@ -402,11 +431,26 @@ def erase(state: FormsState, email: str) -> list[str]:
     return erased
 
 
+async def _json_body_only(request: Request[Any, Any, State]) -> None:
+    """Before the body is parsed: 415 ``unsupported_media_type`` unless it is
+    ``application/json``, 400 ``malformed_json`` unless it is JSON (as the submission route), so
+    neither becomes Litestar's generic 400.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise ProblemError(415, "unsupported_media_type", "Send application/json.")
+    try:
+        msgspec.json.decode(await request.body())  # Litestar keeps the bytes for the parsing
+    except (msgspec.DecodeError, RecursionError):
+        raise ProblemError(400, "malformed_json", "The body is not valid JSON.") from None
+
+
 @post(
     "/v1/erasures",
     status_code=200,
     summary="Erase a person's submissions (staff)",
-    responses=problem_responses(400, 401, 503),
+    responses=problem_responses(400, 401, 415, 503),
+    before_request=_json_body_only,
 )
 async def erasures(
     request: Request[Any, Any, State],

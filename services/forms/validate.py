@@ -18,6 +18,11 @@ from services.forms.emails import check_email
 from services.forms.phone import check_phone, normalise_region
 from services.forms.record import PhoneInfo
 
+# Every code a client can receive, with its default text: the field error codes (a phone's
+# libphonenumber reasons among them) and phone_unverified, the phone check's text for a number a
+# submission accepts but cannot verify. One code, one text: a phone that is too long (its
+# max_length, or too many digits) is "too_long" with too_long's text, as any other field, so the
+# published messages.codes never disagree with what the server sends.
 DEFAULT_MESSAGES = {
     "required": "This field is required.",
     "too_long": "This value is too long.",
@@ -30,7 +35,6 @@ DEFAULT_MESSAGES = {
     "email_quoted_local": "Quoted email addresses are not accepted.",
     "invalid_country_code": "Invalid number",
     "too_short": "Invalid number",
-    "too_long_phone": "Invalid number",
     "invalid_length": "Invalid number",
     "not_a_number": "Invalid number",
     "invalid_number": "Invalid number",
@@ -38,13 +42,6 @@ DEFAULT_MESSAGES = {
 }
 EXTRA_MAX_LENGTH = 2000
 _EXTRA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-PHONE_CODES = {
-    "invalid_country_code",
-    "too_short",
-    "invalid_length",
-    "not_a_number",
-    "invalid_number",
-}
 
 
 class FieldError(msgspec.Struct, kw_only=True):
@@ -65,18 +62,25 @@ class Outcome(msgspec.Struct, kw_only=True):
     language: str = "en"
 
 
-def message_for(form: FormDefinition, code: str, phone: bool = False, language: str = "en") -> str:
+def message_for(form: FormDefinition, code: str, language: str = "en") -> str:
     """The form's text for ``code`` in ``language`` (a tag of ``messages.languages``), else its
-    English text, else the default; phone codes default to "Invalid number".
+    English text, else :data:`DEFAULT_MESSAGES`' (the one lookup behind both an error's
+    ``message`` and the public definition's ``messages.codes``).
     """
     translation = form.messages.languages.get(language)
     if translation is not None and code in translation.codes:
         return translation.codes[code]
     if code in form.messages.codes:
         return form.messages.codes[code]
-    if phone and code == "too_long":
-        return DEFAULT_MESSAGES["too_long_phone"]
     return DEFAULT_MESSAGES.get(code, "This value is not accepted.")
+
+
+def published_codes(form: FormDefinition, language: str) -> dict[str, str]:
+    """``messages.codes`` of the public definition: every code of :data:`DEFAULT_MESSAGES` with the
+    text :func:`message_for` gives it in ``language`` (codes a form names that no client can
+    receive are left out).
+    """
+    return {code: message_for(form, code, language) for code in DEFAULT_MESSAGES}
 
 
 # A browser submits a textarea's line breaks as CRLF (HTML Living Standard, "normalize line breaks"
@@ -125,7 +129,7 @@ def validate(
                 FieldError(
                     field=name[:100],
                     code="unknown_field",
-                    message=message_for(form, "unknown_field", language=language),
+                    message=message_for(form, "unknown_field", language),
                 )
             )
     for field in [*form.fields, *extras]:
@@ -133,10 +137,8 @@ def validate(
     return outcome
 
 
-def _fail(
-    form: FormDefinition, outcome: Outcome, field: Field, code: str, phone: bool = False
-) -> None:
-    message = message_for(form, code, phone, outcome.language)
+def _fail(form: FormDefinition, outcome: Outcome, field: Field, code: str) -> None:
+    message = message_for(form, code, outcome.language)
     outcome.errors.append(FieldError(field=field.name, code=code, message=message))
 
 
@@ -159,7 +161,7 @@ def _check_field(
             _fail(form, outcome, field, "required")
         return
     if field.max_length is not None and len(value) > field.max_length:
-        _fail(form, outcome, field, "too_long", phone=field.type == "phone")
+        _fail(form, outcome, field, "too_long")
         return
     if _has_control(value, multiline=field.type == "textarea"):
         _fail(form, outcome, field, "control_characters")
@@ -179,7 +181,7 @@ def _check_field(
         region = region or form.phone.default_region or default_region
         phone = check_phone(value, region, form.phone.policy)
         if not phone.accepted:
-            _fail(form, outcome, field, phone.reason or "invalid_number", phone=True)
+            _fail(form, outcome, field, phone.reason or "invalid_number")
             return
         if not phone.valid:
             outcome.flags.append("phone_unverified")

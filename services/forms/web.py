@@ -89,18 +89,59 @@ def _trusted(address: str, trusted: Sequence[IpNetwork]) -> bool:
 
 
 def wants_html(content_type: str, accept: str) -> bool:
-    """A plain HTML post (DESIGN.md): urlencoded or multipart, and ``Accept`` lists ``text/html``
-    before any JSON type (what a browser sends when a form navigates).
+    """A plain HTML post (DESIGN.md): urlencoded or multipart, and ``Accept`` prefers ``text/html``
+    to JSON by quality value (RFC 9110 §12.5.1: each type takes the ``q`` of the most specific
+    range that matches it; ``q=0`` means "not acceptable"). At equal quality a type named outright
+    beats one matched by a range, then the one listed first wins, so a browser's
+    ``text/html,…,*/*;q=0.8`` is HTML, ``*/*`` alone JSON, and ``text/html, application/json``
+    HTML. JSON is ``application/json``, ``application/problem+json`` or a listed ``+json`` type.
     """
     if content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return False
-    for item in accept.split(","):
-        media = item.split(";")[0].strip().lower()
-        if media == "text/html":
-            return True
-        if media in ("application/json", "application/problem+json") or media.endswith("+json"):
-            return False
-    return False
+    return _prefers_html(accept)
+
+
+# How much an Accept header wants one type: (quality, specificity of the matching entry: 2 the
+# type itself, 1 "type/*", 0 "*/*", minus its position). Higher is preferred; q=0 never is.
+_Rank = tuple[float, int, int]
+_NOT_ACCEPTABLE: _Rank = (0.0, -1, 0)
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+
+@functools.lru_cache(maxsize=1024)  # pure; browsers send a handful of distinct headers
+def _prefers_html(accept: str) -> bool:
+    entries: list[tuple[str, float, int]] = []  # (media range, quality, position)
+    for position, item in enumerate(accept.split(",")):
+        media, *params = item.split(";")
+        if media.strip():
+            entries.append((media.strip().lower(), _quality(params), position))
+    json_types = {*_JSON_TYPES, *(m for m, _, _ in entries if m.endswith("+json") and "*" not in m)}
+    html = _rank(entries, "text/html")
+    json = max(_rank(entries, media) for media in json_types)
+    return html[0] > 0 and html > json
+
+
+def _rank(entries: list[tuple[str, float, int]], media: str) -> _Rank:
+    """``media``'s rank under the most specific entry matching it (RFC 9110 §12.5.1)."""
+    ranges = {media: 2, media.split("/")[0] + "/*": 1, "*/*": 0}
+    matching = [(ranges[m], q, -p) for m, q, p in entries if m in ranges]
+    if not matching:
+        return _NOT_ACCEPTABLE
+    specificity, quality, position = max(matching)
+    return (quality, specificity, position) if quality > 0 else _NOT_ACCEPTABLE
+
+
+def _quality(params: list[str]) -> float:
+    """The ``q`` parameter of one ``Accept`` entry: 1 when absent, 0 when not a number in 0–1."""
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = float(value.strip())
+            except ValueError:
+                return 0.0
+            return quality if 0.0 <= quality <= 1.0 else 0.0
+    return 1.0
 
 
 def pick_language(form: FormDefinition, posted: str | None, accept_language: str | None) -> str:

@@ -24,6 +24,7 @@ from schemathesis.core.transport import Response
 from frontdesk.settings import Settings
 from services.content.app import create_app as create_content_app
 from services.forms.app import create_app as create_forms_app
+from services.forms.web import wants_html
 from tests.conftest import CLINIC_SITE, TEST_REDIS_URL
 
 MAX_EXAMPLES = 40
@@ -40,25 +41,12 @@ fuzz_settings = settings(
 )
 
 
-def _accepts_html_first(accept: str) -> bool:
-    """DESIGN.md: a plain HTML post lists ``text/html`` in ``Accept`` before any JSON type."""
-    for part in accept.lower().split(","):
-        media = part.split(";")[0].strip()
-        if media == "text/html":
-            return True
-        if media in ("application/json", "application/problem+json") or media.endswith("+json"):
-            return False
-    return False
-
-
 def is_plain_html_post(case: Case) -> bool:
     """A urlencoded or multipart POST whose ``Accept`` prefers HTML: the one non-JSON client."""
     headers = {k.lower(): str(v) for k, v in (case.headers or {}).items()}
     media = (case.media_type or headers.get("content-type", "")).lower()
-    return (
-        case.method.upper() == "POST"
-        and media.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
-        and _accepts_html_first(headers.get("accept", ""))
+    return case.method.upper() == "POST" and wants_html(
+        media.split(";")[0].strip(), headers.get("accept", "")
     )
 
 

@@ -27,7 +27,7 @@ def test_script_is_served_gzipped_with_etag_and_short_cache(client: TestClient) 
     version = EmbedScript.load().version
     response = client.get("/embed/frontdesk.js", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/javascript")
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
     assert response.headers["content-encoding"] == "gzip"
     assert response.headers["cache-control"] == "public, max-age=300"
     assert response.headers["content-location"] == f"/embed/frontdesk.js?v={version}"

@@ -317,3 +317,33 @@ def test_success_without_a_page_is_a_200_page(make_client: ClientFactory) -> Non
     assert page.h1 == "Thank you! Your submission has been received!"
     assert page.items == []
     assert page.back == (f"{SITE}/contact.html", "Go back")
+
+
+# --- HTML or JSON: Accept quality values --------------------------------------------------------
+
+
+def test_accept_quality_values_choose_between_page_and_json(make_client: ClientFactory) -> None:
+    client = make_client(rate_limits="off")
+    refused = {"origin": SITE, "accept": "text/html;q=0, application/json"}
+    json_answer = client.post(URL, data=BAD, headers=refused)
+    assert json_answer.status_code == 422
+    assert json_answer.headers["content-type"] == "application/problem+json"
+    preferred = {"origin": SITE, "accept": "application/json;q=0.1, text/html"}
+    page_answer = client.post(URL, data=BAD, headers=preferred)
+    assert page_answer.status_code == 422
+    assert read_page(page_answer).items
+
+
+def test_a_text_plain_post_from_a_browser_is_a_problem_not_a_page(
+    make_client: ClientFactory,
+) -> None:
+    # <form enctype="text/plain">: not a plain HTML post (docs/forms.md), so 415 problem+json.
+    client = make_client(rate_limits="off")
+    response = client.post(
+        URL,
+        content=b"name=Ann\r\nemail=ann@example.com\r\n",
+        headers={**BROWSER, "content-type": "text/plain"},
+    )
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "unsupported_media_type"

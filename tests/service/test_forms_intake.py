@@ -260,7 +260,13 @@ def test_preflight_from_an_allowed_origin(make_client: ClientFactory, path: str)
     allowed = {
         h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")
     }
-    assert allowed == {"content-type", "accept", "accept-language", "idempotency-key"}
+    assert allowed == {
+        "content-type",
+        "accept",
+        "accept-language",
+        "idempotency-key",
+        "x-request-id",
+    }
     assert "www-authenticate" not in response.headers
 
 
@@ -296,6 +302,11 @@ def test_post_from_an_allowed_origin_echoes_it(
     response = client.post(URL, json=VALID, headers={"origin": "http://localhost:8000"})
     assert response.status_code == 201
     assert response.headers["access-control-allow-origin"] == "http://localhost:8000"
+    # A script may read the request id (to quote it) and a 429's Retry-After.
+    assert response.headers["access-control-expose-headers"] == "X-Request-ID, Retry-After"
+    refused = client.post(URL, json={}, headers={"origin": "http://localhost:8000"})
+    assert refused.status_code == 422
+    assert refused.headers["access-control-expose-headers"] == "X-Request-ID, Retry-After"
     assert "origin_unknown" not in _record(redis_client, response.json()["id"]).flags
     referer = client.post(
         URL, json={**VALID, "email": "b@example.com"}, headers={"referer": ALLOWED + "/contact"}
@@ -376,6 +387,9 @@ def test_idn_email_is_accepted(make_client: ClientFactory, redis_client: redis.R
         ("+0412345678", "AU", 422, None),
         ("٠٦١٢٣٤٥٦٧٨", "NL", 201, "+31612345678"),
         ("+31 6 12 34 abc 5", "NL", 422, None),
+        ("\uff0b1 415 555 2671", "NL", 201, "+14155552671"),  # full-width plus
+        ("+1 415\u2013555\u20132671", "NL", 201, "+14155552671"),  # en dashes
+        ("+1 415\u2011555\u20112671", "NL", 201, "+14155552671"),  # non-breaking hyphens
         # An unknown region counts as none: the site's US reads it as a (possible) US number.
         ("0612345678", "ZZ", 201, "+10612345678"),
     ],
@@ -853,3 +867,67 @@ def test_a_quarantined_post_does_not_swallow_a_later_clean_one(
     assert spam.json()["id"] != person.json()["id"]
     assert _record(redis_client, person.json()["id"]).status == "received"
     assert len(_jobs(redis_client)) == 1
+
+
+# --- messages.codes: exactly the codes a client can receive, with the server's texts -----------
+
+CLIENT_CODES = {
+    "required",
+    "too_long",
+    "invalid_option",
+    "control_characters",
+    "unknown_field",
+    "not_a_string",
+    "invalid_email",
+    "email_display_name",
+    "email_quoted_local",
+    "invalid_country_code",
+    "too_short",
+    "invalid_length",
+    "not_a_number",
+    "invalid_number",
+    "phone_unverified",  # GET /v1/phone/check's message for an accepted, unverified number
+}
+SHORT_PHONE = """
+fields:
+  - {name: name, label: Name, required: true}
+  - {name: email, label: Email, type: email, required: true}
+  - {name: phone, label: Phone, type: phone, max_length: 20}
+recipients: [staff@clinic.example]
+sender: "Clinic <no-reply@clinic.example>"
+messages:
+  languages:
+    fr:
+      codes: {too_long: "Trop long."}
+"""
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+1 415 555 2671 555 555 555",  # over the field's max_length
+        "+1 415 555 26711111111",  # too many digits for libphonenumber
+    ],
+)
+def test_published_codes_are_the_codes_a_client_receives_with_their_texts(
+    make_client: ClientFactory, language: str, phone: str
+) -> None:
+    client = make_client(forms={"short": "id: short\ntitle: T\n" + SHORT_PHONE})
+    headers = {"accept-language": language}
+    codes = client.get("/v1/forms/short", headers=headers).json()["messages"]["codes"]
+    assert set(codes) == CLIENT_CODES
+    response = client.post(
+        "/v1/forms/short/submissions",
+        json={"name": "Ann", "email": "ann@example.com", "phone": phone},
+        headers=headers,
+    )
+    [error] = response.json()["errors"]
+    assert error["code"] == "too_long"
+    assert error["message"] == codes["too_long"]
+    assert codes["too_long"] == ("Trop long." if language == "fr" else "This value is too long.")
+    check = client.get(
+        "/v1/phone/check", params={"number": phone, "form": "short"}, headers=headers
+    ).json()
+    if check["reason"]:  # the check knows no max_length: the second number only
+        assert check["message"] == codes[check["reason"]]

@@ -100,7 +100,7 @@ def test_csv_export_neutralises_formulas_and_opens_as_utf8(make_client: ClientFa
     _post(client, name="Zoë Ünal", email="z@example.com", message="-1 +1")
     response = client.get(URL, params={"format": "csv", "bom": "true"}, headers=STAFF)
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [r["name"] for r in rows] == ["Zoë Ünal", '\'=HYPERLINK("http://x")']
@@ -255,4 +255,51 @@ def test_openapi_documents_staff_exports_and_html_answers(make_client: ClientFac
     }
     assert set(submit["responses"]["422"]["content"]) == {"application/problem+json", "text/html"}
     assert set(submit["responses"]["404"]["content"]) == {"application/problem+json"}
+    # A plain HTML post is urlencoded or multipart, so a 415 (any other body) never is one.
+    assert set(submit["responses"]["415"]["content"]) == {"application/problem+json"}
     assert "303" in submit["responses"]
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"limit": "0"}, "bad_limit"),
+        ({"limit": "abc"}, "bad_limit"),
+        ({"limit": "1e3"}, "bad_limit"),
+        ({"since": "2026-11-29T00:00:00"}, "bad_since"),
+        ({"since": "2026-11-29T00:00:00-24:00"}, "bad_since"),
+        ({"since": "yesterday"}, "bad_since"),
+        ({"limit": "abc", "since": "yesterday"}, "bad_limit"),
+        ({"status": "nope"}, "malformed_request"),
+    ],
+)
+def test_list_parameters_have_stable_specific_codes(
+    make_client: ClientFactory, params: dict[str, str], code: str
+) -> None:
+    response = _client(make_client).get(URL, params=params, headers=STAFF)
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+
+
+def test_erasure_body_must_be_json(make_client: ClientFactory) -> None:
+    client = _client(make_client)
+    form = client.post("/v1/erasures", data={"email": "ann@example.com"}, headers=STAFF)
+    assert form.status_code == 415
+    assert form.json()["code"] == "unsupported_media_type"
+    broken = client.post(
+        "/v1/erasures",
+        content=b'{"email": ',
+        headers={**STAFF, "content-type": "application/json"},
+    )
+    assert broken.status_code == 400
+    assert broken.json()["code"] == "malformed_json"
+    missing = client.post("/v1/erasures", json={}, headers=STAFF)
+    assert missing.status_code == 400
+    assert missing.json()["code"] == "malformed_request"
+    charset = client.post(
+        "/v1/erasures",
+        content=b'{"email": "ann@example.com"}',
+        headers={**STAFF, "content-type": "application/json; charset=utf-8"},
+    )
+    assert charset.json() == {"erased": 0}

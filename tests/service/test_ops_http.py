@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from collections.abc import Iterator
@@ -228,3 +229,70 @@ def test_content_answers_with_a_request_id(content: TestClient) -> None:
     assert (
         content.get("/health/live", headers={"X-Request-ID": "r1"}).headers["x-request-id"] == "r1"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/nope", 404),
+        ("PUT", URL, 405),
+        ("DELETE", "/v1/phone/check", 405),
+        ("POST", "/health/live", 405),
+        ("GET", "/health/live", 200),
+    ],
+)
+def test_forms_answers_unrouted_requests_with_the_request_id_once(
+    forms: TestClient, method: str, path: str, status: int
+) -> None:
+    # Litestar answers an unknown path or method before any app middleware runs.
+    response = forms.request(method, path, headers={"X-Request-ID": "mine-1"})
+    assert response.status_code == status
+    assert response.headers.get_list("x-request-id") == ["mine-1"]
+    fresh = forms.request(method, path)
+    assert len(fresh.headers.get_list("x-request-id")) == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["x-request-id"])
+
+
+def test_forms_log_lines_carry_the_request_id(
+    forms: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    from frontdesk.logging import REQUEST_ID
+
+    seen: list[str | None] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(REQUEST_ID.get())
+
+    spy = Spy()
+    logger = logging.getLogger("frontdesk.forms")
+    logger.addHandler(spy)
+    try:
+        with caplog.at_level(logging.INFO, logger="frontdesk.forms"):
+            response = forms.post(URL, json=VALID, headers={"X-Request-ID": "log-1"})
+    finally:
+        logger.removeHandler(spy)
+    assert response.status_code == 201
+    assert seen
+    assert set(seen) == {"log-1"}
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready"])
+def test_health_routes_answer_head_on_both_services(
+    forms: TestClient, content: TestClient, path: str
+) -> None:
+    # Some load-balancer probes send HEAD: the GET answer's status and headers, no body.
+    for client in (forms, content):
+        response = client.head(path)
+        assert response.status_code == 200
+        assert response.content == b""
+        assert response.headers["content-type"] == "application/json"
+
+
+def test_health_head_keeps_the_failure_status(
+    forms_without_redis: TestClient, forms: TestClient
+) -> None:
+    down = forms_without_redis.head("/health/ready")
+    assert down.status_code == 503
+    assert down.content == b""
+    assert forms.head("/health/workers").status_code == 503  # no worker registered

@@ -42,6 +42,10 @@ def test_clinic_site_forms_are_fine(
         ("redirects: {success: 'https://evil.example/'}\n", "$.redirects.success:"),
         ("redirects: {success: '//evil.example/'}\n", "$.redirects.success:"),
         ("messages: {codes: {nope: x}}\n", "$.messages.codes.nope: unknown error code"),
+        (
+            "messages: {codes: {too_long_phone: x}}\n",
+            "$.messages.codes.too_long_phone: unknown error code",
+        ),
         ("subject: 'From {nobody}'\n", "$.subject: {nobody} is not a field"),
         ("spam: {honeypot: website}\n", "$.spam.honeypot:"),
         ("extra_fields: maybe\n", "$.extra_fields:"),

@@ -77,6 +77,28 @@ def test_client_ip_believes_forwarded_for_only_from_trusted_proxies() -> None:
         ("application/x-www-form-urlencoded", "application/json, text/html", False),
         ("application/x-www-form-urlencoded", "*/*", False),
         ("application/json", "text/html", False),
+        # Quality values decide (RFC 9110 §12.5.1), not the order alone.
+        ("application/x-www-form-urlencoded", "text/html;q=0, application/json", False),
+        ("application/x-www-form-urlencoded", "application/json;q=0.1, text/html", True),
+        ("application/x-www-form-urlencoded", "text/html;q=0", False),
+        ("application/x-www-form-urlencoded", "text/html;q=0.5", True),
+        ("application/x-www-form-urlencoded", "TEXT/HTML ; Q=0.5, application/json;q=0.4", True),
+        ("application/x-www-form-urlencoded", "text/html;level=1;q=0.8, application/json", False),
+        ("application/x-www-form-urlencoded", "application/problem+json, text/html;q=0.9", False),
+        ("application/x-www-form-urlencoded", "application/*;q=0.2, text/html;q=0.1", False),
+        ("application/x-www-form-urlencoded", "text/html;q=nonsense, application/json", False),
+        # Equal quality: a named type beats a range, then the one listed first wins.
+        ("application/x-www-form-urlencoded", "text/html, application/json", True),
+        ("application/x-www-form-urlencoded", "*/*, text/html", True),
+        ("application/x-www-form-urlencoded", "text/*, application/json;q=0.5", True),
+        ("application/x-www-form-urlencoded", "application/ld+json, text/html", False),
+        ("application/x-www-form-urlencoded", "", False),
+        (
+            "application/x-www-form-urlencoded",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+            "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
+            True,
+        ),
     ],
 )
 def test_plain_html_post_detection(content_type: str, accept: str, html: bool) -> None:

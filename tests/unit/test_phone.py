@@ -22,6 +22,20 @@ from services.forms.phone import check_phone, normalise_region
         ("0031612345678", "NL", "+31612345678", None),
         ("011 31 6 12345678", "US", "+31612345678", None),
         ("+506 8312 3456", None, "+50683123456", None),
+        # Plus and dash variants libphonenumber reads as "+" and "-" (_PLUS_CHARS,
+        # _VALID_PUNCTUATION): full-width plus, en dash, non-breaking hyphen, minus sign…
+        ("\uff0b1 415 555 2671", "US", "+14155552671", None),
+        ("+1 415\u2013555\u20132671", "US", "+14155552671", None),
+        ("+1 415\u2011555\u20112671", "US", "+14155552671", None),
+        ("+1 415\u2014555\u22122671", "US", "+14155552671", None),
+        (
+            "\uff0b\uff13\uff11\u30fc\uff16\uff0d\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18",
+            None,
+            "+31612345678",
+            None,
+        ),
+        ("\uff08415\uff09 555\uff0e2671", "US", "+14155552671", None),
+        ("+31\u00a06\u300012345678", None, "+31612345678", None),
     ],
 )
 def test_valid_numbers_normalise_to_e164(
@@ -34,7 +48,17 @@ def test_valid_numbers_normalise_to_e164(
     assert verdict.extension == extension
 
 
-@pytest.mark.parametrize("raw", ["xy0612345678", "+31 6 12 34 abc 5", "1-800-FLOWERS"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "xy0612345678",
+        "+31 6 12 34 abc 5",
+        "1-800-FLOWERS",
+        "+31 6 1234\u00ad5678",  # soft hyphen: invisible, not one of the accepted dashes
+        "+31 6 1234~5678",
+        "\uff0b31 6 12 34 \uff41\uff42\uff43 5",  # full-width letters stay letters
+    ],
+)
 def test_letters_are_not_a_number(raw: str) -> None:
     verdict = check_phone(raw, "NL", "possible")
     assert not verdict.accepted

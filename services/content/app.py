@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, Parameter
 
+from frontdesk.entry import EntryApp
 from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import (
     ProblemError,
@@ -394,24 +395,17 @@ async def ready(request: AnyRequest) -> Response[ReadyOut]:
     return Response(ReadyOut(status=status, errors=errors), headers={"Cache-Control": "no-store"})
 
 
-class ContentApp(Litestar):
-    """The content app: a Litestar app whose HTTP requests enter through its :class:`FrontDoor`
-    (set by :func:`create_app`), which answers public reads of prepared bodies itself and passes
-    the rest to :meth:`routed`, Litestar's own handling.
+class ContentApp(EntryApp):
+    """The content app: its :attr:`entry` (set by :func:`create_app`) is the :class:`FrontDoor`,
+    which answers public reads of prepared bodies itself and passes the rest to :meth:`routed`.
     """
 
-    front: FrontDoor
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """ASGI entry: HTTP through the front door, lifespan (and anything else) to Litestar."""
-        if scope["type"] == "http":
-            await self.front(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
-
-    async def routed(self, scope: Any, receive: Any, send: Any) -> None:
-        """Litestar's routing, middleware and handlers."""
-        await super().__call__(scope, receive, send)
+    @property
+    def front(self) -> FrontDoor:
+        """The front door (this app's entry)."""
+        front = self.entry
+        assert isinstance(front, FrontDoor)
+        return front
 
 
 def create_app(settings: Settings, holder: SiteHolder | None = None) -> ContentApp:
@@ -463,7 +457,7 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> ContentA
     )
     # Request ids and CORS wrap Litestar whole, so unrouted answers (404 of an unknown path) carry
     # them too; the front door adds the same headers to the answers it sends itself.
-    app.front = FrontDoor(
+    app.entry = FrontDoor(
         holder,
         RequestIdMiddleware(ReadCorsMiddleware(app.routed, cors)),
         cors,

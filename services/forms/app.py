@@ -8,12 +8,12 @@ from typing import Any
 import anyio
 import msgspec
 import redis
-from litestar import HttpMethod, Litestar, Request, Response, get, post, route
+from litestar import HttpMethod, Request, Response, get, post, route
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
-from litestar.types import ASGIApp
 
+from frontdesk.entry import EntryApp
 from frontdesk.metrics import QueueCollector, prometheus
 from frontdesk.problems import (
     ProblemError,
@@ -341,25 +341,10 @@ async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
     return {"status": "ok"}
 
 
-class FormsApp(Litestar):
-    """The forms app: a Litestar app whose HTTP requests enter through :attr:`entry` (set by
-    :func:`create_app`: the request-id middleware around :meth:`routed`), so every answer carries
-    ``X-Request-ID`` — also those Litestar gives before any route matches (404 of an unknown path,
-    405 of a method a path does not take), which app middleware never sees.
+class FormsApp(EntryApp):
+    """The forms app: its :attr:`entry` (set by :func:`create_app`) is the request-id middleware
+    around :meth:`routed`, so every answer carries ``X-Request-ID``, unrouted 404s and 405s too.
     """
-
-    entry: ASGIApp
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """ASGI entry: HTTP through :attr:`entry`, lifespan (and anything else) to Litestar."""
-        if scope["type"] == "http":
-            await self.entry(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
-
-    async def routed(self, scope: Any, receive: Any, send: Any) -> None:
-        """Litestar's routing, middleware and handlers."""
-        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FormsApp:

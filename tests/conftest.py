@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -78,15 +79,24 @@ class Inbox:
         return self.messages()
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Inbox, int]]:
-    """A real aiosmtpd server on an ephemeral port: ``(inbox, port)``."""
+@contextlib.contextmanager
+def running_inbox() -> Iterator[tuple[Inbox, int]]:
+    """A real aiosmtpd server on an ephemeral port while the block runs: ``(inbox, port)``."""
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    yield inbox, port
-    controller.stop()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    """A real aiosmtpd server on an ephemeral port: ``(inbox, port)``."""
+    with running_inbox() as server:
+        yield server
 
 
 @pytest.fixture

@@ -16,11 +16,18 @@ from pathlib import Path
 
 import pytest
 import redis
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from services.forms.record import form_index_key
-from tests.conftest import CLINIC_SITE, ROOT, TEST_REDIS_URL, Inbox, flushed_test_db, free_port
+from tests.conftest import (
+    CLINIC_SITE,
+    ROOT,
+    TEST_REDIS_URL,
+    Inbox,
+    flushed_test_db,
+    free_port,
+    running_inbox,
+)
 from tests.processes import FRONTDESK, PYTHON, Processes, frontdesk_env, wait_http
 
 CHROMIUM = "/usr/bin/chromium"
@@ -148,12 +155,8 @@ def module_redis() -> Iterator[redis.Redis]:
 @pytest.fixture(scope="module")
 def mail_server() -> Iterator[tuple[Inbox, int]]:
     """A real aiosmtpd server for the module's worker: ``(inbox, port)``."""
-    box = Inbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+    with running_inbox() as server:
+        yield server
 
 
 @pytest.fixture

@@ -21,14 +21,9 @@ from services.forms.record import Submission
 from tests.conftest import TEST_REDIS_URL, free_port
 from tests.e2e.test_stack import Stack
 from tests.processes import FRONTDESK
+from tests.service.forms_helpers import VALID
 
 pytestmark = pytest.mark.e2e
-VISITOR = {
-    "name": "Ann Example",
-    "email": "ann@example.com",
-    "phone": "+1 415 555 2671",
-    "message": "Knee pain",
-}
 
 
 class SlowRelay:
@@ -76,7 +71,7 @@ def test_worker_finishes_its_send_on_sigterm(
             assert time.monotonic() < deadline, "forms did not come up"
             time.sleep(0.1)
         response = httpx.post(
-            f"http://127.0.0.1:{stack.forms_port}/v1/forms/contact/submissions", json=VISITOR
+            f"http://127.0.0.1:{stack.forms_port}/v1/forms/contact/submissions", json=VALID
         )
         assert response.status_code == 201
         submission_id = response.json()["id"]

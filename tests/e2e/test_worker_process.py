@@ -28,14 +28,9 @@ from services.forms.store import load_submission
 from tests.conftest import ROOT
 from tests.processes import FRONTDESK, start, stop
 from tests.relay import Relay, running, self_signed, server_context
+from tests.service.forms_helpers import VALID
 
 pytestmark = pytest.mark.e2e
-VISITOR = {
-    "name": "Ann Example",
-    "email": "ann@example.com",
-    "phone": "+1 415 555 2671",
-    "message": "Knee pain",
-}
 FAST = {
     "FRONTDESK_RETRY_BASE_SECONDS": "1",
     "FRONTDESK_WORKER_HEARTBEAT": "1",
@@ -99,7 +94,7 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 
 def submit() -> str:
     with TestClient(create_app(load_settings())) as client:
-        response = client.post("/v1/forms/contact/submissions", json=VISITOR)
+        response = client.post("/v1/forms/contact/submissions", json=VALID)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 

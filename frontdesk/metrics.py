@@ -262,17 +262,29 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        status = 500  # what the client sees when the app raises before answering
-
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        noted = StatusNote(send)
         started = time.perf_counter()
         begun = self.counters.begin(method, path)
         try:
-            await self.app(scope, receive, send_and_note_status)
+            await self.app(scope, receive, noted)
         finally:
-            self.counters.end(begun, method, path, status, time.perf_counter() - started)
+            self.counters.end(begun, method, path, noted.status, time.perf_counter() - started)
+
+
+class StatusNote:
+    """An ASGI ``send`` that passes every message on to ``send`` and notes the status of the
+    response it starts: :attr:`status` is 500 — what the client sees when the app raises before
+    answering — until then.
+    """
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        """Note the status of ``http.response.start``; pass the message on."""
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)

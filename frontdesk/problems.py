@@ -157,10 +157,22 @@ def _on_unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     )
 
 
+_HANDLERS: ExceptionHandlersMap = {
+    ProblemError: _on_problem,
+    HTTPException: on_http_exception,
+    Exception: _on_unhandled,
+}
+
+
 def exception_handlers() -> ExceptionHandlersMap:
     """The handler map both apps install: problem errors, HTTP errors, then everything else."""
-    return {
-        ProblemError: _on_problem,
-        HTTPException: on_http_exception,
-        Exception: _on_unhandled,
-    }
+    return dict(_HANDLERS)
+
+
+def exception_answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The answer :func:`exception_handlers` give to ``exc``: the handler of the first class in
+    its MRO, as Litestar's exception middleware picks it. For code that answers before routing
+    (the forms service's front door), so its errors read like the routed app's.
+    """
+    handler = next(_HANDLERS[cls] for cls in type(exc).__mro__ if cls in _HANDLERS)
+    return handler(request, exc)

@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
 from frontdesk.entry import EntryApp
-from frontdesk.metrics import QueueCollector, prometheus
+from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
 from frontdesk.problems import (
     ProblemError,
     exception_handlers,
@@ -28,6 +28,7 @@ from services.content.loader import load_site
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.definition import FormDefinition, load_forms
 from services.forms.embed import EmbedScript, embed_script_handler
+from services.forms.front import SubmissionDoor
 from services.forms.health import health_workers
 from services.forms.intake import cors_headers, submit_form
 from services.forms.openapi import SubmitOperation
@@ -343,7 +344,8 @@ async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
 
 class FormsApp(EntryApp):
     """The forms app: its :attr:`entry` (set by :func:`create_app`) is the request-id middleware
-    around :meth:`routed`, so every answer carries ``X-Request-ID``, unrouted 404s and 405s too.
+    around the submissions' front door and :meth:`routed`, so every answer carries
+    ``X-Request-ID``, unrouted 404s and 405s too.
     """
 
 
@@ -361,8 +363,9 @@ def create_app(settings: Settings) -> FormsApp:
     state = FormsState(
         settings, forms, site.config.default_region, site.config.base_url, store, connection
     )
+    counters = RequestCounters("forms")
     metrics_middleware, metrics = prometheus(
-        "forms", [QueueCollector(store.redis, settings.queue_name)]
+        "forms", [QueueCollector(store.redis, settings.queue_name)], counters
     )
     # No global CORSConfig: it cannot follow each form's allowed_origins. The submission route
     # answers CORS itself (preflight + headers); public reads send "Access-Control-Allow-Origin: *".
@@ -389,6 +392,7 @@ def create_app(settings: Settings) -> FormsApp:
         openapi_config=OpenAPIConfig(title="Frontdesk forms API", version="1"),
     )
     # Outside Litestar, so unrouted answers get the id too; it binds REQUEST_ID for the handlers
-    # (the submission record, the job's meta) and the log lines.
-    app.entry = RequestIdMiddleware(app.routed)
+    # (the submission record, the job's meta) and the log lines. Behind it, the front door takes
+    # submissions to defined forms past Litestar's routing (services/forms/front.py).
+    app.entry = RequestIdMiddleware(SubmissionDoor(app, state, app.routed, counters))
     return app

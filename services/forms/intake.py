@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,6 +21,7 @@ from litestar.exceptions import InternalServerException
 from frontdesk import metrics
 from frontdesk.logging import REQUEST_ID
 from frontdesk.problems import ProblemError
+from frontdesk.requestid import new_request_id
 from services.forms.answer import HtmlAnswer, problem_answer, texts
 from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
 from services.forms.claims import (
@@ -294,7 +294,7 @@ async def _intake(
         fields=outcome.fields,
         phone=outcome.phone,
         flags=[*flags, *reasons],
-        request_id=REQUEST_ID.get() or uuid.uuid4().hex,
+        request_id=REQUEST_ID.get() or new_request_id(),
         messages=[] if reasons else [MessageState(kind=k) for k in form.message_kinds()],
         language=language,
         quarantine_reason=reasons[0] if reasons else None,

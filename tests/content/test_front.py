@@ -17,9 +17,8 @@ from prometheus_client import REGISTRY
 
 from frontdesk.settings import Settings
 from services.content.app import ContentApp, create_app
+from tests.asgi import Answer, asgi_request
 from tests.content.sites import write_files
-
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 PATHS = [
     "/v1/site",
@@ -46,34 +45,8 @@ def anyio_backend() -> str:
 async def call(
     app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], query: bytes = b""
 ) -> Answer:
-    """One request to the ASGI callable ``app``: ``(status, headers, body)``."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
-    messages: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    await app(scope, receive, send)
-    start = messages[0]
-    body = b"".join(m.get("body", b"") for m in messages[1:])
-    return start["status"], list(start["headers"]), body
+    """One request without a body to the ASGI callable ``app``: ``(status, headers, body)``."""
+    return await asgi_request(app, method, path, headers, query=query)
 
 
 def without_request_id(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -5,7 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.forms.phone import check_phone, normalise_region
+from services.forms.phone import _region_and_type, check_phone, normalise_region
+
+# libphonenumber's number types by value, as check_phone names them (lower case).
+_TYPE_NAMES = {
+    value: name.lower()
+    for name, value in vars(phonenumbers.PhoneNumberType).items()
+    if name.isupper() and isinstance(value, int)
+}
 
 
 @pytest.mark.parametrize(
@@ -125,3 +132,77 @@ def test_validity_is_libphonenumbers(region: str, digits: str, international: bo
         return
     assert verdict.valid == phonenumbers.is_valid_number(number)
     assert verdict.region == phonenumbers.region_code_for_number(number)
+    assert verdict.type == _TYPE_NAMES[phonenumbers.number_type(number)]
+
+
+def _example_numbers() -> list[phonenumbers.PhoneNumber]:
+    """libphonenumber's example number of every region and type (valid ones), its invalid example
+    of every region and the example of every non-geographic calling code."""
+    numbers = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in _TYPE_NAMES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                numbers.append(example)
+        invalid = phonenumbers.invalid_example_number(region)
+        if invalid is not None:
+            numbers.append(invalid)
+    for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+        if example is not None:
+            numbers.append(example)
+    return numbers
+
+
+# Calling codes shared by several regions (NANP's +1 for US, CA, JM by its leading digits 876,
+# AI…; +44 with IM and JE; +7; +47; +61; +262; +590; +599), Italy's leading zero, Argentine and
+# Mexican mobiles, non-geographic +800, and invalid ones.
+_CASES = [
+    ("+1 415 555 2671", "US"),
+    ("+1 613 555 0123", "CA"),
+    ("+1 876 927 1234", None),
+    ("+1 264 235 1234", None),
+    ("+1 800 555 0199", None),
+    ("+1 200 555 0100", None),
+    ("+1 999 555 0100", None),
+    ("+44 7400 123456", None),
+    ("+44 1624 756789", None),
+    ("+44 1534 456789", None),
+    ("+44 1 234", None),
+    ("+7 912 345 6789", None),
+    ("+7 701 234 5678", None),
+    ("+47 79 12 34 56", None),
+    ("+61 8 9162 1234", None),
+    ("+262 269 61 23 45", None),
+    ("+590 590 27 12 34", None),
+    ("+599 9 518 1234", None),
+    ("+39 06 1234 5678", None),
+    ("+39 6 1234 5678", None),
+    ("+54 9 11 2345 6789", None),
+    ("+54 11 2345 6789", None),
+    ("+52 1 55 1234 5678", None),
+    ("+52 55 1234 5678", None),
+    ("+800 1234 5678", None),
+    ("+506 0000 0000", None),
+    ("+31 6 1234 5678", None),
+]
+
+
+@pytest.mark.parametrize(
+    "number",
+    [phonenumbers.parse(raw, region) for raw, region in _CASES] + _example_numbers(),
+    ids=lambda number: phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+)
+def test_region_and_type_is_the_public_api(number: phonenumbers.PhoneNumber) -> None:
+    """_region_and_type (phonenumbers' private _number_type_helper, once) equals
+    region_code_for_number and number_type, and check_phone's verdict follows them."""
+    region = phonenumbers.region_code_for_number(number)
+    kind = phonenumbers.number_type(number)
+    assert _region_and_type(number) == (region, kind)
+    verdict = check_phone(
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+    )
+    if verdict.possible:
+        assert verdict.valid == phonenumbers.is_valid_number(number)
+        assert verdict.region == region
+        assert verdict.type == _TYPE_NAMES[kind]

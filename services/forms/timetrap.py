@@ -65,11 +65,13 @@ def check_token(
     ``forged`` (malformed, for another form, or signed with another key).
     """
     issued_text, sep, signature = token.partition(".")
+    # Checked first: hmac.compare_digest raises TypeError on non-ASCII text (a visitor's 500), and
+    # int() would read non-ASCII digits, which no issued token has.
+    if not sep or len(token) > 64 or not token.isascii():
+        return "forged"
     try:
         issued_ms = int(issued_text, 36)
     except ValueError:
-        return "forged"
-    if not sep or len(token) > 64:
         return "forged"
     if not hmac.compare_digest(signature, _signature(secret, form_id, issued_ms)):
         return "forged"

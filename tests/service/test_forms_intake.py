@@ -510,6 +510,17 @@ def test_old_token_passes_and_forged_token_quarantines(
     assert _record(redis_client, bad2.json()["id"]).quarantine_reason == "token_forged"
 
 
+@pytest.mark.parametrize("token", ["1.\u00e9", "abc.\u0441\u0438\u0433", "\u0661.x"])
+def test_a_token_with_non_ascii_characters_is_forged_not_a_500(
+    make_client: ClientFactory, redis_client: redis.Redis, token: str
+) -> None:
+    """hmac.compare_digest raises TypeError on non-ASCII str: a visitor's token must not reach it."""
+    client = make_client()
+    response = client.post(URL, json={**VALID, "_token": token})
+    assert response.status_code == 201
+    assert _record(redis_client, response.json()["id"]).quarantine_reason == "token_forged"
+
+
 def test_secret_from_settings_signs_tokens(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:

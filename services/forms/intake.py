@@ -17,6 +17,7 @@ from litestar import Request, Response
 from litestar.datastructures import Headers, State
 from litestar.enums import MediaType
 from litestar.exceptions import InternalServerException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from frontdesk import metrics
 from frontdesk.logging import REQUEST_ID
@@ -97,14 +98,21 @@ def _invalid_encoding() -> ProblemError:
     return ProblemError(400, "invalid_encoding", "The body is not valid UTF-8.")
 
 
-async def _read_body(request: Request[Any, Any, State]) -> bytes:
-    """The whole body (at most the route's ``request_max_body_size``, else Litestar's 413).
+async def _read_body(request: Request[Any, Any, State], form: FormDefinition) -> bytes:
+    """The whole body; raises 413 ``body_too_large`` or 400 ``incomplete_body``.
 
-    Litestar raises ``InternalServerException`` (a 500) when the client disconnects before its
-    announced ``Content-Length`` arrived; that is the client's fault: 400 ``incomplete_body``.
+    Litestar stops reading at the route's ``request_max_body_size`` (10 MB, the most a form's
+    ``max_body_bytes`` may be) with its own bare 413: a chunked body without ``Content-Length``
+    reaches it only here, so it becomes this form's 413 — with the CORS headers, the form's
+    message and, for a plain HTML post, the page (found by a new user's trial: a script on an
+    allowed origin could not read the bare one). Litestar raises ``InternalServerException`` (a
+    500) when the client disconnects before its announced ``Content-Length`` arrived; that is the
+    client's fault: 400 ``incomplete_body``.
     """
     try:
         return await request.body()
+    except RequestEntityTooLarge:
+        raise _too_large(form) from None
     except InternalServerException:
         raise ProblemError(
             400, "incomplete_body", "The request body ended before its announced length."
@@ -180,7 +188,7 @@ async def _decode_body(
     length = sent.get("content-length", "")
     if length.isdigit() and int(length) > form.max_body_bytes:
         raise _too_large(form)
-    body = await _read_body(request)
+    body = await _read_body(request, form)
     if len(body) > form.max_body_bytes:
         raise _too_large(form)
     if content_type == "application/json":

@@ -942,3 +942,27 @@ def test_published_codes_are_the_codes_a_client_receives_with_their_texts(
     ).json()
     if check["reason"]:  # the check knows no max_length: the second number only
         assert check["message"] == codes[check["reason"]]
+
+
+def test_a_chunked_body_over_the_route_cap_gets_the_forms_413_with_cors(
+    make_client: ClientFactory,
+) -> None:
+    """Without Content-Length, Litestar's 10 MB read cap is where such a body stops; the answer is
+    still the form's own 413, readable by a script on an allowed origin (a new user's trial got a
+    bare 413 without CORS headers)."""
+    client = make_client()
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"message": "'
+        for _ in range(11):
+            yield b"x" * 1_000_000
+        yield b'"}'
+
+    response = client.post(
+        URL,
+        content=chunks(),
+        headers={"content-type": "application/json", "origin": "http://127.0.0.1:8000"},
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    assert response.headers["access-control-allow-origin"] == "http://127.0.0.1:8000"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -22,6 +23,22 @@ from frontdesk.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parent.parent
 CLINIC_SITE = ROOT / "examples" / "clinic-site"
 TEST_REDIS_URL = os.environ.get("FRONTDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """Put the root logger's handlers and level back after each test.
+
+    A test that runs ``frontdesk.cli.main`` gets the CLI's logging: a handler on that test's
+    captured stderr, which pytest closes when the test ends. Left in place, a later line from any
+    thread (aiosmtpd's "connection lost", say) printed "I/O operation on closed file" tracebacks
+    into the run's output.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def free_port() -> int:

@@ -52,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     forms_public_url: str = "http://127.0.0.1:8002"
     content_cors_origins: tuple[str, ...] = ("*",)
     trusted_proxies: tuple[str, ...] = ()
+    ipv6_prefix: int = 64
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_security: SmtpSecurity = "none"
@@ -125,6 +126,8 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             problems.append((f"{PREFIX}TRUSTED_PROXIES", f"{cidr!r} is not a CIDR"))
+    if not 32 <= settings.ipv6_prefix <= 128:
+        problems.append((f"{PREFIX}IPV6_PREFIX", "expected a prefix length from 32 to 128"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append((f"{PREFIX}REDIS_URL", "expected a redis://, rediss:// or unix:// URL"))
     for port_field in ("content_port", "forms_port", "smtp_port"):

@@ -29,7 +29,10 @@ DESCRIPTIONS: dict[str, str] = {
     "forms_public_url": "How browsers reach the forms service; form sections of pages point there.",
     "content_cors_origins": "Comma-separated origins allowed to read content; `*` for any.",
     "trusted_proxies": "Comma-separated CIDRs whose `X-Forwarded-For` is believed for the client "
-    "IP (rate limits). Empty: the peer address is the client.",
+    "IP (rate limits, the CAPTCHA's `remoteip`, the staff throttle): every line of the "
+    "header, read from the right, skipping these. Empty: the peer address is the client.",
+    "ipv6_prefix": "IPv6 clients are counted per network of this prefix length (32 to 128), not "
+    "per address: a /64 is one customer's network. IPv4 is counted per address.",
     "smtp_host": "The relay the worker sends through.",
     "smtp_port": "The relay's port (465 requires `FRONTDESK_SMTP_SECURITY=tls`).",
     "smtp_security": "`none`, `starttls` or `tls` (implicit TLS).",

@@ -7,6 +7,27 @@ from typing import Any
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
+def http_scope(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], query: bytes = b""
+) -> dict[str, Any]:
+    """The ASGI scope of one HTTP/1.1 request from 127.0.0.1 with exactly ``headers``."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+
+
 async def asgi_request(
     app: Any,
     method: str,
@@ -21,21 +42,7 @@ async def asgi_request(
     with its ``Content-Length``; without one the request has no body and no such header.
     """
     length = [] if body is None else [(b"content-length", str(len(body)).encode())]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", host), *length, *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = http_scope(method, path, [(b"host", host), *length, *headers], query)
     data = body or b""
     chunks = [data[: len(data) // 2], data[len(data) // 2 :]]
     messages: list[dict[str, Any]] = []

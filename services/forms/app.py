@@ -39,7 +39,7 @@ from services.forms.state import FormsState
 from services.forms.store import SubmissionStore, retry_schedule
 from services.forms.timetrap import issue_token
 from services.forms.validate import DEFAULT_MESSAGES, message_for, published_codes
-from services.forms.web import client_ip, pick_language
+from services.forms.web import client_bucket, forwarded_for_lines, pick_language
 
 PHONE_CHECKS_PER_MINUTE = 120
 
@@ -296,15 +296,21 @@ async def phone_check(
 
 
 async def _limit_phone_checks(request: Request[Any, Any, State], state: FormsState) -> None:
-    """120 checks a minute per client IP (DESIGN.md); lifted by ``FRONTDESK_RATE_LIMITS=off``.
-    When Redis does not answer, the check still runs: it needs no storage.
+    """120 checks a minute per client bucket (``client_bucket``: an IPv6 client's /64); lifted by
+    ``FRONTDESK_RATE_LIMITS=off``. When Redis does not answer, the check still runs: it needs no
+    storage.
     """
     if not state.settings.rate_limits:
         return
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), state.trusted_proxies)
+    bucket = client_bucket(
+        peer,
+        forwarded_for_lines(request.headers),
+        state.trusted_proxies,
+        state.settings.ipv6_prefix,
+    )
     try:
-        wait = await state.limiter.hit([Limit(f"phone:{ip}", PHONE_CHECKS_PER_MINUTE, 60)])
+        wait = await state.limiter.hit([Limit(f"phone:{bucket}", PHONE_CHECKS_PER_MINUTE, 60)])
     except redis.RedisError:
         return
     if wait:

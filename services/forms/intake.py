@@ -40,7 +40,9 @@ from services.forms.state import FormsState
 from services.forms.timetrap import check_token
 from services.forms.validate import Outcome, validate
 from services.forms.web import (
-    client_ip,
+    address_bucket,
+    client_address,
+    forwarded_for_lines,
     normalise_origin,
     origin_allowed,
     pick_language,
@@ -288,8 +290,9 @@ async def _intake(
             "Some fields need attention.",
             extra={"errors": msgspec.to_builtins(outcome.errors)},
         )
+    # The client behind trusted proxies: its address for the CAPTCHA, its bucket for the limits.
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, sent.get("x-forwarded-for"), state.trusted_proxies)
+    ip = client_address(peer, forwarded_for_lines(sent), state.trusted_proxies)
     flags = list(outcome.flags)
     if not present:
         flags.append("origin_unknown")
@@ -309,7 +312,7 @@ async def _intake(
     )
     kinds: list[MessageKind] = [] if reasons else form.message_kinds()
     claims = _claims(form, submission, outcome, sent.get("idempotency-key"), body)
-    limits = _limits(state, form, ip)
+    limits = _limits(state, form, address_bucket(ip, state.settings.ipv6_prefix))
     stored_id = await _store(state, form, submission, kinds, claims, limits)
     if stored_id == submission.id:
         log.info(
@@ -402,13 +405,14 @@ def _claims(
     return claims
 
 
-def _limits(state: FormsState, form: FormDefinition, ip: str) -> list[Limit]:
+def _limits(state: FormsState, form: FormDefinition, bucket: str) -> list[Limit]:
+    """The limits of one submission; ``bucket`` is :func:`~services.forms.web.client_bucket`'s."""
     rules = form.spam.rate_limits
     if not state.settings.rate_limits or not rules.enabled:
         return []
     return [
-        Limit(f"ip:{form.id}:{ip}", rules.per_ip_minute, 60),
-        Limit(f"ip:{form.id}:{ip}", rules.per_ip_hour, 3600),
+        Limit(f"ip:{form.id}:{bucket}", rules.per_ip_minute, 60),
+        Limit(f"ip:{form.id}:{bucket}", rules.per_ip_hour, 3600),
         Limit(f"form:{form.id}", rules.per_form_hour, 3600),
     ]
 

@@ -1,4 +1,4 @@
-"""HTTP details of the forms routes: origins (RFC 6454), the client IP behind trusted proxies,
+"""HTTP details of the forms routes: origins (RFC 6454), the client behind trusted proxies,
 plain-HTML-post detection, language choice (RFC 9110 ``Accept-Language``), redirect targets and
 the "back to the form" link of the HTML answers.
 """
@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+
+from litestar.datastructures import Headers
 
 from services.forms.definition import FormDefinition
 
@@ -62,30 +64,121 @@ def posting_origin(
 
 
 def parse_networks(cidrs: Sequence[str]) -> list[IpNetwork]:
-    """``FRONTDESK_TRUSTED_PROXIES`` as networks (settings already refused bad CIDRs)."""
-    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
-
-
-def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[IpNetwork]) -> str:
-    """The visitor's IP: the peer, unless it is a trusted proxy; then ``X-Forwarded-For`` read
-    from the right, skipping trusted proxies (the first untrusted hop is the client).
+    """``FRONTDESK_TRUSTED_PROXIES`` as networks (settings already refused bad CIDRs); an
+    IPv4-mapped IPv6 network (``::ffff:10.0.0.0/104``) as the IPv4 one, as addresses are compared.
     """
-    address = peer or "unknown"
+    networks: list[IpNetwork] = []
+    for cidr in cidrs:
+        network = ipaddress.ip_network(cidr, strict=False)
+        mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+        if mapped is not None and network.prefixlen >= _MAPPED_PREFIX:
+            network = ipaddress.IPv4Network((mapped, network.prefixlen - _MAPPED_PREFIX))
+        networks.append(network)
+    return networks
+
+
+_MAPPED_PREFIX = 96  # ::ffff:0:0/96 holds the IPv4-mapped addresses (RFC 4291 §2.5.5.2)
+
+
+# The IPv6 prefix a client is counted by (FRONTDESK_IPV6_PREFIX): one customer network.
+DEFAULT_IPV6_PREFIX = 64
+
+
+def forwarded_for_lines(headers: Headers | Iterable[tuple[bytes, bytes]]) -> list[str]:
+    """Every ``X-Forwarded-For`` line of a request, in the order received: from Litestar's
+    ``Headers`` or from an ASGI scope's raw ``headers`` (name lower-case, latin-1, as ASGI gives
+    them). A proxy may append its own line rather than extend the visitor's, so the lines are one
+    list (RFC 9110 §5.3) and reading only the first would read the visitor's own.
+    """
+    if isinstance(headers, Headers):
+        return headers.getall("x-forwarded-for", [])
+    return [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"]
+
+
+def client_address(
+    peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[IpNetwork]
+) -> str:
+    """The visitor's IP address: the peer, unless it is a trusted proxy; then the hops of all
+    ``forwarded_for`` lines (joined in order, RFC 9110 §5.3) read from the right, skipping trusted
+    proxies: the first untrusted hop is the client. Every hop read was appended by a trusted
+    proxy, so a visitor's own entries (on the left) are never reached.
+
+    An IPv4-mapped IPv6 address (``::ffff:192.0.2.9``, RFC 4291 §2.5.5.2) is given as IPv4; a
+    hop may carry a port (``192.0.2.9:4711``, ``[2001:db8::1]:443``), which is dropped. A hop that
+    is not an IP address (a misconfigured proxy) ends the walk at the proxy that wrote it, so the
+    answer is always an address a server or a trusted proxy saw, never visitor text. No peer
+    (no ASGI ``client``) is ``unknown``; a peer that is not an IP (a test client) is given as is.
+    """
+    if peer is None:
+        return "unknown"
+    address = _address(peer)
+    if address is None:
+        return peer
     if not trusted or not forwarded_for or not _trusted(address, trusted):
-        return address
-    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        return str(address)
+    hops = [hop for line in forwarded_for for hop in line.split(",")]
+    for text in reversed(hops):
+        if not text.strip():
+            continue
+        hop = _address(text)
+        if hop is None:
+            break
         address = hop
         if not _trusted(hop, trusted):
             break
+    return str(address)
+
+
+def client_bucket(
+    peer: str | None,
+    forwarded_for: Sequence[str],
+    trusted: Sequence[IpNetwork],
+    ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
+) -> str:
+    """The rate-limit bucket of a request: its :func:`client_address`, and for IPv6 the
+    ``ipv6_prefix`` network holding it (``2001:db8:1:2::/64``). A /64 is one customer's network
+    (RFC 6177; every address in it is the same visitor's to pick), so counting per address lets
+    one visitor post from 2^64 buckets. IPv4 (and IPv4-mapped IPv6) is counted per address.
+    """
+    return address_bucket(client_address(peer, forwarded_for, trusted), ipv6_prefix)
+
+
+@functools.lru_cache(maxsize=4096)  # pure; a burst comes from the same few addresses
+def address_bucket(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
+    """The bucket of one :func:`client_address`: an IPv6 address's ``ipv6_prefix`` network,
+    anything else unchanged.
+    """
+    if ":" not in address:
+        return address
+    try:
+        network = ipaddress.IPv6Network((address, ipv6_prefix), strict=False)
+    except ValueError:
+        return address
+    return str(network)
+
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@functools.lru_cache(maxsize=4096)  # pure; the same peers and proxies on every request
+def _address(text: str) -> IpAddress | None:
+    """One hop or peer as an address (IPv4-mapped IPv6 as IPv4, a port dropped), else ``None``."""
+    text = text.strip()
+    if text.startswith("["):  # [IPv6]:port
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # IPv4:port
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
     return address
 
 
-def _trusted(address: str, trusted: Sequence[IpNetwork]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)
+def _trusted(address: IpAddress, trusted: Sequence[IpNetwork]) -> bool:
+    return any(address in network for network in trusted)
 
 
 def wants_html(content_type: str, accept: str) -> bool:

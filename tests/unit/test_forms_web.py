@@ -2,12 +2,16 @@
 
 import msgspec
 import pytest
+from litestar.datastructures import Headers
 
 from services.forms.definition import FormDefinition
 from services.forms.web import (
     MAX_BACK_URL,
+    address_bucket,
     back_url,
-    client_ip,
+    client_address,
+    client_bucket,
+    forwarded_for_lines,
     normalise_origin,
     origin_allowed,
     parse_networks,
@@ -60,13 +64,82 @@ def test_posting_origin_prefers_origin_then_referer() -> None:
     assert posting_origin("null", None) == (True, None)
 
 
-def test_client_ip_believes_forwarded_for_only_from_trusted_proxies() -> None:
+def test_client_bucket_believes_forwarded_for_only_from_trusted_proxies() -> None:
     trusted = parse_networks(["10.0.0.0/8"])
-    assert client_ip("10.0.0.5", "203.0.113.9, 10.0.0.7", trusted) == "203.0.113.9"
-    assert client_ip("198.51.100.1", "203.0.113.9", trusted) == "198.51.100.1"
-    assert client_ip("10.0.0.5", "203.0.113.9", []) == "10.0.0.5"
+    assert client_bucket("10.0.0.5", ["203.0.113.9, 10.0.0.7"], trusted) == "203.0.113.9"
+    assert client_bucket("198.51.100.1", ["203.0.113.9"], trusted) == "198.51.100.1"
+    assert client_bucket("10.0.0.5", ["203.0.113.9"], []) == "10.0.0.5"
     # A spoofed left-most entry does not win: the first untrusted hop from the right does.
-    assert client_ip("10.0.0.5", "1.1.1.1, 203.0.113.9", trusted) == "203.0.113.9"
+    assert client_bucket("10.0.0.5", ["1.1.1.1, 203.0.113.9"], trusted) == "203.0.113.9"
+    # Only trusted proxies' entries are passed: all of them trusted, the left-most one is it.
+    assert client_bucket("10.0.0.5", ["10.1.1.1, 10.2.2.2"], trusted) == "10.1.1.1"
+    assert client_bucket("10.0.0.5", [], trusted) == "10.0.0.5"
+
+
+def test_every_forwarded_for_line_is_read_as_one_list_from_the_right() -> None:
+    """RFC 9110 §5.3: repeated lines are one comma-separated list, in order. A proxy that appends
+    its own line puts the client it saw last; the visitor's own first line is never reached."""
+    trusted = parse_networks(["10.0.0.0/8"])
+    assert client_bucket("10.0.0.5", ["1.1.1.1", "203.0.113.9"], trusted) == "203.0.113.9"
+    assert client_bucket("10.0.0.5", ["1.1.1.1, 2.2.2.2", "203.0.113.9, 10.0.0.7"], trusted) == (
+        "203.0.113.9"
+    )
+    assert client_bucket("10.0.0.5", ["203.0.113.9", "10.0.0.7", " , "], trusted) == "203.0.113.9"
+
+
+def test_forwarded_for_lines_come_from_litestar_headers_and_raw_asgi_headers() -> None:
+    raw = [
+        (b"x-forwarded-for", b"1.1.1.1"),
+        (b"host", b"example.org"),
+        (b"x-forwarded-for", b"203.0.113.9"),
+    ]
+    assert forwarded_for_lines(raw) == ["1.1.1.1", "203.0.113.9"]
+    assert forwarded_for_lines(Headers(raw)) == ["1.1.1.1", "203.0.113.9"]
+    assert forwarded_for_lines([(b"host", b"example.org")]) == []
+
+
+def test_ipv6_clients_are_counted_per_network_of_the_configured_prefix() -> None:
+    assert client_bucket("2001:db8:1:2::5", [], []) == "2001:db8:1:2::/64"
+    assert client_bucket("2001:db8:1:2:ffff::1", [], []) == "2001:db8:1:2::/64"
+    assert client_bucket("2001:db8:1:3::5", [], []) == "2001:db8:1:3::/64"
+    assert client_bucket("2001:db8:1:2::5", [], [], 48) == "2001:db8:1::/48"
+    assert client_bucket("2001:db8:1:2::5", [], [], 128) == "2001:db8:1:2::5/128"
+    trusted = parse_networks(["::1/128"])
+    assert client_bucket("::1", ["2001:db8:9:9::1"], trusted) == "2001:db8:9:9::/64"
+    assert client_bucket("192.0.2.9", [], [], 64) == "192.0.2.9"
+
+
+def test_ipv4_mapped_ipv6_is_the_ipv4_address() -> None:
+    """A dual-stack socket gives IPv4 peers as ``::ffff:a.b.c.d``: the same client, the same
+    bucket, and trusted as the IPv4 proxy it is."""
+    assert client_bucket("::ffff:192.0.2.9", [], []) == "192.0.2.9"
+    trusted = parse_networks(["127.0.0.1/32"])
+    assert client_bucket("::ffff:127.0.0.1", ["::ffff:198.51.100.4"], trusted) == "198.51.100.4"
+    assert parse_networks(["::ffff:10.0.0.0/104"]) == parse_networks(["10.0.0.0/8"])
+    assert client_bucket("10.0.0.1", ["203.0.113.9"], parse_networks(["::ffff:10.0.0.0/104"])) == (
+        "203.0.113.9"
+    )
+
+
+def test_hops_with_ports_and_hops_that_are_not_addresses() -> None:
+    trusted = parse_networks(["10.0.0.0/8"])
+    assert client_bucket("10.0.0.5", ["203.0.113.9:4711"], trusted) == "203.0.113.9"
+    assert client_address("10.0.0.5", ["[2001:db8::1]:443"], trusted) == "2001:db8::1"
+    # Not an address (a misconfigured proxy): the walk ends at the proxy that wrote it, so the
+    # answer is never text a visitor made up (it becomes part of a Redis key and log lines).
+    assert client_bucket("10.0.0.5", ["unknown"], trusted) == "10.0.0.5"
+    assert client_bucket("10.0.0.5", ["evil}{key, 10.0.0.7"], trusted) == "10.0.0.7"
+    # No peer (no ASGI client), or a peer the server names otherwise (a test client).
+    assert client_bucket(None, ["203.0.113.9"], trusted) == "unknown"
+    assert client_bucket("testclient", ["203.0.113.9"], trusted) == "testclient"
+
+
+def test_the_client_address_is_the_address_not_the_bucket() -> None:
+    """The CAPTCHA provider is told an address (``remoteip``), never a network."""
+    trusted = parse_networks(["10.0.0.0/8"])
+    assert client_address("10.0.0.5", ["1.1.1.1", "2001:db8:1:2::5"], trusted) == "2001:db8:1:2::5"
+    assert address_bucket("2001:db8:1:2::5") == "2001:db8:1:2::/64"
+    assert address_bucket("unknown") == "unknown"
 
 
 @pytest.mark.parametrize(

@@ -48,3 +48,11 @@ def test_empty_values_keep_defaults() -> None:
     settings = load_settings({"FRONTDESK_SMTP_CA_FILE": "", "FRONTDESK_SMTP_USERNAME": " "})
     assert settings.smtp_ca_file is None
     assert settings.smtp_username is None
+
+
+def test_the_ipv6_prefix_is_64_by_default_and_from_32_to_128() -> None:
+    assert load_settings({}).ipv6_prefix == 64
+    assert load_settings({"FRONTDESK_IPV6_PREFIX": "56"}).ipv6_prefix == 56
+    for bad in ("31", "129", "0"):
+        with pytest.raises(SettingsError, match="FRONTDESK_IPV6_PREFIX"):
+            load_settings({"FRONTDESK_IPV6_PREFIX": bad})

@@ -1,0 +1,133 @@
+"""The client identity and body limits of a real ``frontdesk serve forms`` (granian), talked to over a
+raw socket: what a proxy sends (repeated ``X-Forwarded-For`` lines) and what a slow client sends (a
+chunked body) are not what an HTTP client library lets a test send."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import CLINIC_SITE, TEST_REDIS_URL, free_port
+from tests.processes import FRONTDESK, Processes, frontdesk_env, wait_http
+from tests.service.forms_helpers import VALID
+
+pytestmark = pytest.mark.e2e
+
+URL = "/v1/forms/contact/submissions"
+PROXY = "203.0.113.7"  # the address the (trusted) proxy saw and appended
+
+
+class Forms:
+    """``frontdesk serve forms`` behind a "proxy" on 127.0.0.1: the test itself."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.processes = Processes(tmp / "logs")
+        env = frontdesk_env(
+            {
+                "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
+                "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
+                "FRONTDESK_FORMS_PORT": str(self.port),
+                "FRONTDESK_TRUSTED_PROXIES": "127.0.0.1/32,::1/128",
+            }
+        )
+        self.processes.start("forms", [FRONTDESK, "serve", "forms"], env)
+        wait_http(f"http://127.0.0.1:{self.port}/health/ready")
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+
+
+@pytest.fixture
+def forms(tmp_path: Path, redis_client: redis.Redis) -> Iterator[Forms]:
+    running = Forms(tmp_path)
+    try:
+        yield running
+    finally:
+        running.processes.stop()
+
+
+def early_in_a_minute(needed: float = 15) -> None:
+    """Rate limits count per fixed minute: start a burst early in one."""
+    if 60 - time.time() % 60 < needed:
+        time.sleep(60 - time.time() % 60)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, bytes]:
+    """``(status, body)`` of one HTTP/1.1 answer with a ``Content-Length``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed mid-answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    length = next(
+        int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the connection closed mid-body"
+        body += chunk
+    return int(lines[0].split()[1]), body[:length]
+
+
+def post(forms: Forms, body: bytes, header_lines: list[str]) -> int:
+    """The status of one JSON post sent with ``header_lines`` as written (repeats kept)."""
+    head = [
+        f"POST {URL} HTTP/1.1",
+        f"Host: 127.0.0.1:{forms.port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *header_lines,
+    ]
+    with forms.connect() as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        status, _ = read_answer(sock)
+    return status
+
+
+def submission(index: int) -> bytes:
+    return json.dumps({**VALID, "email": f"p{index}@example.com"}).encode()
+
+
+def test_a_second_forwarded_for_line_appended_by_the_proxy_is_the_client(forms: Forms) -> None:
+    """A visitor sends its own ``X-Forwarded-For`` line, varied per post; the proxy appends a second
+    line with the address it saw. The lines are one list (RFC 9110 §5.3) read from the right: the
+    client is the address the proxy appended, so its sixth post in a minute is refused (5 a minute
+    per IP)."""
+    early_in_a_minute()
+    statuses = [
+        post(
+            forms,
+            submission(i),
+            [f"X-Forwarded-For: 198.51.100.{i}", f"X-Forwarded-For: {PROXY}"],
+        )
+        for i in range(8)
+    ]
+    assert statuses == [201] * 5 + [429] * 3, str(statuses)
+
+
+def test_posts_from_one_ipv6_64_share_one_bucket(forms: Forms) -> None:
+    """Every address of one /64 (one customer's network, FRONTDESK_IPV6_PREFIX's default) counts
+    against one budget; another /64 has its own."""
+    early_in_a_minute()
+    statuses = [
+        post(forms, submission(i), [f"X-Forwarded-For: 2001:db8:1:2::{i + 1:x}"]) for i in range(8)
+    ]
+    assert statuses == [201] * 5 + [429] * 3, str(statuses)
+    other = post(forms, submission(99), ["X-Forwarded-For: 2001:db8:1:3::1"])
+    assert other == 201
+    # IPv4-mapped IPv6 is the IPv4 address: one bucket with the plain form.
+    mapped = [
+        post(forms, submission(100 + i), [f"X-Forwarded-For: {a}"])
+        for i, a in enumerate(["::ffff:192.0.2.9", "192.0.2.9"] * 3)
+    ]
+    assert mapped == [201] * 5 + [429], str(mapped)

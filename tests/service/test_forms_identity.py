@@ -1,0 +1,160 @@
+"""Who the client is behind trusted proxies (submissions, phone checks, the CAPTCHA's ``remoteip``),
+how much of a body is read, and how long a time-trap token lives: in-process ASGI requests from a
+peer on 127.0.0.1, the proxy these tests trust."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import redis
+
+from frontdesk.settings import load_settings
+from services.forms.app import FormsApp, create_app
+from services.forms.record import Submission
+from tests.asgi import http_scope
+from tests.conftest import CLINIC_SITE
+from tests.service.forms_helpers import VALID, form_yaml
+from tests.service.test_forms_intake import _Verifier, verifier
+
+__all__ = ["verifier"]
+
+pytestmark = pytest.mark.anyio
+
+HOUR = 3600.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def site(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A copy of the clinic site the tests add forms to, behind a proxy on 127.0.0.1."""
+    copy = tmp_path / "site"
+    shutil.copytree(CLINIC_SITE, copy)
+    monkeypatch.setenv("FRONTDESK_SITE_DIR", str(copy))
+    monkeypatch.setenv("FRONTDESK_TRUSTED_PROXIES", "127.0.0.1/32")
+    return copy
+
+
+def make_app(site: Path, forms: dict[str, str] | None = None) -> FormsApp:
+    for form_id, text in (forms or {}).items():
+        (site / "forms" / f"{form_id}.yaml").write_text(text)
+    return create_app(load_settings())
+
+
+class Sent(msgspec.Struct):
+    """One request's answer and how many body bytes the app took from ``receive``."""
+
+    status: int
+    body: bytes
+    delivered: int
+
+
+async def call(
+    app: Any,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    chunks: list[bytes] | None = None,
+    query: bytes = b"",
+) -> Sent:
+    """One request from 127.0.0.1 with ``chunks`` as its body (no ``Content-Length``: chunked)."""
+    scope = http_scope(method, path, [(b"host", b"testserver"), *headers], query)
+    pending = list(chunks or [])
+    delivered = 0
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if pending:
+            chunk = pending.pop(0)
+            delivered += len(chunk)
+            return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    await app(scope, receive, send)
+    body = b"".join(m.get("body", b"") for m in messages[1:])
+    return Sent(messages[0]["status"], body, delivered)
+
+
+JSON = [(b"content-type", b"application/json"), (b"origin", b"http://127.0.0.1:8000")]
+
+
+def forwarded(*lines: str) -> list[tuple[bytes, bytes]]:
+    """``X-Forwarded-For`` header lines, repeats kept as a proxy sends them."""
+    return [(b"x-forwarded-for", line.encode()) for line in lines]
+
+
+def early_in_a_minute(needed: float = 20) -> None:
+    if 60 - time.time() % 60 < needed:
+        time.sleep(60 - time.time() % 60)
+
+
+def record(connection: redis.Redis, answer: Sent) -> Submission:
+    submission_id = msgspec.json.decode(answer.body)["id"]
+    raw = connection.get(f"frontdesk:submission:{submission_id}")
+    assert raw is not None
+    return msgspec.json.decode(raw, type=Submission)
+
+
+# --- client identity ---------------------------------------------------------------------------
+
+
+async def test_phone_checks_count_per_client_behind_the_proxy_and_per_ipv6_64(
+    site: Path, redis_client: redis.Redis
+) -> None:
+    """Each check carries a visitor-made first line (varied) and the proxy's line (one /64,
+    addresses varied): one bucket, so the 121st check in a minute is refused."""
+    app = make_app(site)
+    early_in_a_minute(needed=40)
+    statuses = [
+        (
+            await call(
+                app,
+                "GET",
+                "/v1/phone/check",
+                forwarded(f"198.51.100.{i % 250}", f"2001:db8:7:7:{i:x}::1"),
+                query=b"number=%2B14155552671",
+            )
+        ).status
+        for i in range(121)
+    ]
+    assert statuses[:120] == [200] * 120
+    assert statuses[120] == 429
+
+
+async def test_the_captcha_provider_is_told_the_client_behind_the_proxy(
+    site: Path, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch, verifier: str
+) -> None:
+    """``remoteip`` is the client's address (not a visitor-made line, not the /64 bucket); an
+    IPv4-mapped IPv6 address is given as IPv4."""
+    monkeypatch.setenv("FRONTDESK_CAPTCHA_SECRET", "shh")
+    extra = (
+        "spam:\n  captcha: {provider: turnstile, site_key: site-1, "
+        f"verify_url: '{verifier}', timeout: 2}}\n"
+    )
+    app = make_app(site, {"cap": form_yaml("cap", extra)})
+    url = "/v1/forms/cap/submissions"
+    _Verifier.answers = [b'{"success": true}'] * 3
+    sent = [
+        ("1.2.3.4", "198.51.100.20", "198.51.100.20"),
+        ("1.2.3.4", "2001:db8:1:2::5", "2001:db8:1:2::5"),
+        ("1.2.3.4", "::ffff:192.0.2.9", "192.0.2.9"),
+    ]
+    for index, (visitor_line, proxy_line, _) in enumerate(sent):
+        body = msgspec.json.encode(
+            {**VALID, "email": f"p{index}@example.com", "cf-turnstile-response": "tok"}
+        )
+        answer = await call(app, "POST", url, JSON + forwarded(visitor_line, proxy_line), [body])
+        assert answer.status == 201, answer.body
+    assert [seen["remoteip"] for seen in _Verifier.seen] == [[ip] for _, _, ip in sent]

@@ -5,6 +5,7 @@ chunked body) are not what an HTTP client library lets a test send."""
 from __future__ import annotations
 
 import json
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -131,3 +132,41 @@ def test_posts_from_one_ipv6_64_share_one_bucket(forms: Forms) -> None:
         for i, a in enumerate(["::ffff:192.0.2.9", "192.0.2.9"] * 3)
     ]
     assert mapped == [201] * 5 + [429], str(mapped)
+
+
+def test_a_chunked_body_over_the_forms_limit_is_refused_before_it_is_all_sent(
+    forms: Forms,
+) -> None:
+    """The contact form takes 64 KiB. A client streams a chunked body, 16 KiB at a time, up to
+    4 MB, and looks for an answer after each chunk: the form's 413 arrives after the server has
+    read little more than the limit, long before the client has sent everything (the route's 10 MB
+    read cap would otherwise be read in full first)."""
+    chunk = b"x" * 16_384
+    head = [
+        f"POST {URL} HTTP/1.1",
+        f"Host: 127.0.0.1:{forms.port}",
+        "Content-Type: application/json",
+        "Transfer-Encoding: chunked",
+        "Origin: http://127.0.0.1:8000",
+    ]
+    sent = 0
+    answered_after: int | None = None
+    with forms.connect() as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        while sent < 4_000_000:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:  # the server closed the connection after answering
+                break
+            sent += len(chunk)
+            readable, _, _ = select.select([sock], [], [], 0.005)
+            if readable:
+                answered_after = sent
+                break
+        if answered_after is None:
+            readable, _, _ = select.select([sock], [], [], 5)
+            assert readable, f"no answer within 5 s after {sent} bytes"
+        status, body = read_answer(sock)
+    assert (status, json.loads(body)["code"]) == (413, "body_too_large")
+    assert answered_after is not None, f"the answer came only after all {sent} bytes were sent"
+    assert answered_after < 1_000_000

@@ -13,12 +13,13 @@ import msgspec
 import pytest
 import redis
 
+from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import load_settings
 from services.forms.app import FormsApp, create_app
 from services.forms.record import Submission
 from tests.asgi import http_scope
 from tests.conftest import CLINIC_SITE
-from tests.service.forms_helpers import VALID, form_yaml
+from tests.service.forms_helpers import URL, VALID, form_yaml
 from tests.service.test_forms_intake import _Verifier, verifier
 
 __all__ = ["verifier"]
@@ -105,6 +106,40 @@ def record(connection: redis.Redis, answer: Sent) -> Submission:
     raw = connection.get(f"frontdesk:submission:{submission_id}")
     assert raw is not None
     return msgspec.json.decode(raw, type=Submission)
+
+
+# --- bodies ------------------------------------------------------------------------------------
+
+CHUNK = 16_384
+
+
+@pytest.mark.parametrize("path", ["front door", "routed"])
+async def test_a_chunked_body_is_read_no_further_than_the_forms_limit(
+    site: Path, redis_client: redis.Redis, path: str
+) -> None:
+    """10 MB sent in 16 KiB chunks without ``Content-Length`` to a form that takes 64 KiB: the app
+    takes at most the limit and one chunk from the server, then answers the form's 413."""
+    app = make_app(site)
+    target = app if path == "front door" else RequestIdMiddleware(app.routed)
+    chunks = [b'{"message": "', *[b"x" * CHUNK] * 640, b'"}']
+    answer = await call(target, "POST", URL, JSON, chunks)
+    assert answer.status == 413
+    assert msgspec.json.decode(answer.body)["code"] == "body_too_large"
+    assert answer.delivered <= 65_536 + CHUNK, f"{answer.delivered} bytes read"
+    assert redis_client.keys("frontdesk:submission:*") == []
+
+
+async def test_a_body_at_the_forms_limit_is_still_read_whole(
+    site: Path, redis_client: redis.Redis
+) -> None:
+    """Exactly 64 KiB in 1,000-byte chunks: all of it is read and the post accepted."""
+    fields = msgspec.json.encode(VALID)
+    body = fields + b" " * (65_536 - len(fields))  # JSON allows trailing whitespace
+    assert len(body) == 65_536
+    chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+    answer = await call(make_app(site), "POST", URL, JSON, chunks)
+    assert answer.status == 201, answer.body
+    assert answer.delivered == 65_536
 
 
 # --- client identity ---------------------------------------------------------------------------

@@ -100,12 +100,13 @@ class Captcha(Base, kw_only=True):
 
 
 class Spam(Base, kw_only=True):
-    """Spam defences: the honeypot field's name, the time trap's minimum fill time (seconds),
-    rate limits and an optional CAPTCHA.
+    """Spam defences: the honeypot field's name, the time trap's minimum fill time (seconds) and
+    token lifetime (hours; an older token counts as missing), rate limits and an optional CAPTCHA.
     """
 
     honeypot: Annotated[str, Meta(pattern=r"^_[a-z0-9_]+$")] = "_gotcha"
     min_fill_seconds: Annotated[float, Meta(ge=0, le=3600)] = 3.0
+    token_lifetime_hours: Annotated[float, Meta(ge=1, le=720)] = 24.0
     rate_limits: RateLimits = msgspec.field(default_factory=RateLimits)
     captcha: Captcha | None = None
 

@@ -356,7 +356,9 @@ async def _intake(
 async def _spam_reasons(
     state: FormsState, form: FormDefinition, data: dict[str, Any], ip: str, flags: list[str]
 ) -> list[str]:
-    """Quarantine reasons (empty: a person); adds ``no_token`` to ``flags`` when it is missing."""
+    """Quarantine reasons (empty: a person); adds ``no_token`` to ``flags`` when it is missing
+    (and ``token_expired`` too when it is past the form's ``token_lifetime_hours``).
+    """
     reasons: list[str] = []
     honeypot = data.get(form.spam.honeypot)
     values = honeypot if isinstance(honeypot, list) else [honeypot]
@@ -371,11 +373,19 @@ async def _spam_reasons(
         except redis.RedisError:
             raise _unavailable(form) from None
         verdict = (
-            check_token(secret, form.id, token, form.spam.min_fill_seconds)
+            check_token(
+                secret,
+                form.id,
+                token,
+                form.spam.min_fill_seconds,
+                lifetime=form.spam.token_lifetime_hours * 3600,
+            )
             if isinstance(token, str)
             else "forged"
         )
-        if verdict != "ok":
+        if verdict == "expired":  # counts as missing; the second flag tells staff why
+            flags += ["no_token", "token_expired"]
+        elif verdict != "ok":
             reasons.append(f"token_{verdict}")
     captcha = form.spam.captcha
     if captcha is not None:

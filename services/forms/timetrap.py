@@ -3,7 +3,10 @@
 A token is ``<issued ms, base 36>.<signature>``; the signature is HMAC-SHA256 (RFC 2104) over
 ``<form id>:<issued ms>`` with the deployment's secret key, truncated to 128 bits and base64url
 encoded. A submission whose token is younger than the form's minimum fill time, or whose signature
-does not match, is quarantined; a missing token only flags ``no_token``.
+does not match, is quarantined; a missing token only flags ``no_token``. A token lives
+:data:`TOKEN_LIFETIME` (a form's ``spam.token_lifetime_hours``): an older one is ``expired`` and
+counts as missing, so a scraped token cannot be replayed for ever and a person who left the tab
+open is still heard.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import redis
 from services.forms.record import KEY_PREFIX
 
 SECRET_KEY = f"{KEY_PREFIX}secret_key"
-TokenVerdict = Literal["ok", "too_young", "forged"]
+TokenVerdict = Literal["ok", "too_young", "expired", "forged"]
+# A day: a page left open overnight still posts with a token.
+TOKEN_LIFETIME = 24 * 3600.0
 
 
 def shared_secret(connection: redis.Redis, configured: str | None) -> bytes:
@@ -59,10 +64,16 @@ def issue_token(secret: bytes, form_id: str, issued_at: float | None = None) -> 
 
 
 def check_token(
-    secret: bytes, form_id: str, token: str, min_fill_seconds: float, now: float | None = None
+    secret: bytes,
+    form_id: str,
+    token: str,
+    min_fill_seconds: float,
+    now: float | None = None,
+    lifetime: float = TOKEN_LIFETIME,
 ) -> TokenVerdict:
-    """``ok``, ``too_young`` (issued less than ``min_fill_seconds`` ago, or in the future) or
-    ``forged`` (malformed, for another form, or signed with another key).
+    """``ok``, ``too_young`` (issued less than ``min_fill_seconds`` ago, or in the future),
+    ``expired`` (issued more than ``lifetime`` seconds ago) or ``forged`` (malformed, for another
+    form, or signed with another key). Times are Unix seconds.
     """
     issued_text, sep, signature = token.partition(".")
     # Checked first: hmac.compare_digest raises TypeError on non-ASCII text (a visitor's 500), and
@@ -76,6 +87,8 @@ def check_token(
     if not hmac.compare_digest(signature, _signature(secret, form_id, issued_ms)):
         return "forged"
     age = (time.time() if now is None else now) - issued_ms / 1000
+    if age > lifetime:
+        return "expired"
     return "too_young" if age < min_fill_seconds else "ok"
 
 

@@ -17,6 +17,7 @@ from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import load_settings
 from services.forms.app import FormsApp, create_app
 from services.forms.record import Submission
+from services.forms.timetrap import check_token, issue_token, shared_secret
 from tests.asgi import http_scope
 from tests.conftest import CLINIC_SITE
 from tests.service.forms_helpers import URL, VALID, form_yaml
@@ -193,3 +194,47 @@ async def test_the_captcha_provider_is_told_the_client_behind_the_proxy(
         answer = await call(app, "POST", url, JSON + forwarded(visitor_line, proxy_line), [body])
         assert answer.status == 201, answer.body
     assert [seen["remoteip"] for seen in _Verifier.seen] == [[ip] for _, _, ip in sent]
+
+
+# --- time-trap tokens --------------------------------------------------------------------------
+
+
+def test_a_token_expires_after_its_lifetime() -> None:
+    issued = 1_800_000_000.0
+    token = issue_token(b"k" * 32, "contact", issued)
+    assert check_token(b"k" * 32, "contact", token, 3, now=issued + 23 * HOUR) == "ok"
+    assert check_token(b"k" * 32, "contact", token, 3, now=issued + 25 * HOUR) == "expired"
+    assert (
+        check_token(b"k" * 32, "contact", token, 3, now=issued + 2 * HOUR, lifetime=HOUR)
+        == "expired"
+    )
+    # A forged token stays forged, however old it claims to be.
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert check_token(b"k" * 32, "contact", forged, 3, now=issued + 25 * HOUR) == "forged"
+
+
+async def test_an_expired_token_counts_as_missing(site: Path, redis_client: redis.Redis) -> None:
+    """A day-old page posts: accepted and notified like a post without a token (``no_token``), with
+    ``token_expired`` telling staff why; never quarantined as forged. A form may shorten it."""
+    app = make_app(site, {"short": form_yaml("short", "spam:\n  token_lifetime_hours: 1\n")})
+    secret = shared_secret(redis_client, None)
+    now = time.time()
+    cases = [
+        (URL, now - 25 * HOUR, {"no_token", "token_expired"}),
+        (URL, now - 23 * HOUR, set()),
+        ("/v1/forms/short/submissions", now - 2 * HOUR, {"no_token", "token_expired"}),
+    ]
+    for index, (url, issued, flags) in enumerate(cases):
+        form_id = url.split("/")[3]
+        body = msgspec.json.encode(
+            {
+                **VALID,
+                "email": f"p{index}@example.com",
+                "_token": issue_token(secret, form_id, issued),
+            }
+        )
+        answer = await call(app, "POST", url, JSON, [body])
+        assert answer.status == 201, answer.body
+        stored = record(redis_client, answer)
+        assert (stored.status, stored.quarantine_reason) == ("received", None)
+        assert {"no_token", "token_expired"} & set(stored.flags) == flags

@@ -159,7 +159,7 @@ def test_a_chunked_body_over_the_forms_limit_is_refused_before_it_is_all_sent(
             except OSError:  # the server closed the connection after answering
                 break
             sent += len(chunk)
-            readable, _, _ = select.select([sock], [], [], 0.005)
+            readable, _, _ = select.select([sock], [], [], 0.02)
             if readable:
                 answered_after = sent
                 break

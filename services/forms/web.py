@@ -131,7 +131,7 @@ def client_address(
 
 def client_bucket(
     peer: str | None,
-    forwarded_for: Sequence[str],
+    forwarded_for_lines: Sequence[str],
     trusted: Sequence[IpNetwork],
     ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
 ) -> str:
@@ -139,8 +139,14 @@ def client_bucket(
     ``ipv6_prefix`` network holding it (``2001:db8:1:2::/64``). A /64 is one customer's network
     (RFC 6177; every address in it is the same visitor's to pick), so counting per address lets
     one visitor post from 2^64 buckets. IPv4 (and IPv4-mapped IPv6) is counted per address.
+
+    ``peer`` is the ASGI ``client`` host, ``forwarded_for_lines`` every ``X-Forwarded-For`` line
+    (:func:`forwarded_for_lines`), ``trusted`` :func:`parse_networks` of
+    ``FRONTDESK_TRUSTED_PROXIES``, ``ipv6_prefix`` ``FRONTDESK_IPV6_PREFIX``. Every limit a
+    visitor meets counts this (submissions, phone checks, the staff throttle); the bucket is also
+    what a log line may name (an address a server or proxy saw, never header text).
     """
-    return address_bucket(client_address(peer, forwarded_for, trusted), ipv6_prefix)
+    return address_bucket(client_address(peer, forwarded_for_lines, trusted), ipv6_prefix)
 
 
 @functools.lru_cache(maxsize=4096)  # pure; a burst comes from the same few addresses

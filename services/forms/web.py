@@ -120,7 +120,8 @@ def client_address(
     for text in reversed(hops):
         if not text.strip():
             continue
-        hop = _address(text)
+        # Longer text is no address (and stays out of _address's cache).
+        hop = _address(text) if len(text) <= _MAX_HOP else None
         if hop is None:
             break
         address = hop
@@ -164,6 +165,8 @@ def address_bucket(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
 
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# The longest hop that can be an address: "[" + IPv6 with an IPv4 tail and a zone id + "]:65535".
+_MAX_HOP = 100
 
 
 @functools.lru_cache(maxsize=4096)  # pure; the same peers and proxies on every request

@@ -129,6 +129,7 @@ def test_hops_with_ports_and_hops_that_are_not_addresses() -> None:
     # answer is never text a visitor made up (it becomes part of a Redis key and log lines).
     assert client_bucket("10.0.0.5", ["unknown"], trusted) == "10.0.0.5"
     assert client_bucket("10.0.0.5", ["evil}{key, 10.0.0.7"], trusted) == "10.0.0.7"
+    assert client_bucket("10.0.0.5", [" " * 200 + "203.0.113.9"], trusted) == "10.0.0.5"
     # No peer (no ASGI client), or a peer the server names otherwise (a test client).
     assert client_bucket(None, ["203.0.113.9"], trusted) == "unknown"
     assert client_bucket("testclient", ["203.0.113.9"], trusted) == "testclient"

@@ -78,7 +78,9 @@ class Redirects(Base, kw_only=True):
 
 
 class RateLimits(Base, kw_only=True):
-    """Submissions allowed per client IP a minute and an hour, and per form an hour (DESIGN.md)."""
+    """Submissions allowed per client (an IPv4 address or IPv6 network, ``web.client_bucket``) a
+    minute and an hour, and per form an hour (DESIGN.md).
+    """
 
     per_ip_minute: Annotated[int, Meta(ge=1)] = 5
     per_ip_hour: Annotated[int, Meta(ge=1)] = 30

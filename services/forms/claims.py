@@ -33,7 +33,7 @@ import redis.asyncio
 from services.forms.batching import ScriptBatch
 from services.forms.erasure import FREE_CLAIMS_LUA
 from services.forms.ratelimit import LIMITS_LUA, Limit, wait_seconds, window_args
-from services.forms.record import DUPLICATE_PREFIX, IDEMPOTENCY_PREFIX, submission_key
+from services.forms.record import KEY_PREFIX, submission_key
 from services.forms.store import STORE_LUA, StoreWrite
 
 IDEMPOTENCY_TTL = 86_400
@@ -103,7 +103,7 @@ def idempotency_claim(form_id: str, key: str, body: bytes, submission_id: str) -
     """The claim of an ``Idempotency-Key``; the body hash tells a replay from a conflict."""
     body_hash = hashlib.sha256(body).hexdigest()[:32]
     return Claim(
-        key=f"{IDEMPOTENCY_PREFIX}{form_id}:{_digest(key)}",
+        key=f"{KEY_PREFIX}idem:{form_id}:{_digest(key)}",
         value=f"{submission_id}|{body_hash}",
         ttl=IDEMPOTENCY_TTL,
     )
@@ -117,7 +117,7 @@ def duplicate_claim(
     """
     text = " ".join(unicodedata.normalize("NFC", message).split()).casefold()
     return Claim(
-        key=f"{DUPLICATE_PREFIX}{form_id}:{_digest(email.casefold(), phone, text)}",
+        key=f"{KEY_PREFIX}dup:{form_id}:{_digest(email.casefold(), phone, text)}",
         value=submission_id,
         ttl=DUPLICATE_TTL,
     )
@@ -185,7 +185,7 @@ class Claimer:
             return None
         key, stored = _text(answer[1]), _text(answer[2])
         claim = next(c for c in claims if c.key == key)
-        if key.startswith(IDEMPOTENCY_PREFIX) and (
+        if key.startswith(f"{KEY_PREFIX}idem:") and (
             stored.split("|")[-1] != claim.value.split("|")[-1]
         ):
             raise IdempotencyConflict(key)
@@ -196,7 +196,7 @@ class Claimer:
         other submission's id under the key, so a replay answers the same.
         """
         for claim in claims:
-            if claim.key.startswith(IDEMPOTENCY_PREFIX):
+            if claim.key.startswith(f"{KEY_PREFIX}idem:"):
                 body_hash = claim.value.split("|")[-1]
                 await self.redis.set(claim.key, f"{winner_id}|{body_hash}", nx=True, ex=claim.ttl)
 

@@ -40,7 +40,7 @@ from rq.results import Result
 from rq.serializers import JSONSerializer
 
 from services.forms.record import (
-    CLAIM_PREFIXES,
+    KEY_PREFIX,
     MessageKind,
     Submission,
     decoder,
@@ -49,6 +49,10 @@ from services.forms.record import (
     sent_marker_key,
     submission_key,
 )
+
+CLAIM_PREFIXES = (f"{KEY_PREFIX}idem:", f"{KEY_PREFIX}dup:")
+"""The claims of :mod:`services.forms.claims`: ``idem:<form>:<hash>`` = ``<id>|<body hash>``,
+``dup:<form>:<hash>`` = ``<id>``."""
 
 SCAN_COUNT = 1000
 """Keys a ``SCAN`` call walks: a whole keyspace of 100,000 keys is 100 round trips."""

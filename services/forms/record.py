@@ -17,11 +17,6 @@ MessageKind = Literal["staff", "auto_reply", "webhook"]
 MessageStatus = Literal["queued", "sending", "sent", "failed"]
 
 KEY_PREFIX = "frontdesk:"
-IDEMPOTENCY_PREFIX = f"{KEY_PREFIX}idem:"
-"""``<prefix><form>:<hash>`` = ``<submission id>|<body hash>``: an ``Idempotency-Key`` claimed."""
-DUPLICATE_PREFIX = f"{KEY_PREFIX}dup:"
-"""``<prefix><form>:<hash>`` = ``<submission id>``: a content fingerprint claimed."""
-CLAIM_PREFIXES = (IDEMPOTENCY_PREFIX, DUPLICATE_PREFIX)
 
 
 class PhoneInfo(msgspec.Struct, kw_only=True):

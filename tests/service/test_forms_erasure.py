@@ -136,8 +136,16 @@ def _post(client: TestClient, url: str = URL, **kwargs: object) -> str:  # type:
     return str(response.json()["id"])
 
 
-def _erase(client: TestClient, email: str) -> int:  # type: ignore[type-arg]
-    response = client.post("/v1/erasures", json={"email": email}, headers=STAFF)
+def _clients(make_client: ClientFactory, **variables: Any) -> tuple[TestClient, TestClient]:  # type: ignore[type-arg]
+    """``(public, staff)``: the app visitors post to, and the one serving the staff API (the
+    same app here).
+    """
+    client = make_client(**variables, **STAFF_ENV)
+    return client, client
+
+
+def _erase(staff: TestClient, email: str) -> int:  # type: ignore[type-arg]
+    response = staff.post("/v1/erasures", json={"email": email}, headers=STAFF)
     assert response.status_code == 200, response.text
     return int(response.json()["erased"])
 
@@ -145,14 +153,14 @@ def _erase(client: TestClient, email: str) -> int:  # type: ignore[type-arg]
 def test_erasure_reaches_the_records_of_a_form_no_longer_defined(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    before = make_client(forms={"retired": form_yaml("retired")}, **STAFF_ENV)
+    before, _ = _clients(make_client, forms={"retired": form_yaml("retired")})
     retired = _post(before, "/v1/forms/retired/submissions", json=VALID)
     current = _post(before, json=VALID)
     # The editor removes the form from the site; the service runs on the new site directory.
-    after = make_client(**STAFF_ENV)
+    after, staff = _clients(make_client)
     assert after.get("/v1/forms/retired").status_code == 404
 
-    assert _erase(after, "Ann@Example.com") == 2
+    assert _erase(staff, "Ann@Example.com") == 2
     assert redis_client.get(submission_key(retired)) is None
     assert redis_client.get(submission_key(current)) is None
     assert redis_client.zscore(form_index_key("retired"), retired) is None
@@ -168,14 +176,14 @@ def test_identical_repost_after_erasure_or_delete_is_stored_at_once(
     action: str,
     idempotency_key: str | None,
 ) -> None:
-    client = make_client(**STAFF_ENV)
+    client, staff = _clients(make_client)
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     first = _post(client, json=VALID, headers=headers)
     assert _claims_of(redis_client, first)
     if action == "erasure":
-        assert _erase(client, VALID["email"]) == 1
+        assert _erase(staff, VALID["email"]) == 1
     else:
-        assert client.delete(f"/v1/submissions/{first}", headers=STAFF).status_code == 204
+        assert staff.delete(f"/v1/submissions/{first}", headers=STAFF).status_code == 204
     assert _claims_of(redis_client, first) == []
 
     started = time.monotonic()
@@ -193,10 +201,10 @@ def test_identical_repost_after_erasure_or_delete_is_stored_at_once(
 def test_a_claim_whose_record_vanished_is_taken_over_at_once(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    client = make_client(**STAFF_ENV)
+    client, _ = _clients(make_client)
     headers = {"Idempotency-Key": "visit-evicted"}
     first = _post(client, json=VALID, headers=headers)
-    # The record alone goes (Redis evicting it under maxmemory, or a claim left by an older
+    # The record alone goes (a Redis set to evict under maxmemory, or a claim left by an older
     # release): its claims are stale, and the identical post is stored anew.
     redis_client.delete(submission_key(first))
     started = time.monotonic()
@@ -232,7 +240,7 @@ def test_erasure_deletes_the_jobs_registry_entries_and_tracebacks_of_a_failed_de
     relay.rcpt_replies[CANARY["email"]] = f"450 4.2.2 <{CANARY['email']}>: mailbox full"
     with running(relay) as port:
         monkeypatch.setenv("FRONTDESK_SMTP_TIMEOUT", "3")
-        client = make_client(forms={"visit": VISIT_FORM}, smtp_port=str(port), **STAFF_ENV)
+        client, staff = _clients(make_client, forms={"visit": VISIT_FORM}, smtp_port=str(port))
         visit = "/v1/forms/visit/submissions"
         origin = {"origin": "https://clinic.example"}
 
@@ -275,7 +283,7 @@ def test_erasure_deletes_the_jobs_registry_entries_and_tracebacks_of_a_failed_de
     assert "DeliveryError" in (latest.exc_string or "")
     assert {b"rq:results:" + refused[1].encode()} <= _holding(redis_client, [b"deliveryerror"])
 
-    assert _erase(client, CANARY["email"].upper()) == 2
+    assert _erase(staff, CANARY["email"].upper()) == 2
 
     assert _holding(redis_client, CANARY_TEXTS) == set()
     erased = [scheduled, failed]
@@ -294,7 +302,7 @@ def test_erasure_deletes_the_jobs_registry_entries_and_tracebacks_of_a_failed_de
 def test_erasure_can_be_limited_to_some_forms(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    client = make_client(forms={"other": form_yaml("other")}, **STAFF_ENV)
+    client, _ = _clients(make_client, forms={"other": form_yaml("other")})
     contact = _post(client, json=VALID)
     other = _post(client, "/v1/forms/other/submissions", json=VALID)
     store = SubmissionStore(redis.Redis.from_url(TEST_REDIS_URL), "frontdesk", [60], 60)

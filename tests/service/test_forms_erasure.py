@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import threading
 import time
 import traceback
 import zlib
@@ -312,3 +313,33 @@ def test_erasure_can_be_limited_to_some_forms(
     assert redis_client.get(submission_key(contact)) is not None
     assert store.erase(VALID["email"], forms=set()) == []
     assert store.erase(VALID["email"]) == [contact]
+
+
+def test_erasure_while_the_message_is_being_sent_leaves_no_visitor_data(
+    make_client: ClientFactory, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = Relay()
+    relay.hold_next_data = True  # the relay holds DATA, then answers 451
+    erased: list[str] = []
+
+    def erase_during_the_send() -> None:
+        if relay.data_started.wait(15):
+            store = SubmissionStore(redis.Redis.from_url(TEST_REDIS_URL), "frontdesk", [60], 60)
+            erased.extend(store.erase(CANARY["email"]))
+        relay.release.set()
+
+    with running(relay) as port:
+        monkeypatch.setenv("FRONTDESK_SMTP_TIMEOUT", "10")
+        client, _ = _clients(make_client, smtp_port=str(port))
+        submission_id = _post(client, json=CANARY)
+        eraser = threading.Thread(target=erase_during_the_send)
+        eraser.start()
+        queue = Queue("frontdesk", connection=redis_client, serializer=JSONSerializer)
+        # RQ's worker in this (the main) thread: it installs signal handlers.
+        SimpleWorker([queue], connection=redis_client, serializer=JSONSerializer).work(burst=True)
+        eraser.join(20)
+
+    assert erased == [submission_id]
+    assert relay.accepted == []
+    assert _holding(redis_client, CANARY_TEXTS) == set()
+    assert redis_client.get(submission_key(submission_id)) is None

@@ -10,10 +10,11 @@ each key with ``SET`` (none was set: nothing runs in between) and stores the sub
 out of memory at the first write) comes before the first write, so it writes all or nothing; claims
 never exist without their record, and nothing is left to release after a failure.
 
-Two simultaneous identical posts race for the same key; the loser waits until the winner's record
-exists (at once, as both were written together; only a record deleted or expired meanwhile keeps it
-waiting) and answers with the winner's id. When the winner's claim disappears meanwhile the loser
-tries again.
+Two simultaneous identical posts race for the same key; the loser answers with the winner's id,
+whose record exists at once (both were written together). A claim whose record is gone (erased,
+deleted, expired, evicted) is stale: it is freed (only while it still names that record,
+:data:`services.forms.erasure.FREE_CLAIMS_LUA`) and the post claims again, so the person's
+identical post after an erasure is stored, not kept waiting.
 
 - Idempotency key (header ``Idempotency-Key``): kept 24 h per form, value ``<id>|<body hash>``;
   the same key with another body is a conflict (409).
@@ -22,7 +23,6 @@ tries again.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 import unicodedata
@@ -31,6 +31,7 @@ import msgspec
 import redis.asyncio
 
 from services.forms.batching import ScriptBatch
+from services.forms.erasure import FREE_CLAIMS_LUA
 from services.forms.ratelimit import LIMITS_LUA, Limit, wait_seconds, window_args
 from services.forms.record import KEY_PREFIX, submission_key
 from services.forms.store import STORE_LUA, StoreWrite
@@ -83,7 +84,7 @@ class RateLimited(Exception):
 
 
 class ClaimTimeout(Exception):
-    """Another request holds the claim but its submission did not appear in time (answer 503)."""
+    """Claims stayed stale or were taken again for ``WAIT_SECONDS`` (answer 503)."""
 
 
 class Claim(msgspec.Struct, kw_only=True):
@@ -130,6 +131,7 @@ class Claimer:
     def __init__(self, connection: redis.asyncio.Redis) -> None:
         self.redis = connection
         self.script = ScriptBatch(connection, connection.register_script(_SUBMIT))
+        self.free_claims = connection.register_script(FREE_CLAIMS_LUA)
 
     async def run(
         self,
@@ -150,19 +152,17 @@ class Claimer:
         pending = limits or []
         while True:
             winner = await self._submit(claims, write, pending)
-            pending = []  # a retry after a vanished winner is the same hit: counted once
+            pending = []  # a retry after a stale claim is the same hit: counted once
             if winner is None:
                 return own_id, False
-            # Wait for the winner's record; if its claim vanishes (expired, or deleted), try again.
-            while time.monotonic() < deadline:
-                if await self.redis.exists(submission_key(winner[1])):
-                    await self._point_idempotency(claims, winner[1])
-                    return winner[1], True
-                if await self.redis.get(winner[0]) is None:
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise ClaimTimeout(winner[1])
+            key, holder = winner
+            if await self.redis.exists(submission_key(holder)):
+                await self._point_idempotency(claims, holder)
+                return holder, True
+            # Written with its record by one script, the claim is stale: free it, claim again.
+            if time.monotonic() >= deadline:
+                raise ClaimTimeout(holder)
+            await self.free_claims(keys=[key], args=[holder])
 
     async def _submit(
         self, claims: list[Claim], write: StoreWrite, limits: list[Limit]

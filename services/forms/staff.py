@@ -15,7 +15,7 @@ import datetime as dt
 import hmac
 import io
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -413,22 +413,11 @@ async def delete_submission(
     _log(name, "delete", submission_id)
 
 
-def erase(state: FormsState, email: str) -> list[str]:
-    """Delete every submission of every form whose email field equals ``email`` (case-insensitive
-    after the same normalisation as a submission); returns the deleted ids.
+def erase(state: FormsState, email: str, forms: Collection[str] | None = None) -> list[str]:
+    """Erase every stored submission holding ``email``, of every form ever defined (only ``forms``
+    when given), with every copy in Redis (:meth:`SubmissionStore.erase`); returns the erased ids.
     """
-    from services.forms.emails import check_email
-
-    verdict = check_email(email)
-    wanted = (verdict.normalized or email.strip()).casefold()
-    erased: list[str] = []
-    for form_id, form in state.forms.items():
-        email_fields = [f.name for f in form.fields if f.type == "email"]
-        for _, record in list(_scan(state.store.redis, form_id, None, None, None)):
-            if any(record.fields.get(n, "").casefold() == wanted for n in email_fields):
-                state.store.delete(record.id)
-                erased.append(record.id)
-    return erased
+    return state.store.erase(email, forms)
 
 
 async def _json_body_only(request: Request[Any, Any, State]) -> None:

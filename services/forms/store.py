@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
-from typing import get_args
+from collections.abc import Callable, Collection
 
 import msgspec
 import redis
 import redis.client
 
+from services.forms.erasure import erase_submissions, find_by_email
 from services.forms.record import (
     MessageKind,
     MessageState,
@@ -218,18 +218,24 @@ class SubmissionStore:
             raise StoreUnavailable(str(exc)) from exc
 
     def delete(self, submission_id: str) -> Submission | None:
-        """Delete the record, its index entry and its sent markers in one ``MULTI``; returns the
-        deleted record or ``None``. A job still queued finds the record gone and sends nothing.
+        """Delete the submission and every copy in Redis (:func:`erase_submissions`: record, index
+        entry, sent markers, claims, RQ jobs); returns the deleted record or ``None``. A job
+        running meanwhile finds the record gone and sends nothing more.
         """
         submission = load_submission(self.redis, submission_id)
         if submission is None:
             return None
-        with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(submission_key(submission_id))
-            pipe.zrem(form_index_key(submission.form), submission_id)
-            pipe.delete(*(sent_marker_key(submission_id, kind) for kind in get_args(MessageKind)))
-            pipe.execute()
+        erase_submissions(self.redis, self.jobs.queue_name, [submission])
         return submission
+
+    def erase(self, email: str, forms: Collection[str] | None = None) -> list[str]:
+        """Delete every stored submission holding ``email`` (:func:`find_by_email`: any form,
+        defined now or not; only ``forms`` when given, ``None`` = all) with every copy in Redis;
+        returns the erased ids, sorted. Raises ``redis.RedisError``.
+        """
+        found = find_by_email(self.redis, email, forms)
+        erase_submissions(self.redis, self.jobs.queue_name, found)
+        return [s.id for s in found]
 
 
 class WrongStatus(Exception):

@@ -127,3 +127,35 @@ def test_backup_script_and_restore(tmp_path: Path, servers: list[RedisServer]) -
         job_id(submission(1).id, "staff").encode()
     ]
     assert load_submission(restored.client, submission(2).id) is None
+
+
+def _on_disk(directory: Path, needle: bytes) -> list[str]:
+    """The files under ``directory`` holding ``needle``."""
+    return [p.name for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_erased_data_leaves_the_aof_at_its_next_rewrite(
+    tmp_path: Path, servers: list[RedisServer]
+) -> None:
+    """docs/security.md: an erasure removes the data from memory; Redis's AOF keeps the writes
+    until it is rewritten, which ``BGREWRITEAOF`` does at once.
+    """
+    server = RedisServer(tmp_path / "data")
+    servers.append(server)
+    store = SubmissionStore(connect(f"redis://127.0.0.1:{server.port}/0"), "frontdesk", [1], 60)
+    erased, kept = submission(1), submission(2)
+    erased.fields["email"] = "vexmarch@canary.example"
+    store.save(erased, 90, ["staff"])
+    store.save(kept, 90, ["staff"])
+
+    assert store.erase("vexmarch@canary.example") == [erased.id]
+    assert _on_disk(tmp_path / "data", b"vexmarch@canary.example")  # still in the AOF
+
+    # The rewritten AOF starts with an RDB image: uncompressed, so a value it kept can be found.
+    server.client.config_set("rdbcompression", "no")
+    server.client.bgrewriteaof()
+    deadline = time.monotonic() + 20
+    while _on_disk(tmp_path / "data", b"vexmarch@canary.example"):
+        assert time.monotonic() < deadline, "the rewritten AOF still holds the erased data"
+        time.sleep(0.1)
+    assert _on_disk(tmp_path / "data", b"ann@example.com")  # the other one's record stays

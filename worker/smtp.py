@@ -10,6 +10,9 @@ Non-ASCII mailboxes (RFC 6531): a message whose From, To, Cc or Reply-To holds a
 addr-spec is sent with ``SMTPUTF8`` and UTF-8 headers (RFC 6532). When the relay does not offer
 SMTPUTF8, a non-ASCII Reply-To is dropped (the visitor's address stays in the body) and any other
 non-ASCII address fails the message permanently. An address is never written as an encoded-word.
+
+The bytes written for the relay are parsed back and compared with the headers built
+(:func:`worker.messages.verify_written`) before DATA: a difference fails the message permanently.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import aiosmtplib
 from aiosmtplib.email import flatten_message
 
 from frontdesk.settings import Settings
+from worker.messages import HeadersChanged, verify_written
 
 log = logging.getLogger("frontdesk.worker")
 
@@ -92,6 +96,23 @@ def _classify(exc: Exception) -> DeliveryError:
     return DeliveryError(None, f"{type(exc).__name__}: {exc}", permanent=False)
 
 
+def _written(message: EmailMessage, *, utf8: bool, cte_type: str) -> bytes:
+    """``message`` as the bytes DATA sends, checked against the headers built.
+
+    Raises :class:`~worker.messages.HeadersChanged` when they differ, and when the ``email``
+    package refuses to write a header (a patched interpreter raises ``HeaderWriteError`` where an
+    unpatched one writes a line break, CVE-2024-6923): either way, nothing is sent.
+    """
+    try:
+        flat = flatten_message(message, utf8=utf8, cte_type=cte_type)
+    except Exception:  # what the email package cannot write is not sent; its text may quote values
+        raise HeadersChanged(
+            "refused, not sent: the email package could not write the headers built"
+        ) from None
+    verify_written(message, flat, utf8=utf8)
+    return flat
+
+
 async def deliver(message: EmailMessage, recipients: list[str], settings: Settings) -> Accepted:
     """Send ``message`` to ``recipients`` over one connection; returns what the relay accepted.
 
@@ -126,8 +147,11 @@ async def deliver(message: EmailMessage, recipients: list[str], settings: Settin
             mail_options.append("BODY=8BITMIME")
             cte_type = "8bit"
         sender = message["From"].addresses[0].addr_spec
-        flat = flatten_message(message, utf8=utf8, cte_type=cte_type)
+        flat = _written(message, utf8=utf8, cte_type=cte_type)
         refused, reply = await client.sendmail(sender, recipients, flat, mail_options=mail_options)
+    except HeadersChanged as exc:
+        client.close()
+        raise DeliveryError(None, str(exc), permanent=True) from None
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         client.close()
         raise _classify(exc) from exc

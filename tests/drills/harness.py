@@ -9,8 +9,9 @@ worker is supervised: when it exits on its own (RQ quits on some Redis errors) i
 second, as ``restart: unless-stopped`` does in docker compose, and the restart is counted.
 
 The SMTP server is aiosmtpd's in-process ``Controller`` with a handler the drill steers: it can be
-stopped (connections refused) and started again on the same port, or answer 421 to every n-th message.
-Accepted messages are indexed by Message-ID, so a repeated delivery is counted as a duplicate.
+stopped (connections refused) and started again on the same port, or answer 421 to every n-th message,
+quoting the message's Reply-To and Subject as content-filtering relays do. Accepted messages are
+indexed by Message-ID, so a repeated delivery is counted as a duplicate.
 
 Every submission carries canary values (:class:`Canaries`) unique to the drill: name, email local part
 and domain, phone as typed, message. When the drill ends, :func:`assert_no_canary` greps every line
@@ -213,10 +214,12 @@ class DrillSmtp:
         with self._lock:
             self.data_commands += 1
             every = self.temporary_failure_every
+            message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
             if every and self.data_commands % every == 0:
                 self.temporary_failures += 1
-                return "421 4.3.0 Drill: try again later"
-            message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
+                # As a content filter answers: naming the message (visitor data) in the reply.
+                reply_to, subject = message["Reply-To"], message["Subject"]
+                return f"421 4.3.0 Drill: try again later ({subject!r} from <{reply_to}>)"
             self.accepted[str(message["Message-ID"])] += 1
         return "250 2.0.0 Accepted"
 

@@ -112,3 +112,26 @@ def test_a_changed_header_is_refused_without_visitor_data(change: object, why: s
     for visitor in ("Ann", "ann@", "example.com", "evil", "boss", "Bob", "Dr Who"):
         assert visitor not in text
     assert text.startswith("refused, not sent")
+
+
+class _Unwritable:
+    """A header the ``email`` package refuses to write, as a patched interpreter refuses a header
+    whose folded form would hold a line break (``HeaderWriteError``), its text quoting the value."""
+
+    name = "Subject"
+
+    def fold(self, *, policy: object) -> str:
+        raise ValueError("header value 'Ann Example <ann@example.com>' would contain a line break")
+
+
+def test_a_header_the_email_package_refuses_to_write_is_refused_without_its_text() -> None:
+    message, _ = built()
+    del message["Subject"]  # type: ignore[attr-defined]
+    message["Subject"] = _Unwritable()  # type: ignore[index]
+    with pytest.raises(HeadersChanged) as refused:
+        _written(message, utf8=False, cte_type="8bit")  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        "refused, not sent: the email package could not write the headers built"
+    )
+    assert refused.value.__cause__ is None
+    assert refused.value.__suppress_context__

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import functools
 import re
-from email import message_from_bytes, message_from_string, policy
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser, HeaderParser
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
@@ -232,10 +233,12 @@ def verify_written(message: EmailMessage, written: bytes, *, utf8: bool) -> None
     name that became an address).
     """
     try:
+        # The header section only: the first empty line ends it (RFC 5322 §2.1), so a header cut
+        # short by an injected blank line shows as missing headers.
         parsed = (
-            message_from_string(written.decode("utf-8"), policy=policy.strict)
+            HeaderParser(policy=policy.strict).parsestr(written.decode("utf-8"))
             if utf8
-            else message_from_bytes(written, policy=policy.strict)
+            else BytesHeaderParser(policy=policy.strict).parsebytes(written)
         )
         found = _header_set(parsed)
     except Exception:  # any parse error or defect: not what was built

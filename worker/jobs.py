@@ -3,7 +3,8 @@
 ``send_message(submission_id, kind)`` delivers one email of a submission at least once:
 ``queued`` → ``sending`` → ``sent`` | ``failed`` is kept on the record, and a ``sent`` marker
 (``SET NX``) keeps a re-run (a retry, a recovered job) from sending it again. Logs name the
-submission id and the message kind, never visitor data.
+submission id and the message kind, never visitor data: a failure's text is cleaned of the
+submission's own values (:func:`worker.redact.scrub`) before it is stored, logged or raised to RQ.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from worker.messages import (
     recipients_of,
     staff_message,
 )
+from worker.redact import scrub, visitor_values
 from worker.smtp import DeliveryError, deliver
 
 log = logging.getLogger("frontdesk.worker")
@@ -114,13 +116,12 @@ def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error:
         connection, submission_id, lambda s: _set_message(s, kind, status="failed", error=error)
     )
     metrics.record_message(connection, kind, "failed")
-    # The relay's text may name the visitor's address on an auto-reply: logged for staff mail only.
     log.error(
         "submission %s: %s message failed permanently: %s %s",
         submission_id,
         kind,
         error.code or "-",
-        error.text if kind == "staff" else "(see the submission's last_error)",
+        error.text,
     )
     job = get_current_job()
     if job is not None:
@@ -129,23 +130,25 @@ def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error:
 
 
 def _transient_or_failed(
-    connection: redis.Redis, submission_id: str, kind: MessageKind, exc: DeliveryError
+    connection: redis.Redis, submission: Submission, kind: MessageKind, exc: DeliveryError
 ) -> str:
     """Record a failed attempt: ``failed`` when permanent or out of retries; else ``queued`` and
-    re-raise so RQ schedules the next retry.
+    raise so RQ schedules the next retry. The error stored, logged and raised is ``exc`` without
+    the submission's values, and without ``exc``'s traceback (RQ logs and may keep that).
     """
     job = get_current_job()
-    error = SmtpError(code=exc.code, text=exc.text[:500])
+    text = scrub(exc.text, visitor_values(submission))[:500]
+    error = SmtpError(code=exc.code, text=text)
     if exc.permanent or job is None or not job.retries_left:
-        return _fail(connection, submission_id, kind, error)
+        return _fail(connection, submission.id, kind, error)
     update_submission(
-        connection, submission_id, lambda s: _set_message(s, kind, status="queued", error=error)
+        connection, submission.id, lambda s: _set_message(s, kind, status="queued", error=error)
     )
     metrics.record_message(connection, kind, "retried")
     log.warning(
-        "submission %s: %s message will be retried: %s", submission_id, kind, exc.code or "-"
+        "submission %s: %s message will be retried: %s", submission.id, kind, exc.code or "-"
     )
-    raise exc
+    raise DeliveryError(exc.code, text, permanent=False) from None
 
 
 def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submission) -> str:
@@ -166,7 +169,7 @@ def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submi
             form.webhook.url, submission, secret_key(connection, settings), settings.smtp_timeout
         )
     except DeliveryError as exc:
-        return _transient_or_failed(connection, submission.id, "webhook", exc)
+        return _transient_or_failed(connection, submission, "webhook", exc)
     delivery = f"{submission.id}.webhook"
     ttl = max(connection.ttl(submission_key(submission.id)), 3600)
     connection.set(sent_marker_key(submission.id, "webhook"), delivery, nx=True, ex=ttl)
@@ -216,11 +219,15 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     try:
         accepted = asyncio.run(deliver(message, recipients_of(message), settings))
     except DeliveryError as exc:
-        return _transient_or_failed(connection, submission_id, kind, exc)
+        return _transient_or_failed(connection, submission, kind, exc)
     ttl = max(connection.ttl(submission_key(submission_id)), 3600)
     connection.set(sent_marker_key(submission_id, kind), message["Message-ID"], nx=True, ex=ttl)
+    values = visitor_values(submission)
     refused = {
-        address: SmtpError(code=int(reply[:3]) if reply[:3].isdigit() else None, text=reply[:500])
+        address: SmtpError(
+            code=int(reply[:3]) if reply[:3].isdigit() else None,
+            text=scrub(reply, values)[:500],
+        )
         for address, reply in accepted.refused.items()
     }
     update_submission(

@@ -11,6 +11,11 @@ encoded-words when the message is flattened for a 7-bit/8-bit relay, or as UTF-8
 (RFC 6532). Addresses are never encoded: see :func:`worker.smtp.deliver` for the non-ASCII mailbox
 policy.
 
+Headers are structure, never visitor text: the forms service refuses RFC 2047 encoded words in
+every value that reaches a header, and :func:`verify_written` checks the bytes about to be sent
+against the headers built, so a record stored before that rule (or an ``email`` package that turns
+text into structure, CVE-2024-6923) fails the message instead of sending it.
+
 Templates (``staff.txt.j2``, ``staff.html.j2``, ``auto_reply.txt.j2``, ``auto_reply.html.j2``) are
 looked up in ``<site>/templates/<form id>/``, then ``<site>/templates/``, then the shipped defaults.
 """
@@ -19,8 +24,10 @@ from __future__ import annotations
 
 import functools
 import re
+from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser, HeaderParser
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
@@ -180,3 +187,75 @@ def recipients_of(message: EmailMessage) -> list[str]:
         for header in message.get_all(key, [])
         for address in header.addresses
     ]
+
+
+class HeadersChanged(Exception):
+    """The bytes about to be sent do not carry the headers that were built.
+
+    Its text names only headers the worker built, never a value: it is stored as the message's
+    ``last_error`` and logged.
+    """
+
+
+_ADDRESS_HEADERS = frozenset({"from", "sender", "to", "cc", "bcc", "reply-to"})
+
+
+def _header_set(message: EmailMessage) -> list[tuple[str, object]]:
+    """Each header in order as (lower-case name, value): the (display name, addr-spec) pairs of an
+    address header; the type and parameters of Content-Type but its ``boundary`` (the generator
+    adds one when writing); else the text. Whitespace is left out of display names and text:
+    folding may move it, RFC 2047 drops it between adjacent encoded words, and Python adds a
+    space where it splits an encoded word in a display name; any other change still shows.
+    """
+    headers: list[tuple[str, object]] = []
+    for name, value in message.items():
+        key = name.lower()
+        if key in _ADDRESS_HEADERS:
+            addresses = tuple(
+                (_SPACE.sub("", a.display_name), a.addr_spec) for a in value.addresses
+            )
+            headers.append((key, addresses))
+        elif key == "content-type":
+            params = sorted((k, v) for k, v in value.params.items() if k != "boundary")
+            headers.append((key, (value.content_type, tuple(params))))
+        else:
+            headers.append((key, _SPACE.sub("", str(value))))
+    return headers
+
+
+def verify_written(message: EmailMessage, written: bytes, *, utf8: bool) -> None:
+    """Parse ``written`` (``message`` flattened for the relay; UTF-8 headers when ``utf8``, RFC 6532)
+    with ``email.policy.strict`` and compare its headers with those of ``message``: the same names in
+    the same order, the same addresses, the same text.
+
+    Raises :class:`HeadersChanged` when they differ or ``written`` does not parse: a header was
+    added (a ``Bcc:``), lost, cut short (a blank line that starts the body) or rewritten (a display
+    name that became an address).
+    """
+    try:
+        # The header section only: the first empty line ends it (RFC 5322 §2.1), so a header cut
+        # short by an injected blank line shows as missing headers.
+        parsed = (
+            HeaderParser(policy=policy.strict).parsestr(written.decode("utf-8"))
+            if utf8
+            else BytesHeaderParser(policy=policy.strict).parsebytes(written)
+        )
+        found = _header_set(parsed)
+    except Exception:  # any parse error or defect: not what was built
+        raise HeadersChanged(
+            "refused, not sent: the message as written for the relay does not parse"
+            " (email.policy.strict)"
+        ) from None
+    built = _header_set(message)
+    if found != built:
+        names = message.keys()
+        differs = next(
+            (i for i, (one, other) in enumerate(zip(built, found, strict=False)) if one != other),
+            min(len(built), len(found)),
+        )
+        where = f"at {names[differs]}" if differs < len(names) else "after the last one built"
+        raise HeadersChanged(
+            f"refused, not sent: the message as written for the relay has other headers than"
+            f" the {len(built)} built (first difference {where}); a header built from visitor"
+            " text would have changed"
+        )

@@ -10,6 +10,13 @@ Non-ASCII mailboxes (RFC 6531): a message whose From, To, Cc or Reply-To holds a
 addr-spec is sent with ``SMTPUTF8`` and UTF-8 headers (RFC 6532). When the relay does not offer
 SMTPUTF8, a non-ASCII Reply-To is dropped (the visitor's address stays in the body) and any other
 non-ASCII address fails the message permanently. An address is never written as an encoded-word.
+
+A relay's reply is redacted (:func:`worker.redact.redact_reply`: addresses, host names, quotations)
+before it becomes a :class:`DeliveryError`, whose cause (aiosmtplib's exception with the raw
+reply) is not chained, so RQ's traceback of a retried job carries no visitor address.
+
+The bytes written for the relay are parsed back and compared with the headers built
+(:func:`worker.messages.verify_written`) before DATA: a difference fails the message permanently.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import aiosmtplib
 from aiosmtplib.email import flatten_message
 
 from frontdesk.settings import Settings
+from worker.messages import HeadersChanged, verify_written
+from worker.redact import redact_reply
 
 log = logging.getLogger("frontdesk.worker")
 
@@ -30,7 +39,11 @@ _ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")
 
 
 class DeliveryError(Exception):
-    """A send failed; ``code`` is the SMTP reply code (``None`` for connection problems)."""
+    """A send failed; ``code`` is the SMTP reply code (``None`` for connection problems).
+
+    ``text`` is stored as the message's ``last_error`` and appears in RQ's traceback: build it
+    from redacted replies only.
+    """
 
     def __init__(self, code: int | None, text: str, *, permanent: bool) -> None:
         super().__init__(f"{code or '-'} {text}")
@@ -80,16 +93,36 @@ def client_for(settings: Settings) -> aiosmtplib.SMTP:
 
 
 def _classify(exc: Exception) -> DeliveryError:
+    """The :class:`DeliveryError` of an aiosmtplib or socket error, its text redacted."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         transient = all(400 <= c < 500 for c in codes)
-        text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        texts = [(r.code, redact_reply(r.message)) for r in exc.recipients]
+        text = texts[0][1] if len(texts) == 1 else "; ".join(f"{c} {t}" for c, t in texts)
         return DeliveryError(codes[0] if codes else None, text, permanent=not transient)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return DeliveryError(exc.code, exc.message, permanent=not 400 <= exc.code < 500)
+        text = redact_reply(exc.message)
+        return DeliveryError(exc.code, text, permanent=not 400 <= exc.code < 500)
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return DeliveryError(None, str(exc), permanent=True)
-    return DeliveryError(None, f"{type(exc).__name__}: {exc}", permanent=False)
+        return DeliveryError(None, redact_reply(str(exc)), permanent=True)
+    return DeliveryError(None, redact_reply(f"{type(exc).__name__}: {exc}"), permanent=False)
+
+
+def _written(message: EmailMessage, *, utf8: bool, cte_type: str) -> bytes:
+    """``message`` as the bytes DATA sends, checked against the headers built.
+
+    Raises :class:`~worker.messages.HeadersChanged` when they differ, and when the ``email``
+    package refuses to write a header (a patched interpreter raises ``HeaderWriteError`` where an
+    unpatched one writes a line break, CVE-2024-6923): either way, nothing is sent.
+    """
+    try:
+        flat = flatten_message(message, utf8=utf8, cte_type=cte_type)
+    except Exception:  # what the email package cannot write is not sent; its text may quote values
+        raise HeadersChanged(
+            "refused, not sent: the email package could not write the headers built"
+        ) from None
+    verify_written(message, flat, utf8=utf8)
+    return flat
 
 
 async def deliver(message: EmailMessage, recipients: list[str], settings: Settings) -> Accepted:
@@ -126,17 +159,22 @@ async def deliver(message: EmailMessage, recipients: list[str], settings: Settin
             mail_options.append("BODY=8BITMIME")
             cte_type = "8bit"
         sender = message["From"].addresses[0].addr_spec
-        flat = flatten_message(message, utf8=utf8, cte_type=cte_type)
+        flat = _written(message, utf8=utf8, cte_type=cte_type)
         refused, reply = await client.sendmail(sender, recipients, flat, mail_options=mail_options)
+    except HeadersChanged as exc:
+        client.close()
+        raise DeliveryError(None, str(exc), permanent=True) from None
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         client.close()
-        raise _classify(exc) from exc
+        # Not chained: the cause's text is the raw reply, and RQ logs the whole traceback.
+        raise _classify(exc) from None
     try:
         await client.quit(timeout=min(QUIT_TIMEOUT, settings.smtp_timeout))
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        log.info("relay did not close cleanly after accepting the message: %s", exc)
+        log.info("relay did not close cleanly after accepting the message: %s", _classify(exc))
         client.close()
-    return Accepted({a: f"{r.code} {r.message}" for a, r in refused.items()}, reply)
+    refusals = {a: f"{r.code} {redact_reply(r.message)}" for a, r in refused.items()}
+    return Accepted(refusals, redact_reply(reply))
 
 
 class ProbeError(Exception):

@@ -1,4 +1,5 @@
-"""Field rules of a submission: shape, required, length, options, control characters, email, phone.
+"""Field rules of a submission: shape, required, length, options, control characters, encoded words,
+email, phone.
 
 Values are normalised first: Unicode NFC, trimmed. Field error codes are stable; their messages come
 from the form (``messages.codes``) or :data:`DEFAULT_MESSAGES`.
@@ -6,7 +7,9 @@ from the form (``messages.codes``) or :data:`DEFAULT_MESSAGES`.
 
 from __future__ import annotations
 
+import functools
 import re
+import string
 import unicodedata
 from typing import Any
 
@@ -28,6 +31,7 @@ DEFAULT_MESSAGES = {
     "too_long": "This value is too long.",
     "invalid_option": "Choose one of the offered options.",
     "control_characters": "Line breaks and control characters are not allowed here.",
+    "encoded_word": "Encoded text of the form =?…?= is not accepted here.",
     "unknown_field": "This form has no such field.",
     "not_a_string": "Send this field once, as text.",
     "invalid_email": "Enter a valid email address.",
@@ -94,6 +98,33 @@ _LINE_BREAKS = re.compile("\r\n?|\u2028|\u2029")
 _BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
 _CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}]")
 _CONTROL_MULTILINE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029{_BIDI_CONTROLS}]")
+
+
+# An RFC 2047 encoded word is "=?charset?encoding?text?=". Python's email package decodes one while
+# folding a header (CVE-2024-6923, unpatched in 3.11.7): in a mail header a visitor's
+# "=?utf-8?q?x=0D=0ABcc:...?=" became a Bcc line, "=?utf-8?q?Dr_Who_=3Cboss=40...?=" a spoofed
+# sender. Either delimiter is refused in a value that reaches a header, so no encoded word can be
+# made either inside one value or across two values a subject template puts side by side.
+_ENCODED_WORD = re.compile(r"=\?|\?=")
+
+
+@functools.lru_cache(maxsize=256)
+def _subject_fields(subject: str) -> frozenset[str]:
+    """The field names a subject template names (``{name}``, ``{topic!r}`` → ``name``, ``topic``)."""
+    try:
+        names = {p for _, p, _, _ in string.Formatter().parse(subject) if p}
+    except ValueError:  # refused by the form check; nothing of it reaches a header
+        return frozenset()
+    return frozenset(n.split(".")[0].split("[")[0] for n in names)
+
+
+def reaches_a_header(form: FormDefinition, field: Field) -> bool:
+    """Whether ``field``'s value is written into a mail header: the visitor's name (``name``, the
+    Reply-To display name), every email field, every field the form's ``subject`` names.
+    """
+    return (
+        field.name == "name" or field.type == "email" or field.name in _subject_fields(form.subject)
+    )
 
 
 def _has_control(text: str, multiline: bool) -> bool:
@@ -165,6 +196,9 @@ def _check_field(
         return
     if _has_control(value, multiline=field.type == "textarea"):
         _fail(form, outcome, field, "control_characters")
+        return
+    if reaches_a_header(form, field) and _ENCODED_WORD.search(value):
+        _fail(form, outcome, field, "encoded_word")
         return
     if field.type == "select" and value not in field.options:
         _fail(form, outcome, field, "invalid_option")

@@ -9,8 +9,13 @@ worker is supervised: when it exits on its own (RQ quits on some Redis errors) i
 second, as ``restart: unless-stopped`` does in docker compose, and the restart is counted.
 
 The SMTP server is aiosmtpd's in-process ``Controller`` with a handler the drill steers: it can be
-stopped (connections refused) and started again on the same port, or answer 421 to every n-th message.
-Accepted messages are indexed by Message-ID, so a repeated delivery is counted as a duplicate.
+stopped (connections refused) and started again on the same port, or answer 421 to every n-th message,
+quoting the message's Reply-To and Subject as content-filtering relays do. Accepted messages are
+indexed by Message-ID, so a repeated delivery is counted as a duplicate.
+
+Every submission carries canary values (:class:`Canaries`) unique to the drill: name, email local part
+and domain, phone as typed, message. When the drill ends, :func:`assert_no_canary` greps every line
+the stack's processes wrote for them (and for the phone in E.164): visitor data never reaches a log.
 """
 
 from __future__ import annotations
@@ -209,10 +214,12 @@ class DrillSmtp:
         with self._lock:
             self.data_commands += 1
             every = self.temporary_failure_every
+            message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
             if every and self.data_commands % every == 0:
                 self.temporary_failures += 1
-                return "421 4.3.0 Drill: try again later"
-            message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
+                # As a content filter answers: naming the message (visitor data) in the reply.
+                reply_to, subject = message["Reply-To"], message["Subject"]
+                return f"421 4.3.0 Drill: try again later ({subject!r} from <{reply_to}>)"
             self.accepted[str(message["Message-ID"])] += 1
         return "250 2.0.0 Accepted"
 
@@ -228,6 +235,97 @@ class DrillSmtp:
     def count(self, message_id: str) -> int:
         with self._lock:
             return self.accepted[message_id]
+
+
+@dataclass(frozen=True)
+class Canary:
+    """The visitor values of one canary submission (what the contact form asks for)."""
+
+    name: str
+    email: str
+    phone: str
+    phone_e164: str
+    message: str
+
+    def fields(self) -> dict[str, str]:
+        """The form post: ``name``, ``email``, ``phone``, ``message``."""
+        return {
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "message": self.message,
+        }
+
+    def needles(self) -> dict[str, str]:
+        """What must never appear in process output: label → value. The email's local part and
+        domain are looked for on their own, the phone as typed and in E.164 (with and without +)."""
+        local, _, domain = self.email.partition("@")
+        return {
+            "name": self.name,
+            "email local part": local,
+            "email domain": domain,
+            "phone as typed": self.phone,
+            "phone in E.164": self.phone_e164,
+            "phone in E.164 digits": self.phone_e164.lstrip("+"),
+            "message": self.message,
+            "message's first line": self.message.split("\n")[0],
+        }
+
+
+class Canaries:
+    """Valid contact-form submissions whose visitor values appear nowhere but in what was sent.
+
+    Each value carries ``tag`` (random per instance) and the submission's index, so finding one in
+    a log can only mean visitor data got there. ``submission(i)`` makes and remembers submission
+    ``i``; :func:`assert_no_canary` checks output against every submission made.
+    """
+
+    def __init__(self, tag: str | None = None) -> None:
+        self.tag = tag or uuid.uuid4().hex[:10]
+        self.made: dict[int, Canary] = {}
+        # One exchange per drill: the phone differs between drills, not only by index.
+        self._exchange = 200 + int(self.tag, 16) % 800
+
+    def canary(self, index: int) -> Canary:
+        if index not in self.made:
+            tag = self.tag
+            self.made[index] = Canary(
+                name=f"Ada Canary-{tag}-{index}",
+                email=f"cl-{tag}-{index}@cd-{tag}-{index}.example.com",
+                phone=f"+1 (415) {self._exchange}-{index % 10000:04d}",
+                phone_e164=f"+1415{self._exchange}{index % 10000:04d}",
+                message=f"cm-{tag}-{index}: knee pain since {uuid.uuid4().hex[:12]}\nthanks",
+            )
+        return self.made[index]
+
+    def submission(self, index: int) -> dict[str, str]:
+        """The form post of canary ``index`` (made on first use)."""
+        return self.canary(index).fields()
+
+    def leaks(self, output: str) -> list[str]:
+        """``"<label> <value>"`` for every canary value found in ``output``."""
+        return [
+            f"{label} {value!r}"
+            for canary in self.made.values()
+            for label, value in canary.needles().items()
+            if value in output
+        ]
+
+
+def process_output(*directories: Path) -> str:
+    """Everything in the files under ``directories`` (process logs), as text."""
+    return "\n".join(
+        path.read_text(encoding="utf-8", errors="replace")
+        for directory in directories
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    )
+
+
+def assert_no_canary(canaries: Canaries, output: str) -> None:
+    """Fail when ``output`` holds any value of any submission ``canaries`` made."""
+    leaks = canaries.leaks(output)
+    assert not leaks, f"visitor data in process output: {leaks[:10]} ({len(leaks)} in all)"
 
 
 @dataclass
@@ -295,6 +393,7 @@ class Drill:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.redis = DrillRedis(tmp / "redis")
         self.smtp = DrillSmtp()
+        self.canaries = Canaries()
         self.forms_port = free_port()
         env = frontdesk_env(
             {
@@ -371,13 +470,9 @@ class Drill:
     # -- load ------------------------------------------------------------------------------------
 
     def submission(self, index: int) -> dict[str, str]:
-        """A valid inquiry; the message text is unique so duplicate detection never merges two."""
-        return {
-            "name": f"Drill Visitor {index}",
-            "email": f"visitor{index}@example.com",
-            "phone": "+1 415 555 2671",
-            "message": f"{self.report.name} #{index}: knee pain since {uuid.uuid4().hex[:12]}",
-        }
+        """A valid inquiry of canary values; the message is unique so duplicate detection never
+        merges two."""
+        return self.canaries.submission(index)
 
     def send(self, index: int) -> Sent:
         at = time.monotonic() - self.started
@@ -518,7 +613,10 @@ def staff_message_id(submission_id: str) -> str:
 
 @contextlib.contextmanager
 def drill(name: str, tmp: Path, extra_env: dict[str, str] | None = None) -> Iterator[Drill]:
-    """A running drill stack; its report is kept for the end-of-run summary even when it fails."""
+    """A running drill stack; its report is kept for the end-of-run summary even when it fails.
+
+    After the block, with the processes stopped, their whole output is checked for the canaries.
+    """
     stack = Drill(name, tmp, extra_env)
     try:
         stack.up()
@@ -528,3 +626,4 @@ def drill(name: str, tmp: Path, extra_env: dict[str, str] | None = None) -> Iter
         stack.report.notes.append(f"logs: {stack.logs} ({dt.datetime.now(dt.UTC):%H:%M:%S})")
         REPORTS.append(stack.report)
         stack.down()
+    assert_no_canary(stack.canaries, process_output(stack.logs))

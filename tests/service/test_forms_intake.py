@@ -892,6 +892,7 @@ CLIENT_CODES = {
     "invalid_email",
     "email_display_name",
     "email_quoted_local",
+    "encoded_word",
     "invalid_country_code",
     "too_short",
     "invalid_length",

@@ -316,3 +316,7 @@ def test_erasure_body_must_be_json(make_client: ClientFactory) -> None:
         headers={**STAFF, "content-type": "application/json; charset=utf-8"},
     )
     assert charset.json() == {"erased": 0}
+    # One address: a body of more than 16 KiB is no erasure.
+    large = client.post("/v1/erasures", json={"email": "a" * 20_000}, headers=STAFF)
+    assert large.status_code == 413
+    assert large.headers["content-type"] == "application/problem+json"

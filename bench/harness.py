@@ -71,6 +71,10 @@ def base_env(**overrides: str) -> dict[str, str]:
     env["FRONTDESK_RATE_LIMITS"] = "off"
     env["FRONTDESK_LOG_LEVEL"] = "WARNING"
     env["PYTHONPATH"] = str(ROOT)
+    # The services' internal ports (metrics, health detail): free ones, not 9001/9002 that another
+    # stack on this machine may hold.
+    env["FRONTDESK_CONTENT_INTERNAL_PORT"] = str(free_port())
+    env["FRONTDESK_FORMS_INTERNAL_PORT"] = str(free_port())
     env.update(overrides)
     return env
 

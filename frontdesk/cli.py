@@ -141,9 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = _settings()
     configure_logging(settings.log_level)
     if args.command == "serve":
-        from frontdesk.serve import serve
+        from frontdesk.serve import PortInUse, serve
 
-        serve(args.service, settings, workers=args.workers)
+        try:
+            serve(args.service, settings, workers=args.workers)
+        except PortInUse as exc:
+            print(f"frontdesk serve: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "worker":
         from worker.main import StartError, run

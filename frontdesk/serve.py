@@ -12,6 +12,7 @@ from granian.constants import Interfaces
 from granian.http import HTTP1Settings
 from granian.server import MPServer
 
+from frontdesk.internal import port_is_free
 from frontdesk.logging import dict_config
 from frontdesk.settings import Settings
 
@@ -37,8 +38,17 @@ class _ReloadInPlace(MPServer):
                 os.kill(pid, signal.SIGHUP)
 
 
+class PortInUse(Exception):
+    """The service's internal port is taken (another Frontdesk, or anything else)."""
+
+
 def serve(service: str, settings: Settings, workers: int = 1) -> None:
     """Run ``service`` on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT (graceful stop).
+
+    Each worker process also answers the service's internal port on ``FRONTDESK_INTERNAL_HOST``
+    (health detail, metrics, staff API; frontdesk/internal.py), opened by the app's startup. Raises
+    :class:`PortInUse` when that port is already bound: granian listens with ``SO_REUSEPORT``, so a
+    second stack on the same internal port would otherwise share it silently.
 
     For the content service ``SIGHUP`` reloads the site directory in place.
 
@@ -46,10 +56,18 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
     seconds is disconnected (slowloris); granian's own default is 30 s.
     """
     port = settings.content_port if service == "content" else settings.forms_port
+    internal = (
+        settings.content_internal_port if service == "content" else settings.forms_internal_port
+    )
+    if not port_is_free(settings.internal_host, internal):
+        raise PortInUse(
+            f"the internal port {settings.internal_host}:{internal} of the {service} service is "
+            f"in use; set FRONTDESK_{service.upper()}_INTERNAL_PORT"
+        )
     if workers > 1:
         # prometheus_client counters live in one process: a scrape would see one worker's share.
         log.warning(
-            "%d server processes: /metrics shows one of them per scrape; "
+            "%d server processes: /metrics (internal port) shows one of them per scrape; "
             "prefer one process per container and more replicas (docs/operations.md)",
             workers,
         )

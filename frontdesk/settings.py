@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from frontdesk.staff_tokens import StaffToken, parse_staff_tokens
+
 PREFIX = "FRONTDESK_"
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
@@ -31,13 +33,6 @@ class SettingsError(Exception):
         super().__init__(f"bad settings ({len(problems)}):\n{lines}")
 
 
-class StaffToken(msgspec.Struct, frozen=True):
-    """One staff API credential: a name for the audit log and its bearer token."""
-
-    name: str
-    token: str
-
-
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Every setting of every Frontdesk process; field ``x_y`` is variable ``FRONTDESK_X_Y``.
 
@@ -49,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     content_port: int = 8001
     forms_port: int = 8002
+    internal_host: str = "127.0.0.1"
+    content_internal_port: int = 9001
+    forms_internal_port: int = 9002
     forms_public_url: str = "http://127.0.0.1:8002"
     content_cors_origins: tuple[str, ...] = ("*",)
     trusted_proxies: tuple[str, ...] = ()
@@ -85,16 +83,6 @@ _BOOL_WORDS |= {"0": False, "no": False}
 _BOOL_FIELDS = {"rate_limits", "content_watch"}
 
 
-def _parse_staff_tokens(raw: str) -> list[dict[str, str]]:
-    tokens = []
-    for pair in filter(None, (p.strip() for p in raw.split(","))):
-        name, sep, token = pair.partition(":")
-        if not sep or not name or not token:
-            raise ValueError("expected comma-separated name:token pairs")
-        tokens.append({"name": name, "token": token})
-    return tokens
-
-
 def _raw_value(field: str, raw: str) -> Any:
     """Turn one variable's text into the value msgspec converts; raises ValueError when malformed."""
     if field in _LIST_FIELDS:
@@ -102,7 +90,7 @@ def _raw_value(field: str, raw: str) -> Any:
     if field in _PATH_FIELDS:
         return Path(raw)
     if field == "staff_tokens":
-        return _parse_staff_tokens(raw)
+        return parse_staff_tokens(raw)
     if field in _BOOL_FIELDS:
         try:
             return _BOOL_WORDS[raw.strip().lower()]
@@ -130,9 +118,19 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
         problems.append((f"{PREFIX}IPV6_PREFIX", "expected a prefix length from 32 to 128"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append((f"{PREFIX}REDIS_URL", "expected a redis://, rediss:// or unix:// URL"))
-    for port_field in ("content_port", "forms_port", "smtp_port"):
+    ports = ("content_port", "forms_port", "content_internal_port", "forms_internal_port")
+    for port_field in (*ports, "smtp_port"):
         if not 0 < getattr(settings, port_field) < 65536:
             problems.append((PREFIX + port_field.upper(), "expected a port from 1 to 65535"))
+    # One port for a service's public and internal listeners would make its internals public.
+    for service in ("content", "forms"):
+        if getattr(settings, f"{service}_port") == getattr(settings, f"{service}_internal_port"):
+            problems.append(
+                (
+                    f"{PREFIX}{service.upper()}_INTERNAL_PORT",
+                    f"must differ from {PREFIX}{service.upper()}_PORT",
+                )
+            )
     return problems
 
 

@@ -26,6 +26,13 @@ DESCRIPTIONS: dict[str, str] = {
     "host": "Listening address of both services (`0.0.0.0` in containers).",
     "content_port": "Port of the content service.",
     "forms_port": "Port of the forms service.",
+    "internal_host": "Listening address of both services' internal ports (health detail, "
+    "`/metrics`, the staff API). Keep it off the internet: `127.0.0.1`, or `0.0.0.0` inside a "
+    "container whose internal port only probes, Prometheus and staff tools reach.",
+    "content_internal_port": "Internal port of the content service: `/health/live`, "
+    "`/health/ready` with the site's problems, `/metrics`.",
+    "forms_internal_port": "Internal port of the forms service: `/health/live`, `/health/ready` "
+    "with Redis's error, `/health/workers`, `/metrics` and the staff API.",
     "forms_public_url": "How browsers reach the forms service; form sections of pages point there.",
     "content_cors_origins": "Comma-separated origins allowed to read content; `*` for any.",
     "trusted_proxies": "Comma-separated CIDRs whose `X-Forwarded-For` is believed for the client "
@@ -45,8 +52,11 @@ DESCRIPTIONS: dict[str, str] = {
     "secret_key": "Signs time-trap tokens and webhooks. Unset: generated once and kept in Redis "
     "(`SET NX`), shared by every replica. A secret.",
     "rate_limits": "`on` or `off`; `off` lifts every rate limit (benchmarks, bulk checks).",
-    "staff_tokens": "Comma-separated `name:token` pairs for the staff API; unset: the staff API is "
-    "off. The name appears in the audit log. A secret.",
+    "staff_tokens": "Comma-separated `name:token[:forms=a+b][:actions=read+export]` entries for "
+    "the staff API (internal port); unset: the staff API is off. Tokens have at least 32 "
+    "characters; without `forms=` a token reaches every form, without `actions=` it may `read`, "
+    "`export`, `release`, `resend`, `delete` and `erase`. The name appears in the audit log. "
+    "A secret.",
     "preview_tokens": "Comma-separated bearer tokens that show drafts; unset: no preview. A secret.",
     "queue_name": "The RQ queue of the notification jobs.",
     "worker_maintenance_interval": "Seconds between the worker's maintenance sweeps (recovery of "

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 BIN = Path(sys.executable).parent
 FRONTDESK = str(BIN / "frontdesk")
@@ -22,8 +22,11 @@ PYTHON = str(BIN / "python")
 
 def frontdesk_env(settings: dict[str, str]) -> dict[str, str]:
     """This process's environment without any ``FRONTDESK_*`` variable, plus ``settings``: a child
-    process sees only the settings its test gives it."""
+    process sees only the settings its test gives it. The services' internal ports are free ports
+    unless ``settings`` names them (the defaults would clash between tests run side by side)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
+    env["FRONTDESK_CONTENT_INTERNAL_PORT"] = str(free_port())
+    env["FRONTDESK_FORMS_INTERNAL_PORT"] = str(free_port())
     env.update(settings)
     return env
 

@@ -20,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, Parameter
 
 from frontdesk.entry import EntryApp
+from frontdesk.internal import BareReady, NoStore, bare_ready, bare_ready_responses
 from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import (
     ProblemError,
@@ -378,11 +379,26 @@ class ReadyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     "/health/ready",
     http_method=GET_HEAD,
     summary="A site is loaded and served",
+    responses=bare_ready_responses("No site has loaded yet"),
+)
+async def public_ready(request: AnyRequest) -> Response[BareReady]:
+    """200 ``{"status": "ok"}`` while a site is served (the last good one too), else 503
+    ``{"status": "unavailable"}``; the problems of a site directory are on the internal port only.
+    """
+    holder: SiteHolder = request.app.state.holder
+    return bare_ready(holder.snapshot is not None)
+
+
+@route(
+    "/health/ready",
+    http_method=GET_HEAD,
+    summary="A site is loaded and served",
     responses=problem_responses(503),
 )
 async def ready(request: AnyRequest) -> Response[ReadyOut]:
-    """200 ``{"status": "ok"}``; 200 ``{"status": "degraded", "errors": [...]}`` while the last
-    good site is served after a failed reload; 503 problem+json while no site has ever loaded.
+    """Internal port: 200 ``{"status": "ok"}``; 200 ``{"status": "degraded", "errors": [...]}``
+    while the last good site is served after a failed reload; 503 problem+json with the problems
+    while no site has ever loaded.
     """
     holder: SiteHolder = request.app.state.holder
     errors = [msgspec.structs.asdict(p) for p in holder.errors]
@@ -424,12 +440,12 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> ContentA
     cors = ReadCors(settings.content_cors_origins, preview=bool(settings.preview_tokens))
     cache_control = settings.content_cache_control.encode("latin-1")
     counters = RequestCounters("content")
-    metrics_middleware, metrics = prometheus("content", counters=counters)
+    # The middleware counts this app's requests; /metrics itself is on the internal port.
+    metrics_middleware, _ = prometheus("content", counters=counters)
     app = ContentApp(
         middleware=[metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
         route_handlers=[
-            metrics,
             get_site,
             get_routes,
             list_pages,
@@ -440,7 +456,7 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> ContentA
             sitemap,
             asset,
             live,
-            ready,
+            public_ready,
         ],
         state=State(
             {
@@ -468,4 +484,28 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> ContentA
     return app
 
 
-__all__ = ["CACHE_CONTROL", "AsyncIterator", "ContentApp", "Snapshot", "create_app"]
+def create_internal_app(settings: Settings, holder: SiteHolder) -> EntryApp:
+    """The internal app over the public app's ``holder`` (same process): ``/health/live``,
+    ``/health/ready`` with the site's problems, ``/metrics``; every answer ``no-store``, with
+    ``X-Request-ID``. Served on ``FRONTDESK_CONTENT_INTERNAL_PORT`` (frontdesk/internal.py).
+    """
+    _, metrics = prometheus("content")
+    app = EntryApp(
+        route_handlers=[metrics, live, ready],
+        logging_config=None,
+        state=State({"holder": holder, "settings": settings}),
+        exception_handlers=exception_handlers(),
+        openapi_config=None,
+    )
+    app.entry = RequestIdMiddleware(NoStore(app.routed))
+    return app
+
+
+__all__ = [
+    "CACHE_CONTROL",
+    "AsyncIterator",
+    "ContentApp",
+    "Snapshot",
+    "create_app",
+    "create_internal_app",
+]

@@ -1,11 +1,14 @@
-"""The forms service's Litestar app: ``create_app(settings)``."""
+"""The forms service's public Litestar app: ``create_app(settings)``.
+
+Form definitions, submissions, phone checks, the embed script and bare health. Metrics, worker
+health, health detail and the staff API are on the internal port (services/forms/internal.py).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import anyio
 import msgspec
 import redis
 from litestar import HttpMethod, Request, Response, get, post, route
@@ -14,7 +17,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
 from frontdesk.entry import EntryApp
-from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
+from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import (
     ProblemError,
     exception_handlers,
@@ -29,12 +32,11 @@ from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.definition import FormDefinition, load_forms
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.front import SubmissionDoor
-from services.forms.health import health_workers
+from services.forms.health import live, public_ready
 from services.forms.intake import cors_headers, submit_form
 from services.forms.openapi import SubmitOperation
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
 from services.forms.ratelimit import Limit
-from services.forms.staff import staff_routes
 from services.forms.state import FormsState
 from services.forms.store import SubmissionStore, retry_schedule
 from services.forms.timetrap import issue_token
@@ -229,7 +231,8 @@ async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> R
 async def preflight(request: Request[Any, Any, State], form_id: FromPath[str]) -> Response[None]:
     """CORS preflight: 204 echoing an allowed origin, ``Vary: Origin`` and the allowed headers;
     another origin gets 204 without ``Access-Control-Allow-Origin``. Never a redirect or an auth
-    challenge (the staff list shares this path).
+    challenge. ``Allow`` lists what this port serves: the staff list of the same path is on the
+    internal port.
     """
     state = _state(request)
     headers = cors_headers(state.forms.get(form_id), request.headers.get("origin"))
@@ -239,7 +242,7 @@ async def preflight(request: Request[Any, Any, State], form_id: FromPath[str]) -
             "Access-Control-Allow-Headers": PREFLIGHT_HEADERS,
             "Access-Control-Max-Age": "600",
         }
-    headers["Allow"] = "GET, POST, OPTIONS"
+    headers["Allow"] = "POST, OPTIONS"
     return Response(content=None, status_code=204, headers=headers)
 
 
@@ -322,32 +325,6 @@ async def _limit_phone_checks(request: Request[Any, Any, State], state: FormsSta
         )
 
 
-# Load-balancer probes may send HEAD: the health routes answer it too (RFC 9110 §9.3.2).
-GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
-
-
-@route("/health/live", http_method=GET_HEAD, summary="The process is up")
-async def live() -> dict[str, str]:
-    """Always ``{"status": "ok"}`` while the process answers."""
-    return {"status": "ok"}
-
-
-@route(
-    "/health/ready",
-    http_method=GET_HEAD,
-    summary="Redis answers",
-    responses=problem_responses(503),
-)
-async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
-    """200 ``{"status": "ok"}`` when Redis answers a PING; else 503 problem+json."""
-    state = _state(request)
-    try:
-        await anyio.to_thread.run_sync(state.store.redis.ping)
-    except Exception as exc:
-        raise ProblemError(503, "redis_unavailable", f"Redis does not answer: {exc}") from None
-    return {"status": "ok"}
-
-
 class FormsApp(EntryApp):
     """The forms app: its :attr:`entry` (set by :func:`create_app`) is the request-id middleware
     around the submissions' front door and :meth:`routed`, so every answer carries
@@ -355,8 +332,10 @@ class FormsApp(EntryApp):
     """
 
 
-def create_app(settings: Settings) -> FormsApp:
-    """Load the forms of ``settings.site_dir`` and build the app; raises on a bad site directory."""
+def forms_state(settings: Settings) -> FormsState:
+    """Load the forms of ``settings.site_dir`` and connect to Redis (a sync client for the store
+    and RQ, an asyncio one for the submission path); raises on a bad site directory.
+    """
     site = load_site(settings.site_dir)
     forms = load_forms(settings.site_dir)
     store = SubmissionStore(
@@ -366,13 +345,17 @@ def create_app(settings: Settings) -> FormsApp:
         int(settings.job_timeout),
     )
     connection = connect_async(settings.redis_url)
-    state = FormsState(
+    return FormsState(
         settings, forms, site.config.default_region, site.config.base_url, store, connection
     )
+
+
+def create_app(settings: Settings) -> FormsApp:
+    """Load the forms of ``settings.site_dir`` and build the app; raises on a bad site directory."""
+    state = forms_state(settings)
     counters = RequestCounters("forms")
-    metrics_middleware, metrics = prometheus(
-        "forms", [QueueCollector(store.redis, settings.queue_name)], counters
-    )
+    # The middleware counts this app's requests; /metrics itself is on the internal port.
+    metrics_middleware, _ = prometheus("forms", counters=counters)
     # No global CORSConfig: it cannot follow each form's allowed_origins. The submission route
     # answers CORS itself (preflight + headers); public reads send "Access-Control-Allow-Origin: *".
     # The preflight comes first: Litestar adds its own OPTIONS handler to a path that has none yet.
@@ -383,10 +366,7 @@ def create_app(settings: Settings) -> FormsApp:
             submit,
             phone_check,
             live,
-            ready,
-            health_workers,
-            metrics,
-            *staff_routes(),
+            public_ready,
             embed_script_handler(EmbedScript.load()),
         ],
         # The metrics middleware stays inside Litestar: it labels requests by route template.
@@ -394,7 +374,7 @@ def create_app(settings: Settings) -> FormsApp:
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
-        on_shutdown=[connection.aclose],
+        on_shutdown=[state.redis.aclose],
         openapi_config=OpenAPIConfig(title="Frontdesk forms API", version="1"),
     )
     # Outside Litestar, so unrouted answers get the id too; it binds REQUEST_ID for the handlers

@@ -2,10 +2,17 @@
 
 from litestar import Litestar
 
+from frontdesk.internal import serve_internal
 from frontdesk.settings import load_settings
 from services.forms.app import create_app
+from services.forms.internal import create_internal_app
 
 
 def app_factory() -> Litestar:
-    """The forms app with settings read from the environment."""
-    return create_app(load_settings())
+    """The public forms app with settings read from the environment; its startup opens the
+    internal port (``FRONTDESK_INTERNAL_HOST:FRONTDESK_FORMS_INTERNAL_PORT``) in the same process.
+    """
+    settings = load_settings()
+    app = create_app(settings)
+    serve_internal(app, create_internal_app(settings), settings.forms_internal_port, settings)
+    return app

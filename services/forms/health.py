@@ -1,8 +1,13 @@
-"""``GET /health/workers`` (and ``HEAD``): the workers' health as RQ's worker registry sees it.
+"""The forms service's health routes (``GET`` and ``HEAD``: load-balancer probes may send HEAD).
 
-A worker registers itself in Redis and refreshes its key with every heartbeat; RQ drops the key
-when the heartbeat stops (the worker's TTL), so a listed worker is alive. The forms service is the
-one HTTP face of the queue, hence this route lives here (the worker has no port).
+- ``/health/live`` — the process answers; on both ports.
+- ``/health/ready`` — Redis answers a PING. On the internal port (:data:`ready`) a failure is 503
+  problem+json with Redis's error; on the public port (:data:`public_ready`) only
+  ``{"status": "unavailable"}``: the error names hosts and ports, which are nobody else's business.
+- ``/health/workers`` — internal port only: the workers' health as RQ's worker registry sees it. A
+  worker registers itself in Redis and refreshes its key with every heartbeat; RQ drops the key
+  when the heartbeat stops (the worker's TTL), so a listed worker is alive. The forms service is
+  the one HTTP face of the queue, hence this route lives here (the worker has no port).
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import anyio
 import msgspec
 import redis
 from litestar import HttpMethod, Request, Response, route
 from litestar.datastructures import State
 
+from frontdesk.internal import BareReady, bare_ready, bare_ready_responses
 from frontdesk.problems import ProblemError, problem_responses
 
 
@@ -90,3 +97,53 @@ def health_workers(request: Request[Any, Any, State]) -> Response[WorkersOut]:
             extra=msgspec.to_builtins(found),
         )
     return Response(found)
+
+
+# Load-balancer probes may send HEAD: the health routes answer it too (RFC 9110 §9.3.2).
+GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
+
+
+@route("/health/live", http_method=GET_HEAD, summary="The process is up")
+async def live() -> dict[str, str]:
+    """Always ``{"status": "ok"}`` while the process answers."""
+    return {"status": "ok"}
+
+
+async def _ping(request: Request[Any, Any, State]) -> None:
+    """Raises whatever the PING raised when Redis does not answer."""
+    state = request.app.state.forms
+    await anyio.to_thread.run_sync(state.store.redis.ping)
+
+
+@route(
+    "/health/ready",
+    http_method=GET_HEAD,
+    summary="Redis answers",
+    responses=problem_responses(503),
+)
+async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
+    """200 ``{"status": "ok"}`` when Redis answers a PING; else 503 problem+json naming the error
+    (internal port).
+    """
+    try:
+        await _ping(request)
+    except Exception as exc:
+        raise ProblemError(503, "redis_unavailable", f"Redis does not answer: {exc}") from None
+    return {"status": "ok"}
+
+
+@route(
+    "/health/ready",
+    http_method=GET_HEAD,
+    summary="Ready to take submissions",
+    responses=bare_ready_responses("Redis does not answer"),
+)
+async def public_ready(request: Request[Any, Any, State]) -> Response[BareReady]:
+    """200 ``{"status": "ok"}`` when Redis answers, else 503 ``{"status": "unavailable"}``; the
+    reason is on the internal port only.
+    """
+    try:
+        await _ping(request)
+    except Exception:
+        return bare_ready(False)
+    return bare_ready(True)

@@ -1,9 +1,11 @@
 """The staff API (DESIGN.md "Forms API"): list and export, read, release, resend, delete, erase.
 
-Authentication is ``Authorization: Bearer <token>`` (RFC 6750) against ``FRONTDESK_STAFF_TOKENS``;
-a missing token gets 401 with ``WWW-Authenticate: Bearer realm="frontdesk"``, a wrong one adds
-``error="invalid_token"``. Every action writes one audit line (logger ``frontdesk.audit``: token
-name, action, submission id or form) and never visitor data.
+Served on the forms service's internal port only (services/forms/internal.py). Every route runs
+:func:`~services.forms.staffauth.staff_guard` first — throttle, ``Authorization: Bearer <token>``
+(RFC 6750) against ``FRONTDESK_STAFF_TOKENS``, the token's forms and actions — before its
+parameters or body are read. Every action writes one audit line (logger ``frontdesk.audit``: token
+name, action, submission id or form) and never visitor data. Every answer is ``no-store`` (the
+internal app's :class:`~frontdesk.internal.NoStore`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import base64
 import binascii
 import csv
 import datetime as dt
-import hmac
 import io
 import logging
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
@@ -42,6 +43,7 @@ from services.forms.record import (
     decoder,
     form_index_key,
 )
+from services.forms.staffauth import require_form, staff_guard, staff_token
 from services.forms.state import FormsState
 from services.forms.store import StoreUnavailable, WrongStatus, load_submission
 
@@ -74,32 +76,6 @@ class Erased(msgspec.Struct):
 def _state(request: Request[Any, Any, State]) -> FormsState:
     state: FormsState = request.app.state.forms
     return state
-
-
-def staff_name(request: Request[Any, Any, State]) -> str:
-    """The name of the staff token presented; raises 401 problem+json with ``WWW-Authenticate``."""
-    tokens = _state(request).settings.staff_tokens
-    header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
-        raise ProblemError(
-            401,
-            "unauthorized",
-            "Send Authorization: Bearer <staff token>.",
-            headers={"WWW-Authenticate": 'Bearer realm="frontdesk"'},
-        )
-    for token in tokens:
-        if hmac.compare_digest(token.token.encode(), presented.strip().encode()):
-            return token.name
-    raise ProblemError(
-        401,
-        "invalid_token",
-        "The staff token is not valid.",
-        headers={
-            "WWW-Authenticate": 'Bearer realm="frontdesk", error="invalid_token", '
-            'error_description="unknown token"'
-        },
-    )
 
 
 def _log(name: str, action: str, target: str) -> None:
@@ -270,12 +246,18 @@ def _list_parameter_problem(request: Request[Any, Any, State], exc: ValidationEx
     return on_http_exception(request, exc)
 
 
+# What every staff route can answer besides its own: the guard's 401, 403, 429 and 503.
+GUARD_STATUSES = (401, 403, 429, 503)
+
+
 @get(
     "/v1/forms/{form_id:str}/submissions",
     summary="List or export a form's submissions (staff)",
     operation_class=StaffListOperation,
-    responses=problem_responses(400, 401, 404, 503),
+    responses=problem_responses(400, 404, *GUARD_STATUSES),
     exception_handlers={ValidationException: _list_parameter_problem},
+    opt={"staff_action": "read"},  # the guard makes format=csv|jsonl "export"
+    guards=[staff_guard],
 )
 async def list_submissions(
     request: Request[Any, Any, State],
@@ -290,7 +272,7 @@ async def list_submissions(
     """Newest first: ``{items, next_cursor}`` (``limit`` 1–100); ``format=csv`` or ``jsonl``
     streams every matching submission. ``since`` is RFC 3339.
     """
-    name = staff_name(request)
+    name = staff_token(request).name
     state = _state(request)
     if form_id not in state.forms:
         raise ProblemError(404, "form_not_found", f"There is no form {form_id!r}.")
@@ -335,32 +317,44 @@ def _found(record: Submission | None, submission_id: str) -> Submission:
     return record
 
 
+async def _reachable(request: Request[Any, Any, State], submission_id: str) -> Submission:
+    """The stored record, when the request's token reaches its form: 404 when there is none,
+    403 ``form_not_allowed`` when it belongs to a form outside the token's forms.
+    """
+    state = _state(request)
+    record = _found(
+        await _from_store(load_submission, state.store.redis, submission_id), submission_id
+    )
+    require_form(staff_token(request), record.form)
+    return record
+
+
 @get(
     "/v1/submissions/{submission_id:str}",
     summary="One submission (staff)",
-    responses=problem_responses(400, 401, 404, 503),
+    responses=problem_responses(400, 404, *GUARD_STATUSES),
+    opt={"staff_action": "read"},
+    guards=[staff_guard],
 )
 async def get_submission(
     request: Request[Any, Any, State], submission_id: FromPath[str]
 ) -> Submission:
     """The stored record: id, form, status, created_at, fields, phone, flags, messages."""
-    name = staff_name(request)
-    state = _state(request)
-    record = await _from_store(load_submission, state.store.redis, submission_id)
-    _log(name, "read", submission_id)
-    return _found(record, submission_id)
+    record = await _reachable(request, submission_id)
+    _log(staff_token(request).name, "read", submission_id)
+    return record
 
 
 async def _requeue(
     request: Request[Any, Any, State], submission_id: str, release: bool
 ) -> Submission:
-    name = staff_name(request)
+    name = staff_token(request).name
     state = _state(request)
+    stored = await _reachable(request, submission_id)
     kinds: list[MessageKind] = ["staff"]
     if release:
         # A released submission gets every message its form defines, as it would have at intake.
-        stored = await _from_store(load_submission, state.store.redis, submission_id)
-        form = state.forms.get(stored.form) if stored else None
+        form = state.forms.get(stored.form)
         kinds = form.message_kinds() if form else kinds
     try:
         record = await _from_store(
@@ -376,7 +370,9 @@ async def _requeue(
     "/v1/submissions/{submission_id:str}/release",
     status_code=200,
     summary="Release (staff)",
-    responses=problem_responses(400, 401, 404, 409, 503),
+    responses=problem_responses(400, 404, 409, *GUARD_STATUSES),
+    opt={"staff_action": "release"},
+    guards=[staff_guard],
 )
 async def release(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Submission:
     """A quarantined submission becomes ``received`` and its staff notification is queued;
@@ -389,7 +385,9 @@ async def release(request: Request[Any, Any, State], submission_id: FromPath[str
     "/v1/submissions/{submission_id:str}/resend",
     status_code=200,
     summary="Resend (staff)",
-    responses=problem_responses(400, 401, 404, 409, 503),
+    responses=problem_responses(400, 404, 409, *GUARD_STATUSES),
+    opt={"staff_action": "resend"},
+    guards=[staff_guard],
 )
 async def resend(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Submission:
     """Queue the staff notification again (its ``sent`` marker cleared); 409 for a quarantined one."""
@@ -400,14 +398,17 @@ async def resend(request: Request[Any, Any, State], submission_id: FromPath[str]
     "/v1/submissions/{submission_id:str}",
     status_code=204,
     summary="Delete (staff)",
-    responses=problem_responses(400, 401, 404, 503),
+    responses=problem_responses(400, 404, *GUARD_STATUSES),
+    opt={"staff_action": "delete"},
+    guards=[staff_guard],
 )
 async def delete_submission(
     request: Request[Any, Any, State], submission_id: FromPath[str]
 ) -> None:
     """Delete the record and its index entry; 404 when it does not exist."""
-    name = staff_name(request)
+    name = staff_token(request).name
     state = _state(request)
+    await _reachable(request, submission_id)
     record = await _from_store(state.store.delete, submission_id)
     _found(record, submission_id)
     _log(name, "delete", submission_id)
@@ -418,6 +419,10 @@ def erase(state: FormsState, email: str, forms: Collection[str] | None = None) -
     when given), with every copy in Redis (:meth:`SubmissionStore.erase`); returns the erased ids.
     """
     return state.store.erase(email, forms)
+
+
+# An erasure body is one address: nothing near this is an erasure.
+ERASURE_MAX_BODY = 16_384
 
 
 async def _json_body_only(request: Request[Any, Any, State]) -> None:
@@ -438,18 +443,24 @@ async def _json_body_only(request: Request[Any, Any, State]) -> None:
     "/v1/erasures",
     status_code=200,
     summary="Erase a person's submissions (staff)",
-    responses=problem_responses(400, 401, 415, 503),
-    before_request=_json_body_only,
+    responses=problem_responses(400, 413, 415, *GUARD_STATUSES),
+    before_request=_json_body_only,  # runs after the guard: no body is read before the token
+    request_max_body_size=ERASURE_MAX_BODY,
+    opt={"staff_action": "erase"},
+    guards=[staff_guard],
 )
 async def erasures(
     request: Request[Any, Any, State],
     # The struct refuses unknown fields; its schema says so (Litestar's does not by itself).
     data: Annotated[Erasure, Body(schema_extra={"additionalProperties": False})],
 ) -> Erased:
-    """``{"email": ...}`` → ``{"erased": N}``: every submission with that address is deleted."""
-    name = staff_name(request)
+    """``{"email": ...}`` → ``{"erased": N}``: every submission with that address is deleted
+    (within the token's forms, when it names some).
+    """
+    token = staff_token(request)
+    name = token.name
     state = _state(request)
-    ids = await _from_store(erase, state, data.email)
+    ids = await _from_store(erase, state, data.email, token.forms)
     for submission_id in ids:
         _log(name, "erase", submission_id)
     _log(name, "erasure", f"count:{len(ids)}")
@@ -469,8 +480,9 @@ async def submission_options(submission_id: FromPath[str]) -> Response[None]:
 
 
 def staff_routes() -> list[HTTPRouteHandler]:
-    """Every staff route handler, for the app factory; the OPTIONS handler comes first, so
-    Litestar adds none of its own to that path.
+    """The staff routes for the internal app: the OPTIONS handler (no token needed to ask what a
+    path allows) first, so Litestar adds none of its own to that path; every other one runs
+    :func:`~services.forms.staffauth.staff_guard` first (``guards=`` on each).
     """
     return [
         submission_options,

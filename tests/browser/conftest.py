@@ -118,6 +118,7 @@ class BrowserStack:
         dead_env = {
             **self.env,
             "FRONTDESK_FORMS_PORT": str(self.dead_forms_port),
+            "FRONTDESK_FORMS_INTERNAL_PORT": str(free_port()),
             # Nothing listens there: every store attempt fails, so submissions answer 503.
             "FRONTDESK_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         }

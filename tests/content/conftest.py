@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import TestClient
 
 from frontdesk.settings import Settings
-from services.content.app import create_app
+from services.content.app import create_app, create_internal_app
 from tests.content.sites import write_files
 
 ClientFactory = Callable[..., TestClient]  # type: ignore[type-arg]
@@ -39,6 +39,13 @@ def make_client(settings: Settings, site_dir: Path) -> Iterator[ClientFactory]:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def internal_of(client: TestClient) -> TestClient:  # type: ignore[type-arg]
+    """A test client of the internal app (health detail, metrics) over ``client``'s site holder,
+    as ``frontdesk serve content`` runs both in one process."""
+    state = client.app.state
+    return TestClient(create_internal_app(state.settings, state.holder))
 
 
 def eventually(check: Callable[[], bool], timeout: float = 15.0) -> None:

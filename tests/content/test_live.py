@@ -13,7 +13,7 @@ from services.content.bodies import not_modified_since
 from services.content.holder import SiteHolder
 from services.content.loader import load_site
 from services.content.snapshot import Snapshot, View
-from tests.content.conftest import ClientFactory, eventually
+from tests.content.conftest import ClientFactory, eventually, internal_of
 
 # A day ahead of the files' mtimes, so publish_at is the latest change.
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
@@ -100,14 +100,17 @@ def test_file_change_reloads_the_site(make_client: ClientFactory, site_dir: Path
 
 def test_failed_reload_keeps_the_last_good_site(make_client: ClientFactory, site_dir: Path) -> None:
     client = make_client(content_watch=True, content_reload_debounce=0.05)
+    internal = internal_of(client)
     etag = client.get("/v1/pages/home").headers["etag"]
     (site_dir / "pages/home.yaml").write_text("slug: home\ntitle: Home\nsubtitle: nope\n")
 
     def degraded() -> bool:
-        return bool(client.get("/health/ready").json()["status"] == "degraded")
+        return bool(internal.get("/health/ready").json()["status"] == "degraded")
 
     eventually(degraded)
-    ready = client.get("/health/ready")
+    # Publicly the site is served, and that is all a visitor learns.
+    assert client.get("/health/ready").json() == {"status": "ok"}
+    ready = internal.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["errors"] == [
         {
@@ -120,7 +123,7 @@ def test_failed_reload_keeps_the_last_good_site(make_client: ClientFactory, site
     assert page.status_code == 200
     assert page.headers["etag"] == etag
     (site_dir / "pages/home.yaml").write_text("slug: home\ntitle: Fixed\n")
-    eventually(lambda: client.get("/health/ready").json() == {"status": "ok"})
+    eventually(lambda: internal.get("/health/ready").json() == {"status": "ok"})
     assert client.get("/v1/pages/home").json()["title"] == "Fixed"
 
 
@@ -128,7 +131,10 @@ def test_no_site_ever_loaded_is_503_until_fixed(make_client: ClientFactory, site
     good = (site_dir / "site.yaml").read_text()
     (site_dir / "site.yaml").write_text("name: Broken\n")
     client = make_client(content_watch=True, content_reload_debounce=0.05)
-    ready = client.get("/health/ready")
+    public = client.get("/health/ready")
+    assert public.status_code == 503
+    assert public.json() == {"status": "unavailable"}
+    ready = internal_of(client).get("/health/ready")
     assert ready.status_code == 503
     assert ready.headers["content-type"] == "application/problem+json"
     assert ready.json()["errors"] == [

@@ -32,7 +32,7 @@ def eventually(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped
 
 
 @pytest.fixture
-def content(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+def content(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path, str]]:
     site = write_files(tmp_path / "site", {})
     port = free_port()
     env = frontdesk_env(
@@ -46,15 +46,15 @@ def content(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/health/ready", timeout=20)
-        yield process, base, site
+        yield process, base, site, f"http://127.0.0.1:{env['FRONTDESK_CONTENT_INTERNAL_PORT']}"
     finally:
         stop(process)
 
 
 def test_sighup_reloads_and_a_bad_reload_keeps_the_last_good_site(
-    content: tuple[subprocess.Popen[bytes], str, Path],
+    content: tuple[subprocess.Popen[bytes], str, Path, str],
 ) -> None:
-    process, base, site = content
+    process, base, site, internal = content
     assert httpx.get(f"{base}/v1/pages/home").json()["title"] == "Home"
 
     (site / "pages/home.yaml").write_text("slug: home\ntitle: Reloaded\n")
@@ -63,8 +63,10 @@ def test_sighup_reloads_and_a_bad_reload_keeps_the_last_good_site(
 
     (site / "pages/home.yaml").write_text("slug: home\ntitle: [broken\n")
     process.send_signal(signal.SIGHUP)
-    eventually(lambda: httpx.get(f"{base}/health/ready").json()["status"] == "degraded")
-    ready = httpx.get(f"{base}/health/ready")
+    # The problems are on the internal port (same process, same site holder); publicly: ok.
+    eventually(lambda: httpx.get(f"{internal}/health/ready").json()["status"] == "degraded")
+    assert httpx.get(f"{base}/health/ready").json() == {"status": "ok"}
+    ready = httpx.get(f"{internal}/health/ready")
     assert ready.status_code == 200
     [error] = ready.json()["errors"]
     assert (error["file"], error["path"]) == ("pages/home.yaml", "$")

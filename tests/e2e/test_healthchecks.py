@@ -17,11 +17,13 @@ pytestmark = pytest.mark.e2e
 
 
 def healthcheck(service: str, port: int) -> list[str]:
-    """The service's compose healthcheck, with the image's ``python`` and the test's port."""
+    """The service's compose healthcheck, with the image's ``python`` and the test's internal
+    port (probes use the internal port)."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     kind, program, *args = compose["services"][service]["healthcheck"]["test"]
     assert (kind, program) == ("CMD", "python")
-    default = "8001" if service == "content" else "8002"
+    default = "9001" if service == "content" else "9002"
+    assert any(f":{default}/" in a for a in args)
     return [PYTHON, *(a.replace(f":{default}/", f":{port}/") for a in args)]
 
 
@@ -32,7 +34,11 @@ def test_healthchecks_pass_on_ready_services(tmp_path: Path, redis_client: redis
         stack.start("forms", FRONTDESK, "serve", "forms")
         wait_http(f"http://127.0.0.1:{stack.content_port}/health/live", any_status=True)
         wait_http(f"http://127.0.0.1:{stack.forms_port}/health/live", any_status=True)
-        for service, port in (("content", stack.content_port), ("forms", stack.forms_port)):
+        internal = (
+            ("content", stack.content_internal_port),
+            ("forms", stack.forms_internal_port),
+        )
+        for service, port in internal:
             result = subprocess.run(healthcheck(service, port), capture_output=True, timeout=10)
             assert result.returncode == 0, result.stderr
     finally:
@@ -46,7 +52,10 @@ def test_forms_healthcheck_fails_without_redis(tmp_path: Path) -> None:
         stack.start("forms", FRONTDESK, "serve", "forms")
         wait_http(f"http://127.0.0.1:{stack.forms_port}/health/live", any_status=True)
         result = subprocess.run(
-            healthcheck("forms", stack.forms_port), capture_output=True, text=True, timeout=10
+            healthcheck("forms", stack.forms_internal_port),
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         assert result.returncode != 0
         assert "503" in result.stderr

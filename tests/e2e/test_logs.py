@@ -71,7 +71,7 @@ def test_every_line_is_json_with_ids_and_without_visitor_data(stack: Stack) -> N
     )
     assert refused.status_code == 422
     httpx.get(f"{forms}/v1/phone/check", params={"number": visitor["phone"], "region": "US"})
-    assert httpx.get(f"{forms}/metrics").status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{stack.forms_internal_port}/metrics").status_code == 200
 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not list((stack.maildir / "new").glob("*")):

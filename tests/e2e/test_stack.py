@@ -36,6 +36,9 @@ class Stack:
                 "FRONTDESK_SMTP_PORT": str(self.smtp_port),
             }
         )
+        # Free ports chosen by frontdesk_env: health detail, metrics and the staff API.
+        self.content_internal_port = int(self.env["FRONTDESK_CONTENT_INTERNAL_PORT"])
+        self.forms_internal_port = int(self.env["FRONTDESK_FORMS_INTERNAL_PORT"])
 
     def start(self, name: str, *argv: str) -> None:
         self.processes.start(name, list(argv), self.env)

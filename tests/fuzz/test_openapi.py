@@ -24,6 +24,7 @@ from schemathesis.core.transport import Response
 from frontdesk.settings import Settings
 from services.content.app import create_app as create_content_app
 from services.forms.app import create_app as create_forms_app
+from services.forms.internal import create_internal_app as create_forms_internal_app
 from services.forms.web import wants_html
 from tests.conftest import CLINIC_SITE, TEST_REDIS_URL
 
@@ -94,6 +95,11 @@ content = schemathesis.openapi.from_asgi(
 forms = schemathesis.openapi.from_asgi(
     "/schema/openapi.json", create_forms_app(FUZZ_SETTINGS), config=CONFIG
 )
+# The internal port's document: health detail, workers and the staff API (no token is sent, so
+# the staff routes answer their documented 401).
+forms_internal = schemathesis.openapi.from_asgi(
+    "/schema/openapi.json", create_forms_internal_app(FUZZ_SETTINGS), config=CONFIG
+)
 
 
 @pytest.fixture(autouse=True)
@@ -122,4 +128,10 @@ def test_forms_api(case: Case) -> None:
         # Form ids are site data, not schema: a generated id only ever meets the 404, so the
         # body is fuzzed against the clinic's real form.
         case.path_parameters = {"form_id": "contact"}
+    case.call_and_validate(additional_checks=[problem_json_for_client_errors])
+
+
+@forms_internal.parametrize()
+@fuzz_settings
+def test_forms_internal_api(case: Case) -> None:
     case.call_and_validate(additional_checks=[problem_json_for_client_errors])

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 
 from frontdesk.settings import load_settings
 from services.forms.app import create_app
+from services.forms.internal import create_internal_app
 from tests.conftest import CLINIC_SITE
 
 URL = "/v1/forms/contact/submissions"
@@ -45,10 +46,14 @@ def form_yaml(form_id: str, extra: str = "") -> str:
 def make_client(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_client: object
 ) -> Iterator[ClientFactory]:
-    """``make_client(forms={"id": yaml}, **env)``: a TestClient over a copy of the clinic site."""
+    """``make_client(forms={"id": yaml}, internal=False, **env)``: a TestClient over a copy of the
+    clinic site, of the public app or (``internal=True``) of the internal one (staff API, metrics,
+    health detail)."""
     stack = ExitStack()
 
-    def factory(forms: dict[str, str] | None = None, **variables: str) -> TestClient:  # type: ignore[type-arg]
+    def factory(
+        forms: dict[str, str] | None = None, internal: bool = False, **variables: str
+    ) -> TestClient:  # type: ignore[type-arg]
         site = tmp_path / f"site{len(list(tmp_path.iterdir()))}"
         shutil.copytree(CLINIC_SITE, site)
         for form_id, text in (forms or {}).items():
@@ -56,7 +61,8 @@ def make_client(
         monkeypatch.setenv("FRONTDESK_SITE_DIR", str(site))
         for key, value in variables.items():
             monkeypatch.setenv(f"FRONTDESK_{key.upper()}", value)
-        return stack.enter_context(TestClient(create_app(load_settings())))
+        build = create_internal_app if internal else create_app
+        return stack.enter_context(TestClient(build(load_settings())))
 
     with stack:
         yield factory

@@ -17,12 +17,16 @@ from tests.service.forms_helpers import URL, VALID, ClientFactory, make_client
 
 __all__ = ["make_client"]
 
-STAFF = {"authorization": "Bearer t0ken-a"}
-TOKENS = "alice:t0ken-a,bob:t0ken-b"
+TOKEN_A = "t0ken-a-" + "a" * 32
+TOKEN_B = "t0ken-b-" + "b" * 32
+STAFF = {"authorization": f"Bearer {TOKEN_A}"}
+TOKENS = f"alice:{TOKEN_A},bob:{TOKEN_B}"
 
 
-def _client(make_client: ClientFactory) -> TestClient:  # type: ignore[type-arg]
-    return make_client(staff_tokens=TOKENS, rate_limits="off")
+def _clients(make_client: ClientFactory) -> tuple[TestClient, TestClient]:  # type: ignore[type-arg]
+    """The public app (to post submissions) and the internal one (the staff API)."""
+    public = make_client(rate_limits="off")
+    return public, make_client(internal=True, staff_tokens=TOKENS, rate_limits="off")
 
 
 def _post(client: TestClient, **change: str) -> str:  # type: ignore[type-arg]
@@ -36,7 +40,7 @@ def _jobs(redis_client: redis.Redis) -> list[bytes]:
 
 
 def test_missing_and_wrong_tokens_get_401_with_a_challenge(make_client: ClientFactory) -> None:
-    client = _client(make_client)
+    _public, client = _clients(make_client)
     missing = client.get(URL)
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == 'Bearer realm="frontdesk"'
@@ -47,16 +51,16 @@ def test_missing_and_wrong_tokens_get_401_with_a_challenge(make_client: ClientFa
     assert (
         client.get("/v1/submissions/x", headers={"authorization": "Basic abc"}).status_code == 401
     )
-    off = make_client(staff_tokens="")
+    off = make_client(internal=True, staff_tokens="")
     assert off.get(URL, headers=STAFF).status_code == 401
 
 
 def test_list_is_newest_first_with_cursor_status_and_since(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    client = _client(make_client)
-    ids = [_post(client, email=f"p{i}@example.com") for i in range(5)]
-    spam = _post(client, email="spam@example.com", _gotcha="x")
+    public, client = _clients(make_client)
+    ids = [_post(public, email=f"p{i}@example.com") for i in range(5)]
+    spam = _post(public, email="spam@example.com", _gotcha="x")
     first = client.get(URL, params={"limit": 2}, headers=STAFF).json()
     assert [s["id"] for s in first["items"]] == [spam, ids[4]]
     second = client.get(
@@ -77,8 +81,8 @@ def test_list_is_newest_first_with_cursor_status_and_since(
 
 
 def test_get_one_has_the_design_shape(make_client: ClientFactory) -> None:
-    client = _client(make_client)
-    submission_id = _post(client, phone="+1 415 555 2671 x12")
+    public, client = _clients(make_client)
+    submission_id = _post(public, phone="+1 415 555 2671 x12")
     body = client.get(f"/v1/submissions/{submission_id}", headers=STAFF).json()
     assert body["id"] == submission_id
     assert body["form"] == "contact"
@@ -95,9 +99,9 @@ def test_get_one_has_the_design_shape(make_client: ClientFactory) -> None:
 
 
 def test_csv_export_neutralises_formulas_and_opens_as_utf8(make_client: ClientFactory) -> None:
-    client = _client(make_client)
-    _post(client, name='=HYPERLINK("http://x")', message="@SUM(A1)")
-    _post(client, name="Zoë Ünal", email="z@example.com", message="-1 +1")
+    public, client = _clients(make_client)
+    _post(public, name='=HYPERLINK("http://x")', message="@SUM(A1)")
+    _post(public, name="Zoë Ünal", email="z@example.com", message="-1 +1")
     response = client.get(URL, params={"format": "csv", "bom": "true"}, headers=STAFF)
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
@@ -112,8 +116,8 @@ def test_csv_export_neutralises_formulas_and_opens_as_utf8(make_client: ClientFa
 
 
 def test_jsonl_export(make_client: ClientFactory) -> None:
-    client = _client(make_client)
-    ids = [_post(client, email=f"p{i}@example.com") for i in range(3)]
+    public, client = _clients(make_client)
+    ids = [_post(public, email=f"p{i}@example.com") for i in range(3)]
     response = client.get(URL, params={"format": "jsonl"}, headers=STAFF)
     lines = [json.loads(line) for line in response.text.splitlines()]
     assert [line["id"] for line in lines] == ids[::-1]
@@ -122,8 +126,8 @@ def test_jsonl_export(make_client: ClientFactory) -> None:
 def test_release_queues_the_notification(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    client = _client(make_client)
-    spam = _post(client, _gotcha="x")
+    public, client = _clients(make_client)
+    spam = _post(public, _gotcha="x")
     assert _jobs(redis_client) == []
     released = client.post(f"/v1/submissions/{spam}/release", headers=STAFF)
     assert released.status_code == 200
@@ -137,23 +141,23 @@ def test_release_queues_the_notification(
 def test_resend_clears_the_sent_marker_and_queues_again(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    client = _client(make_client)
-    submission_id = _post(client)
+    public, client = _clients(make_client)
+    submission_id = _post(public)
     redis_client.delete("rq:queue:frontdesk")
     redis_client.set(f"frontdesk:sent:{submission_id}:staff", "<m@x>")
     response = client.post(f"/v1/submissions/{submission_id}/resend", headers=STAFF)
     assert response.status_code == 200
     assert redis_client.get(f"frontdesk:sent:{submission_id}:staff") is None
     assert _jobs(redis_client) == [f"{submission_id}-staff".encode()]
-    spam = _post(client, email="s@example.com", _gotcha="x")
+    spam = _post(public, email="s@example.com", _gotcha="x")
     assert client.post(f"/v1/submissions/{spam}/resend", headers=STAFF).status_code == 409
 
 
 def test_delete_and_erasure(make_client: ClientFactory, redis_client: redis.Redis) -> None:
-    client = _client(make_client)
-    one = _post(client)
-    _post(client, email="ANN@example.com", message="second")
-    other = _post(client, email="bob@example.com")
+    public, client = _clients(make_client)
+    one = _post(public)
+    _post(public, email="ANN@example.com", message="second")
+    other = _post(public, email="bob@example.com")
     assert client.delete(f"/v1/submissions/{one}", headers=STAFF).status_code == 204
     assert redis_client.get(f"frontdesk:submission:{one}") is None
     assert redis_client.zscore("frontdesk:form:contact:submissions", one) is None
@@ -175,8 +179,8 @@ class _Lines(logging.Handler):
 
 
 def test_every_staff_action_is_audited_without_visitor_data(make_client: ClientFactory) -> None:
-    client = _client(make_client)
-    submission_id = _post(client, _gotcha="x")
+    public, client = _clients(make_client)
+    submission_id = _post(public, _gotcha="x")
     # The app's logging config replaces the root handlers (caplog's too): listen on the logger.
     audit = logging.getLogger("frontdesk.audit")
     handler = _Lines()
@@ -185,7 +189,7 @@ def test_every_staff_action_is_audited_without_visitor_data(make_client: ClientF
     client.get(f"/v1/submissions/{submission_id}", headers=STAFF)
     client.post(f"/v1/submissions/{submission_id}/release", headers=STAFF)
     client.post(
-        f"/v1/submissions/{submission_id}/resend", headers={"authorization": "Bearer t0ken-b"}
+        f"/v1/submissions/{submission_id}/resend", headers={"authorization": f"Bearer {TOKEN_B}"}
     )
     client.delete(f"/v1/submissions/{submission_id}", headers=STAFF)
     audit.removeHandler(handler)
@@ -204,8 +208,8 @@ def test_cli_resend(
 ) -> None:
     from frontdesk.cli import main
 
-    client = _client(make_client)
-    submission_id = _post(client)
+    public, _client = _clients(make_client)
+    submission_id = _post(public)
     redis_client.delete("rq:queue:frontdesk")
     assert main(["resend", submission_id]) == 0
     assert _jobs(redis_client) == [f"{submission_id}-staff".encode()]
@@ -217,7 +221,7 @@ def test_cli_resend(
 
 
 def test_options_on_a_submission_lists_get_and_delete(make_client: ClientFactory) -> None:
-    response = _client(make_client).options("/v1/submissions/x")
+    response = _clients(make_client)[1].options("/v1/submissions/x")
     assert response.status_code == 204
     assert response.headers["allow"] == "DELETE, GET, OPTIONS"
 
@@ -226,7 +230,10 @@ def test_staff_actions_answer_503_when_redis_is_down(make_client: ClientFactory)
     from tests.conftest import free_port
 
     client = make_client(
-        staff_tokens=TOKENS, rate_limits="off", redis_url=f"redis://127.0.0.1:{free_port()}/0"
+        internal=True,
+        staff_tokens=TOKENS,
+        rate_limits="off",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
     )
     answers = [
         client.get("/v1/submissions/x", headers=STAFF),
@@ -243,10 +250,16 @@ def test_staff_actions_answer_503_when_redis_is_down(make_client: ClientFactory)
 
 
 def test_openapi_documents_staff_exports_and_html_answers(make_client: ClientFactory) -> None:
-    paths = _client(make_client).get("/schema/openapi.json").json()["paths"]
-    listing = paths["/v1/forms/{form_id}/submissions"]["get"]["responses"]
+    public, internal = _clients(make_client)
+    staff_paths = internal.get("/schema/openapi.json").json()["paths"]
+    listing = staff_paths["/v1/forms/{form_id}/submissions"]["get"]["responses"]
     assert set(listing["200"]["content"]) == {"application/json", "text/csv", "application/jsonl"}
-    assert set(listing["401"]["content"]) == {"application/problem+json"}
+    for status in ("401", "403", "429"):
+        assert set(listing[status]["content"]) == {"application/problem+json"}
+    paths = public.get("/schema/openapi.json").json()["paths"]
+    # The staff routes are in the internal document only.
+    assert "get" not in paths["/v1/forms/{form_id}/submissions"]
+    assert not {p for p in paths if p.startswith(("/v1/submissions", "/v1/erasures"))}
     submit = paths["/v1/forms/{form_id}/submissions"]["post"]
     assert set(submit["requestBody"]["content"]) == {
         "application/json",
@@ -276,14 +289,14 @@ def test_openapi_documents_staff_exports_and_html_answers(make_client: ClientFac
 def test_list_parameters_have_stable_specific_codes(
     make_client: ClientFactory, params: dict[str, str], code: str
 ) -> None:
-    response = _client(make_client).get(URL, params=params, headers=STAFF)
+    response = _clients(make_client)[1].get(URL, params=params, headers=STAFF)
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == code
 
 
 def test_erasure_body_must_be_json(make_client: ClientFactory) -> None:
-    client = _client(make_client)
+    _public, client = _clients(make_client)
     form = client.post("/v1/erasures", data={"email": "ann@example.com"}, headers=STAFF)
     assert form.status_code == 415
     assert form.json()["code"] == "unsupported_media_type"
@@ -303,3 +316,7 @@ def test_erasure_body_must_be_json(make_client: ClientFactory) -> None:
         headers={**STAFF, "content-type": "application/json; charset=utf-8"},
     )
     assert charset.json() == {"erased": 0}
+    # One address: a body of more than 16 KiB is no erasure.
+    large = client.post("/v1/erasures", json={"email": "a" * 20_000}, headers=STAFF)
+    assert large.status_code == 413
+    assert large.headers["content-type"] == "application/problem+json"

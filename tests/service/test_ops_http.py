@@ -1,4 +1,5 @@
-"""Operations over HTTP: health routes, /metrics and the request id, on both apps, real Redis."""
+"""Operations over HTTP: health routes, /metrics and the request id, on both apps (public and
+internal), real Redis."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from rq.serializers import JSONSerializer
 
 from frontdesk.settings import Settings, load_settings
 from services.content.app import create_app as create_content
+from services.content.app import create_internal_app as create_content_internal
 from services.content.holder import SiteHolder
 from services.forms.app import create_app as create_forms
+from services.forms.internal import create_internal_app as create_forms_internal
 from services.forms.record import Submission
 from tests.conftest import CLINIC_SITE, free_port
 from tests.service.forms_helpers import URL, VALID
@@ -38,10 +41,33 @@ def content(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-ar
 
 
 @pytest.fixture
-def forms_without_redis(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def forms_internal(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_forms_internal(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def content_internal(content: TestClient) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    # The same process's site holder, as frontdesk serve runs them.
+    app = content.app
+    with TestClient(create_content_internal(app.state.settings, app.state.holder)) as client:
+        yield client
+
+
+def _down(settings: Settings) -> Settings:
     # Nothing listens on a fresh free port: Redis "is down".
-    down = msgspec.structs.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    with TestClient(create_forms(down)) as client:
+    return msgspec.structs.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+
+
+@pytest.fixture
+def forms_without_redis(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_forms(_down(settings))) as client:
+        yield client
+
+
+@pytest.fixture
+def internal_without_redis(settings: Settings) -> Iterator[TestClient]:  # type: ignore[type-arg]
+    with TestClient(create_forms_internal(_down(settings))) as client:
         yield client
 
 
@@ -54,30 +80,42 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def test_live_on_both_services(forms: TestClient, content: TestClient) -> None:
-    for client in (forms, content):
+def test_live_on_both_services(
+    forms: TestClient, content: TestClient, forms_internal: TestClient, content_internal: TestClient
+) -> None:
+    for client in (forms, content, forms_internal, content_internal):
         response = client.get("/health/live")
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
 
 
-def test_forms_ready_when_redis_answers(forms: TestClient) -> None:
-    response = forms.get("/health/ready")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+def test_forms_ready_when_redis_answers(forms: TestClient, forms_internal: TestClient) -> None:
+    for client in (forms, forms_internal):
+        response = client.get("/health/ready")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+        assert response.headers["cache-control"] == "no-store"
 
 
-def test_forms_not_ready_without_redis_is_problem_json(forms_without_redis: TestClient) -> None:
-    response = forms_without_redis.get("/health/ready")
+def test_forms_not_ready_without_redis_is_problem_json_internally(
+    internal_without_redis: TestClient, forms_without_redis: TestClient
+) -> None:
+    response = internal_without_redis.get("/health/ready")
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["code"] == "redis_unavailable"
+    assert "Error" in response.json()["detail"]
+    # Publicly: unavailable, and not why (the error names Redis's host and port).
+    public = forms_without_redis.get("/health/ready")
+    assert public.status_code == 503
+    assert public.json() == {"status": "unavailable"}
     # Liveness never depends on Redis: restarting the pod would not bring Redis back.
     assert forms_without_redis.get("/health/live").status_code == 200
+    assert internal_without_redis.get("/health/live").status_code == 200
 
 
-def test_workers_without_a_worker_is_503(forms: TestClient) -> None:
-    response = forms.get("/health/workers")
+def test_workers_without_a_worker_is_503(forms_internal: TestClient) -> None:
+    response = forms_internal.get("/health/workers")
     assert response.status_code == 503
     body = response.json()
     assert body["code"] == "no_workers"
@@ -86,8 +124,9 @@ def test_workers_without_a_worker_is_503(forms: TestClient) -> None:
 
 
 def test_workers_lists_registered_workers_with_heartbeat(
-    forms: TestClient, redis_client: redis.Redis, settings: Settings
+    forms_internal: TestClient, redis_client: redis.Redis, settings: Settings
 ) -> None:
+    forms = forms_internal
     queue = Queue(settings.queue_name, connection=redis_client, serializer=JSONSerializer)
     worker = Worker([queue], connection=redis_client, serializer=JSONSerializer, name="w-one")
     worker.register_birth()
@@ -107,18 +146,20 @@ def test_workers_lists_registered_workers_with_heartbeat(
     assert forms.get("/health/workers").status_code == 503
 
 
-def test_workers_without_redis(forms_without_redis: TestClient) -> None:
-    response = forms_without_redis.get("/health/workers")
+def test_workers_without_redis(internal_without_redis: TestClient) -> None:
+    response = internal_without_redis.get("/health/workers")
     assert response.status_code == 503
     assert response.json()["code"] == "redis_unavailable"
 
 
-def test_metrics_count_requests_by_route_template(content: TestClient) -> None:
-    before = content.get("/metrics").text
+def test_metrics_count_requests_by_route_template(
+    content: TestClient, content_internal: TestClient
+) -> None:
+    before = content_internal.get("/metrics").text
     key = {"app_name": "content", "path": "/v1/pages/{slug}", "status_code": "404"}
     start = sample(before, "frontdesk_requests_total", **key) or 0.0
     assert content.get("/v1/pages/no-such-page").status_code == 404
-    response = content.get("/metrics")
+    response = content_internal.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert sample(response.text, "frontdesk_requests_total", **key) == start + 1
@@ -129,28 +170,31 @@ def test_metrics_count_requests_by_route_template(content: TestClient) -> None:
 
 
 def test_metrics_queue_depth_and_failed_jobs(
-    forms: TestClient, redis_client: redis.Redis, settings: Settings
+    forms: TestClient, forms_internal: TestClient, redis_client: redis.Redis, settings: Settings
 ) -> None:
-    text = forms.get("/metrics").text
+    text = forms_internal.get("/metrics").text
     assert sample(text, "frontdesk_redis_up") == 1
     assert sample(text, "frontdesk_queue_jobs", state="queued") == 0
     assert sample(text, "frontdesk_workers") == 0
     assert forms.post(URL, json=VALID).status_code == 201
     assert forms.post(URL, json={**VALID, "message": "Shoulder"}).status_code == 201
-    text = forms.get("/metrics").text
+    text = forms_internal.get("/metrics").text
     assert sample(text, "frontdesk_queue_jobs", queue="frontdesk", state="queued") == 2
     queue = Queue(settings.queue_name, connection=redis_client, serializer=JSONSerializer)
     job = queue.dequeue_any([queue], None, connection=redis_client, serializer=JSONSerializer)
     assert job is not None
     queue.failed_job_registry.add(job[0], ttl=60, exc_string="boom")
-    text = forms.get("/metrics").text
+    text = forms_internal.get("/metrics").text
     assert sample(text, "frontdesk_queue_jobs", state="queued") == 1
     assert sample(text, "frontdesk_queue_jobs", state="failed") == 1
 
 
-def test_metrics_count_submissions_by_outcome(forms: TestClient) -> None:
+def test_metrics_count_submissions_by_outcome(
+    forms: TestClient, forms_internal: TestClient
+) -> None:
     def value(**labels: str) -> float:
-        return sample(forms.get("/metrics").text, "frontdesk_submissions_total", **labels) or 0.0
+        text = forms_internal.get("/metrics").text
+        return sample(text, "frontdesk_submissions_total", **labels) or 0.0
 
     accepted = {"form": "contact", "outcome": "accepted"}
     rejected = {"form": "contact", "outcome": "rejected", "code": "validation_failed"}
@@ -174,7 +218,7 @@ def test_content_reloads_are_counted(tmp_path: Path, env: dict[str, str]) -> Non
     # No file watcher: it would reload on the edit below too and count that load as well.
     settings = {**env, "FRONTDESK_SITE_DIR": str(site), "FRONTDESK_CONTENT_WATCH": "off"}
     holder = SiteHolder(load_settings(settings))
-    with TestClient(create_content(holder.settings, holder)) as content:
+    with TestClient(create_content_internal(holder.settings, holder)) as content:
 
         def value(outcome: str) -> float:
             text = content.get("/metrics").text
@@ -187,8 +231,8 @@ def test_content_reloads_are_counted(tmp_path: Path, env: dict[str, str]) -> Non
         assert (value("ok"), value("error")) == (ok + 1, errors + 1)
 
 
-def test_metrics_without_redis_say_redis_is_down(forms_without_redis: TestClient) -> None:
-    response = forms_without_redis.get("/metrics")
+def test_metrics_without_redis_say_redis_is_down(internal_without_redis: TestClient) -> None:
+    response = internal_without_redis.get("/metrics")
     assert response.status_code == 200
     assert sample(response.text, "frontdesk_redis_up") == 0
     assert "frontdesk_queue_jobs" not in response.text
@@ -279,10 +323,14 @@ def test_forms_log_lines_carry_the_request_id(
 
 @pytest.mark.parametrize("path", ["/health/live", "/health/ready"])
 def test_health_routes_answer_head_on_both_services(
-    forms: TestClient, content: TestClient, path: str
+    forms: TestClient,
+    content: TestClient,
+    forms_internal: TestClient,
+    content_internal: TestClient,
+    path: str,
 ) -> None:
     # Some load-balancer probes send HEAD: the GET answer's status and headers, no body.
-    for client in (forms, content):
+    for client in (forms, content, forms_internal, content_internal):
         response = client.head(path)
         assert response.status_code == 200
         assert response.content == b""
@@ -290,9 +338,28 @@ def test_health_routes_answer_head_on_both_services(
 
 
 def test_health_head_keeps_the_failure_status(
-    forms_without_redis: TestClient, forms: TestClient
+    forms_without_redis: TestClient, internal_without_redis: TestClient, forms_internal: TestClient
 ) -> None:
-    down = forms_without_redis.head("/health/ready")
-    assert down.status_code == 503
-    assert down.content == b""
-    assert forms.head("/health/workers").status_code == 503  # no worker registered
+    for client in (forms_without_redis, internal_without_redis):
+        down = client.head("/health/ready")
+        assert down.status_code == 503
+        assert down.content == b""
+    assert forms_internal.head("/health/workers").status_code == 503  # no worker registered
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/health/workers", "/v1/submissions/x"])
+def test_internals_are_not_on_the_public_apps(
+    forms: TestClient, content: TestClient, path: str
+) -> None:
+    assert forms.get(path).status_code == 404
+    assert content.get(path).status_code == 404
+
+
+def test_every_internal_answer_is_no_store(
+    forms_internal: TestClient, content_internal: TestClient
+) -> None:
+    for client in (forms_internal, content_internal):
+        for path in ("/metrics", "/health/live", "/health/ready", "/nope"):
+            response = client.get(path)
+            assert response.headers["cache-control"] == "no-store", (path, response.status_code)
+            assert response.headers["x-request-id"]

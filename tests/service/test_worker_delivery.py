@@ -11,6 +11,7 @@ from rq.serializers import JSONSerializer
 
 from frontdesk.settings import Settings, load_settings
 from services.forms.app import create_app
+from services.forms.internal import create_internal_app
 from services.forms.record import Submission
 from tests.conftest import Inbox
 
@@ -128,8 +129,10 @@ def test_message_outcomes_reach_the_metrics(
 ) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
+    internal = TestClient(create_internal_app(load_settings()))  # /metrics is internal
+
     def outcomes() -> dict[str, float]:
-        text = forms.get("/metrics").text
+        text = internal.get("/metrics").text
         return {
             s.labels["outcome"]: s.value
             for family in text_string_to_metric_families(text)

@@ -103,14 +103,30 @@ def test_compose_redis_is_durable() -> None:
     assert redis["healthcheck"]["test"][-1] == "ping"
 
 
+def internal_port(service: str) -> int:
+    port: int = getattr(Settings(), f"{service}_internal_port")
+    return port
+
+
 @pytest.mark.parametrize("service", ["content", "forms"])
 def test_compose_services_are_served_and_checked_for_readiness(service: str) -> None:
     spec = compose()["services"][service]
     assert spec["command"] == ["serve", service]
     probe = " ".join(spec["healthcheck"]["test"])
-    assert "/health/ready" in probe
+    assert f"http://127.0.0.1:{internal_port(service)}/health/ready" in probe
     assert spec["volumes"] == ["./examples/clinic-site:/site:ro"]
     assert spec["environment"]["FRONTDESK_SITE_DIR"] == "/site"
+
+
+@pytest.mark.parametrize("service", ["content", "forms"])
+def test_compose_publishes_internal_ports_on_loopback_only(service: str) -> None:
+    spec = compose()["services"][service]
+    port = internal_port(service)
+    assert spec["environment"]["FRONTDESK_INTERNAL_HOST"] == "0.0.0.0"  # inside the container
+    published = [p for p in spec["ports"] if p.split(":")[-1] == str(port)]
+    assert published == [f"127.0.0.1:{port}:{port}"]
+    public = getattr(Settings(), f"{service}_port")
+    assert f"{public}:{public}" in spec["ports"]
 
 
 def test_compose_worker_is_scalable_checked_and_drains() -> None:
@@ -186,8 +202,19 @@ def test_k8s_deployments_have_probes_resources_and_budgets(name: str) -> None:
         assert container["args"] == ["serve", name]
         assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
         assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports == {
+            "http": getattr(Settings(), f"{name}_port"),
+            "internal": internal_port(name),
+        }
+        # Probes and Prometheus use the internal port; the public Service never routes to it.
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["port"] == "internal"
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/port"] == str(internal_port(name))
         service = objects[("Service", f"frontdesk-{name}")]
         assert service["spec"]["selector"] == labels
+        assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
         hpa = objects[("HorizontalPodAutoscaler", f"frontdesk-{name}")]
         assert hpa["spec"]["scaleTargetRef"]["name"] == f"frontdesk-{name}"
         assert hpa["spec"]["minReplicas"] >= 2  # a PDB with minAvailable 1 needs two to drain
@@ -200,6 +227,7 @@ def test_k8s_secret_holds_credentials_and_redis_is_external() -> None:
     assert {"FRONTDESK_SMTP_USERNAME", "FRONTDESK_SMTP_PASSWORD"} <= secret.keys()
     config = objects[("ConfigMap", "frontdesk-config")]["data"]
     assert not {k for k in config if "PASSWORD" in k or "TOKENS" in k or "REDIS_URL" in k}
+    assert config["FRONTDESK_INTERNAL_HOST"] == "0.0.0.0"  # the kubelet probes the pod IP
     assert not [k for k in objects if k[0] == "StatefulSet"]  # no Redis in the cluster
 
 

@@ -2,6 +2,9 @@ import pytest
 
 from frontdesk.settings import SettingsError, StaffToken, load_settings
 
+ANN = "s3cret-" + "a" * 32
+BOB = "t0ken-" + "b" * 32
+
 
 def test_defaults_run_on_one_laptop() -> None:
     settings = load_settings({})
@@ -14,13 +17,16 @@ def test_values_are_decoded() -> None:
     settings = load_settings(
         {
             "FRONTDESK_RATE_LIMITS": "off",
-            "FRONTDESK_STAFF_TOKENS": "ann:s3cret, bob:t0ken",
+            "FRONTDESK_STAFF_TOKENS": f"ann:{ANN}, bob:{BOB}:forms=contact+booking:actions=read",
             "FRONTDESK_SMTP_TIMEOUT": "2.5",
             "FRONTDESK_CONTENT_CORS_ORIGINS": "https://a.example, https://b.example",
         }
     )
     assert settings.rate_limits is False
-    assert settings.staff_tokens == (StaffToken("ann", "s3cret"), StaffToken("bob", "t0ken"))
+    assert settings.staff_tokens == (
+        StaffToken("ann", ANN),
+        StaffToken("bob", BOB, forms=("contact", "booking"), actions=("read",)),
+    )
     assert settings.smtp_timeout == 2.5
     assert settings.content_cors_origins == ("https://a.example", "https://b.example")
 
@@ -56,3 +62,35 @@ def test_the_ipv6_prefix_is_64_by_default_and_from_32_to_128() -> None:
     for bad in ("31", "129", "0"):
         with pytest.raises(SettingsError, match="FRONTDESK_IPV6_PREFIX"):
             load_settings({"FRONTDESK_IPV6_PREFIX": bad})
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (f"ann:{ANN}:forms=", "forms= needs names"),
+        (f"ann:{ANN}:actions=read+print", "unknown action(s) print"),
+        (f"ann:{ANN}:colour=blue", "expected name:token"),
+        (f"ann:{ANN}:forms=a:forms=b", "expected name:token"),
+        (f"ann:{ANN},ann:{BOB}", "listed twice"),
+        (f"ann:{ANN},bob:{ANN}", "the token of another entry"),
+        ("ann", "expected comma-separated"),
+    ],
+)
+def test_bad_staff_token_entries_are_named_without_their_token(value: str, reason: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"FRONTDESK_STAFF_TOKENS": value})
+    [(name, text)] = caught.value.problems
+    assert name == "FRONTDESK_STAFF_TOKENS"
+    assert reason in text
+    assert ANN not in str(caught.value)
+    assert ANN not in repr(StaffToken("ann", ANN))
+
+
+def test_internal_ports_differ_from_public_ones() -> None:
+    settings = load_settings({})
+    assert (settings.content_internal_port, settings.forms_internal_port) == (9001, 9002)
+    assert settings.internal_host == "127.0.0.1"
+    with pytest.raises(SettingsError, match="FRONTDESK_FORMS_INTERNAL_PORT"):
+        load_settings({"FRONTDESK_FORMS_INTERNAL_PORT": "8002"})
+    with pytest.raises(SettingsError, match="FRONTDESK_CONTENT_INTERNAL_PORT"):
+        load_settings({"FRONTDESK_CONTENT_INTERNAL_PORT": "70000"})

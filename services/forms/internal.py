@@ -1,0 +1,46 @@
+"""The forms service's internal app: ``create_internal_app(settings)``.
+
+Served on ``FRONTDESK_INTERNAL_HOST:FRONTDESK_FORMS_INTERNAL_PORT`` in the same process as the public
+app (frontdesk/internal.py): ``/health/live``, ``/health/ready`` with Redis's error,
+``/health/workers``, ``/metrics`` and the staff API, with its own OpenAPI document at ``/schema``.
+Every answer is ``Cache-Control: no-store`` and carries ``X-Request-ID``.
+"""
+
+from __future__ import annotations
+
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from frontdesk.entry import EntryApp
+from frontdesk.internal import NoStore
+from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
+from frontdesk.problems import exception_handlers
+from frontdesk.requestid import RequestIdMiddleware
+from frontdesk.settings import Settings
+from services.forms.app import forms_state
+from services.forms.health import health_workers, live, ready
+from services.forms.staff import staff_routes
+
+
+def create_internal_app(settings: Settings) -> EntryApp:
+    """The internal app with its own :class:`~services.forms.state.FormsState` (the same Redis
+    data as the public app's); raises on a bad site directory.
+    """
+    state = forms_state(settings)
+    # Staff requests are counted in the service's series; health and metrics never are.
+    metrics_middleware, metrics = prometheus(
+        "forms",
+        [QueueCollector(state.store.redis, settings.queue_name)],
+        RequestCounters("forms"),
+    )
+    app = EntryApp(
+        route_handlers=[live, ready, health_workers, metrics, *staff_routes()],
+        middleware=[metrics_middleware],
+        logging_config=None,
+        state=State({"forms": state}),
+        exception_handlers=exception_handlers(),
+        on_shutdown=[state.redis.aclose],
+        openapi_config=OpenAPIConfig(title="Frontdesk forms internal API", version="1"),
+    )
+    app.entry = RequestIdMiddleware(NoStore(app.routed))
+    return app

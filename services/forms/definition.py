@@ -89,8 +89,10 @@ class RateLimits(Base, kw_only=True):
 class Captcha(Base, kw_only=True):
     """An optional CAPTCHA verified server-side (``secret``: ``FRONTDESK_CAPTCHA_SECRET``).
 
-    ``verify_url`` defaults to the provider's siteverify endpoint; ``timeout`` in seconds. A provider
-    that does not answer quarantines the submission rather than refusing it.
+    Verified at the provider's siteverify endpoint, or at ``FRONTDESK_CAPTCHA_VERIFY_URL``;
+    ``verify_url`` is refused here (:func:`cross_check`): the request carries the secret, and the
+    site directory does not decide where secrets go. ``timeout`` in seconds. A provider that does
+    not answer quarantines the submission rather than refusing it.
     """
 
     provider: Literal["turnstile", "hcaptcha", "recaptcha"]
@@ -236,8 +238,11 @@ def cross_check(form: FormDefinition) -> list[str]:
         for placeholder in sorted(placeholders - names - {"form"}):
             problems.append(f"$.subject: {{{placeholder}}} is not a field of this form")
     captcha = form.spam.captcha
-    if captcha and captcha.verify_url and normalise_origin(captcha.verify_url) is None:
-        problems.append("$.spam.captcha.verify_url: expected an http(s) URL")
+    if captcha and captcha.verify_url is not None:
+        problems.append(
+            "$.spam.captcha.verify_url: not allowed in a form (the request carries the CAPTCHA "
+            "secret); ops set FRONTDESK_CAPTCHA_VERIFY_URL for a proxy or a test server"
+        )
     return problems
 
 

@@ -354,7 +354,13 @@ async def _spam_reasons(
     captcha = form.spam.captcha
     if captcha is not None:
         response = _text(data.get(RESPONSE_FIELDS[captcha.provider]))
-        result = await verify_captcha(captcha, state.settings.captcha_secret, response, ip)
+        result = await verify_captcha(
+            captcha,
+            state.settings.captcha_secret,
+            response,
+            ip,
+            verify_url=state.settings.captcha_verify_url,
+        )
         if result != "passed":
             reasons.append(f"captcha_{result}")
     return reasons

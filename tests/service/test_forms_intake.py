@@ -16,6 +16,7 @@ import msgspec
 import pytest
 import redis
 
+from services.forms.definition import FormsError
 from services.forms.record import Submission
 from services.forms.timetrap import issue_token, shared_secret
 from tests.conftest import TEST_REDIS_URL
@@ -769,11 +770,10 @@ def verifier() -> Iterator[str]:
 def test_captcha_is_verified_at_the_configured_url(
     make_client: ClientFactory, redis_client: redis.Redis, verifier: str
 ) -> None:
-    extra = (
-        "spam:\n  captcha: {provider: turnstile, site_key: site-1, "
-        f"verify_url: '{verifier}', timeout: 0.5}}\n"
+    extra = "spam:\n  captcha: {provider: turnstile, site_key: site-1, timeout: 0.5}\n"
+    client = make_client(
+        forms={"cap": form_yaml("cap", extra)}, captcha_secret="shh", captcha_verify_url=verifier
     )
-    client = make_client(forms={"cap": form_yaml("cap", extra)}, captcha_secret="shh")
     url = "/v1/forms/cap/submissions"
     _Verifier.answers = [b'{"success": true}', b'{"success": false}', None]
     passed = client.post(url, json={**VALID, "cf-turnstile-response": "tok-1"})
@@ -797,6 +797,26 @@ def test_captcha_is_verified_at_the_configured_url(
         "response_field": "cf-turnstile-response",
     }
     assert "shh" not in json.dumps(definition)
+
+
+def test_a_form_cannot_send_the_captcha_secret_elsewhere(
+    make_client: ClientFactory, verifier: str
+) -> None:
+    """The site directory is content: a form naming its own ``verify_url`` (an editor's collector)
+    is refused at load, and the CAPTCHA secret goes only where the code or ops say."""
+    extra = (
+        "spam:\n  captcha: {provider: turnstile, site_key: site-1, "
+        f"verify_url: '{verifier}', timeout: 0.5}}\n"
+    )
+    _Verifier.answers = [b'{"success": true}']
+
+    def post() -> None:
+        client = make_client(forms={"cap": form_yaml("cap", extra)}, captcha_secret="shh")
+        client.post("/v1/forms/cap/submissions", json={**VALID, "cf-turnstile-response": "t"})
+
+    with pytest.raises(FormsError, match=r"verify_url: .*FRONTDESK_CAPTCHA_VERIFY_URL"):
+        post()
+    assert _Verifier.seen == []
 
 
 # --- languages -------------------------------------------------------------------------------

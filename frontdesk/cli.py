@@ -94,6 +94,13 @@ def _check_forms(site_dir: Path) -> int:
     if not forms:
         print(f"forms/: no form definitions in {site_dir}", file=sys.stderr)
         return 1
+    from worker.templates import check_templates
+
+    problems = check_templates(site_dir, forms)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
     print(f"ok: {len(forms)} form(s): {', '.join(sorted(forms))}")
     return 0
 

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from email.message import EmailMessage
 
+import jinja2
 import redis
 from rq import get_current_job
 
@@ -35,6 +36,7 @@ from worker.messages import (
     staff_message,
 )
 from worker.smtp import DeliveryError, deliver
+from worker.templates import describe
 
 log = logging.getLogger("frontdesk.worker")
 
@@ -206,6 +208,11 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         message = compose(submission, kind)
     except RuntimeError as exc:
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=str(exc)))
+    except jinja2.TemplateError as exc:
+        # A site template that fails (the sandbox's SecurityError included) fails the message:
+        # retrying cannot fix it, and staff see the error on the record (worker/templates.py).
+        text = f"template error: {describe(exc)}"
+        return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))
     if message is None:
         text = "nothing to send: the form has no auto-reply or the submission no email address"
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))

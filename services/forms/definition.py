@@ -252,6 +252,10 @@ def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
     problems: list[str] = []
     for file in sorted((site_dir / "forms").glob("*.yaml")):
         rel = file.relative_to(site_dir).as_posix()
+        if file.is_symlink() or file.parent.is_symlink():
+            # The site directory is content: never read a file of the host through it.
+            problems.append(f"{rel}: $: a symbolic link; the site directory takes no links")
+            continue
         try:
             form = msgspec.yaml.decode(file.read_bytes(), type=FormDefinition)
         except msgspec.ValidationError as exc:

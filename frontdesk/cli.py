@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     resend.add_argument(
         "--kind", action="append", choices=["staff", "auto_reply", "webhook"], help="default: staff"
     )
+    keys = commands.add_parser("keys", help="print a key derived from the master key")
+    keys.add_argument("purpose", choices=["webhook"], help="webhook: the receivers' signing key")
     for name in ("content", "forms"):
         group = commands.add_parser(name, help=f"{name} tools").add_subparsers(
             dest="action", required=True
@@ -179,6 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"ok: {', '.join(names)}" if names else "no worker with a fresh heartbeat on this host"
         )
         return 0 if names else 1
+    if args.command == "keys":
+        from frontdesk.redis import connect
+        from worker.webhooks import secret_key
+
+        print(secret_key(connect(settings.redis_url), settings).decode())
+        return 0
     if args.command == "send-test":
         from worker.cli import send_test
 

@@ -345,11 +345,13 @@ async def _spam_reasons(
         except redis.RedisError:
             raise _unavailable(form) from None
         verdict = (
-            check_token(secret, form.id, token, form.spam.min_fill_seconds)
+            check_token(secret, form.id, token, form.spam.min_fill_seconds, legacy=state.legacy)
             if isinstance(token, str)
             else "forged"
         )
-        if verdict != "ok":
+        if verdict == "missing":
+            flags.append("no_token")
+        elif verdict != "ok":
             reasons.append(f"token_{verdict}")
     captcha = form.spam.captcha
     if captcha is not None:

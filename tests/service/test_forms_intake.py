@@ -16,9 +16,10 @@ import msgspec
 import pytest
 import redis
 
+from frontdesk.keys import derive, key_for
 from services.forms.definition import FormsError
 from services.forms.record import Submission
-from services.forms.timetrap import issue_token, shared_secret
+from services.forms.timetrap import issue_token
 from tests.conftest import TEST_REDIS_URL
 from tests.service.forms_helpers import URL, VALID, ClientFactory, form_yaml, make_client
 
@@ -51,8 +52,7 @@ def _jobs(redis_client: redis.Redis) -> list[bytes]:
 
 
 def _old_token(redis_client: redis.Redis, form: str = "contact", age: float = 60) -> str:
-    secret = shared_secret(redis_client, None)
-    return issue_token(secret, form, time.time() - age)
+    return issue_token(key_for(redis_client, None, "time-trap"), form, time.time() - age)
 
 
 # --- encodings and answers ---------------------------------------------------------------------
@@ -525,8 +525,9 @@ def test_a_token_with_non_ascii_characters_is_forged_not_a_500(
 def test_secret_from_settings_signs_tokens(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    client = make_client(secret_key="s3cret")
-    token = issue_token(b"s3cret", "contact", time.time() - 10)
+    master = "s3cret-of-thirty-two-characters-at-least"
+    client = make_client(secret_key=master)
+    token = issue_token(derive(master.encode(), "time-trap"), "contact", time.time() - 10)
     response = client.post(URL, json={**VALID, "_token": token})
     assert _record(redis_client, response.json()["id"]).status == "received"
     assert redis_client.get("frontdesk:secret_key") is None

@@ -164,9 +164,7 @@ def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submi
         lambda s: _set_message(s, "webhook", status="sending", attempt=True),
     )
     try:
-        status = post(
-            form.webhook.url, submission, secret_key(connection, settings), settings.smtp_timeout
-        )
+        status = post(form.webhook.url, submission, secret_key(connection, settings), settings)
     except DeliveryError as exc:
         return _transient_or_failed(connection, submission.id, "webhook", exc)
     delivery = f"{submission.id}.webhook"

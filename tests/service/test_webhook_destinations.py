@@ -4,8 +4,10 @@ metadata addresses unless ops allow the range. Real HTTP receivers, real Redis, 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +18,7 @@ import pytest
 import redis
 
 from tests.conftest import CLINIC_SITE
-from tests.relay import Relay, running
+from tests.relay import Relay, running, self_signed, server_context
 from tests.service.test_worker_messages import run_jobs, stored, submit, visitor
 
 
@@ -103,6 +105,7 @@ HOSTS = ["localhost", "[::1]", "[::ffff:127.0.0.1]", "0x7f000001", "127.1", "169
     [(ALLOW_HTTP, host, "FRONTDESK_WEBHOOK_ALLOW_NETWORKS") for host in HOSTS]
     # https only by default, even to an allowed range.
     + [({"FRONTDESK_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}, "127.0.0.1", "ALLOW_HTTP")],
+    ids=[*HOSTS, "http-to-an-allowed-range"],
 )
 def test_loopback_link_local_and_http_destinations_are_refused(
     hook_site: Path,
@@ -152,3 +155,43 @@ def test_an_allowed_range_is_delivered_to_the_address_that_was_checked(
     assert where == "loopback"
     assert headers["Host"] == f"hooks.clinic.test:{receivers.port}"
     assert lookups == ["hooks.clinic.test"]
+
+
+def test_tls_names_and_verifies_the_host_not_the_pinned_address(
+    hook_site: Path,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Connecting to the checked address keeps TLS on the host name: the server sees it as SNI, and
+    a certificate the system store does not trust is refused (transient: the job retries)."""
+    cert, key = self_signed(tmp_path)
+    names: list[str | None] = []
+    context = server_context(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,misc,return-value]
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection, contextlib.suppress(ssl.SSLError, OSError):
+                context.wrap_socket(connection, server_side=True).close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
+        real = socket.getaddrinfo
+        monkeypatch.setattr(
+            socket,
+            "getaddrinfo",
+            lambda host, *a, **k: real(
+                "127.0.0.1" if host == "hooks.clinic.test" else host, *a, **k
+            ),
+        )
+        state = _webhook_state(redis_client, f"https://hooks.clinic.test:{port}/hook", hook_site)
+        thread.join(5)
+    assert names == ["hooks.clinic.test"]
+    assert state is not None
+    assert state.status == "queued"
+    assert state.last_error is not None
+    assert "CERTIFICATE_VERIFY_FAILED" in state.last_error.text

@@ -126,7 +126,8 @@ class AutoReply(Base, kw_only=True):
 
 class Webhook(Base, kw_only=True):
     """A JSON POST of each stored submission to ``url``, signed with HMAC-SHA256 over
-    ``<timestamp>.<body>`` with ``FRONTDESK_SECRET_KEY``; retried like email (docs/worker.md).
+    ``<timestamp>.<body>`` with the webhook key (derived from the master key); retried like email.
+    ``https`` to a global address unless ops allow more (worker/destinations.py, docs/worker.md).
     """
 
     url: Annotated[str, Meta(pattern=r"^https?://")]

@@ -144,6 +144,21 @@ def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
     return 0
 
 
+def _print_key(settings: Settings) -> int:
+    """Print the webhook receivers' key (derived from the master key, which may live in Redis)."""
+    import redis
+
+    from frontdesk.redis import connect
+    from worker.webhooks import secret_key
+
+    try:
+        print(secret_key(connect(settings.redis_url), settings).decode())
+    except redis.RedisError as exc:
+        print(f"frontdesk: the master key is in Redis, which failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -182,11 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0 if names else 1
     if args.command == "keys":
-        from frontdesk.redis import connect
-        from worker.webhooks import secret_key
-
-        print(secret_key(connect(settings.redis_url), settings).decode())
-        return 0
+        return _print_key(settings)
     if args.command == "send-test":
         from worker.cli import send_test
 

@@ -100,7 +100,7 @@ def main() -> None:
         env = base_env(
             FRONTDESK_REDIS_URL=redis_url,
             FRONTDESK_SITE_DIR=str(site),
-            FRONTDESK_SECRET_KEY="bench-secret",
+            FRONTDESK_SECRET_KEY="bench-secret-key-of-at-least-32-chars",
             FRONTDESK_FORMS_PORT=str(port),
         )
         forms = f"http://127.0.0.1:{port}"

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     resend.add_argument(
         "--kind", action="append", choices=["staff", "auto_reply", "webhook"], help="default: staff"
     )
+    keys = commands.add_parser("keys", help="print a key derived from the master key")
+    keys.add_argument("purpose", choices=["webhook"], help="webhook: the receivers' signing key")
     for name in ("content", "forms"):
         group = commands.add_parser(name, help=f"{name} tools").add_subparsers(
             dest="action", required=True
@@ -94,6 +96,13 @@ def _check_forms(site_dir: Path) -> int:
     if not forms:
         print(f"forms/: no form definitions in {site_dir}", file=sys.stderr)
         return 1
+    from worker.templates import check_templates
+
+    problems = check_templates(site_dir, forms)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
     print(f"ok: {len(forms)} form(s): {', '.join(sorted(forms))}")
     return 0
 
@@ -132,6 +141,21 @@ def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
         "staff=cli action=resend target=%s kinds=%s", submission_id, ",".join(kinds)
     )
     print(f"queued: {', '.join(kinds)}")
+    return 0
+
+
+def _print_key(settings: Settings) -> int:
+    """Print the webhook receivers' key (derived from the master key, which may live in Redis)."""
+    import redis
+
+    from frontdesk.redis import connect
+    from worker.webhooks import secret_key
+
+    try:
+        print(secret_key(connect(settings.redis_url), settings).decode())
+    except redis.RedisError as exc:
+        print(f"frontdesk: the master key is in Redis, which failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -176,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"ok: {', '.join(names)}" if names else "no worker with a fresh heartbeat on this host"
         )
         return 0 if names else 1
+    if args.command == "keys":
+        return _print_key(settings)
     if args.command == "send-test":
         from worker.cli import send_test
 

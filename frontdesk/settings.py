@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_max_hours: float = 24.0
     secret_key: str | None = None
     captcha_secret: str | None = None
+    captcha_verify_url: str | None = None
+    webhook_allow_http: bool = False
+    webhook_allow_networks: tuple[str, ...] = ()
+    smtp_allow_plaintext: bool = False
     rate_limits: bool = True
     staff_tokens: tuple[StaffToken, ...] = ()
     preview_tokens: tuple[str, ...] = ()
@@ -78,9 +82,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _PATH_FIELDS = {"site_dir", "smtp_ca_file"}
 _LIST_FIELDS = {"content_cors_origins", "trusted_proxies", "preview_tokens"}
+_LIST_FIELDS |= {"webhook_allow_networks"}
 _BOOL_WORDS = {"on": True, "true": True, "1": True, "yes": True, "off": False, "false": False}
 _BOOL_WORDS |= {"0": False, "no": False}
-_BOOL_FIELDS = {"rate_limits", "content_watch"}
+_BOOL_FIELDS = {"rate_limits", "content_watch", "webhook_allow_http", "smtp_allow_plaintext"}
+# HMAC keys shorter than the hash output weaken it (RFC 2104 §3); 32 characters also rule out a
+# password typed by hand.
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def _raw_value(field: str, raw: str) -> Any:
@@ -118,6 +126,25 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
         problems.append((f"{PREFIX}IPV6_PREFIX", "expected a prefix length from 32 to 128"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append((f"{PREFIX}REDIS_URL", "expected a redis://, rediss:// or unix:// URL"))
+    if settings.secret_key is not None and len(settings.secret_key) < MIN_SECRET_KEY_LENGTH:
+        # Never echo the value: it is a secret even when it is too short.
+        problems.append(
+            (
+                f"{PREFIX}SECRET_KEY",
+                f"needs at least {MIN_SECRET_KEY_LENGTH} characters; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+            )
+        )
+    for cidr in settings.webhook_allow_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.append((f"{PREFIX}WEBHOOK_ALLOW_NETWORKS", f"{cidr!r} is not a CIDR"))
+    if settings.captcha_verify_url is not None and not settings.captcha_verify_url.startswith(
+        ("https://", "http://")
+    ):
+        problems.append((f"{PREFIX}CAPTCHA_VERIFY_URL", "expected an http(s) URL"))
+    problems.extend(_smtp_plaintext(settings))
     ports = ("content_port", "forms_port", "content_internal_port", "forms_internal_port")
     for port_field in (*ports, "smtp_port"):
         if not 0 < getattr(settings, port_field) < 65536:
@@ -131,6 +158,45 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
                     f"must differ from {PREFIX}{service.upper()}_PORT",
                 )
             )
+    return problems
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is a literal loopback IP (``127.0.0.0/8``, ``::1``) or ``localhost``. Other
+    names are not trusted to resolve to loopback (``localhost.example``, ``127.0.0.1.nip.io``).
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _smtp_plaintext(settings: Settings) -> list[tuple[str, str]]:
+    """SMTP AUTH without TLS sends the relay password in clear text (RFC 4954 §4 asks for a
+    protected channel), and mail in clear text beyond this host carries patient data: both are
+    refused unless ``FRONTDESK_SMTP_ALLOW_PLAINTEXT`` is on (a development mail catcher).
+    """
+    if settings.smtp_security != "none" or settings.smtp_allow_plaintext:
+        return []
+    problems = []
+    opt_in = f"set {PREFIX}SMTP_SECURITY=starttls or tls, or {PREFIX}SMTP_ALLOW_PLAINTEXT=on"
+    if settings.smtp_username is not None:
+        problems.append(
+            (
+                f"{PREFIX}SMTP_USERNAME",
+                f"SMTP AUTH without TLS sends the password in clear; {opt_in}",
+            )
+        )
+    if not is_loopback_host(settings.smtp_host):
+        problems.append(
+            (
+                f"{PREFIX}SMTP_SECURITY",
+                f"none sends mail in clear text to {settings.smtp_host!r}, not a loopback "
+                f"address; {opt_in}",
+            )
+        )
     return problems
 
 

@@ -42,15 +42,22 @@ DESCRIPTIONS: dict[str, str] = {
     "per address: a /64 is one customer's network. IPv4 is counted per address.",
     "smtp_host": "The relay the worker sends through.",
     "smtp_port": "The relay's port (465 requires `FRONTDESK_SMTP_SECURITY=tls`).",
-    "smtp_security": "`none`, `starttls` or `tls` (implicit TLS).",
-    "smtp_username": "Relay user name; unset: no authentication. A secret.",
+    "smtp_security": "`none`, `starttls` or `tls` (implicit TLS). `none` is refused for a relay "
+    "that is not a literal loopback address or `localhost` unless "
+    "`FRONTDESK_SMTP_ALLOW_PLAINTEXT=on`.",
+    "smtp_allow_plaintext": "`on` or `off`: allow `FRONTDESK_SMTP_SECURITY=none` to a relay "
+    "beyond this host, and SMTP AUTH without TLS. Only for a development mail catcher "
+    "(compose's Mailpit).",
+    "smtp_username": "Relay user name; unset: no authentication. Needs `starttls` or `tls` "
+    "(or `FRONTDESK_SMTP_ALLOW_PLAINTEXT=on`). A secret.",
     "smtp_password": "Relay password. A secret.",
     "smtp_ca_file": "CA bundle that verifies the relay's certificate; unset: the system store.",
     "smtp_timeout": "Seconds to wait for the relay on each step.",
     "retry_base_seconds": "First retry delay of a failed email; it doubles up to one hour.",
     "retry_max_hours": "How long failed emails are retried in all before they count as failed.",
-    "secret_key": "Signs time-trap tokens and webhooks. Unset: generated once and kept in Redis "
-    "(`SET NX`), shared by every replica. A secret.",
+    "secret_key": "The master key (at least 32 characters): every signing key (time trap, "
+    "webhooks, ...) is derived from it with HKDF-SHA256 and a purpose label (docs/security.md). "
+    "Unset: generated once and kept in Redis (`SET NX`), shared by every replica. A secret.",
     "rate_limits": "`on` or `off`; `off` lifts every rate limit (benchmarks, bulk checks).",
     "staff_tokens": "Comma-separated `name:token[:forms=a+b][:actions=read+export]` entries for "
     "the staff API (internal port); unset: the staff API is off. Tokens have at least 32 "
@@ -70,6 +77,13 @@ DESCRIPTIONS: dict[str, str] = {
     "content_reload_debounce": "Seconds of quiet after a file change before the site reloads.",
     "captcha_secret": "Server-side secret of the CAPTCHA provider (Turnstile, hCaptcha or "
     "reCAPTCHA) for forms that enable one. A secret.",
+    "captcha_verify_url": "Where every form's CAPTCHA is verified instead of its provider's "
+    "siteverify URL (tests, a self-hosted proxy). Never taken from the site directory: the "
+    "request carries the CAPTCHA secret.",
+    "webhook_allow_http": "`on` or `off`: allow `http://` webhook URLs (default: `https://` only).",
+    "webhook_allow_networks": "Comma-separated CIDRs webhooks may reach although they are "
+    "loopback, private, link-local or otherwise not global (e.g. `10.1.2.0/24` for an "
+    "in-cluster receiver). Empty: only global addresses.",
     "worker_heartbeat": "Seconds between a worker's heartbeats; a worker silent for longer than "
     "about three of them counts as gone (`frontdesk health worker`, `/health/workers`).",
     "http_header_read_timeout": "Seconds a client may take to send its request headers before the "

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from email.message import EmailMessage
 
+import jinja2
 import redis
 from rq import get_current_job
 
@@ -37,6 +38,7 @@ from worker.messages import (
 )
 from worker.redact import scrub, visitor_values
 from worker.smtp import DeliveryError, deliver
+from worker.templates import describe
 
 log = logging.getLogger("frontdesk.worker")
 
@@ -165,9 +167,7 @@ def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submi
         lambda s: _set_message(s, "webhook", status="sending", attempt=True),
     )
     try:
-        status = post(
-            form.webhook.url, submission, secret_key(connection, settings), settings.smtp_timeout
-        )
+        status = post(form.webhook.url, submission, secret_key(connection, settings), settings)
     except DeliveryError as exc:
         return _transient_or_failed(connection, submission, "webhook", exc)
     delivery = f"{submission.id}.webhook"
@@ -209,6 +209,11 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         message = compose(submission, kind)
     except RuntimeError as exc:
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=str(exc)))
+    except jinja2.TemplateError as exc:
+        # A site template that fails (the sandbox's SecurityError included) fails the message:
+        # retrying cannot fix it, and staff see the error on the record (worker/templates.py).
+        text = f"template error: {describe(exc)}"
+        return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))
     if message is None:
         text = "nothing to send: the form has no auto-reply or the submission no email address"
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))

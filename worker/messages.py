@@ -36,6 +36,7 @@ import jinja2
 
 from services.forms.definition import FormDefinition
 from services.forms.record import MessageKind, Submission
+from worker.templates import sandboxed_environments
 
 TEMPLATES = Path(__file__).parent / "templates"
 _SPACE = re.compile(r"\s+")
@@ -57,10 +58,8 @@ def build_environment(site_dir: Path | None = None, form_id: str | None = None) 
             paths.append(site_dir / "templates" / form_id)
         paths.append(site_dir / "templates")
     paths.append(TEMPLATES)
-    loader = jinja2.FileSystemLoader(paths)
-    text = jinja2.Environment(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined)  # noqa: S701
-    html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
-    return text, html
+    # Site templates are an editor's content: sandboxed, and never read through a link.
+    return sandboxed_environments(paths)
 
 
 TEMPLATE_NAMES = ("staff.txt.j2", "staff.html.j2", "auto_reply.txt.j2", "auto_reply.html.j2")

@@ -1,31 +1,35 @@
 """Webhook deliveries: a JSON POST of a submission, signed with HMAC-SHA256.
 
 Headers: ``Content-Type: application/json``, ``Frontdesk-Signature: t=<unix seconds>,v1=<hex>``
-where ``v1`` is HMAC-SHA256 (key: the site's secret key) over ``<t>.<raw body>`` (the scheme
-Stripe and others use: the timestamp lets receivers refuse replays), ``Frontdesk-Delivery`` (a
-stable id: ``<submission id>.webhook``, for receivers to drop repeats) and ``Frontdesk-Form``.
+where ``v1`` is HMAC-SHA256 (key: the ``webhooks`` key derived from the master key, see
+:mod:`frontdesk.keys`; ``frontdesk keys webhook`` prints it for receivers) over ``<t>.<raw body>``
+(the scheme Stripe and others use: the timestamp lets receivers refuse replays),
+``Frontdesk-Delivery`` (a stable id: ``<submission id>.webhook``, for receivers to drop repeats) and
+``Frontdesk-Form``.
 
-Outcomes follow RFC 9110: 2xx delivered; 408, 429, 5xx, connection errors and timeouts are
-transient (retried on the email schedule); any other status is permanent.
+Where it goes is checked on every attempt, and the POST connects to the checked address
+(:mod:`worker.destinations`). Redirects are not followed: a signed POST is not re-sent elsewhere.
+
+Outcomes follow RFC 9110: 2xx delivered; 408, 429, 5xx, connection errors, timeouts and a host that
+does not resolve are transient (retried on the email schedule); any other status, and a refused
+destination, are permanent.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import time
-import urllib.error
-import urllib.request
 
+import httpx
 import msgspec
 import redis
 
+from frontdesk.keys import key_for
 from frontdesk.settings import Settings
-from services.forms.record import KEY_PREFIX, PhoneInfo, Submission
+from services.forms.record import PhoneInfo, Submission
+from worker.destinations import Refused, Unresolved, check
 from worker.smtp import DeliveryError
-
-SECRET_KEY = f"{KEY_PREFIX}secret-key"
 
 
 class Payload(msgspec.Struct, kw_only=True):
@@ -40,15 +44,11 @@ class Payload(msgspec.Struct, kw_only=True):
 
 
 def secret_key(connection: redis.Redis, settings: Settings) -> bytes:
-    """``FRONTDESK_SECRET_KEY``, or one generated once and kept in Redis (``SET NX``), shared by
-    every replica (DESIGN.md "Settings").
+    """The webhook signing key: the 64-character hex text of the ``webhooks`` key derived from the
+    master key, used as text (as receivers paste it; ``frontdesk keys webhook`` prints it). Raises
+    ``redis.RedisError`` when the generated master key cannot be read.
     """
-    if settings.secret_key:
-        return settings.secret_key.encode()
-    connection.set(SECRET_KEY, secrets.token_hex(32), nx=True)
-    raw = connection.get(SECRET_KEY)
-    assert raw is not None
-    return raw if isinstance(raw, bytes) else str(raw).encode()
+    return key_for(connection, settings.secret_key, "webhooks").hex().encode()
 
 
 def signature(key: bytes, timestamp: int, body: bytes) -> str:
@@ -70,39 +70,48 @@ def body_of(submission: Submission) -> bytes:
     return msgspec.json.encode(payload)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is answered as an error (a permanent one): a signed POST is not re-sent elsewhere."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def post(url: str, submission: Submission, key: bytes, timeout: float) -> int:
+def post(url: str, submission: Submission, key: bytes, settings: Settings) -> int:
     """POST the signed submission to ``url``; returns the 2xx status.
 
     Raises :class:`~worker.smtp.DeliveryError` (``code`` = HTTP status, ``None`` without one).
     """
-    body = body_of(submission)
-    request = urllib.request.Request(  # noqa: S310 - the form definition allows only http(s)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "Frontdesk-Webhook",
-            "Frontdesk-Signature": signature(key, int(time.time()), body),
-            "Frontdesk-Delivery": f"{submission.id}.webhook",
-            "Frontdesk-Form": submission.form,
-        },
-    )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        transient = exc.code in (408, 429) or exc.code >= 500
-        raise DeliveryError(exc.code, str(exc.reason)[:200], permanent=not transient) from exc
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise DeliveryError(None, f"{type(exc).__name__}: {exc}", permanent=False) from exc
+        target = check(
+            url,
+            allow_http=settings.webhook_allow_http,
+            allow_networks=settings.webhook_allow_networks,
+        )
+    except Refused as exc:
+        raise DeliveryError(None, str(exc), permanent=True) from None
+    except Unresolved as exc:
+        raise DeliveryError(None, str(exc), permanent=False) from None
+    body = body_of(submission)
+    parts = httpx.URL(url)
+    pinned = parts.copy_with(host=target.address)
+    headers = {
+        "Host": parts.netloc.decode("ascii"),
+        "Content-Type": "application/json",
+        "User-Agent": "Frontdesk-Webhook",
+        "Frontdesk-Signature": signature(key, int(time.time()), body),
+        "Frontdesk-Delivery": f"{submission.id}.webhook",
+        "Frontdesk-Form": submission.form,
+    }
+    try:
+        # trust_env=False: no proxy from the environment, which would resolve the host again.
+        with httpx.Client(
+            timeout=settings.smtp_timeout, trust_env=False, follow_redirects=False
+        ) as client:
+            response = client.post(
+                pinned,
+                content=body,
+                headers=headers,
+                # The certificate is verified for the host name, not the pinned address.
+                extensions={"sni_hostname": target.host},
+            )
+    except httpx.HTTPError as exc:
+        raise DeliveryError(None, f"{type(exc).__name__}: {exc}"[:200], permanent=False) from exc
+    status = response.status_code
+    if 200 <= status < 300:
+        return status
+    transient = status in (408, 429) or status >= 500
+    raise DeliveryError(status, response.reason_phrase[:200], permanent=not transient)

@@ -6,6 +6,7 @@ A problem reads ``pages/dry-needling.yaml: $.sections[3].rows[1]: expected 2 val
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,8 @@ class _FormId(msgspec.Struct):
 
 def _decode(root: Path, file: Path, type_: Any, problems: list[SiteProblem]) -> Any | None:
     rel = file.relative_to(root).as_posix()
+    if not _inside(root, file):
+        return None  # never read: :func:`site_links` reports the link
     try:
         # strict=False: a quoted "2026-01-01" is still a date and "800" a width, as editors expect;
         # numbers are never silently turned into text (a comparison value 12 must be "12").
@@ -102,6 +105,53 @@ def _decode(root: Path, file: Path, type_: Any, problems: list[SiteProblem]) -> 
         # out-of-range timestamps): still a problem of that file, never a crash of the loader.
         problems.append(SiteProblem(rel, "$", f"not readable YAML: {_first_line(exc)}"))
     return None
+
+
+def _inside(root: Path, file: Path) -> bool:
+    """Whether ``file`` (a path under ``root``) is itself, with every folder between, no link:
+    its real path is the one its name says. ``root`` itself may be a link (a release folder).
+    """
+    relative = os.path.relpath(file, root)
+    return not relative.startswith(os.pardir) and os.path.realpath(file) == os.path.join(
+        os.path.realpath(root), relative
+    )
+
+
+def site_links(root: Path) -> list[SiteProblem]:
+    """One problem per symbolic link below ``root`` (folders starting with ``.`` skipped; links to
+    folders are not followed). The site directory is content: a link could make the services
+    read and serve any file of their host (``/proc/self/environ`` holds every secret), so links
+    are refused, whatever they point to.
+    """
+    problems = []
+    for folder, folders, files in os.walk(root):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for name in sorted([*folders, *files]):
+            path = Path(folder) / name
+            if path.is_symlink():
+                rel = path.relative_to(root).as_posix()
+                problems.append(
+                    SiteProblem(
+                        rel,
+                        "$",
+                        "a symbolic link; the site directory takes no links: copy the file in",
+                    )
+                )
+    return problems
+
+
+def _assets(assets_dir: Path) -> dict[str, Path]:
+    """Regular files under ``assets/`` by their path relative to it, links left out (and never
+    followed into folders); files starting with ``.`` are not served.
+    """
+    assets = {}
+    for folder, folders, files in os.walk(assets_dir):
+        folders[:] = [f for f in folders if not (Path(folder) / f).is_symlink()]
+        for name in files:
+            file = Path(folder) / name
+            if not name.startswith(".") and not file.is_symlink() and file.is_file():
+                assets[file.relative_to(assets_dir).as_posix()] = file
+    return dict(sorted(assets.items()))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -123,9 +173,10 @@ def load_site(root: Path) -> Site:
     site_file = root / "site.yaml"
     if not site_file.is_file():
         raise SiteError([SiteProblem("site.yaml", "$", f"missing in {root}")])
+    links = site_links(root)
     config = _decode(root, site_file, SiteConfig, problems)
     if config is None:
-        raise SiteError(problems)
+        raise SiteError(problems + links)
 
     collections: dict[str, dict[str, LoadedItem]] = {}
     broken: set[str] = set()
@@ -196,15 +247,8 @@ def load_site(root: Path) -> Site:
         pages[page.slug] = LoadedPage(page, rel, _mtime(file))
 
     assets_dir = root / "assets"
-    assets = (
-        {
-            file.relative_to(assets_dir).as_posix(): file
-            for file in sorted(assets_dir.rglob("*"))
-            if file.is_file() and not file.name.startswith(".")
-        }
-        if assets_dir.is_dir()
-        else {}
-    )
+    assets = _assets(assets_dir) if _inside(root, assets_dir) and assets_dir.is_dir() else {}
+    problems.extend(links)
     forms = _form_ids(root)
     site = Site(root, config, pages, collections, assets, _mtime(site_file), frozenset(broken))
     problems.extend(check_site(site, forms))
@@ -239,6 +283,8 @@ def check_site(site: Site, forms: set[str] | None = None) -> list[SiteProblem]:
     - images have alt text (WCAG 2.2 SC 1.1.1) and relative ``src`` exists under ``assets/``;
     - navigation links to existing pages; redirects lead to an existing page without a loop and
       never shadow an existing page.
+
+    Symbolic links are refused by :func:`load_site` (:func:`site_links`).
     """
     problems: list[SiteProblem] = []
     kinds: dict[str, str] = {c.name: c.kind for c in site.config.collections}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
+import os
+import stat
 import threading
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -299,13 +301,36 @@ def _sitemap(base_url: str, pages: list[public.PageSummaryOut]) -> bytes:
     ).encode()
 
 
+def _read_asset(site: Site, path: str) -> tuple[bytes, float]:
+    """The bytes and modification time of ``assets/<path>``, read only when the file is a regular
+    file inside ``assets/`` reached through no link (the check ran at load; the file may have been
+    swapped since). Raises ``OSError`` naming the file otherwise, so the build fails and the last
+    good one keeps being served.
+    """
+    assets = os.path.realpath(site.root / "assets")
+    name = os.path.join(assets, path)
+    if os.path.realpath(name) != name:
+        raise OSError("not a file inside assets/ (a symbolic link?)")
+    # O_NOFOLLOW: a link put in place between the check and the open fails with ELOOP.
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError("not a regular file")
+        return handle.read(), status.st_mtime
+
+
 def _asset_bodies(site: Site) -> dict[str, Body]:
     bodies = {}
-    for path, file in site.assets.items():
+    for path in site.assets:
         media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        modified = dt.datetime.fromtimestamp(file.stat().st_mtime, tz=dt.UTC)
+        try:
+            data, mtime = _read_asset(site, path)
+        except OSError as exc:
+            raise OSError(f"assets/{path}: {exc.strerror or exc}") from exc
+        modified = dt.datetime.fromtimestamp(mtime, tz=dt.UTC)
         bodies[path] = Body.raw(
-            file.read_bytes(),
+            data,
             media_type,
             modified,
             compress=not media_type.startswith(_COMPRESSED) or media_type == "image/svg+xml",

@@ -4,6 +4,10 @@ All three take a urlencoded POST of ``secret``, ``response`` and ``remoteip`` an
 boolean ``success``. A provider that does not answer (timeout, connection error, non-JSON, 5xx)
 quarantines the submission instead of refusing it: a person is never turned away because a third
 party is down.
+
+The request carries the deployment's CAPTCHA secret, so where it goes is fixed here (the providers'
+siteverify URLs) or set by ops (``FRONTDESK_CAPTCHA_VERIFY_URL``: tests, a self-hosted proxy), never
+by the site directory, whose editors are not trusted with secrets (docs/security.md).
 """
 
 from __future__ import annotations
@@ -33,12 +37,19 @@ class _Answer(msgspec.Struct):
 
 
 async def verify_captcha(
-    captcha: Captcha, secret: str | None, response: str | None, remote_ip: str
+    captcha: Captcha,
+    secret: str | None,
+    response: str | None,
+    remote_ip: str,
+    verify_url: str | None = None,
 ) -> CaptchaVerdict:
-    """``passed``, ``failed`` (no or wrong response, or no secret configured) or ``unavailable``."""
+    """``passed``, ``failed`` (no or wrong response, or no secret configured) or ``unavailable``.
+
+    ``verify_url`` is ``FRONTDESK_CAPTCHA_VERIFY_URL``; unset, the provider's own endpoint.
+    """
     if not response or not secret:
         return "failed"
-    url = captcha.verify_url or VERIFY_URLS[captcha.provider]
+    url = verify_url or VERIFY_URLS[captcha.provider]
     data = {"secret": secret, "response": response, "remoteip": remote_ip}
     try:
         async with httpx.AsyncClient(timeout=captcha.timeout) as client:

@@ -91,8 +91,10 @@ class RateLimits(Base, kw_only=True):
 class Captcha(Base, kw_only=True):
     """An optional CAPTCHA verified server-side (``secret``: ``FRONTDESK_CAPTCHA_SECRET``).
 
-    ``verify_url`` defaults to the provider's siteverify endpoint; ``timeout`` in seconds. A provider
-    that does not answer quarantines the submission rather than refusing it.
+    Verified at the provider's siteverify endpoint, or at ``FRONTDESK_CAPTCHA_VERIFY_URL``;
+    ``verify_url`` is refused here (:func:`cross_check`): the request carries the secret, and the
+    site directory does not decide where secrets go. ``timeout`` in seconds. A provider that does
+    not answer quarantines the submission rather than refusing it.
     """
 
     provider: Literal["turnstile", "hcaptcha", "recaptcha"]
@@ -127,7 +129,8 @@ class AutoReply(Base, kw_only=True):
 
 class Webhook(Base, kw_only=True):
     """A JSON POST of each stored submission to ``url``, signed with HMAC-SHA256 over
-    ``<timestamp>.<body>`` with ``FRONTDESK_SECRET_KEY``; retried like email (docs/worker.md).
+    ``<timestamp>.<body>`` with the webhook key (derived from the master key); retried like email.
+    ``https`` to a global address unless ops allow more (worker/destinations.py, docs/worker.md).
     """
 
     url: Annotated[str, Meta(pattern=r"^https?://")]
@@ -239,8 +242,11 @@ def cross_check(form: FormDefinition) -> list[str]:
         for placeholder in sorted(placeholders - names - {"form"}):
             problems.append(f"$.subject: {{{placeholder}}} is not a field of this form")
     captcha = form.spam.captcha
-    if captcha and captcha.verify_url and normalise_origin(captcha.verify_url) is None:
-        problems.append("$.spam.captcha.verify_url: expected an http(s) URL")
+    if captcha and captcha.verify_url is not None:
+        problems.append(
+            "$.spam.captcha.verify_url: not allowed in a form (the request carries the CAPTCHA "
+            "secret); ops set FRONTDESK_CAPTCHA_VERIFY_URL for a proxy or a test server"
+        )
     return problems
 
 
@@ -250,6 +256,10 @@ def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
     problems: list[str] = []
     for file in sorted((site_dir / "forms").glob("*.yaml")):
         rel = file.relative_to(site_dir).as_posix()
+        if file.is_symlink() or file.parent.is_symlink():
+            # The site directory is content: never read a file of the host through it.
+            problems.append(f"{rel}: $: a symbolic link; the site directory takes no links")
+            continue
         try:
             form = msgspec.yaml.decode(file.read_bytes(), type=FormDefinition)
         except msgspec.ValidationError as exc:

@@ -379,18 +379,27 @@ async def _spam_reasons(
                 token,
                 form.spam.min_fill_seconds,
                 lifetime=form.spam.token_lifetime_hours * 3600,
+                legacy=state.legacy,
             )
             if isinstance(token, str)
             else "forged"
         )
         if verdict == "expired":  # counts as missing; the second flag tells staff why
             flags += ["no_token", "token_expired"]
+        elif verdict == "missing":  # signed with the key before the upgrade
+            flags.append("no_token")
         elif verdict != "ok":
             reasons.append(f"token_{verdict}")
     captcha = form.spam.captcha
     if captcha is not None:
         response = _text(data.get(RESPONSE_FIELDS[captcha.provider]))
-        result = await verify_captcha(captcha, state.settings.captcha_secret, response, ip)
+        result = await verify_captcha(
+            captcha,
+            state.settings.captcha_secret,
+            response,
+            ip,
+            verify_url=state.settings.captcha_verify_url,
+        )
         if result != "passed":
             reasons.append(f"captcha_{result}")
     return reasons

@@ -5,12 +5,13 @@ from __future__ import annotations
 import anyio
 import redis.asyncio
 
+from frontdesk.keys import derive, derived_since, master_key
 from frontdesk.settings import Settings
 from services.forms.claims import Claimer
 from services.forms.definition import FormDefinition
 from services.forms.ratelimit import RateLimiter
 from services.forms.store import SubmissionStore
-from services.forms.timetrap import shared_secret
+from services.forms.timetrap import LegacyKey
 from services.forms.web import IpNetwork, parse_networks
 
 
@@ -39,13 +40,20 @@ class FormsState:
         self.claimer = Claimer(connection)
         self.trusted_proxies: list[IpNetwork] = parse_networks(settings.trusted_proxies)
         self._secret: bytes | None = None
+        self.legacy: LegacyKey | None = None
 
     async def secret(self) -> bytes:
-        """The time-trap signing key (see :func:`~services.forms.timetrap.shared_secret`); read
-        from Redis once, then cached. Raises ``redis.RedisError`` when Redis fails.
+        """The time trap's key (``time-trap``, :mod:`frontdesk.keys`); read from Redis once, then
+        cached with :attr:`legacy` (the previous version's key). Raises ``redis.RedisError`` when
+        Redis fails.
         """
         if self._secret is None:
-            self._secret = await anyio.to_thread.run_sync(
-                shared_secret, self.store.redis, self.settings.secret_key
-            )
+            master, since = await anyio.to_thread.run_sync(self._master)
+            self.legacy = LegacyKey(master, since)
+            self._secret = derive(master, "time-trap")
         return self._secret
+
+    def _master(self) -> tuple[bytes, float]:
+        return master_key(self.store.redis, self.settings.secret_key), derived_since(
+            self.store.redis
+        )

@@ -1,12 +1,16 @@
 """The time trap: an HMAC-signed issue time handed out with the public form definition.
 
 A token is ``<issued ms, base 36>.<signature>``; the signature is HMAC-SHA256 (RFC 2104) over
-``<form id>:<issued ms>`` with the deployment's secret key, truncated to 128 bits and base64url
-encoded. A submission whose token is younger than the form's minimum fill time, or whose signature
-does not match, is quarantined; a missing token only flags ``no_token``. A token lives
-:data:`TOKEN_LIFETIME` (a form's ``spam.token_lifetime_hours``): an older one is ``expired`` and
-counts as missing, so a scraped token cannot be replayed for ever and a person who left the tab
-open is still heard.
+``<form id>:<issued ms>`` with the time trap's own key (``time-trap``, derived from the master key:
+:mod:`frontdesk.keys`), truncated to 128 bits and base64url encoded. A submission whose token is
+younger than the form's minimum fill time, or whose signature does not match, is quarantined; a
+missing token only flags ``no_token``. A token lives :data:`TOKEN_LIFETIME` (a form's
+``spam.token_lifetime_hours``): an older one is ``expired`` and counts as missing, so a scraped
+token cannot be replayed for ever and a person who left the tab open is still heard.
+
+Before keys were derived, tokens were signed with the master key itself. Such a token, issued before
+this deployment first derived keys and within the token lifetime, counts as missing (a form page
+opened before the upgrade still goes through); one issued later is forged.
 """
 
 from __future__ import annotations
@@ -15,31 +19,21 @@ import base64
 import functools
 import hashlib
 import hmac
-import secrets
 import time
-from typing import Literal
+from typing import Literal, NamedTuple
 
-import redis
-
-from services.forms.record import KEY_PREFIX
-
-SECRET_KEY = f"{KEY_PREFIX}secret_key"
-TokenVerdict = Literal["ok", "too_young", "expired", "forged"]
+TokenVerdict = Literal["ok", "too_young", "expired", "forged", "missing"]
 # A day: a page left open overnight still posts with a token.
 TOKEN_LIFETIME = 24 * 3600.0
 
 
-def shared_secret(connection: redis.Redis, configured: str | None) -> bytes:
-    """``FRONTDESK_SECRET_KEY`` when set; else one random key kept in Redis with ``SET NX``, so
-    every replica signs with the same key. Raises ``redis.RedisError`` when Redis fails.
+class LegacyKey(NamedTuple):
+    """The previous version's time-trap key (the master key itself) and ``before``, when this
+    deployment first derived keys (Unix seconds).
     """
-    if configured:
-        return configured.encode()
-    connection.set(SECRET_KEY, secrets.token_hex(32).encode(), nx=True)
-    stored = connection.get(SECRET_KEY)
-    if stored is None:  # pragma: no cover - deleted between SET and GET
-        raise redis.RedisError("the shared secret key vanished")
-    return stored if isinstance(stored, bytes) else stored.encode()
+
+    key: bytes
+    before: float
 
 
 @functools.lru_cache(maxsize=8)
@@ -70,10 +64,12 @@ def check_token(
     min_fill_seconds: float,
     now: float | None = None,
     lifetime: float = TOKEN_LIFETIME,
+    legacy: LegacyKey | None = None,
 ) -> TokenVerdict:
     """``ok``, ``too_young`` (issued less than ``min_fill_seconds`` ago, or in the future),
-    ``expired`` (issued more than ``lifetime`` seconds ago) or ``forged`` (malformed, for another
-    form, or signed with another key). Times are Unix seconds.
+    ``expired`` (issued more than ``lifetime`` seconds ago), ``forged`` (malformed, for another
+    form, or signed with another key) or ``missing`` (signed with ``legacy``'s key before the
+    upgrade, within ``lifetime``: see the module's docstring). Times are Unix seconds.
     """
     issued_text, sep, signature = token.partition(".")
     # Checked first: hmac.compare_digest raises TypeError on non-ASCII text (a visitor's 500), and
@@ -84,9 +80,15 @@ def check_token(
         issued_ms = int(issued_text, 36)
     except ValueError:
         return "forged"
-    if not hmac.compare_digest(signature, _signature(secret, form_id, issued_ms)):
-        return "forged"
     age = (time.time() if now is None else now) - issued_ms / 1000
+    if not hmac.compare_digest(signature, _signature(secret, form_id, issued_ms)):
+        signed_before = (
+            legacy is not None
+            and issued_ms / 1000 < legacy.before
+            and age <= lifetime
+            and hmac.compare_digest(signature, _signature(legacy.key, form_id, issued_ms))
+        )
+        return "missing" if signed_before else "forged"
     if age > lifetime:
         return "expired"
     return "too_young" if age < min_fill_seconds else "ok"

@@ -13,11 +13,12 @@ import msgspec
 import pytest
 import redis
 
+from frontdesk.keys import key_for
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import load_settings
 from services.forms.app import FormsApp, create_app
 from services.forms.record import Submission
-from services.forms.timetrap import check_token, issue_token, shared_secret
+from services.forms.timetrap import check_token, issue_token
 from tests.asgi import http_scope
 from tests.conftest import CLINIC_SITE
 from tests.service.forms_helpers import URL, VALID, form_yaml
@@ -175,10 +176,8 @@ async def test_the_captcha_provider_is_told_the_client_behind_the_proxy(
     """``remoteip`` is the client's address (not a visitor-made line, not the /64 bucket); an
     IPv4-mapped IPv6 address is given as IPv4."""
     monkeypatch.setenv("FRONTDESK_CAPTCHA_SECRET", "shh")
-    extra = (
-        "spam:\n  captcha: {provider: turnstile, site_key: site-1, "
-        f"verify_url: '{verifier}', timeout: 2}}\n"
-    )
+    monkeypatch.setenv("FRONTDESK_CAPTCHA_VERIFY_URL", verifier)
+    extra = "spam:\n  captcha: {provider: turnstile, site_key: site-1, timeout: 2}\n"
     app = make_app(site, {"cap": form_yaml("cap", extra)})
     url = "/v1/forms/cap/submissions"
     _Verifier.answers = [b'{"success": true}'] * 3
@@ -217,7 +216,7 @@ async def test_an_expired_token_counts_as_missing(site: Path, redis_client: redi
     """A day-old page posts: accepted and notified like a post without a token (``no_token``), with
     ``token_expired`` telling staff why; never quarantined as forged. A form may shorten it."""
     app = make_app(site, {"short": form_yaml("short", "spam:\n  token_lifetime_hours: 1\n")})
-    secret = shared_secret(redis_client, None)
+    secret = key_for(redis_client, None, "time-trap")
     now = time.time()
     cases = [
         (URL, now - 25 * HOUR, {"no_token", "token_expired"}),

@@ -16,8 +16,10 @@ import msgspec
 import pytest
 import redis
 
+from frontdesk.keys import derive, key_for
+from services.forms.definition import FormsError
 from services.forms.record import Submission
-from services.forms.timetrap import issue_token, shared_secret
+from services.forms.timetrap import issue_token
 from tests.conftest import TEST_REDIS_URL
 from tests.service.forms_helpers import URL, VALID, ClientFactory, form_yaml, make_client
 
@@ -50,8 +52,7 @@ def _jobs(redis_client: redis.Redis) -> list[bytes]:
 
 
 def _old_token(redis_client: redis.Redis, form: str = "contact", age: float = 60) -> str:
-    secret = shared_secret(redis_client, None)
-    return issue_token(secret, form, time.time() - age)
+    return issue_token(key_for(redis_client, None, "time-trap"), form, time.time() - age)
 
 
 # --- encodings and answers ---------------------------------------------------------------------
@@ -524,8 +525,9 @@ def test_a_token_with_non_ascii_characters_is_forged_not_a_500(
 def test_secret_from_settings_signs_tokens(
     make_client: ClientFactory, redis_client: redis.Redis
 ) -> None:
-    client = make_client(secret_key="s3cret")
-    token = issue_token(b"s3cret", "contact", time.time() - 10)
+    master = "s3cret-of-thirty-two-characters-at-least"
+    client = make_client(secret_key=master)
+    token = issue_token(derive(master.encode(), "time-trap"), "contact", time.time() - 10)
     response = client.post(URL, json={**VALID, "_token": token})
     assert _record(redis_client, response.json()["id"]).status == "received"
     assert redis_client.get("frontdesk:secret_key") is None
@@ -769,11 +771,10 @@ def verifier() -> Iterator[str]:
 def test_captcha_is_verified_at_the_configured_url(
     make_client: ClientFactory, redis_client: redis.Redis, verifier: str
 ) -> None:
-    extra = (
-        "spam:\n  captcha: {provider: turnstile, site_key: site-1, "
-        f"verify_url: '{verifier}', timeout: 0.5}}\n"
+    extra = "spam:\n  captcha: {provider: turnstile, site_key: site-1, timeout: 0.5}\n"
+    client = make_client(
+        forms={"cap": form_yaml("cap", extra)}, captcha_secret="shh", captcha_verify_url=verifier
     )
-    client = make_client(forms={"cap": form_yaml("cap", extra)}, captcha_secret="shh")
     url = "/v1/forms/cap/submissions"
     _Verifier.answers = [b'{"success": true}', b'{"success": false}', None]
     passed = client.post(url, json={**VALID, "cf-turnstile-response": "tok-1"})
@@ -797,6 +798,26 @@ def test_captcha_is_verified_at_the_configured_url(
         "response_field": "cf-turnstile-response",
     }
     assert "shh" not in json.dumps(definition)
+
+
+def test_a_form_cannot_send_the_captcha_secret_elsewhere(
+    make_client: ClientFactory, verifier: str
+) -> None:
+    """The site directory is content: a form naming its own ``verify_url`` (an editor's collector)
+    is refused at load, and the CAPTCHA secret goes only where the code or ops say."""
+    extra = (
+        "spam:\n  captcha: {provider: turnstile, site_key: site-1, "
+        f"verify_url: '{verifier}', timeout: 0.5}}\n"
+    )
+    _Verifier.answers = [b'{"success": true}']
+
+    def post() -> None:
+        client = make_client(forms={"cap": form_yaml("cap", extra)}, captcha_secret="shh")
+        client.post("/v1/forms/cap/submissions", json={**VALID, "cf-turnstile-response": "t"})
+
+    with pytest.raises(FormsError, match=r"verify_url: .*FRONTDESK_CAPTCHA_VERIFY_URL"):
+        post()
+    assert _Verifier.seen == []
 
 
 # --- languages -------------------------------------------------------------------------------

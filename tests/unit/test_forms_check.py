@@ -49,6 +49,10 @@ def test_clinic_site_forms_are_fine(
         ("subject: 'From {nobody}'\n", "$.subject: {nobody} is not a field"),
         ("spam: {honeypot: website}\n", "$.spam.honeypot:"),
         ("extra_fields: maybe\n", "$.extra_fields:"),
+        (
+            "spam: {captcha: {provider: turnstile, site_key: k, verify_url: 'https://x.example/'}}\n",
+            "$.spam.captcha.verify_url: not allowed in a form",
+        ),
         ("", "$.recipients[0]: 'not-an-address' is not an email address"),
     ],
 )

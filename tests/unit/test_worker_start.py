@@ -17,7 +17,10 @@ from worker.main import StartError, check_start
         ),
         ({"FRONTDESK_SMTP_CA_FILE": __file__}, "FRONTDESK_SMTP_SECURITY"),
         ({"FRONTDESK_SMTP_PORT": "587", "FRONTDESK_SMTP_SECURITY": "tls"}, "starttls"),
-        ({"FRONTDESK_SMTP_USERNAME": "clinic"}, "FRONTDESK_SMTP_PASSWORD"),
+        (
+            {"FRONTDESK_SMTP_USERNAME": "clinic", "FRONTDESK_SMTP_SECURITY": "starttls"},
+            "FRONTDESK_SMTP_PASSWORD",
+        ),
     ],
 )
 def test_bad_smtp_settings_stop_the_worker(environ: dict[str, str], named: str) -> None:

@@ -1,0 +1,197 @@
+"""Webhook destinations are checked after resolution, on every attempt, and the POST goes to the
+address that was checked: a site's form cannot send patient data to loopback, private or cloud
+metadata addresses unless ops allow the range. Real HTTP receivers, real Redis, real relay."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import CLINIC_SITE
+from tests.relay import Relay, running, self_signed, server_context
+from tests.service.test_worker_messages import run_jobs, stored, submit, visitor
+
+
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class Receivers:
+    """One handler on 127.0.0.1:port and [::1]:port (the same port), another on 127.0.0.3:port."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        self.port = 0
+
+
+@pytest.fixture
+def receivers() -> Iterator[Receivers]:
+    state = Receivers()
+
+    def handler(where: str) -> type[BaseHTTPRequestHandler]:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                state.seen.append((where, dict(self.headers.items())))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    v4 = ThreadingHTTPServer(("127.0.0.1", 0), handler("loopback"))
+    state.port = v4.server_address[1]
+    servers = [
+        v4,
+        _Server6(("::1", state.port), handler("loopback")),
+        ThreadingHTTPServer(("127.0.0.3", state.port), handler("internal")),
+    ]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def hook_site(
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+) -> Iterator[Path]:
+    site = tmp_path / "site"
+    shutil.copytree(CLINIC_SITE, site)
+    monkeypatch.setenv("FRONTDESK_SITE_DIR", str(site))
+    monkeypatch.setenv("FRONTDESK_RATE_LIMITS", "off")
+    monkeypatch.setenv("FRONTDESK_SMTP_TIMEOUT", "3")
+    with running(Relay()) as port:
+        monkeypatch.setenv("FRONTDESK_SMTP_PORT", str(port))
+        yield site
+
+
+def _hook(site: Path, url: str) -> None:
+    form = site / "forms" / "contact.yaml"
+    form.write_text(form.read_text().split("\nwebhook:")[0] + f"\nwebhook:\n  url: '{url}'\n")
+
+
+def _webhook_state(redis_client: redis.Redis, url: str, site: Path) -> Any:
+    _hook(site, url)
+    submission_id = submit(visitor())
+    run_jobs(redis_client)
+    return stored(redis_client, submission_id).message("webhook")
+
+
+ALLOW_HTTP = {"FRONTDESK_WEBHOOK_ALLOW_HTTP": "on"}
+HOSTS = ["localhost", "[::1]", "[::ffff:127.0.0.1]", "0x7f000001", "127.1", "169.254.169.254"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "host", "named"),
+    [(ALLOW_HTTP, host, "FRONTDESK_WEBHOOK_ALLOW_NETWORKS") for host in HOSTS]
+    # https only by default, even to an allowed range.
+    + [({"FRONTDESK_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}, "127.0.0.1", "ALLOW_HTTP")],
+    ids=[*HOSTS, "http-to-an-allowed-range"],
+)
+def test_loopback_link_local_and_http_destinations_are_refused(
+    hook_site: Path,
+    receivers: Receivers,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    host: str,
+    named: str,
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    state = _webhook_state(redis_client, f"http://{host}:{receivers.port}/hook", hook_site)
+    assert receivers.seen == []
+    assert state is not None
+    assert state.status == "failed"
+    assert state.last_error is not None
+    assert named in state.last_error.text
+
+
+def test_an_allowed_range_is_delivered_to_the_address_that_was_checked(
+    hook_site: Path,
+    receivers: Receivers,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the first answer (checked) is 127.0.0.1, which ops allow; any later lookup
+    would answer 127.0.0.3, an internal service. The POST reaches 127.0.0.1, once resolved."""
+    monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_HTTP", "on")
+    monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32, ::1/128")
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.clinic.test":
+            lookups.append(host)
+            host = "127.0.0.1" if len(lookups) == 1 else "127.0.0.3"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    state = _webhook_state(
+        redis_client, f"http://hooks.clinic.test:{receivers.port}/hook", hook_site
+    )
+    assert state is not None
+    assert state.status == "sent", state.last_error
+    [(where, headers)] = receivers.seen
+    assert where == "loopback"
+    assert headers["Host"] == f"hooks.clinic.test:{receivers.port}"
+    assert lookups == ["hooks.clinic.test"]
+
+
+def test_tls_names_and_verifies_the_host_not_the_pinned_address(
+    hook_site: Path,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Connecting to the checked address keeps TLS on the host name: the server sees it as SNI, and
+    a certificate the system store does not trust is refused (transient: the job retries)."""
+    cert, key = self_signed(tmp_path)
+    names: list[str | None] = []
+    context = server_context(cert, key)
+    context.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,misc,return-value]
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = listener.accept()
+            with connection, contextlib.suppress(ssl.SSLError, OSError):
+                context.wrap_socket(connection, server_side=True).close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
+        real = socket.getaddrinfo
+        monkeypatch.setattr(
+            socket,
+            "getaddrinfo",
+            lambda host, *a, **k: real(
+                "127.0.0.1" if host == "hooks.clinic.test" else host, *a, **k
+            ),
+        )
+        state = _webhook_state(redis_client, f"https://hooks.clinic.test:{port}/hook", hook_site)
+        thread.join(5)
+    assert names == ["hooks.clinic.test"]
+    assert state is not None
+    assert state.status == "queued"
+    assert state.last_error is not None
+    assert "CERTIFICATE_VERIFY_FAILED" in state.last_error.text

@@ -1,0 +1,109 @@
+"""Where a webhook may go: the site directory names the URL, ops decide which networks it may reach.
+
+A webhook carries a whole submission (health data) to a URL an editor wrote, and editors are not
+trusted with the server's network (docs/security.md). So, on every attempt:
+
+- the scheme is ``https`` unless ops set ``FRONTDESK_WEBHOOK_ALLOW_HTTP=on``;
+- the host is resolved once, and every address it resolves to must be global: loopback, private
+  (RFC 1918, RFC 4193), link-local (``169.254.169.254``, the cloud metadata service), unspecified,
+  multicast, reserved and other non-global addresses (Python's ``ipaddress``, after the IANA
+  special-purpose registries; IPv4-mapped IPv6 judged as the IPv4 address) are refused unless they
+  lie in ``FRONTDESK_WEBHOOK_ALLOW_NETWORKS``. Numeric spellings (``0x7f000001``, ``127.1``) are
+  resolved like names, so they are judged by the address they mean;
+- the POST connects to the address that was checked (no second lookup a DNS rebinding could
+  answer differently), with the URL's host in ``Host`` and as the TLS server name, so the
+  certificate is still verified for the host name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+import msgspec
+
+from services.forms.web import IpNetwork, parse_networks
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Refused(Exception):
+    """The destination is not allowed; the message names the setting that would allow it."""
+
+
+class Unresolved(Exception):
+    """The host did not resolve (transient: DNS may answer later)."""
+
+
+class Destination(msgspec.Struct, frozen=True):
+    """A checked destination: ``scheme``, ``host`` as written (for ``Host`` and TLS), ``port``,
+    and ``address``, the checked IP to connect to.
+    """
+
+    scheme: str
+    host: str
+    port: int
+    address: str
+
+
+def _kind(address: IpAddress) -> str | None:
+    """Why ``address`` is not a public destination (``loopback``, ``link-local`` ...), or ``None``."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("non-global", not address.is_global),
+    )
+    return next((name for name, hit in checks if hit), None)
+
+
+def _allowed(address: IpAddress, networks: list[IpNetwork]) -> bool:
+    candidates: list[IpAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        candidates.append(address.ipv4_mapped)
+    return any(a in n for a in candidates for n in networks if a.version == n.version)
+
+
+def check(url: str, *, allow_http: bool, allow_networks: tuple[str, ...]) -> Destination:
+    """Resolve ``url``'s host once and check every address (module docstring).
+
+    Raises :class:`Refused` (permanent) or :class:`Unresolved` (transient).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http"):
+        raise Refused(f"webhook URL scheme {parts.scheme!r}: only https")
+    if parts.scheme == "http" and not allow_http:
+        raise Refused("webhook URL is http://: only https unless FRONTDESK_WEBHOOK_ALLOW_HTTP=on")
+    host = parts.hostname
+    if not host:
+        raise Refused("webhook URL has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise Refused(f"webhook URL: {exc}") from None
+    try:
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise Unresolved(f"webhook host {host!r} did not resolve: {exc}") from None
+    networks = parse_networks(allow_networks)
+    addresses: list[IpAddress] = []
+    for *_, sockaddr in answers:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if address not in addresses:
+            addresses.append(address)
+    for address in addresses:
+        kind = _kind(address)
+        if kind is not None and not _allowed(address, networks):
+            raise Refused(
+                f"webhook host {host!r} resolves to {address}, a {kind} address; ops may allow "
+                "its range with FRONTDESK_WEBHOOK_ALLOW_NETWORKS"
+            )
+    if not addresses:
+        raise Unresolved(f"webhook host {host!r} has no address")
+    return Destination(parts.scheme, host, port, str(addresses[0]))

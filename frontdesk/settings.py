@@ -64,6 +64,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key: str | None = None
     captcha_secret: str | None = None
     rate_limits: bool = True
+    auto_reply_per_address_day: int = 3
+    auto_reply_per_domain_hour: int = 50
     staff_tokens: tuple[StaffToken, ...] = ()
     preview_tokens: tuple[str, ...] = ()
     content_cache_control: str = "public, max-age=60, stale-while-revalidate=600"
@@ -127,6 +129,9 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
             problems.append((f"{PREFIX}TRUSTED_PROXIES", f"{cidr!r} is not a CIDR"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append((f"{PREFIX}REDIS_URL", "expected a redis://, rediss:// or unix:// URL"))
+    for bound in ("auto_reply_per_address_day", "auto_reply_per_domain_hour"):
+        if getattr(settings, bound) < 0:
+            problems.append((PREFIX + bound.upper(), "expected 0 (no auto-replies) or more"))
     for port_field in ("content_port", "forms_port", "smtp_port"):
         if not 0 < getattr(settings, port_field) < 65536:
             problems.append((PREFIX + port_field.upper(), "expected a port from 1 to 65535"))

@@ -42,6 +42,11 @@ DESCRIPTIONS: dict[str, str] = {
     "secret_key": "Signs time-trap tokens and webhooks. Unset: generated once and kept in Redis "
     "(`SET NX`), shared by every replica. A secret.",
     "rate_limits": "`on` or `off`; `off` lifts every rate limit (benchmarks, bulk checks).",
+    "auto_reply_per_address_day": "Auto-replies to one address a day, over every form (the "
+    "address compared case-folded); past it the staff mail still goes, the auto-reply is skipped "
+    "(`address_limit` on the record). 0: no auto-replies.",
+    "auto_reply_per_domain_hour": "Auto-replies to one domain an hour, over every form; past it "
+    "the auto-reply is skipped (`domain_limit`). 0: no auto-replies.",
     "staff_tokens": "Comma-separated `name:token` pairs for the staff API; unset: the staff API is "
     "off. The name appears in the audit log. A secret.",
     "preview_tokens": "Comma-separated bearer tokens that show drafts; unset: no preview. A secret.",

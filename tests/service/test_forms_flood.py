@@ -9,20 +9,16 @@ attacker is modelled as many clients: per-IP limits are raised in the test forms
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import msgspec
-import pytest
 import redis
 from litestar.testing import TestClient
-from rq import Queue, SimpleWorker
-from rq.serializers import JSONSerializer
 
 from frontdesk.settings import load_settings
-from services.forms.record import Submission
+from services.forms.budget import queued_messages
 from tests.conftest import Inbox
 from tests.service.forms_helpers import ClientFactory, form_yaml, make_client
 from tests.service.test_forms_intake import _Verifier, verifier
+from tests.service.test_worker_delivery import record, run_jobs
 
 __all__ = ["make_client", "verifier"]
 
@@ -51,27 +47,10 @@ def early_in_an_hour(needed: float = 60) -> None:
         time.sleep(left)
 
 
-@pytest.fixture
-def relay(smtp_server: tuple[Inbox, int]) -> Iterator[tuple[Inbox, int]]:
-    yield smtp_server
-
-
 def reply_client(make_client: ClientFactory, port: int, cap: int = 300, **env: str) -> TestClient:  # type: ignore[type-arg]
     return make_client(
         forms={"reply": form_yaml("reply", REPLY_FORM.format(cap=cap))}, smtp_port=str(port), **env
     )
-
-
-def run_jobs(connection: redis.Redis) -> None:
-    settings = load_settings()
-    queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
-    SimpleWorker([queue], connection=connection, serializer=JSONSerializer).work(burst=True)
-
-
-def record(connection: redis.Redis, submission_id: str) -> Submission:
-    raw = connection.get(f"frontdesk:submission:{submission_id}")
-    assert raw is not None
-    return msgspec.json.decode(raw, type=Submission)
 
 
 def token(client: TestClient, form: str = "reply") -> str:  # type: ignore[type-arg]
@@ -98,9 +77,9 @@ def delivered_to(inbox: Inbox, address: str) -> int:
 
 
 def test_a_flood_without_token_or_origin_mails_the_victim_nothing(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    inbox, port = relay
+    inbox, port = smtp_server
     early_in_an_hour()
     client = reply_client(make_client, port)
     ids = []
@@ -111,7 +90,7 @@ def test_a_flood_without_token_or_origin_mails_the_victim_nothing(
     # Only a token, or only an Origin, is not enough either.
     only_origin = client.post(SUBMISSIONS, json=flood_post(30), headers={"origin": ALLOWED})
     only_token = client.post(SUBMISSIONS, json={**flood_post(31), "_token": token(client)})
-    run_jobs(redis_client)
+    run_jobs(redis_client, load_settings())
     inbox.wait(32)
     assert delivered_to(inbox, VICTIM) == 0
     assert delivered_to(inbox, "staff@clinic.example") == 32  # staff still get every inquiry
@@ -121,33 +100,36 @@ def test_a_flood_without_token_or_origin_mails_the_victim_nothing(
     assert (auto_reply.status, auto_reply.skip_reason) == ("skipped", "no_token")
     assert stored.status == "notified"
     skipped = record(redis_client, only_origin.json()["id"]).message("auto_reply")
-    assert skipped is not None and skipped.skip_reason == "no_token"
+    assert skipped is not None
+    assert skipped.skip_reason == "no_token"
     skipped = record(redis_client, only_token.json()["id"]).message("auto_reply")
-    assert skipped is not None and skipped.skip_reason == "origin_unknown"
+    assert skipped is not None
+    assert skipped.skip_reason == "origin_unknown"
 
 
 def test_a_post_from_the_form_page_gets_its_auto_reply(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    inbox, port = relay
+    inbox, port = smtp_server
     client = reply_client(make_client, port)
     answer = client.post(
         SUBMISSIONS, json=visitor(client, "ann@example.com", "Knee"), headers={"origin": ALLOWED}
     )
-    run_jobs(redis_client)
+    run_jobs(redis_client, load_settings())
     inbox.wait(2)
     assert delivered_to(inbox, "ann@example.com") == 1
     auto_reply = record(redis_client, answer.json()["id"]).message("auto_reply")
-    assert auto_reply is not None and auto_reply.status == "sent"
+    assert auto_reply is not None
+    assert auto_reply.status == "sent"
 
 
 # --- auto-replies bounded per address and per domain -------------------------------------------
 
 
 def test_auto_replies_are_bounded_per_address(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    inbox, port = relay
+    inbox, port = smtp_server
     client = reply_client(make_client, port)
     ids = [
         client.post(
@@ -155,7 +137,7 @@ def test_auto_replies_are_bounded_per_address(
         ).json()["id"]
         for i in range(5)
     ]
-    run_jobs(redis_client)
+    run_jobs(redis_client, load_settings())
     inbox.wait(8)
     assert delivered_to(inbox, VICTIM) == 3  # FRONTDESK_AUTO_REPLY_PER_ADDRESS_DAY
     assert delivered_to(inbox, "staff@clinic.example") == 5
@@ -170,15 +152,15 @@ def test_auto_replies_are_bounded_per_address(
         json=visitor(client, VICTIM.upper(), "real 6"),
         headers={"origin": ALLOWED},
     )
-    run_jobs(redis_client)
+    run_jobs(redis_client, load_settings())
     assert delivered_to(inbox, VICTIM) + delivered_to(inbox, VICTIM.upper()) == 3
     assert not [k for k in redis_client.keys("*") if b"victim" in k.lower()]
 
 
 def test_auto_replies_are_bounded_per_domain(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    inbox, port = relay
+    inbox, port = smtp_server
     early_in_an_hour()
     client = reply_client(make_client, port, auto_reply_per_domain_hour="4")
     ids = [
@@ -192,7 +174,7 @@ def test_auto_replies_are_bounded_per_domain(
     other = client.post(
         SUBMISSIONS, json=visitor(client, "ann@example.com", "other"), headers={"origin": ALLOWED}
     )
-    run_jobs(redis_client)
+    run_jobs(redis_client, load_settings())
     inbox.wait(11)
     replies = sum(
         any(r.endswith("@third-party.example") for r in e.rcpt_tos) for e in inbox.envelopes
@@ -200,7 +182,8 @@ def test_auto_replies_are_bounded_per_domain(
     assert replies == 4
     assert delivered_to(inbox, "ann@example.com") == 1
     auto_reply = record(redis_client, ids[-1]).message("auto_reply")
-    assert auto_reply is not None and auto_reply.skip_reason == "domain_limit"
+    assert auto_reply is not None
+    assert auto_reply.skip_reason == "domain_limit"
     assert record(redis_client, other.json()["id"]).status in ("received", "notified")
 
 
@@ -208,9 +191,9 @@ def test_auto_replies_are_bounded_per_domain(
 
 
 def test_a_real_visitor_reaches_staff_after_a_flood_filled_the_form_cap(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    inbox, port = relay
+    inbox, port = smtp_server
     early_in_an_hour()
     client = reply_client(make_client, port, cap=10)
     answers = [client.post(SUBMISSIONS, json=flood_post(i)) for i in range(15)]
@@ -228,7 +211,7 @@ def test_a_real_visitor_reaches_staff_after_a_flood_filled_the_form_cap(
     assert {(h.status, h.quarantine_reason) for h in held} == {("quarantined", "form_cap")}
     assert all(h.messages == [] for h in held)
 
-    run_jobs(redis_client)
+    run_jobs(redis_client, load_settings())
     inbox.wait(11)
     staff_mail = [m for m in inbox.messages() if m["To"] == "staff@clinic.example"]
     assert len(staff_mail) == 11  # the 10 within the cap and the real visitor
@@ -237,23 +220,38 @@ def test_a_real_visitor_reaches_staff_after_a_flood_filled_the_form_cap(
 
 
 def test_a_held_post_is_released_by_staff_like_any_quarantined_one(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    _, port = relay
+    """What the staff release action does (services/forms/staff.py): every message the form
+    defines, the auto-reply's left out for a post not from the form page.
+    """
+    inbox, port = smtp_server
     early_in_an_hour()
     client = reply_client(make_client, port, cap=1)
     client.post(SUBMISSIONS, json=flood_post(0))
     held_id = client.post(SUBMISSIONS, json=flood_post(1)).json()["id"]
-    assert record(redis_client, held_id).quarantine_reason == "form_cap"
+    held = record(redis_client, held_id)
+    assert held.quarantine_reason == "form_cap"
+    kinds, states = queued_messages(["staff", "auto_reply"], held.flags)
     store = client.app.state.forms.store
-    released = store.queue_messages(held_id, ["staff"], release=True)
-    assert released is not None and released.status == "received"
+    released = store.queue_messages(
+        held_id, kinds, release=True, skipped=[s for s in states if s.status == "skipped"]
+    )
+    assert released is not None
+    assert released.status == "received"
+    run_jobs(redis_client, load_settings())
+    inbox.wait(2)
+    assert delivered_to(inbox, "staff@clinic.example") == 2
+    assert delivered_to(inbox, VICTIM) == 0
+    auto_reply = record(redis_client, held_id).message("auto_reply")
+    assert auto_reply is not None
+    assert (auto_reply.status, auto_reply.skip_reason) == ("skipped", "no_token")
 
 
 def test_held_posts_are_bounded_then_refused(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    _, port = relay
+    _, port = smtp_server
     early_in_an_hour()
     extra = REPLY_FORM.format(cap=2).replace("per_form_hour: 2", "per_form_hour: 2, held_hour: 3")
     client = make_client(forms={"reply": form_yaml("reply", extra)}, smtp_port=str(port))
@@ -263,9 +261,9 @@ def test_held_posts_are_bounded_then_refused(
 
 
 def test_verified_posts_keep_a_budget_of_their_own(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    _, port = relay
+    _, port = smtp_server
     early_in_an_hour()
     extra = REPLY_FORM.format(cap=2).replace(
         "per_form_hour: 2", "per_form_hour: 2, verified_hour: 2, held_hour: 100"
@@ -287,23 +285,23 @@ def test_verified_posts_keep_a_budget_of_their_own(
 
 
 def test_staff_get_one_digest_an_hour_with_the_count_held(
-    make_client: ClientFactory, relay: tuple[Inbox, int], redis_client: redis.Redis
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
     from worker.digest import queue_digests
 
-    inbox, port = relay
+    inbox, port = smtp_server
     early_in_an_hour()
     client = reply_client(make_client, port, cap=2)
     for i in range(9):
         client.post(SUBMISSIONS, json=flood_post(i))
-    run_jobs(redis_client)
+    run_jobs(redis_client, load_settings())
     inbox.wait(2)
     settings = load_settings()
     assert queue_digests(redis_client, settings) == 0  # the hour has not ended yet
     later = time.time() + 3600
     assert queue_digests(redis_client, settings, now=later) == 1
     assert queue_digests(redis_client, settings, now=later + 60) == 0  # one per hour
-    run_jobs(redis_client)
+    run_jobs(redis_client, load_settings())
     inbox.wait(3)
     [digest] = [m for m in inbox.messages() if "held" in str(m["Subject"])]
     assert digest["To"] == "staff@clinic.example"

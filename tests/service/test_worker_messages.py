@@ -33,6 +33,8 @@ FORM_EXTRA = f"""
 auto_reply:
   subject: "We got your message 🦴"
   body: {json.dumps(AUTO_REPLY_BODY)}
+spam:
+  min_fill_seconds: 0
 """
 
 
@@ -85,8 +87,14 @@ def smtp_port(worker_env: pytest.MonkeyPatch, relay: Relay) -> Iterator[int]:
 
 
 def submit(values: dict[str, str]) -> str:
+    """A post from the form page (its time-trap token, an allowed Origin): it gets an auto-reply."""
     with TestClient(create_app(load_settings())) as client:
-        response = client.post("/v1/forms/contact/submissions", json=values)
+        token = client.get("/v1/forms/contact").json()["token"]
+        response = client.post(
+            "/v1/forms/contact/submissions",
+            json={**values, "_token": token},
+            headers={"origin": "http://127.0.0.1:8000"},
+        )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 

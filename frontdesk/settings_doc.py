@@ -41,7 +41,8 @@ DESCRIPTIONS: dict[str, str] = {
     "retry_max_hours": "How long failed emails are retried in all before they count as failed.",
     "secret_key": "Signs time-trap tokens and webhooks. Unset: generated once and kept in Redis "
     "(`SET NX`), shared by every replica. A secret.",
-    "rate_limits": "`on` or `off`; `off` lifts every rate limit (benchmarks, bulk checks).",
+    "rate_limits": "`on` or `off`; `off` lifts every rate limit and form cap (benchmarks, bulk "
+    "checks); the auto-reply bounds stay.",
     "auto_reply_per_address_day": "Auto-replies to one address a day, over every form (the "
     "address compared case-folded); past it the staff mail still goes, the auto-reply is skipped "
     "(`address_limit` on the record). 0: no auto-replies.",

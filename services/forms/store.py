@@ -271,6 +271,7 @@ def _requeue(submission: Submission, kinds: list[MessageKind], *, release: bool)
         else:
             state.status = "queued"
             state.last_error = None
+            state.skip_reason = None
 
 
 def update_submission(

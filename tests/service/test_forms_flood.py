@@ -314,6 +314,28 @@ def test_staff_get_one_digest_an_hour_with_the_count_held(
     assert VICTIM not in body
 
 
+def test_the_workers_maintenance_queues_the_digest(
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
+) -> None:
+    from worker.main import build_worker
+
+    _, port = smtp_server
+    early_in_an_hour()
+    client = reply_client(make_client, port, cap=1)
+    for i in range(3):
+        client.post(SUBMISSIONS, json=flood_post(i))
+    hour = int(time.time() // 3600)
+    # The hour ends: its count is what the maintenance run finds for the hour before "now".
+    redis_client.rename(f"frontdesk:held:reply:{hour}", f"frontdesk:held:reply:{hour - 1}")
+    worker = build_worker(load_settings())
+    worker.run_maintenance_tasks()
+    worker.run_maintenance_tasks()
+    assert (
+        redis_client.lrange("rq:queue:frontdesk", 0, -1).count(f"digest-reply-{hour - 1}".encode())
+        == 1
+    )
+
+
 # --- the CAPTCHA provider is asked only within the limits ---------------------------------------
 
 

@@ -66,6 +66,9 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True):
     reply_job: int = 0
 
 
+NO_BUDGET = Budget()
+
+
 def auto_reply_skip(flags: list[str]) -> str | None:
     """Why a submission with ``flags`` gets no auto-reply (its first unverified flag), or ``None``."""
     return next((flag for flag in UNVERIFIED_FLAGS if flag in flags), None)
@@ -136,6 +139,8 @@ def plan(
     tiers: list[Tier],
 ) -> Budget:
     """The :class:`Budget` of ``submission`` (encoded as ``record``, with jobs ``kinds``)."""
+    if not tiers and "auto_reply" not in kinds:
+        return NO_BUDGET  # rate limits off and no auto-reply: nothing to choose
     held = b""
     if tiers and submission.status != "quarantined":
         held = encoder.encode(

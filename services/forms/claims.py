@@ -114,6 +114,7 @@ return {'stored', 'kept'}
 )
 
 
+IDEMPOTENCY_PREFIX = f"{KEY_PREFIX}idem:"
 # The held counter's key slot when no tier can hold (the script never writes it then).
 NO_HELD_KEY = f"{KEY_PREFIX}held:-"
 
@@ -237,7 +238,7 @@ class Claimer:
         first claim key already held.
         """
         # Idempotency claims first: a held submission makes only those (see _SUBMIT).
-        claims = sorted(claims, key=lambda c: not c.key.startswith(f"{KEY_PREFIX}idem:"))
+        claims = sorted(claims, key=lambda c: not c.key.startswith(IDEMPOTENCY_PREFIX))
         keys, limit_args = window_args(limits)
         tier_keys, tier_args = tier_window_args(budget.tiers)
         reply_keys, reply_args = window_args(budget.recipients)
@@ -245,7 +246,7 @@ class Claimer:
         keys += [claim.key for claim in claims]
         keys.append(budget.held_key or NO_HELD_KEY)
         keys += write.keys
-        held_claims = sum(c.key.startswith(f"{KEY_PREFIX}idem:") for c in claims)
+        held_claims = sum(c.key.startswith(IDEMPOTENCY_PREFIX) for c in claims)
         args: list[str | int | bytes] = [
             len(limits),
             len(budget.tiers),

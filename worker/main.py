@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
 from rq import Queue, Worker
 from rq.exceptions import DeserializationError
 from rq.job import Job
@@ -68,6 +69,8 @@ class FrontdeskWorker(Worker):
 
         try:
             queue_digests(self.connection, self.frontdesk_settings)
+        except redis.RedisError:
+            pass  # Redis is away: the sweep's line above already says so; the next run catches up
         except Exception:
             log.exception("the held-posts digest failed; it runs again at the next maintenance")
 

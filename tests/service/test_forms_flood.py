@@ -217,6 +217,16 @@ def test_a_real_visitor_reaches_staff_after_a_flood_filled_the_form_cap(
     held = [record(redis_client, a.json()["id"]) for a in answers[10:]]
     assert {(h.status, h.quarantine_reason) for h in held} == {("quarantined", "form_cap")}
     assert all(h.messages == [] for h in held)
+    # A held post claims no duplicate key (a person's identical post later is not folded into it).
+    assert len(redis_client.keys("frontdesk:dup:*")) == 11
+    # A plain HTML post past the cap gets the same page as an accepted one.
+    page = client.post(
+        SUBMISSIONS,
+        data={"name": "Flood", "email": VICTIM, "message": "flood page"},
+        headers={"accept": "text/html"},
+    )
+    assert page.status_code == 200
+    assert "Thank you! Your submission has been received!" in page.text
 
     run_jobs(redis_client, load_settings())
     inbox.wait(11)

@@ -67,6 +67,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_allow_networks: tuple[str, ...] = ()
     smtp_allow_plaintext: bool = False
     rate_limits: bool = True
+    auto_reply_per_address_day: int = 3
+    auto_reply_per_domain_hour: int = 50
     staff_tokens: tuple[StaffToken, ...] = ()
     preview_tokens: tuple[str, ...] = ()
     content_cache_control: str = "public, max-age=60, stale-while-revalidate=600"
@@ -145,6 +147,9 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
     ):
         problems.append((f"{PREFIX}CAPTCHA_VERIFY_URL", "expected an http(s) URL"))
     problems.extend(_smtp_plaintext(settings))
+    for bound in ("auto_reply_per_address_day", "auto_reply_per_domain_hour"):
+        if getattr(settings, bound) < 0:
+            problems.append((PREFIX + bound.upper(), "expected 0 (no auto-replies) or more"))
     ports = ("content_port", "forms_port", "content_internal_port", "forms_internal_port")
     for port_field in (*ports, "smtp_port"):
         if not 0 < getattr(settings, port_field) < 65536:

@@ -187,7 +187,8 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     """Deliver message ``kind`` (``staff``, ``auto_reply`` or ``webhook``) of submission
     ``submission_id``.
 
-    Returns a short outcome (``sent``, ``already_sent``, ``gone``, ``quarantined``, ``failed``). Raises
+    Returns a short outcome (``sent``, ``already_sent``, ``gone``, ``quarantined``, ``skipped``,
+    ``failed``). Raises
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job on its schedule.
     """
     settings = load_settings()
@@ -200,6 +201,11 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         # Released submissions are queued again by the release; a stray job sends nothing.
         log.info("submission %s is quarantined; %s message not sent", submission_id, kind)
         return "quarantined"
+    state = submission.message(kind)
+    if state is not None and state.status == "skipped":
+        # Decided at intake (services/forms/budget.py): a stray job obeys the record.
+        log.info("submission %s: %s message skipped (%s)", submission_id, kind, state.skip_reason)
+        return "skipped"
     if mark_sent(connection, submission_id, kind):
         log.info("submission %s: %s message already sent", submission_id, kind)
         return "already_sent"

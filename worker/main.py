@@ -5,7 +5,8 @@ RQ's started registry until its heartbeat expires (two ``FRONTDESK_WORKER_HEARTB
 the next maintenance run (every ``FRONTDESK_WORKER_MAINTENANCE_INTERVAL``) schedules its retry, and
 the scheduler runs it after the first retry delay (``FRONTDESK_RETRY_BASE_SECONDS``). With the
 defaults (30 s, 30 s, 60 s) a killed job runs again within 30 + 30 + 30 + 60 = 150 s. Each
-maintenance run also runs :func:`worker.sweep.sweep`.
+maintenance run also runs :func:`worker.sweep.sweep` and queues the hourly digests of held posts
+(:func:`worker.digest.queue_digests`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
 from rq import Queue, Worker
 from rq.exceptions import DeserializationError
 from rq.job import Job
@@ -50,7 +52,9 @@ class FrontdeskWorker(Worker):
         return max(interval, 1) + int(self.job_monitoring_interval)
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's maintenance (abandoned jobs retried, registries cleaned), then the sweep."""
+        """RQ's maintenance (abandoned jobs retried, registries cleaned), then the sweep and the
+        digests of held posts (:mod:`worker.digest`).
+        """
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         from worker.sweep import sweep
 
@@ -61,6 +65,14 @@ class FrontdeskWorker(Worker):
         else:
             if acted:
                 log.info("sweep: acted on %d message(s)", acted)
+        from worker.digest import queue_digests
+
+        try:
+            queue_digests(self.connection, self.frontdesk_settings)
+        except redis.RedisError:
+            pass  # Redis is away: the sweep's line above already says so; the next run catches up
+        except Exception:
+            log.exception("the held-posts digest failed; it runs again at the next maintenance")
 
     def execute_job(self, job: Job, queue: Queue) -> Any:
         """Run ``job``, unless its payload cannot be decoded as JSON (a pickle-based producer, a

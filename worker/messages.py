@@ -112,6 +112,7 @@ FLAG_NOTES = {
     "phone_unverified": "the phone number is possible but not valid for its region (libphonenumber)",
     "origin_unknown": "sent without Origin or Referer (an API client, curl, or a privacy setting)",
     "no_token": "sent without the form's time-trap token (no JavaScript, or not from the form page)",
+    "form_cap": "held past the form's hourly cap (a flood of posts), then released by staff",
 }
 
 

@@ -79,12 +79,18 @@ class Redirects(Base, kw_only=True):
 
 class RateLimits(Base, kw_only=True):
     """Submissions allowed per client (an IPv4 address or IPv6 network, ``web.client_bucket``) a
-    minute and an hour, and per form an hour (DESIGN.md).
+    minute and an hour (past them: 429), and per form an hour. Past ``per_form_hour`` a post from
+    the form page (a valid time-trap token and an allowed ``Origin``) draws on ``verified_hour``
+    more and is delivered; any other post, and one past both, is kept quarantined (``form_cap``),
+    at most ``held_hour`` of them an hour (past that: 429). docs/forms.md "Spam, without losing
+    people".
     """
 
     per_ip_minute: Annotated[int, Meta(ge=1)] = 5
     per_ip_hour: Annotated[int, Meta(ge=1)] = 30
     per_form_hour: Annotated[int, Meta(ge=1)] = 300
+    verified_hour: Annotated[int, Meta(ge=0)] = 100
+    held_hour: Annotated[int, Meta(ge=0)] = 100
     enabled: bool = True
 
 

@@ -25,18 +25,20 @@ from frontdesk.logging import REQUEST_ID
 from frontdesk.problems import ProblemError
 from frontdesk.requestid import new_request_id
 from services.forms.answer import HtmlAnswer, problem_answer, texts
+from services.forms.budget import HELD_REASON, auto_reply_skip, form_tiers, plan, queued_messages
 from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
 from services.forms.claims import (
     Claim,
     ClaimTimeout,
     IdempotencyConflict,
     RateLimited,
+    Stored,
     duplicate_claim,
     idempotency_claim,
 )
 from services.forms.definition import FormDefinition
-from services.forms.ratelimit import Limit
-from services.forms.record import MessageKind, MessageState, Submission, new_submission_id
+from services.forms.ratelimit import Limit, Tier
+from services.forms.record import MessageKind, Submission, new_submission_id
 from services.forms.state import FormsState
 from services.forms.timetrap import check_token
 from services.forms.validate import Outcome, validate
@@ -319,7 +321,15 @@ async def _intake(
     flags = list(outcome.flags)
     if not present:
         flags.append("origin_unknown")
-    reasons = await _spam_reasons(state, form, data, ip, flags)
+    reasons = await _spam_reasons(state, form, data, flags)
+    limits = _limits(state, form, address_bucket(ip, state.settings.ipv6_prefix))
+    if form.spam.captcha is not None:
+        # The provider is asked only for a post the limits take (each call costs a round trip
+        # to a third party, and some providers bill it).
+        await _check_limits(state, form, limits, _tiers(state, form, flags, reasons))
+        reasons += await _captcha_reasons(state, form, data, ip)
+    kinds: list[MessageKind] = [] if reasons else form.message_kinds()
+    kinds, messages = queued_messages(kinds, flags)
     submission = Submission(
         id=new_submission_id(),
         form=form.id,
@@ -329,35 +339,36 @@ async def _intake(
         phone=outcome.phone,
         flags=[*flags, *reasons],
         request_id=REQUEST_ID.get() or new_request_id(),
-        messages=[] if reasons else [MessageState(kind=k) for k in form.message_kinds()],
+        messages=messages,
         language=language,
         quarantine_reason=reasons[0] if reasons else None,
     )
-    kinds: list[MessageKind] = [] if reasons else form.message_kinds()
     claims = _claims(form, submission, outcome, sent.get("idempotency-key"), body)
-    limits = _limits(state, form, address_bucket(ip, state.settings.ipv6_prefix))
-    stored_id = await _store(state, form, submission, kinds, claims, limits)
-    if stored_id == submission.id:
-        log.info(
-            "submission %s accepted for form %s (%s)", submission.id, form.id, submission.status
-        )
-        if submission.quarantine_reason:
-            metrics.submission_quarantined(form.id, submission.quarantine_reason)
+    tiers = _tiers(state, form, flags, reasons)
+    stored = await _store(state, form, submission, kinds, claims, limits, tiers)
+    if not stored.replayed:
+        status = "quarantined" if stored.held else submission.status
+        log.info("submission %s accepted for form %s (%s)", submission.id, form.id, status)
+        if stored.held or submission.quarantine_reason:
+            metrics.submission_quarantined(
+                form.id, HELD_REASON if stored.held else submission.quarantine_reason or ""
+            )
         else:
             metrics.submission_accepted(form.id)
     else:
-        log.info("submission for form %s answered with the earlier %s", form.id, stored_id)
+        log.info("submission for form %s answered with the earlier %s", form.id, stored.id)
     next_target = _text(data.get("_next"))
     if next_target not in form.redirects.next_allowed:
         next_target = None
-    return Accepted(ok=True, id=stored_id, message=success_text), next_target
+    return Accepted(ok=True, id=stored.id, message=success_text), next_target
 
 
 async def _spam_reasons(
-    state: FormsState, form: FormDefinition, data: dict[str, Any], ip: str, flags: list[str]
+    state: FormsState, form: FormDefinition, data: dict[str, Any], flags: list[str]
 ) -> list[str]:
-    """Quarantine reasons (empty: a person); adds ``no_token`` to ``flags`` when it is missing
-    (and ``token_expired`` too when it is past the form's ``token_lifetime_hours``).
+    """Quarantine reasons but the CAPTCHA's (empty: a person so far); adds ``no_token`` to
+    ``flags`` when it is missing (and ``token_expired`` too when it is past the form's
+    ``token_lifetime_hours``).
     """
     reasons: list[str] = []
     honeypot = data.get(form.spam.honeypot)
@@ -390,19 +401,25 @@ async def _spam_reasons(
             flags.append("no_token")
         elif verdict != "ok":
             reasons.append(f"token_{verdict}")
-    captcha = form.spam.captcha
-    if captcha is not None:
-        response = _text(data.get(RESPONSE_FIELDS[captcha.provider]))
-        result = await verify_captcha(
-            captcha,
-            state.settings.captcha_secret,
-            response,
-            ip,
-            verify_url=state.settings.captcha_verify_url,
-        )
-        if result != "passed":
-            reasons.append(f"captcha_{result}")
     return reasons
+
+
+async def _captcha_reasons(
+    state: FormsState, form: FormDefinition, data: dict[str, Any], ip: str
+) -> list[str]:
+    """``[captcha_failed]`` or ``[captcha_unavailable]`` unless the provider passes the post."""
+    captcha = form.spam.captcha
+    if captcha is None:
+        return []
+    response = _text(data.get(RESPONSE_FIELDS[captcha.provider]))
+    result = await verify_captcha(
+        captcha,
+        state.settings.captcha_secret,
+        response,
+        ip,
+        verify_url=state.settings.captcha_verify_url,
+    )
+    return [] if result == "passed" else [f"captcha_{result}"]
 
 
 def _claims(
@@ -448,15 +465,49 @@ def _claims(
 
 
 def _limits(state: FormsState, form: FormDefinition, bucket: str) -> list[Limit]:
-    """The limits of one submission; ``bucket`` is :func:`~services.forms.web.client_bucket`'s."""
+    """The per-client limits (past them: 429), ``bucket`` being
+    :func:`~services.forms.web.client_bucket`'s; the form's own are its tiers (:func:`_tiers`).
+    """
     rules = form.spam.rate_limits
     if not state.settings.rate_limits or not rules.enabled:
         return []
     return [
         Limit(f"ip:{form.id}:{bucket}", rules.per_ip_minute, 60),
         Limit(f"ip:{form.id}:{bucket}", rules.per_ip_hour, 3600),
-        Limit(f"form:{form.id}", rules.per_form_hour, 3600),
     ]
+
+
+def _tiers(
+    state: FormsState, form: FormDefinition, flags: list[str], reasons: list[str]
+) -> list[Tier]:
+    """The form's hourly tiers; a post with a valid token and an allowed origin, not
+    quarantined, draws on the verified budget too.
+    """
+    if not state.settings.rate_limits or not form.spam.rate_limits.enabled:
+        return []
+    return form_tiers(form, verified=not reasons and auto_reply_skip(flags) is None)
+
+
+def _limited(limited: RateLimited) -> ProblemError:
+    return ProblemError(
+        429,
+        "rate_limited",
+        f"Too many submissions; try again in {limited.wait} seconds.",
+        headers={"Retry-After": str(limited.wait)},
+    )
+
+
+async def _check_limits(
+    state: FormsState, form: FormDefinition, limits: list[Limit], tiers: list[Tier]
+) -> None:
+    """Raise the 429 the submission script would answer, counting nothing (503 when Redis fails)."""
+    try:
+        wait = await state.limiter.check(limits, tiers)
+    except redis.RedisError as exc:
+        log.error("the rate limits of form %s could not be read: %s", form.id, exc)
+        raise _unavailable(form) from None
+    if wait:
+        raise _limited(RateLimited(wait))
 
 
 def _unavailable(form: FormDefinition) -> ProblemError:
@@ -475,20 +526,15 @@ async def _store(
     kinds: list[MessageKind],
     claims: list[Claim],
     limits: list[Limit],
-) -> str:
-    """Rate limits, claims and the write in one round trip (asyncio client); returns the
-    answered id.
-    """
+    tiers: list[Tier],
+) -> Stored:
+    """Rate limits, tiers, claims and the write in one round trip (asyncio client)."""
     write = state.store.prepare(submission, form.retention_days, kinds)
+    budget = plan(state.settings, form, submission, kinds, write.record, tiers)
     try:
-        stored_id, _ = await state.claimer.run(submission.id, claims, write, limits)
+        return await state.claimer.run(submission.id, claims, write, limits, budget)
     except RateLimited as limited:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            f"Too many submissions; try again in {limited.wait} seconds.",
-            headers={"Retry-After": str(limited.wait)},
-        ) from None
+        raise _limited(limited) from None
     except IdempotencyConflict:
         raise ProblemError(
             409,
@@ -498,4 +544,3 @@ async def _store(
     except (redis.RedisError, ClaimTimeout) as exc:
         log.error("submission %s could not be stored: %s", submission.id, exc)
         raise _unavailable(form) from None
-    return stored_id

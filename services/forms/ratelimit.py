@@ -15,35 +15,74 @@ import redis.asyncio
 
 from services.forms.record import KEY_PREFIX
 
-# Lua functions shared with the submission script (services/forms/claims.py). The first ``n`` KEYS
-# are windows whose limits are in ARGV from ``base + 1``: a (count, ttl ms) pair per window.
+# Lua functions shared with the submission script (services/forms/claims.py). ``n`` windows are
+# KEYS[k + 1 .. k + n], their limits in ARGV from ``base + 1``: a (count, ttl ms) pair per window.
 # ``limits_wait`` only reads: 0 when every window has room, else the largest TTL (ms) of a full one.
+# ``full_limit`` only reads: the index of the first full window, 0 when none is.
 # ``count_limits`` counts a hit in every window, starting its TTL on the first hit.
 # ``hit_limits`` is both: counts all and returns 0, or counts none and returns the wait.
+# ``pick_tier`` reads ``t`` tiers (KEYS[k + i], a (count, ttl ms, outcome) triple each from
+# ``base + 1``): the first with room and 0, or 0 and the smallest TTL (ms) when all are full.
 LIMITS_LUA = """
-local function limits_wait(n, base)
+local function window_wait(key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 1 then return 1 end
+  return ttl
+end
+local function limits_wait(k, n, base)
   local wait = 0
   for i = 1, n do
-    local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+    local used = tonumber(redis.call('GET', KEYS[k + i]) or '0')
     if used >= tonumber(ARGV[base + 2 * i - 1]) then
-      local ttl = redis.call('PTTL', KEYS[i])
+      local ttl = window_wait(KEYS[k + i])
       if ttl > wait then wait = ttl end
     end
   end
   return wait
 end
-local function count_limits(n, base)
+local function full_limit(k, n, base)
   for i = 1, n do
-    if redis.call('INCR', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[base + 2 * i]) end
+    local used = tonumber(redis.call('GET', KEYS[k + i]) or '0')
+    if used >= tonumber(ARGV[base + 2 * i - 1]) then return i end
   end
+  return 0
 end
-local function hit_limits(n, base)
-  local wait = limits_wait(n, base)
-  if wait == 0 then count_limits(n, base) end
+local function count_window(key, ttl)
+  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ttl) end
+end
+local function count_limits(k, n, base)
+  for i = 1, n do count_window(KEYS[k + i], ARGV[base + 2 * i]) end
+end
+local function hit_limits(k, n, base)
+  local wait = limits_wait(k, n, base)
+  if wait == 0 then count_limits(k, n, base) end
   return wait
 end
+local function pick_tier(k, t, base)
+  local wait = 0
+  for i = 1, t do
+    local used = tonumber(redis.call('GET', KEYS[k + i]) or '0')
+    if used < tonumber(ARGV[base + 3 * i - 2]) then return i, 0 end
+    local ttl = window_wait(KEYS[k + i])
+    if wait == 0 or ttl < wait then wait = ttl end
+  end
+  return 0, wait
+end
 """
-_SCRIPT = LIMITS_LUA + "return hit_limits(#KEYS, 0)"
+_SCRIPT = LIMITS_LUA + "return hit_limits(0, #KEYS, 0)"
+# KEYS: n limit windows, then t tier windows; ARGV: n, t, the limits' pairs, the tiers' triples.
+_CHECK = (
+    LIMITS_LUA
+    + """
+local n, t = tonumber(ARGV[1]), tonumber(ARGV[2])
+local wait = limits_wait(0, n, 2)
+if wait == 0 and t > 0 then
+  local tier
+  tier, wait = pick_tier(n, t, 2 + 2 * n)
+end
+return wait
+"""
+)
 
 
 class Limit(msgspec.Struct, frozen=True):
@@ -54,11 +93,22 @@ class Limit(msgspec.Struct, frozen=True):
     window: int
 
 
+class Tier(msgspec.Struct, frozen=True):
+    """One budget of a form's hourly tiers (see :func:`services.forms.budget.form_tiers`): a
+    submission is counted in the first tier with room, and ``hold`` says whether that tier keeps
+    it quarantined (``form_cap``) instead of delivering it.
+    """
+
+    limit: Limit
+    hold: bool
+
+
 class RateLimiter:
     """Checks and counts :class:`Limit` sets in one Redis round trip (a Lua script)."""
 
     def __init__(self, connection: redis.asyncio.Redis) -> None:
         self.script = connection.register_script(_SCRIPT)
+        self.check_script = connection.register_script(_CHECK)
 
     async def hit(self, limits: list[Limit], now: float | None = None) -> int:
         """Count one hit against every limit; returns 0 when allowed, else the seconds to wait
@@ -68,6 +118,22 @@ class RateLimiter:
             return 0
         keys, args = window_args(limits, now)
         return wait_seconds(int(await self.script(keys=keys, args=args)))
+
+    async def check(self, limits: list[Limit], tiers: list[Tier]) -> int:
+        """Whether a submission would be refused, without counting anything: 0 when every limit
+        has room and some tier has, else the seconds to wait (≥ 1). Raises ``redis.RedisError``.
+
+        Run before a costly check (the CAPTCHA provider): a post the limits refuse never reaches
+        it. The submission script checks again, and counts.
+        """
+        if not limits and not tiers:
+            return 0
+        keys, args = window_args(limits)
+        tier_keys, tier_args = tier_window_args(tiers)
+        answer = await self.check_script(
+            keys=[*keys, *tier_keys], args=[len(limits), len(tiers), *args, *tier_args]
+        )
+        return wait_seconds(int(answer))
 
 
 def window_args(limits: list[Limit], now: float | None = None) -> tuple[list[str], list[int]]:
@@ -81,6 +147,19 @@ def window_args(limits: list[Limit], now: float | None = None) -> tuple[list[str
         keys.append(f"{KEY_PREFIX}rl:{limit.name}:{limit.window}:{window}")
         remaining_ms = int(((window + 1) * limit.window - moment) * 1000) + 1
         args += [limit.count, max(remaining_ms, 1)]
+    return keys, args
+
+
+def tier_window_args(
+    tiers: list[Tier], now: float | None = None
+) -> tuple[list[str], list[int | str]]:
+    """The keys of the tiers' current windows and their ARGV triples for ``pick_tier``: the
+    count, the milliseconds until the window ends, and ``hold`` or ``keep``.
+    """
+    keys, pairs = window_args([tier.limit for tier in tiers], now)
+    args: list[int | str] = []
+    for i, tier in enumerate(tiers):
+        args += [pairs[2 * i], pairs[2 * i + 1], "hold" if tier.hold else "keep"]
     return keys, args
 
 

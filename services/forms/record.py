@@ -14,7 +14,7 @@ import msgspec
 
 SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
 MessageKind = Literal["staff", "auto_reply", "webhook"]
-MessageStatus = Literal["queued", "sending", "sent", "failed"]
+MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
 
 KEY_PREFIX = "frontdesk:"
 
@@ -39,7 +39,10 @@ class SmtpError(msgspec.Struct, kw_only=True):
 
 
 class MessageState(msgspec.Struct, kw_only=True):
-    """Delivery state of one email of a submission: ``queued`` → ``sending`` → ``sent`` | ``failed``."""
+    """Delivery state of one email of a submission: ``queued`` → ``sending`` → ``sent`` | ``failed``,
+    or ``skipped`` (an auto-reply decided against at intake; ``skip_reason`` says why:
+    ``no_token``, ``origin_unknown``, ``address_limit``, ``domain_limit``).
+    """
 
     kind: MessageKind
     status: MessageStatus = "queued"
@@ -49,6 +52,7 @@ class MessageState(msgspec.Struct, kw_only=True):
     last_error: SmtpError | None = None
     # Recipients the relay refused while accepting others (address → reply), per RFC 5321 §3.3.
     refused: dict[str, SmtpError] = {}
+    skip_reason: str | None = None
 
 
 class Submission(msgspec.Struct, kw_only=True):
@@ -57,7 +61,7 @@ class Submission(msgspec.Struct, kw_only=True):
     ``fields`` holds normalised values by field name; ``flags`` the spam and quality flags
     (``phone_unverified``, ``origin_unknown``, ``no_token``, quarantine reasons);
     ``quarantine_reason`` the first reason a quarantined one was held (``honeypot``,
-    ``token_too_young``, ``token_forged``, ``captcha_failed``, ``captcha_unavailable``);
+    ``token_too_young``, ``token_forged``, ``captcha_failed``, ``captcha_unavailable``, ``form_cap``);
     ``created_at`` is UTC.
     """
 

@@ -35,9 +35,11 @@ from frontdesk.problems import (
     problem_response,
     problem_responses,
 )
+from services.forms.budget import queued_messages
 from services.forms.openapi import StaffListOperation
 from services.forms.record import (
     MessageKind,
+    MessageState,
     Submission,
     SubmissionStatus,
     decoder,
@@ -352,13 +354,19 @@ async def _requeue(
     state = _state(request)
     stored = await _reachable(request, submission_id)
     kinds: list[MessageKind] = ["staff"]
+    skipped: list[MessageState] = []
     if release:
-        # A released submission gets every message its form defines, as it would have at intake.
+        # A released submission gets every message its form defines, as it would have at intake
+        # (no auto-reply for a post not from the form page: services/forms/budget.py).
         form = state.forms.get(stored.form)
-        kinds = form.message_kinds() if form else kinds
+        if form is not None:
+            kinds, states = queued_messages(form.message_kinds(), stored.flags)
+            skipped = [s for s in states if s.status == "skipped"]
     try:
         record = await _from_store(
-            lambda: state.store.queue_messages(submission_id, kinds, release=release)
+            lambda: state.store.queue_messages(
+                submission_id, kinds, release=release, skipped=skipped
+            )
         )
     except WrongStatus as exc:
         raise ProblemError(409, "wrong_status", str(exc)) from None

@@ -48,8 +48,8 @@ _STATE_KEY = "staff_token"
 _CHALLENGE = 'Bearer realm="frontdesk"'
 
 # limits_wait / count_limits over one window: the wait (ms) now, or after counting one failure.
-_WAIT = LIMITS_LUA + "return limits_wait(#KEYS, 0)"
-_FAIL = LIMITS_LUA + "count_limits(#KEYS, 0) return limits_wait(#KEYS, 0)"
+_WAIT = LIMITS_LUA + "return limits_wait(0, #KEYS, 0)"
+_FAIL = LIMITS_LUA + "count_limits(0, #KEYS, 0) return limits_wait(0, #KEYS, 0)"
 
 
 class StaffThrottle:

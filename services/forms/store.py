@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 import msgspec
 import redis
@@ -45,7 +45,9 @@ RESULT_TTL = 3600
 # KEYS from k: the record, the form index, rq:queues, the queue, then one job hash per job. ARGV
 # from a: a msgpack array {ttl, index score, id, {{job id, {field, value, ...}}, ...}} (text only:
 # Redis's Lua msgpack has no binary type), the record, then each job's binary ``data``.
-# ``check_store`` only reads (errors on a key of the wrong type); ``write_store`` writes.
+# ``check_store`` only reads (errors on a key of the wrong type); ``write_store`` writes ``record``
+# (the submission script may choose another version of it) and every job but the ``skip``-th
+# (0: none left out, -1: all; see services/forms/budget.py).
 STORE_LUA = """
 local function check_store(k)
   local expected = {'zset', 'set', 'list'}
@@ -63,15 +65,18 @@ local function check_store(k)
   end
   return nil
 end
-local function write_store(k, a)
+local function write_store(k, a, record, skip)
   local w = cmsgpack.unpack(ARGV[a])
-  redis.call('SET', KEYS[k], ARGV[a + 1], 'EX', w[1])
+  redis.call('SET', KEYS[k], record, 'EX', w[1])
   redis.call('ZADD', KEYS[k + 1], w[2], w[3])
   local jobs = w[4]
+  if skip == -1 then jobs = {} end
   if #jobs > 0 then redis.call('SADD', KEYS[k + 2], KEYS[k + 3]) end
   for i, job in ipairs(jobs) do
-    redis.call('HSET', KEYS[k + 3 + i], 'data', ARGV[a + 1 + i], unpack(job[2]))
-    redis.call('RPUSH', KEYS[k + 3], job[1])
+    if i ~= skip then
+      redis.call('HSET', KEYS[k + 3 + i], 'data', ARGV[a + 1 + i], unpack(job[2]))
+      redis.call('RPUSH', KEYS[k + 3], job[1])
+    end
   end
 end
 """
@@ -80,7 +85,7 @@ _SAVE = (
     + """
 local failed = check_store(1)
 if failed then return failed end
-write_store(1, 1)
+write_store(1, 1, ARGV[2], 0)
 return 'stored'
 """
 )
@@ -95,6 +100,11 @@ class StoreWrite(msgspec.Struct, frozen=True):
 
     keys: list[str]
     args: list[bytes]
+
+    @property
+    def record(self) -> bytes:
+        """The encoded record (the second argument; the first is the plan)."""
+        return self.args[1]
 
 
 def retry_schedule(base_seconds: float, max_hours: float) -> list[int]:
@@ -186,11 +196,17 @@ class SubmissionStore:
             pipe.rpush(self.jobs.queue_key, job_id(submission.id, kind))
 
     def queue_messages(
-        self, submission_id: str, kinds: list[MessageKind], *, release: bool
+        self,
+        submission_id: str,
+        kinds: list[MessageKind],
+        *,
+        release: bool,
+        skipped: Sequence[MessageState] = (),
     ) -> Submission | None:
         """Queue messages ``kinds`` again (resend) or for the first time (``release``: quarantined →
         received), atomically with the record update (``WATCH`` + ``MULTI``), clearing the ``sent``
-        marker so the worker sends it. Returns the updated record, ``None`` when it does not exist.
+        marker so the worker sends it; ``skipped`` states are recorded for messages without one.
+        Returns the updated record, ``None`` when it does not exist.
         Raises :class:`WrongStatus` (release of a non-quarantined one, resend of a quarantined one)
         or :class:`StoreUnavailable`.
         """
@@ -206,6 +222,9 @@ class SubmissionStore:
                         ttl = int(pipe.ttl(key))
                         submission = decoder.decode(raw)
                         _requeue(submission, kinds, release=release)
+                        submission.messages += [
+                            state for state in skipped if submission.message(state.kind) is None
+                        ]
                         pipe.multi()
                         pipe.set(key, encoder.encode(submission), ex=ttl if ttl > 0 else None)
                         pipe.delete(*(sent_marker_key(submission_id, kind) for kind in kinds))
@@ -258,6 +277,7 @@ def _requeue(submission: Submission, kinds: list[MessageKind], *, release: bool)
         else:
             state.status = "queued"
             state.last_error = None
+            state.skip_reason = None
 
 
 def update_submission(

@@ -33,6 +33,8 @@ FORM_EXTRA = f"""
 auto_reply:
   subject: "We got your message 🦴"
   body: {json.dumps(AUTO_REPLY_BODY)}
+spam:
+  min_fill_seconds: 0
 """
 
 
@@ -84,11 +86,26 @@ def smtp_port(worker_env: pytest.MonkeyPatch, relay: Relay) -> Iterator[int]:
         yield port
 
 
-def submit(values: dict[str, str]) -> str:
+def submit(values: dict[str, str], *, from_page: bool = False) -> str:
+    """Post ``values``; ``from_page``: as the form page does (its time-trap token, an allowed
+    Origin), the only posts that get an auto-reply (the form's ``min_fill_seconds`` must be 0).
+    """
     with TestClient(create_app(load_settings())) as client:
-        response = client.post("/v1/forms/contact/submissions", json=values)
+        if not from_page:
+            response = client.post("/v1/forms/contact/submissions", json=values)
+        else:
+            token = client.get("/v1/forms/contact").json()["token"]
+            response = client.post(
+                "/v1/forms/contact/submissions",
+                json={**values, "_token": token},
+                headers={"origin": "http://127.0.0.1:8000"},
+            )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
+
+
+def submit_from_page(values: dict[str, str]) -> str:
+    return submit(values, from_page=True)
 
 
 def run_jobs(connection: redis.Redis) -> None:
@@ -116,7 +133,7 @@ def raw_headers(relay: Relay, kind: str) -> bytes:
 def test_staff_mail_carries_unicode_escapes_html_and_shows_flags(
     smtp_port: int, relay: Relay, redis_client: redis.Redis
 ) -> None:
-    submission_id = submit(visitor())
+    submission_id = submit_from_page(visitor())
 
     def add_flags(s: Submission) -> None:
         s.flags += ["phone_unverified", "origin_unknown", "no_token"]
@@ -163,7 +180,7 @@ def test_auto_reply_text_comes_from_the_form_definition(
     override = site / "templates" / "contact"
     override.mkdir(parents=True)
     (override / "auto_reply.txt.j2").write_text("{{ auto_reply.body }}\n-- \nThe clinic team\n")
-    submission_id = submit(visitor(message="Please send me a prize <b>now</b>"))
+    submission_id = submit_from_page(visitor(message="Please send me a prize <b>now</b>"))
     run_jobs(redis_client)
 
     reply = by_kind(relay.wait(2), "auto_reply")
@@ -189,7 +206,7 @@ def test_auto_reply_text_comes_from_the_form_definition(
 def test_non_ascii_mailbox_goes_over_smtputf8(
     smtp_port: int, relay: Relay, redis_client: redis.Redis
 ) -> None:
-    submission_id = submit(visitor(email="zoë@exämple.com"))
+    submission_id = submit_from_page(visitor(email="zoë@exämple.com"))
     run_jobs(redis_client)
 
     messages = relay.wait(2)
@@ -207,7 +224,7 @@ def test_without_smtputf8_a_non_ascii_mailbox_is_never_encoded(
 ) -> None:
     with running(relay, enable_SMTPUTF8=False) as port:
         worker_env.setenv("FRONTDESK_SMTP_PORT", str(port))
-        submission_id = submit(visitor(email="zoë@example.com"))
+        submission_id = submit_from_page(visitor(email="zoë@example.com"))
         run_jobs(redis_client)
 
     [staff] = relay.messages()
@@ -228,7 +245,7 @@ def test_partial_refusal_is_recorded_per_recipient(
     smtp_port: int, relay: Relay, redis_client: redis.Redis
 ) -> None:
     relay.rcpt_replies["gone@clinic.example"] = "550 5.1.1 no such mailbox"
-    submission_id = submit(visitor())
+    submission_id = submit_from_page(visitor())
     run_jobs(redis_client)
 
     staff = by_kind(relay.wait(2), "staff")
@@ -246,7 +263,7 @@ def test_relay_that_never_answers_quit_still_counts_as_sent(
     smtp_port: int, relay: Relay, redis_client: redis.Redis
 ) -> None:
     relay.hang_quit = True
-    submission_id = submit(visitor())
+    submission_id = submit_from_page(visitor())
     run_jobs(redis_client)
 
     record = stored(redis_client, submission_id)
@@ -274,7 +291,7 @@ def test_tls_relays_deliver_with_the_configured_ca(
         worker_env.setenv("FRONTDESK_SMTP_PORT", str(port))
         worker_env.setenv("FRONTDESK_SMTP_SECURITY", security)
         worker_env.setenv("FRONTDESK_SMTP_CA_FILE", str(cert))
-        submission_id = submit(visitor())
+        submission_id = submit_from_page(visitor())
         run_jobs(redis_client)
 
     assert len(relay.accepted) == 2
@@ -288,7 +305,7 @@ def test_tls_relay_with_an_untrusted_certificate_is_not_sent_to(
     with running(relay, ssl_context=server_context(cert, key)) as port:
         worker_env.setenv("FRONTDESK_SMTP_PORT", str(port))
         worker_env.setenv("FRONTDESK_SMTP_SECURITY", "tls")
-        submission_id = submit(visitor())
+        submission_id = submit_from_page(visitor())
         run_jobs(redis_client)
 
     assert relay.accepted == []
@@ -302,7 +319,7 @@ def test_tls_relay_with_an_untrusted_certificate_is_not_sent_to(
 def test_sweep_requeues_a_message_whose_job_was_lost(
     smtp_port: int, relay: Relay, redis_client: redis.Redis
 ) -> None:
-    submission_id = submit(visitor())
+    submission_id = submit_from_page(visitor())
     for kind in ("staff", "auto_reply"):
         Job.fetch(job_id(submission_id, kind), connection=redis_client).delete()
     run_jobs(redis_client)
@@ -318,7 +335,7 @@ def test_sweep_requeues_a_message_whose_job_was_lost(
 def test_sweep_trusts_the_sent_marker_over_a_stale_record(
     smtp_port: int, relay: Relay, redis_client: redis.Redis
 ) -> None:
-    submission_id = submit(visitor())
+    submission_id = submit_from_page(visitor())
     # A crash between the relay's 250 and the record update leaves only the marker behind.
     redis_client.set(sent_marker_key(submission_id, "staff"), f"<{submission_id}.staff@x>")
     Job.fetch(job_id(submission_id, "staff"), connection=redis_client).delete()
@@ -353,7 +370,7 @@ def test_resend_queues_a_failed_message_again(
     smtp_port: int, relay: Relay, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
 ) -> None:
     relay.data_replies.append("550 5.7.1 rejected by policy")
-    submission_id = submit(visitor())
+    submission_id = submit_from_page(visitor())
     run_jobs(redis_client)
     assert stored(redis_client, submission_id).status == "failed"
 
@@ -371,7 +388,7 @@ def test_resend_queues_a_failed_message_again(
 def test_quarantined_submission_is_neither_sent_nor_swept(
     smtp_port: int, relay: Relay, redis_client: redis.Redis
 ) -> None:
-    submission_id = submit(visitor())
+    submission_id = submit_from_page(visitor())
 
     def quarantine(s: Submission) -> None:
         s.status = "quarantined"
@@ -389,7 +406,7 @@ def test_quarantined_submission_is_neither_sent_nor_swept(
 def test_sweep_marks_a_message_failed_when_its_job_ended(
     smtp_port: int, relay: Relay, redis_client: redis.Redis
 ) -> None:
-    submission_id = submit(visitor())
+    submission_id = submit_from_page(visitor())
     queue = Queue("frontdesk", connection=redis_client, serializer=JSONSerializer)
     job = Job.fetch(job_id(submission_id, "staff"), connection=redis_client)
     queue.remove(job)

@@ -195,3 +195,29 @@ def test_tls_names_and_verifies_the_host_not_the_pinned_address(
     assert state.status == "queued"
     assert state.last_error is not None
     assert "CERTIFICATE_VERIFY_FAILED" in state.last_error.text
+
+
+def test_the_next_checked_address_is_tried_when_one_does_not_connect(
+    hook_site: Path,
+    receivers: Receivers,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host with two addresses, the first one unreachable (no IPv6 route here, say): the POST
+    goes to the second, which was checked too, not to a fresh lookup."""
+    monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_HTTP", "on")
+    monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
+    real = socket.getaddrinfo
+
+    def two(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.clinic.test":
+            return real("127.0.0.5", *args, **kwargs) + real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", two)
+    state = _webhook_state(
+        redis_client, f"http://hooks.clinic.test:{receivers.port}/hook", hook_site
+    )
+    assert state is not None
+    assert state.status == "sent", state.last_error
+    assert [where for where, _ in receivers.seen] == ["loopback"]

@@ -38,13 +38,14 @@ class Unresolved(Exception):
 
 class Destination(msgspec.Struct, frozen=True):
     """A checked destination: ``scheme``, ``host`` as written (for ``Host`` and TLS), ``port``,
-    and ``address``, the checked IP to connect to.
+    and ``addresses``, every checked IP in the resolver's order, to connect to one after another
+    (as a client does when, say, IPv6 has no route here).
     """
 
     scheme: str
     host: str
     port: int
-    address: str
+    addresses: tuple[str, ...]
 
 
 def _kind(address: IpAddress) -> str | None:
@@ -106,4 +107,4 @@ def check(url: str, *, allow_http: bool, allow_networks: tuple[str, ...]) -> Des
             )
     if not addresses:
         raise Unresolved(f"webhook host {host!r} has no address")
-    return Destination(parts.scheme, host, port, str(addresses[0]))
+    return Destination(parts.scheme, host, port, tuple(str(a) for a in addresses))

@@ -87,7 +87,6 @@ def post(url: str, submission: Submission, key: bytes, settings: Settings) -> in
         raise DeliveryError(None, str(exc), permanent=False) from None
     body = body_of(submission)
     parts = httpx.URL(url)
-    pinned = parts.copy_with(host=target.address)
     headers = {
         "Host": parts.netloc.decode("ascii"),
         "Content-Type": "application/json",
@@ -96,22 +95,33 @@ def post(url: str, submission: Submission, key: bytes, settings: Settings) -> in
         "Frontdesk-Delivery": f"{submission.id}.webhook",
         "Frontdesk-Form": submission.form,
     }
-    try:
-        # trust_env=False: no proxy from the environment, which would resolve the host again.
-        with httpx.Client(
-            timeout=settings.smtp_timeout, trust_env=False, follow_redirects=False
-        ) as client:
-            response = client.post(
-                pinned,
-                content=body,
-                headers=headers,
-                # The certificate is verified for the host name, not the pinned address.
-                extensions={"sni_hostname": target.host},
-            )
-    except httpx.HTTPError as exc:
-        raise DeliveryError(None, f"{type(exc).__name__}: {exc}"[:200], permanent=False) from exc
+    # trust_env=False: no proxy from the environment, which would resolve the host again.
+    with httpx.Client(
+        timeout=settings.smtp_timeout, trust_env=False, follow_redirects=False
+    ) as client:
+        for index, address in enumerate(target.addresses):
+            try:
+                response = client.post(
+                    parts.copy_with(host=address),
+                    content=body,
+                    headers=headers,
+                    # The certificate is verified for the host name, not the pinned address.
+                    extensions={"sni_hostname": target.host},
+                )
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing was sent: the next checked address may answer.
+                if index + 1 < len(target.addresses):
+                    continue
+                raise DeliveryError(None, _error_text(exc), permanent=False) from exc
+            except httpx.HTTPError as exc:
+                raise DeliveryError(None, _error_text(exc), permanent=False) from exc
     status = response.status_code
     if 200 <= status < 300:
         return status
     transient = status in (408, 429) or status >= 500
     raise DeliveryError(status, response.reason_phrase[:200], permanent=not transient)
+
+
+def _error_text(exc: httpx.HTTPError) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]

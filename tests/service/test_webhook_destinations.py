@@ -9,7 +9,7 @@ import shutil
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,22 @@ def _webhook_state(redis_client: redis.Redis, url: str, site: Path) -> Any:
     return stored(redis_client, submission_id).message("webhook")
 
 
+def _resolver(monkeypatch: pytest.MonkeyPatch, answers: Callable[[int], list[str]]) -> list[str]:
+    """``hooks.clinic.test`` resolves to ``answers(n)`` at its n-th lookup (from 1); returns the
+    list of lookups made. Other names resolve as usual."""
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "hooks.clinic.test":
+            return real(host, *args, **kwargs)
+        lookups.append(host)
+        return [info for ip in answers(len(lookups)) for info in real(ip, *args, **kwargs)]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    return lookups
+
+
 ALLOW_HTTP = {"FRONTDESK_WEBHOOK_ALLOW_HTTP": "on"}
 HOSTS = ["localhost", "[::1]", "[::ffff:127.0.0.1]", "0x7f000001", "127.1", "169.254.169.254"]
 
@@ -136,16 +152,7 @@ def test_an_allowed_range_is_delivered_to_the_address_that_was_checked(
     would answer 127.0.0.3, an internal service. The POST reaches 127.0.0.1, once resolved."""
     monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_HTTP", "on")
     monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32, ::1/128")
-    real = socket.getaddrinfo
-    lookups: list[str] = []
-
-    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host == "hooks.clinic.test":
-            lookups.append(host)
-            host = "127.0.0.1" if len(lookups) == 1 else "127.0.0.3"
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    lookups = _resolver(monkeypatch, lambda n: ["127.0.0.1" if n == 1 else "127.0.0.3"])
     state = _webhook_state(
         redis_client, f"http://hooks.clinic.test:{receivers.port}/hook", hook_site
     )
@@ -180,14 +187,7 @@ def test_tls_names_and_verifies_the_host_not_the_pinned_address(
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
         monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
-        real = socket.getaddrinfo
-        monkeypatch.setattr(
-            socket,
-            "getaddrinfo",
-            lambda host, *a, **k: real(
-                "127.0.0.1" if host == "hooks.clinic.test" else host, *a, **k
-            ),
-        )
+        _resolver(monkeypatch, lambda _: ["127.0.0.1"])
         state = _webhook_state(redis_client, f"https://hooks.clinic.test:{port}/hook", hook_site)
         thread.join(5)
     assert names == ["hooks.clinic.test"]
@@ -195,3 +195,22 @@ def test_tls_names_and_verifies_the_host_not_the_pinned_address(
     assert state.status == "queued"
     assert state.last_error is not None
     assert "CERTIFICATE_VERIFY_FAILED" in state.last_error.text
+
+
+def test_the_next_checked_address_is_tried_when_one_does_not_connect(
+    hook_site: Path,
+    receivers: Receivers,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host with two addresses, the first one unreachable (no IPv6 route here, say): the POST
+    goes to the second, which was checked too, not to a fresh lookup."""
+    monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_HTTP", "on")
+    monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8")
+    _resolver(monkeypatch, lambda _: ["127.0.0.5", "127.0.0.1"])
+    state = _webhook_state(
+        redis_client, f"http://hooks.clinic.test:{receivers.port}/hook", hook_site
+    )
+    assert state is not None
+    assert state.status == "sent", state.last_error
+    assert [where for where, _ in receivers.seen] == ["loopback"]

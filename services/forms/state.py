@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import redis
 import redis.asyncio
 
 from frontdesk.keys import derive, derived_since, master_key
@@ -43,14 +44,27 @@ class FormsState:
         self.legacy: LegacyKey | None = None
 
     async def secret(self) -> bytes:
-        """The time trap's key (``time-trap``, :mod:`frontdesk.keys`); read from Redis once, then
-        cached with :attr:`legacy` (the previous version's key). Raises ``redis.RedisError`` when
-        Redis fails.
+        """The time trap's key (``time-trap``, :mod:`frontdesk.keys`), cached with :attr:`legacy`
+        (the previous version's key and when keys were first derived).
+
+        A configured ``FRONTDESK_SECRET_KEY`` needs no Redis: tokens are still handed out while
+        Redis is down, and :attr:`legacy` is read at the first call Redis answers. A generated
+        key is read from Redis once. Raises ``redis.RedisError`` when Redis fails and the key
+        cannot be had without it.
         """
+        if self._secret is None and self.settings.secret_key:
+            self._secret = derive(self.settings.secret_key.encode(), "time-trap")
         if self._secret is None:
             master, since = await anyio.to_thread.run_sync(self._master)
             self.legacy = LegacyKey(master, since)
             self._secret = derive(master, "time-trap")
+        elif self.legacy is None and self.settings.secret_key:
+            try:
+                since = await anyio.to_thread.run_sync(derived_since, self.store.redis)
+            except redis.RedisError:
+                pass  # until Redis answers, a pre-upgrade token counts as forged
+            else:
+                self.legacy = LegacyKey(self.settings.secret_key.encode(), since)
         return self._secret
 
     def _master(self) -> tuple[bytes, float]:

@@ -252,3 +252,15 @@ def test_health_worker_follows_the_worker_heartbeat(
     assert health() == 0
     workers.stop()
     assert health() == 1
+
+
+def test_a_worker_loop_ended_by_an_error_exits_non_zero(
+    smtp_port: int, redis_client: redis.Redis, workers: Workers
+) -> None:
+    # A queue key of the wrong type: BLMOVE answers WRONGTYPE, which RQ's loop does not handle.
+    redis_client.set("rq:queue:frontdesk", "not a list")
+    process = workers.start()
+    assert process.wait(timeout=60) == 1, "the supervisor would not restart a worker exiting 0"
+    log = workers.log(0)
+    assert "found an unhandled exception, quitting" in log
+    assert "frontdesk worker: the worker stopped on an error (logged above); exit status 1" in log

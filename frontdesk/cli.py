@@ -146,13 +146,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(args.service, settings, workers=args.workers)
         return 0
     if args.command == "worker":
-        from worker.main import StartError, run
+        from worker.main import LoopEnded, StartError, run
 
         try:
             run(settings, burst=args.burst)
         except StartError as exc:
             print(f"frontdesk worker: bad settings:\n{exc}", file=sys.stderr)
             return 2
+        except LoopEnded as exc:
+            print(f"frontdesk worker: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "settings-doc":
         return _settings_doc(args.root, check=args.check)

@@ -145,8 +145,11 @@ class StackDrill(Drill):
         children = [pid for pid in workers if pid not in parents]
         if len(children) != 1:
             return None
-        # granian's own workers are children of the service's process: the topmost one is the service.
-        top = (lambda pids: [p for p in pids if _table().get(p, (0, []))[0] not in pids])
+
+        def top(pids: list[int]) -> list[int]:
+            """granian's workers are children of the service's process: the topmost is the service."""
+            return [p for p in pids if _table().get(p, (0, []))[0] not in pids]
+
         return StackPids(
             honcho=self.run.pid,
             content=top(content)[0],

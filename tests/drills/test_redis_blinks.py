@@ -15,6 +15,7 @@ recovery, never RQ's "quitting".
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,18 +32,30 @@ BACK = "Redis answers again"
 OUTAGE = 2.5  # seconds Redis stays down in the named states: longer than the worker's heartbeat
 
 
+ONE_AT_A_TIME = threading.Lock()  # an outage started during another waits for its end
+
+
 def outage(stack: StackDrill, seconds: float, while_down: Callable[[], None] | None = None) -> None:
-    """SIGKILL Redis, run ``while_down``, wait the rest of ``seconds``, start it again (AOF replay)."""
-    began = time.monotonic()
-    stack.kill_redis()
-    if while_down is not None:
-        while_down()
-    time.sleep(max(0.0, seconds - (time.monotonic() - began)))
-    stack.redis.start()
+    """SIGKILL Redis, run ``while_down``, wait the rest of ``seconds``, start it again (AOF replay),
+    then wait until the worker says it reached Redis again, so each outage is one outage for it too.
+    """
+    with ONE_AT_A_TIME:
+        began = time.monotonic()
+        recoveries = sum(BACK in line for line in stack.worker_lines())
+        stack.kill_redis()
+        if while_down is not None:
+            while_down()
+        time.sleep(max(0.0, seconds - (time.monotonic() - began)))
+        stack.redis.start()
+        back = wait_until(
+            lambda: sum(BACK in line for line in stack.worker_lines()) > recoveries, 20
+        )
+        assert back, "the worker did not say that Redis answers again"
 
 
 def delivered(stack: StackDrill, sent: Sent, timeout: float = 60) -> bool:
-    assert sent.status == 201 and sent.submission_id, f"submission {sent.index}: {sent.status}"
+    assert sent.status == 201, f"submission {sent.index}: {sent.status}"
+    assert sent.submission_id
     message_id = staff_message_id(sent.submission_id)
     return wait_until(lambda: stack.smtp.count(message_id) > 0, timeout)
 
@@ -155,7 +168,7 @@ def test_stack_rides_out_redis_blinks(tmp_path: Path) -> None:
             seconds = rng.uniform(1.0, 3.0)
             faults[rng.randrange(low, low + 40)] = lambda s=seconds: outage(stack, s)
         stack.report.notes.append(f"random outages before submissions {sorted(faults)}")
-        stack.run_load(count=200, pause=0.04, faults=faults)
+        stack.run_load(count=200, pause=0.1, faults=faults)
         outages += len(faults)
         stack.settle(stall=60, limit=120)
         report = stack.account()

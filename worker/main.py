@@ -24,8 +24,10 @@ from types import FrameType
 from typing import Any
 
 import redis
-from redis.client import PubSub, PubSubWorkerThread
-from rq import Queue, Worker
+from redis.backoff import NoBackoff
+from redis.client import Pipeline, PubSub, PubSubWorkerThread
+from redis.retry import Retry
+from rq import Queue, Worker, worker_registration
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import DeserializationError
 from rq.job import Job
@@ -84,6 +86,7 @@ class FrontdeskWorker(Worker):
     frontdesk_settings: Settings
     ride_out: RideOut
     stop_requested = False
+    recoveries_seen = 0
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Seconds until an unrefreshed job counts as abandoned: the next heartbeat plus a grace of
@@ -137,6 +140,23 @@ class FrontdeskWorker(Worker):
         finally:
             scheduler.release_locks()  # type: ignore[no-untyped-call]
             scheduler.register_death()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat; the first after an outage also writes the worker's whole hash and its
+        registration again: Redis expires the hash (worker_ttl + 60 s) during a long outage, and a
+        heartbeat alone would leave one without name, host and queues (no worker for the health
+        checks). Heartbeats inside a pipeline (during a job) are RQ's, which restores the hash itself.
+        """
+        super().heartbeat(timeout, pipeline)
+        recoveries = self.ride_out.watch.recoveries
+        if pipeline is not None or recoveries == self.recoveries_seen:
+            return
+        self.recoveries_seen = recoveries
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping=self.serialize())
+            pipe.expire(self.key, timeout or self.worker_ttl + 60)
+            worker_registration.register(self, pipe)
+            pipe.execute()
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT: RQ's warm shutdown; a wait for Redis gives up at its next attempt."""
@@ -288,8 +308,11 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
 def healthy_workers(settings: Settings, hostname: str | None = None) -> list[str]:
     """Names of the workers on ``hostname`` (default this host) whose heartbeat is fresh, i.e. not
     older than the maintenance interval plus 60 s (RQ beats at least once per dequeue wait).
+
+    Raises ``redis.ConnectionError`` or ``redis.TimeoutError`` at once when Redis does not answer (one
+    attempt: a probe has seconds, not redis-py's ten retries).
     """
-    connection = connect(settings.redis_url)
+    connection = connect(settings.redis_url, retry=Retry(NoBackoff(), 0))
     host = hostname or socket.gethostname()
     limit = min(420, max(1, int(settings.worker_maintenance_interval)) + 15) + 60
     names = []

@@ -45,7 +45,13 @@ class RedisWatch:
     def __init__(self) -> None:
         context = multiprocessing.get_context("fork")
         self._since = context.RawValue("d", 0.0)
+        self._recoveries = context.RawValue("q", 0)
         self._lock = context.Lock()
+
+    @property
+    def recoveries(self) -> int:
+        """How many outages have ended so far (the worker registers again after each)."""
+        return int(self._recoveries.value)
 
     def down(self, error: BaseException) -> None:
         """Redis did not answer a reconnection attempt: log the outage unless it is logged already."""
@@ -61,6 +67,8 @@ class RedisWatch:
         """Redis answered: log the end of the outage, if one was logged."""
         with self._locked():
             since, self._since.value = self._since.value, 0.0
+            if since:
+                self._recoveries.value += 1
         if since:
             log.warning("Redis answers again after %.1f s unreachable", time.time() - since)
 

@@ -9,14 +9,12 @@ worker is supervised: when it exits on its own (RQ quits on some Redis errors) i
 second, as ``restart: unless-stopped`` does in docker compose, and the restart is counted.
 
 The SMTP server is aiosmtpd's in-process ``Controller`` with a handler the drill steers: it can be
-stopped (connections refused) and started again on the same port, answer 421 to every n-th message or to
-the next n, or hold the next DATA unanswered until the drill lets it go. Accepted messages are indexed by
-Message-ID, so a repeated delivery is counted as a duplicate.
+stopped (connections refused) and started again on the same port, or answer 421 to every n-th message.
+Accepted messages are indexed by Message-ID, so a repeated delivery is counted as a duplicate.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -194,46 +192,23 @@ class DrillSmtp:
     """aiosmtpd server on a fixed port whose behaviour the drill steers.
 
     ``refuse()`` stops the listener (clients get ECONNREFUSED), ``accept()`` starts it again on the
-    same port. ``temporary_failure_every = n`` answers ``421`` to every n-th DATA, ``fail_next = n``
-    to the next n. ``hold_next()`` keeps the next DATA unanswered (the client waits mid-send) from when
-    ``held`` is set until ``release()``. Accepted messages are counted per Message-ID in ``accepted``.
+    same port. ``temporary_failure_every = n`` answers ``421`` to every n-th DATA. Accepted messages
+    are counted per Message-ID in ``accepted``.
     """
 
     def __init__(self) -> None:
         self.port = free_port()
         self.accepted: Counter[str] = Counter()
         self.temporary_failure_every: int | None = None
-        self.fail_next = 0
         self.data_commands = 0
         self.temporary_failures = 0
-        self.held = threading.Event()
-        self._hold_next = False
-        self._released = threading.Event()
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
-    def hold_next(self) -> None:
-        """Hold the next DATA: ``held`` is set when it arrives, the answer waits for ``release()``."""
-        self.held.clear()
-        self._released.clear()
-        self._hold_next = True
-
-    def release(self) -> None:
-        self._released.set()
-
     async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
-        if self._hold_next:
-            self._hold_next = False
-            self.held.set()
-            while not self._released.is_set():
-                await asyncio.sleep(0.02)
         with self._lock:
             self.data_commands += 1
             every = self.temporary_failure_every
-            if self.fail_next > 0:
-                self.fail_next -= 1
-                self.temporary_failures += 1
-                return "421 4.3.0 Drill: try again later"
             if every and self.data_commands % every == 0:
                 self.temporary_failures += 1
                 return "421 4.3.0 Drill: try again later"

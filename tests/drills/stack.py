@@ -10,20 +10,57 @@ ports, including ports added to the settings later.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import msgspec
+from aiosmtpd.smtp import Envelope
 
 from frontdesk.settings import PREFIX, Settings
 from tests.conftest import ROOT, free_port
-from tests.drills.harness import Drill, wait_until
+from tests.drills.harness import Drill, DrillSmtp, wait_until
 from tests.processes import start
+
+
+class SteeredSmtp(DrillSmtp):
+    """The drill's SMTP server, which can also answer ``421`` to the next ``fail_next`` messages and
+    hold the next ``DATA`` unanswered (the worker waits mid-send): ``hold_next()``, then ``held`` is
+    set when it arrives and the answer waits for ``release()``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = 0
+        self.held = threading.Event()
+        self._hold_next = False
+        self._released = threading.Event()
+
+    def hold_next(self) -> None:
+        self.held.clear()
+        self._released.clear()
+        self._hold_next = True
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:
+        if self._hold_next:
+            self._hold_next = False
+            self.held.set()
+            while not self._released.is_set():
+                await asyncio.sleep(0.02)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            self.temporary_failures += 1
+            return "421 4.3.0 Drill: try again later"
+        return await super().handle_DATA(server, session, envelope)
 
 
 @dataclass(frozen=True)
@@ -88,8 +125,12 @@ def _python_running(argv: list[str], *words: str) -> bool:
 class StackDrill(Drill):
     """A drill whose stack is ``scripts/run``: the drill's Redis and SMTP server, the rest by honcho."""
 
+    smtp: SteeredSmtp
+
     def __init__(self, name: str, tmp: Path, extra_env: dict[str, str] | None = None) -> None:
         super().__init__(name, tmp, extra_env)
+        self.smtp = SteeredSmtp()
+        self.env["FRONTDESK_SMTP_PORT"] = str(self.smtp.port)
         ports = {
             PREFIX + field.name.upper(): str(free_port())
             for field in msgspec.structs.fields(Settings)

@@ -14,6 +14,7 @@ recovery, never RQ's "quitting".
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -163,10 +164,11 @@ def test_stack_rides_out_redis_blinks(tmp_path: Path) -> None:
         assert not stack.dead(), f"after the post-send outage: {stack.dead()} stopped"
 
         # Three more at random while 200 submissions flow (each outage in its own stretch).
-        faults = {}
+        faults: dict[int, Callable[[], None]] = {}
         for low in (20, 80, 140):
-            seconds = rng.uniform(1.0, 3.0)
-            faults[rng.randrange(low, low + 40)] = lambda s=seconds: outage(stack, s)
+            faults[rng.randrange(low, low + 40)] = functools.partial(
+                outage, stack, rng.uniform(1.0, 3.0)
+            )
         stack.report.notes.append(f"random outages before submissions {sorted(faults)}")
         stack.run_load(count=200, pause=0.1, faults=faults)
         outages += len(faults)

@@ -179,10 +179,12 @@ class FrontdeskWorker(Worker):
         self, exc: Exception, pubsub: PubSub, pubsub_thread: PubSubWorkerThread
     ) -> None:
         """The command channel's thread could not reconnect: RQ logs a line every 2 s of an outage,
-        here the watch logs the outage once and the thread tries again after the longest backoff.
+        here the watch logs the outage once (not while stopping) and the thread tries again after the
+        longest backoff.
         """
-        if isinstance(exc, redis.ConnectionError) and not self.ride_out.giving_up:
-            self.ride_out.watch.down(exc)
+        if isinstance(exc, redis.ConnectionError):
+            if not self.ride_out.giving_up:
+                self.ride_out.watch.down(exc)
             time.sleep(self.ride_out.cap)
             return
         super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)

@@ -318,3 +318,27 @@ def test_worker_registers_again_when_its_hash_expired_during_an_outage(
         assert wait_until(lambda: health() == 0, 30), "the worker did not register again"
     finally:
         private.kill()
+
+
+def test_sigterm_during_a_redis_outage_stops_the_worker_promptly(
+    smtp_port: int, fast_env: pytest.MonkeyPatch, workers: Workers, tmp_path: Path
+) -> None:
+    private = DrillRedis(tmp_path / "redis")
+    private.start()
+    fast_env.setenv("FRONTDESK_REDIS_URL", private.url)
+    try:
+        process = workers.start()
+        client = private.client()
+        assert wait_until(lambda: bool(client.smembers("rq:workers")), 30)
+        private.kill()
+        assert wait_until(lambda: "Redis unreachable" in workers.log(0), 15)
+        began = time.monotonic()
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert time.monotonic() - began < 10, "the stop waited for Redis"
+    finally:
+        private.kill()
+    log = workers.log(0)
+    assert "stopped while Redis was unreachable" in log
+    assert "Traceback" not in log
+    assert "could not connect to Redis instance" not in log, "RQ's own line per attempt"

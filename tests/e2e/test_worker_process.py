@@ -279,65 +279,65 @@ def test_health_worker_passes_while_redis_is_unreachable(env: dict[str, str]) ->
     assert b"Traceback" not in done.stderr
 
 
+@pytest.fixture
+def private_redis(
+    smtp_port: int, fast_env: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[DrillRedis]:
+    """A ``redis-server`` of the test's own (AOF, a free port) that it may kill; the worker's Redis."""
+    private = DrillRedis(tmp_path / "redis")
+    private.start()
+    fast_env.setenv("FRONTDESK_REDIS_URL", private.url)
+    yield private
+    private.kill()
+
+
 def test_worker_registers_again_when_its_hash_expired_during_an_outage(
-    smtp_port: int, fast_env: pytest.MonkeyPatch, workers: Workers, tmp_path: Path
+    private_redis: DrillRedis, workers: Workers, tmp_path: Path
 ) -> None:
     # The worker's hash lives worker_ttl + 60 s: an outage longer than that lets Redis expire it when
     # it restarts. Made exact here: Redis comes back on a unix socket only, the hash is deleted, and
     # then Redis listens on its port again, so the worker's first command after the outage finds it
     # gone.
-    private = DrillRedis(tmp_path / "redis")
-    private.start()
-    fast_env.setenv("FRONTDESK_REDIS_URL", private.url)
     environ = dict(os.environ)
 
     def health() -> int:
         command = [FRONTDESK, "health", "worker"]
         return subprocess.run(command, cwd=ROOT, env=environ, capture_output=True).returncode
 
-    try:
-        workers.start()
-        assert wait_until(lambda: health() == 0, 30), "the worker never became healthy"
-        (worker_key,) = private.client().smembers("rq:workers")
-        private.kill()
-        socket_path = tmp_path / "redis.sock"
-        argv = ["redis-server", "--port", "0", "--unixsocket", str(socket_path)]
-        argv += ["--dir", str(private.directory), "--appendonly", "yes", "--save", ""]
-        private.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        local = redis.Redis(unix_socket_path=str(socket_path))
+    workers.start()
+    assert wait_until(lambda: health() == 0, 30), "the worker never became healthy"
+    (worker_key,) = private_redis.client().smembers("rq:workers")
+    private_redis.kill()
+    socket_path = tmp_path / "redis.sock"
+    argv = ["redis-server", "--port", "0", "--unixsocket", str(socket_path)]
+    argv += ["--dir", str(private_redis.directory), "--appendonly", "yes", "--save", ""]
+    private_redis.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    local = redis.Redis(unix_socket_path=str(socket_path))
 
-        def answers() -> bool:
-            try:
-                return bool(local.ping())
-            except redis.RedisError:
-                return False
+    def answers() -> bool:
+        try:
+            return bool(local.ping())
+        except redis.RedisError:
+            return False
 
-        assert wait_until(answers, 15)
-        assert local.delete(worker_key) == 1
-        local.config_set("port", str(private.port))
-        assert wait_until(lambda: health() == 0, 30), "the worker did not register again"
-    finally:
-        private.kill()
+    assert wait_until(answers, 15)
+    assert local.delete(worker_key) == 1
+    local.config_set("port", str(private_redis.port))
+    assert wait_until(lambda: health() == 0, 30), "the worker did not register again"
 
 
 def test_sigterm_during_a_redis_outage_stops_the_worker_promptly(
-    smtp_port: int, fast_env: pytest.MonkeyPatch, workers: Workers, tmp_path: Path
+    private_redis: DrillRedis, workers: Workers
 ) -> None:
-    private = DrillRedis(tmp_path / "redis")
-    private.start()
-    fast_env.setenv("FRONTDESK_REDIS_URL", private.url)
-    try:
-        process = workers.start()
-        client = private.client()
-        assert wait_until(lambda: bool(client.smembers("rq:workers")), 30)
-        private.kill()
-        assert wait_until(lambda: "Redis unreachable" in workers.log(0), 15)
-        began = time.monotonic()
-        os.killpg(process.pid, signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        assert time.monotonic() - began < 10, "the stop waited for Redis"
-    finally:
-        private.kill()
+    process = workers.start()
+    client = private_redis.client()
+    assert wait_until(lambda: bool(client.smembers("rq:workers")), 30)
+    private_redis.kill()
+    assert wait_until(lambda: "Redis unreachable" in workers.log(0), 15)
+    began = time.monotonic()
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert time.monotonic() - began < 10, "the stop waited for Redis"
     log = workers.log(0)
     assert "stopped while Redis was unreachable" in log
     assert "Traceback" not in log

@@ -36,7 +36,7 @@ from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
 from frontdesk.settings import Settings
-from worker.outage import RedisWatch, RideOut, install
+from worker.outage import FIRST_DELAY, RedisWatch, RideOut, install
 from worker.pause import pause_point
 from worker.smtp import DeliveryError, ProbeError, probe
 
@@ -178,14 +178,13 @@ class FrontdeskWorker(Worker):
     def _pubsub_exception_handler(
         self, exc: Exception, pubsub: PubSub, pubsub_thread: PubSubWorkerThread
     ) -> None:
-        """The command channel's thread could not reconnect: RQ logs a line every 2 s of an outage,
-        here the watch logs the outage once (not while stopping) and the thread tries again after the
-        longest backoff.
+        """A connection error of the command channel's thread outside its retries (its health-check
+        ``PING`` on a connection a Redis restart closed): RQ logs a line and waits 2 s; here it waits
+        a moment and says nothing, since the thread's next read reconnects through the ride-out
+        (which logs a real outage once).
         """
         if isinstance(exc, redis.ConnectionError):
-            if not self.ride_out.giving_up:
-                self.ride_out.watch.down(exc)
-            time.sleep(self.ride_out.cap)
+            time.sleep(FIRST_DELAY)
             return
         super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
 

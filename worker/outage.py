@@ -45,6 +45,7 @@ class RedisWatch:
     def __init__(self) -> None:
         context = multiprocessing.get_context("fork")
         self._since = context.RawValue("d", 0.0)
+        self._last_up = context.RawValue("d", 0.0)
         self._recoveries = context.RawValue("q", 0)
         self._lock = context.Lock()
 
@@ -53,10 +54,14 @@ class RedisWatch:
         """How many outages have ended so far (the worker registers again after each)."""
         return int(self._recoveries.value)
 
-    def down(self, error: BaseException) -> None:
-        """Redis did not answer a reconnection attempt: log the outage unless it is logged already."""
+    def down(self, error: BaseException, failing_since: float) -> None:
+        """Redis did not answer a reconnection attempt of a process failing since ``failing_since``
+        (``time.time()`` of its first failed attempt): log the outage unless it is logged already, or
+        unless that process's failures began before the last recovery, i.e. belong to an outage
+        already logged as over (a process can fail just before Redis returns and report it after).
+        """
         with self._locked():
-            if self._since.value:
+            if self._since.value or failing_since <= self._last_up.value:
                 return
             self._since.value = time.time()
         log.error(
@@ -69,6 +74,7 @@ class RedisWatch:
             since, self._since.value = self._since.value, 0.0
             if since:
                 self._recoveries.value += 1
+                self._last_up.value = time.time()
         if since:
             log.warning("Redis answers again after %.1f s unreachable", time.time() - since)
 
@@ -120,6 +126,7 @@ class RideOut(Retry):
     ) -> T:
         """``do()`` until it succeeds; ``fail`` (redis-py's: it disconnects) after each failure."""
         failures = 0
+        failing_since = 0.0
         while True:
             try:
                 result = do()
@@ -127,6 +134,7 @@ class RideOut(Retry):
                 if is_retryable is not None and not is_retryable(error):
                     raise
                 failures += 1
+                failing_since = failing_since or time.time()
                 if with_failure_count:
                     fail(error, failures)
                 else:
@@ -134,7 +142,7 @@ class RideOut(Retry):
                 if self.giving_up:
                     raise
                 if failures > 1:
-                    self.watch.down(error)
+                    self.watch.down(error, failing_since)
                 time.sleep(self.delay(failures))
                 continue
             if failures:

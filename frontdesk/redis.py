@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import redis
 import redis.asyncio
+from redis.retry import Retry
 
 
-def connect(url: str, *, socket_timeout: float | None = 5.0) -> redis.Redis:
+def connect(
+    url: str, *, socket_timeout: float | None = 5.0, retry: Retry | None = None
+) -> redis.Redis:
     """A sync client for ``url`` (``redis://``, ``rediss://`` or ``unix://``); connects lazily.
 
     ``socket_timeout`` bounds each command in seconds; RQ's worker needs ``None`` (it blocks on
     ``BLMOVE`` for minutes). ``health_check_interval`` makes a dropped connection reconnect.
+    ``retry``: redis-py's retry policy (default: its own, a few attempts); the worker passes one that
+    waits out an outage (``worker.outage``).
     """
+    extra = {} if retry is None else {"retry": retry}
     return redis.Redis.from_url(
         url,
         decode_responses=False,
@@ -19,6 +25,7 @@ def connect(url: str, *, socket_timeout: float | None = 5.0) -> redis.Redis:
         socket_connect_timeout=5.0,
         health_check_interval=30,
         retry_on_timeout=False,
+        **extra,
     )
 
 

@@ -78,11 +78,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_maintenance_interval: float = 30.0
     worker_heartbeat: float = 30.0
     job_timeout: float = 180.0
+    worker_reconnect_max: float = 5.0
+    drill_pause_dir: Path | None = None
     log_level: str = "INFO"
     http_header_read_timeout: float = 10.0
 
 
-_PATH_FIELDS = {"site_dir", "smtp_ca_file"}
+_PATH_FIELDS = {"site_dir", "smtp_ca_file", "drill_pause_dir"}
 _LIST_FIELDS = {"content_cors_origins", "trusted_proxies", "preview_tokens"}
 _LIST_FIELDS |= {"webhook_allow_networks"}
 _BOOL_WORDS = {"on": True, "true": True, "1": True, "yes": True, "off": False, "false": False}

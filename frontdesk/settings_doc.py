@@ -90,6 +90,11 @@ DESCRIPTIONS: dict[str, str] = {
     "webhook_allow_networks": "Comma-separated CIDRs webhooks may reach although they are "
     "loopback, private, link-local or otherwise not global (e.g. `10.1.2.0/24` for an "
     "in-cluster receiver). Empty: only global addresses.",
+    "worker_reconnect_max": "Longest wait in seconds between the worker's attempts to reach Redis "
+    "during an outage (the worker waits for Redis, it does not exit; the waits start at 0.25 s and "
+    "double up to this).",
+    "drill_pause_dir": "Test only (failure drills): a directory where a drill arms the worker's pause "
+    "points (`worker/pause.py`). Leave unset.",
     "worker_heartbeat": "Seconds between a worker's heartbeats; a worker silent for longer than "
     "about three of them counts as gone (`frontdesk health worker`, `/health/workers`).",
     "http_header_read_timeout": "Seconds a client may take to send its request headers before the "

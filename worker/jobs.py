@@ -36,6 +36,8 @@ from worker.messages import (
     recipients_of,
     staff_message,
 )
+from worker.outage import riding_out
+from worker.pause import pause_point
 from worker.redact import scrub, visitor_values
 from worker.smtp import DeliveryError, deliver
 from worker.templates import describe
@@ -192,7 +194,9 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job on its schedule.
     """
     settings = load_settings()
-    connection = connect(settings.redis_url)
+    # In the worker, the client waits out a Redis outage (bounded by the job's timeout), so a
+    # message the relay accepted gets its marker when Redis is back instead of being sent again.
+    connection = connect(settings.redis_url, retry=riding_out())
     submission = load_submission(connection, submission_id)
     if submission is None:
         log.warning("submission %s is gone (expired or erased); nothing sent", submission_id)
@@ -231,6 +235,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         accepted = asyncio.run(deliver(message, recipients_of(message), settings))
     except DeliveryError as exc:
         return _transient_or_failed(connection, submission, kind, exc)
+    pause_point(settings.drill_pause_dir, "sent")
     ttl = max(connection.ttl(submission_key(submission_id)), 3600)
     connection.set(sent_marker_key(submission_id, kind), message["Message-ID"], nx=True, ex=ttl)
     values = visitor_values(submission)

@@ -7,6 +7,11 @@ the scheduler runs it after the first retry delay (``FRONTDESK_RETRY_BASE_SECOND
 defaults (30 s, 30 s, 60 s) a killed job runs again within 30 + 30 + 30 + 60 = 150 s. Each
 maintenance run also runs :func:`worker.sweep.sweep` and queues the hourly digests of held posts
 (:func:`worker.digest.queue_digests`).
+
+Redis outages (``worker.outage``): every Redis client of the worker's processes waits for Redis instead
+of failing, so the parent (same PID), its scheduler process and a running job go on where they were
+when Redis answers again; the outage is logged once, its end once. The worker exits only when asked
+to (status 0) or when RQ's loop ends on an error it does not handle (status 1, see :func:`run`).
 """
 
 from __future__ import annotations
@@ -16,16 +21,24 @@ import logging
 import socket
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import redis
-from rq import Queue, Worker
+from redis.backoff import NoBackoff
+from redis.client import Pipeline, PubSub, PubSubWorkerThread
+from redis.retry import Retry
+from rq import Queue, Worker, worker_registration
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import DeserializationError
 from rq.job import Job
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
 from frontdesk.settings import Settings
+from worker.outage import FIRST_DELAY, RedisWatch, RideOut, install
+from worker.pause import pause_point
 from worker.smtp import DeliveryError, ProbeError, probe
 
 log = logging.getLogger("frontdesk.worker")
@@ -35,12 +48,46 @@ class StartError(Exception):
     """The worker's settings cannot work; the message names the settings involved."""
 
 
+class LoopEnded(Exception):
+    """RQ's work loop ended without a stop request (it quits on an error it does not handle)."""
+
+
+class FrontdeskScheduler(RQScheduler):
+    """RQ's scheduler process, whose client is the worker's (it waits out an outage, see
+    ``worker.outage``); stopped during an outage, it exits without a traceback.
+    """
+
+    ride_out: RideOut | None = None
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """SIGTERM/SIGINT: stop after this round; a wait for Redis gives up at its next attempt."""
+        if self.ride_out is not None:
+            self.ride_out.give_up()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def work(self) -> None:
+        """RQ's scheduling loop, in the scheduler process."""
+        try:
+            super().work()  # type: ignore[no-untyped-call]
+        except redis.RedisError as exc:
+            if not self._stop_requested:
+                raise
+            log.warning(
+                "scheduler stopped while Redis was unreachable (%s); its lock expires by itself",
+                type(exc).__name__,
+            )
+
+
 class FrontdeskWorker(Worker):
     """RQ's forking ``Worker`` with a configurable heartbeat grace, the sweep in its maintenance,
-    and jobs whose payload is not JSON failed with a log line instead of a crash.
+    jobs whose payload is not JSON failed with a log line instead of a crash, and Redis outages
+    waited out (``ride_out``, shared with its scheduler and work horses).
     """
 
     frontdesk_settings: Settings
+    ride_out: RideOut
+    stop_requested = False
+    recoveries_seen = 0
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Seconds until an unrefreshed job counts as abandoned: the next heartbeat plus a grace of
@@ -74,10 +121,89 @@ class FrontdeskWorker(Worker):
         except Exception:
             log.exception("the held-posts digest failed; it runs again at the next maintenance")
 
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ 3.0's own, with :class:`FrontdeskScheduler` (RQ names its class inside the method)."""
+        scheduler = FrontdeskScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        scheduler.ride_out = self.ride_out
+        self.scheduler = scheduler
+        scheduler.acquire_locks()  # type: ignore[no-untyped-call]
+        if not scheduler.acquired_locks:
+            return
+        if not burst:
+            scheduler.start()  # type: ignore[no-untyped-call]
+            return
+        try:
+            scheduler.register_birth()
+            scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+        finally:
+            scheduler.release_locks()  # type: ignore[no-untyped-call]
+            scheduler.register_death()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat; the first after an outage also writes the worker's whole hash and its
+        registration again: Redis expires the hash (worker_ttl + 60 s) during a long outage, and a
+        heartbeat alone would leave one without name, host and queues (no worker for the health
+        checks). Heartbeats inside a pipeline (during a job) are RQ's, which restores the hash itself.
+        """
+        super().heartbeat(timeout, pipeline)
+        recoveries = self.ride_out.watch.recoveries
+        if pipeline is not None or recoveries == self.recoveries_seen:
+            return
+        self.recoveries_seen = recoveries
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping=self.serialize())
+            pipe.expire(self.key, timeout or self.worker_ttl + 60)
+            worker_registration.register(self, pipe)
+            pipe.execute()
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: RQ's warm shutdown; a wait for Redis gives up at its next attempt."""
+        self.stop_requested = True
+        self.ride_out.give_up()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+    def teardown(self) -> None:
+        """RQ's (stop the scheduler, register the worker's death), which may find Redis down."""
+        self.ride_out.give_up()
+        try:
+            super().teardown()  # type: ignore[no-untyped-call]
+        except redis.RedisError as exc:
+            log.warning(
+                "worker stopped while Redis was unreachable (%s); its registration expires by itself",
+                type(exc).__name__,
+            )
+
+    def _pubsub_exception_handler(
+        self, exc: Exception, pubsub: PubSub, pubsub_thread: PubSubWorkerThread
+    ) -> None:
+        """A connection error of the command channel's thread outside its retries (its health-check
+        ``PING`` on a connection a Redis restart closed): RQ logs a line and waits 2 s; here it waits
+        a moment and says nothing, since the thread's next read reconnects through the ride-out
+        (which logs a real outage once).
+        """
+        if isinstance(exc, redis.ConnectionError):
+            time.sleep(FIRST_DELAY)
+            return
+        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
+
     def execute_job(self, job: Job, queue: Queue) -> Any:
         """Run ``job``, unless its payload cannot be decoded as JSON (a pickle-based producer, a
         hand-written entry): then it is moved to the failed registry with a log line naming it.
         """
+        pause_point(self.frontdesk_settings.drill_pause_dir, "dequeued")
         try:
             job.func_name  # noqa: B018 - decodes the payload
         except DeserializationError:
@@ -126,8 +252,12 @@ def build_worker(settings: Settings) -> FrontdeskWorker:
     """A :class:`FrontdeskWorker` on ``settings.queue_name``; RQ's own URL variable is never read.
 
     The connection has no socket timeout: the worker blocks on its queue between maintenance runs.
+    Its retry policy waits out Redis outages; it is installed before anything forks, so the
+    scheduler, the work horses and their jobs' clients share it (``worker.outage``).
     """
-    connection = connect(settings.redis_url, socket_timeout=None)
+    ride_out = RideOut(RedisWatch(), settings.worker_reconnect_max)
+    install(ride_out)
+    connection = connect(settings.redis_url, socket_timeout=None, retry=ride_out)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     interval = max(1, int(settings.worker_maintenance_interval))
     worker = FrontdeskWorker(
@@ -141,6 +271,7 @@ def build_worker(settings: Settings) -> FrontdeskWorker:
         log_job_description=False,
     )
     worker.frontdesk_settings = settings
+    worker.ride_out = ride_out
     _warm_up(settings)
     return worker
 
@@ -163,7 +294,9 @@ def _warm_up(settings: Settings) -> None:
 
 def run(settings: Settings, *, burst: bool = False) -> bool:
     """Work until stopped (or, with ``burst``, until the queue is empty); always with the scheduler,
-    since retries with an interval run only under it. Raises :class:`StartError` on bad settings.
+    since retries with an interval run only under it. Raises :class:`StartError` on bad settings and
+    :class:`LoopEnded` when RQ's loop ended on an error (RQ logs it with its traceback): the process
+    then exits non-zero, so honcho, compose or Kubernetes restart it.
     """
     check_start(settings)
     try:
@@ -175,14 +308,23 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
         log.warning("relay not reachable at start (%s); starting anyway", exc)
     worker = build_worker(settings)
     log.info("worker %s listening on queue %s", worker.name, settings.queue_name)
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
+    worked = bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
+    if not burst and not worker.stop_requested:
+        raise LoopEnded(
+            "the worker stopped on an error (logged above); exit status 1, so that a supervisor "
+            "restarts it"
+        )
+    return worked
 
 
 def healthy_workers(settings: Settings, hostname: str | None = None) -> list[str]:
     """Names of the workers on ``hostname`` (default this host) whose heartbeat is fresh, i.e. not
     older than the maintenance interval plus 60 s (RQ beats at least once per dequeue wait).
+
+    Raises ``redis.ConnectionError`` or ``redis.TimeoutError`` at once when Redis does not answer (one
+    attempt: a probe has seconds, not redis-py's ten retries).
     """
-    connection = connect(settings.redis_url)
+    connection = connect(settings.redis_url, retry=Retry(NoBackoff(), 0))
     host = hostname or socket.gethostname()
     limit = min(420, max(1, int(settings.worker_maintenance_interval)) + 15) + 60
     names = []

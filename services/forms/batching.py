@@ -77,6 +77,17 @@ class ScriptBatch:
     async def _execute(
         self, batch: list[tuple[list[Any], list[Any], asyncio.Future[Any]]]
     ) -> list[Any]:
+        try:
+            return await self._pipeline(batch)
+        except redis.exceptions.ConnectionError:
+            # A pooled connection that a Redis restart closed fails at its first use, and redis-py's
+            # asyncio pipeline does not retry it (its commands never reached the new server): once
+            # more, on a new connection. Redis still down fails again at once (connection refused).
+            return await self._pipeline(batch)
+
+    async def _pipeline(
+        self, batch: list[tuple[list[Any], list[Any], asyncio.Future[Any]]]
+    ) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
         for keys, args, _ in batch:
             pipe.evalsha(self.script.sha, len(keys), *keys, *args)

@@ -25,7 +25,8 @@ from frontdesk.settings import load_settings
 from services.forms.app import create_app
 from services.forms.record import Submission, form_index_key
 from services.forms.store import load_submission
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
+from tests.drills.harness import DrillRedis, wait_until
 from tests.processes import FRONTDESK, start, stop
 from tests.relay import Relay, running, self_signed, server_context
 from tests.service.forms_helpers import VALID
@@ -252,3 +253,92 @@ def test_health_worker_follows_the_worker_heartbeat(
     assert health() == 0
     workers.stop()
     assert health() == 1
+
+
+def test_a_worker_loop_ended_by_an_error_exits_non_zero(
+    smtp_port: int, redis_client: redis.Redis, workers: Workers
+) -> None:
+    # A queue key of the wrong type: BLMOVE answers WRONGTYPE, which RQ's loop does not handle.
+    redis_client.set("rq:queue:frontdesk", "not a list")
+    process = workers.start()
+    assert process.wait(timeout=60) == 1, "the supervisor would not restart a worker exiting 0"
+    log = workers.log(0)
+    assert "found an unhandled exception, quitting" in log
+    assert "frontdesk worker: the worker stopped on an error (logged above); exit status 1" in log
+
+
+def test_health_worker_passes_while_redis_is_unreachable(env: dict[str, str]) -> None:
+    # A liveness probe that fails during a Redis outage would restart workers that are only waiting
+    # for Redis (and restarting them does not bring Redis back).
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    command = [FRONTDESK, "health", "worker"]
+    environ = {**os.environ, "FRONTDESK_REDIS_URL": closed}
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, env=environ, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-500:]
+    assert b"Redis unreachable" in done.stdout
+    assert b"Traceback" not in done.stderr
+
+
+@pytest.fixture
+def private_redis(
+    smtp_port: int, fast_env: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[DrillRedis]:
+    """A ``redis-server`` of the test's own (AOF, a free port) that it may kill; the worker's Redis."""
+    private = DrillRedis(tmp_path / "redis")
+    private.start()
+    fast_env.setenv("FRONTDESK_REDIS_URL", private.url)
+    yield private
+    private.kill()
+
+
+def test_worker_registers_again_when_its_hash_expired_during_an_outage(
+    private_redis: DrillRedis, workers: Workers, tmp_path: Path
+) -> None:
+    # The worker's hash lives worker_ttl + 60 s: an outage longer than that lets Redis expire it when
+    # it restarts. Made exact here: Redis comes back on a unix socket only, the hash is deleted, and
+    # then Redis listens on its port again, so the worker's first command after the outage finds it
+    # gone.
+    environ = dict(os.environ)
+
+    def health() -> int:
+        command = [FRONTDESK, "health", "worker"]
+        return subprocess.run(command, cwd=ROOT, env=environ, capture_output=True).returncode
+
+    workers.start()
+    assert wait_until(lambda: health() == 0, 30), "the worker never became healthy"
+    (worker_key,) = private_redis.client().smembers("rq:workers")
+    private_redis.kill()
+    socket_path = tmp_path / "redis.sock"
+    argv = ["redis-server", "--port", "0", "--unixsocket", str(socket_path)]
+    argv += ["--dir", str(private_redis.directory), "--appendonly", "yes", "--save", ""]
+    private_redis.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    local = redis.Redis(unix_socket_path=str(socket_path))
+
+    def answers() -> bool:
+        try:
+            return bool(local.ping())
+        except redis.RedisError:
+            return False
+
+    assert wait_until(answers, 15)
+    assert local.delete(worker_key) == 1
+    local.config_set("port", str(private_redis.port))
+    assert wait_until(lambda: health() == 0, 30), "the worker did not register again"
+
+
+def test_sigterm_during_a_redis_outage_stops_the_worker_promptly(
+    private_redis: DrillRedis, workers: Workers
+) -> None:
+    process = workers.start()
+    client = private_redis.client()
+    assert wait_until(lambda: bool(client.smembers("rq:workers")), 30)
+    private_redis.kill()
+    assert wait_until(lambda: "Redis unreachable" in workers.log(0), 15)
+    began = time.monotonic()
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert time.monotonic() - began < 10, "the stop waited for Redis"
+    log = workers.log(0)
+    assert "stopped while Redis was unreachable" in log
+    assert "Traceback" not in log
+    assert "could not connect to Redis instance" not in log, "RQ's own line per attempt"

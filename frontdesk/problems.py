@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import msgspec
@@ -150,8 +151,18 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem_response(status, code, exc.detail, headers=headers, **extra)
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _on_unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    """A bug's 500. The log line names the exception's type, the route's template and the
+    frames, never the exception's text or the request's path: either may quote what the visitor
+    sent (no visitor data in any log line; the request id ties the line to the request).
+    """
+    method = request.method if request.method in _METHODS else "OTHER"
+    template = request.scope.get("path_template") or "(no route)"
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("unhandled %s on %s %s\n%s", type(exc).__name__, method, template, frames.rstrip())
     return problem_response(
         HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "An unexpected error occurred."
     )

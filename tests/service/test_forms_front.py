@@ -312,3 +312,34 @@ async def test_an_unexpected_error_is_answered_like_the_routed_app(
 
 def test_the_door_finds_the_route_template(app: FormsApp) -> None:
     assert door(app).template == TEMPLATE
+
+
+async def test_a_bug_logs_its_place_never_the_visitors_text(
+    app: FormsApp,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An exception's text may quote what the visitor sent: the log line of a 500 names the
+    exception's type, the route and the frames, never the exception's text (both paths)."""
+    canary = "Ada Canary-5b1f3e"
+
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError(f"could not store {canary}")
+
+    monkeypatch.setattr(front, "submit_form", broken)
+    monkeypatch.setattr("services.forms.app.submit_form", broken)
+    headers, body = SUBMISSIONS["json accepted"]
+    with caplog.at_level("ERROR"):
+        through_front, through_routes, _, _ = await both_ways(
+            app, redis_client, "POST", URL, headers, body
+        )
+    assert (through_front[0], through_routes[0]) == (500, 500)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2
+    for record in errors:
+        text = record.getMessage() + (record.exc_text or "") + str(record.exc_info)
+        assert "RuntimeError" in text
+        assert TEMPLATE in text
+        assert canary not in text
+    assert canary not in caplog.text

@@ -7,20 +7,25 @@ attributes of functions and frames, no mutation of the context's lists and dicts
 tries raises :class:`jinja2.sandbox.SecurityError` (a ``TemplateError``) when rendered: the worker
 records it as a template error of that message, and ``frontdesk forms check`` reports it.
 
-Files are read only from inside the template folders: a symbolic link (to ``/proc/self/environ``,
-say, whose text would be mailed to the form's recipients) is refused like a missing template.
+Files are read only from inside the template folders, and only regular files: a symbolic link (to
+``/proc/self/environ``, say, whose text would be mailed to the form's recipients; to ``/dev/zero``;
+to nothing), a FIFO or a device at a template path, or a linked template folder, is refused with
+:class:`RefusedTemplate` rather than skipped, so a message never falls back to the shipped template
+while the editor believes theirs is used.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jinja2
-import msgspec
+import jinja2.meta
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from services.forms.definition import AutoReply, FormDefinition
@@ -29,31 +34,110 @@ from services.forms.record import Submission
 Environments = tuple[jinja2.Environment, jinja2.Environment]
 
 
-class ContainedLoader(jinja2.FileSystemLoader):
-    """A :class:`jinja2.FileSystemLoader` that refuses a template whose file is, or lies under, a
-    symbolic link inside its search path (the search path itself may be a link).
+class RefusedTemplate(jinja2.TemplateError):
+    """A template path holds a symbolic link or something other than a regular file.
+
+    Not a :class:`jinja2.TemplateNotFound`: ``{% include ... ignore missing %}`` and a list of
+    names in ``include`` skip those, which would fall back to another template silently.
+    ``filename`` is the path relative to the site directory (to the shipped folder for ours).
     """
+
+    def __init__(self, filename: str, why: str) -> None:
+        super().__init__(f"{filename}: refused: {why}; a template must be a regular file, no link")
+        self.filename = filename
+
+
+class ContainedLoader(jinja2.BaseLoader):
+    """Loads ``<root>/<template>`` from the first root that has an entry at that path; refuses
+    (:class:`RefusedTemplate`) a symbolic link at any step from ``base`` (the site directory) down
+    to the file, and a file that is not regular. ``base`` itself may be a link (a release folder).
+    Roots outside ``base`` (the shipped templates) are checked from the root down.
+    """
+
+    def __init__(self, searchpath: Sequence[Path], base: Path | None = None) -> None:
+        self.searchpath = [Path(p) for p in searchpath]
+        self.base = base
+
+    def _start(self, root: Path) -> Path:
+        return self.base if self.base is not None and root.is_relative_to(self.base) else root
+
+    def _find(self, root: Path, pieces: list[str]) -> tuple[Path, str] | None:
+        """(path, path shown) of the regular file at ``root``/``pieces``, or ``None`` when nothing
+        is there; raises :class:`RefusedTemplate` for a link or a special file on the way.
+        """
+        start = self._start(root)
+        path = root.joinpath(*pieces)
+        current = start
+        parts = path.relative_to(start).parts
+        for index, part in enumerate(parts):
+            current = current / part
+            shown = current.relative_to(start).as_posix()
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if stat.S_ISLNK(mode):
+                raise RefusedTemplate(shown, "a symbolic link")
+            if index == len(parts) - 1:
+                if not stat.S_ISREG(mode):
+                    raise RefusedTemplate(shown, "not a regular file")
+                return path, shown
+            if not stat.S_ISDIR(mode):
+                return None
+        return None  # pragma: no cover - a template name has at least one piece
 
     def get_source(
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str, Callable[[], bool]]:
-        """The template's source; raises :class:`jinja2.TemplateNotFound` for a linked file."""
-        source, filename, uptodate = super().get_source(environment, template)
-        for root in self.searchpath:
-            relative = os.path.relpath(filename, root)
-            if relative.startswith(os.pardir):
+        """The template's source, file name and up-to-date check; raises
+        :class:`jinja2.TemplateNotFound` when no root has it, :class:`RefusedTemplate` when the
+        first root that has an entry there holds a link or a special file.
+        """
+        pieces = split_template_path(template)
+        for index, root in enumerate(self.searchpath):
+            found = self._find(root, pieces)
+            if found is None:
                 continue
-            if os.path.realpath(filename) != os.path.join(os.path.realpath(root), relative):
-                raise jinja2.TemplateNotFound(
-                    template, f"{template}: a symbolic link; links are refused in templates"
-                )
-            return source, filename, uptodate
-        raise jinja2.TemplateNotFound(template)  # pragma: no cover - jinja found it in a root
+            path, shown = found
+            # O_NOFOLLOW: a file swapped for a link since the check is refused, not followed;
+            # O_NONBLOCK: a file swapped for a FIFO does not hang the open.
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            try:
+                fd = os.open(path, flags)
+            except OSError:
+                raise RefusedTemplate(shown, "changed while being read") from None
+            with os.fdopen(fd, "rb") as file:
+                info = os.fstat(file.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise RefusedTemplate(shown, "not a regular file")
+                source = file.read().decode("utf-8")
+            earlier = [r.joinpath(*pieces) for r in self.searchpath[:index]]
+            return source, str(path), _uptodate(path, info.st_mtime, earlier)
+        raise jinja2.TemplateNotFound(template)
 
 
-def sandboxed_environments(paths: Sequence[Path]) -> Environments:
-    """(text, html) sandboxed environments over ``paths`` in order; HTML autoescapes."""
-    loader = ContainedLoader(list(paths))
+def _uptodate(path: Path, mtime: float, earlier: list[Path]) -> Callable[[], bool]:
+    """Still the same regular file, and no entry has appeared at an earlier root (a site template
+    added, or a link put there, after the shipped one was compiled).
+    """
+
+    def check() -> bool:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(info.st_mode) or info.st_mtime != mtime:
+            return False
+        return not any(os.path.lexists(p) for p in earlier)
+
+    return check
+
+
+def sandboxed_environments(paths: Sequence[Path], base: Path | None = None) -> Environments:
+    """(text, html) sandboxed environments over ``paths`` in order, links refused from ``base``
+    down (see :class:`ContainedLoader`); HTML autoescapes.
+    """
+    loader = ContainedLoader(paths, base)
     # Plain-text mail: nothing to escape.
     text = ImmutableSandboxedEnvironment(
         loader=loader, autoescape=False, undefined=jinja2.StrictUndefined
@@ -70,11 +154,21 @@ def describe(exc: jinja2.TemplateError) -> str:
 
 
 def check_templates(site_dir: Path, forms: dict[str, FormDefinition]) -> list[str]:
-    """Render every email template of every form with a sample submission; one
-    ``<file>: <exception type>: <message>`` string per template that fails (syntax, sandbox,
-    undefined names, a refused link).
+    """Render each email template of every form with a sample submission, each on its own, so every
+    failing one is reported; one ``<file>: <exception type>: <message>`` string per failure (syntax,
+    sandbox, undefined names, a refused link), ``<file>`` relative to the site directory.
+
+    An auto-reply template (and every template it includes, imports or extends) must name no
+    variable beyond :data:`worker.messages.AUTO_REPLY_NAMES` and Jinja's globals, even on a branch
+    the sample does not take: the worker would fail that message at send time.
     """
-    from worker.messages import auto_reply_message, build_environment, staff_message
+    from worker.messages import (
+        AUTO_REPLY_NAMES,
+        TEMPLATE_NAMES,
+        auto_reply_context,
+        build_environment,
+        staff_context,
+    )
 
     problems: set[str] = set()
     for form in forms.values():
@@ -85,16 +179,55 @@ def check_templates(site_dir: Path, forms: dict[str, FormDefinition]) -> list[st
             created_at=dt.datetime.now(dt.UTC),
             fields={f.name: "a@example.com" if f.type == "email" else "x" for f in form.fields},
         )
-        envs = build_environment(site_dir, form.id)
-        if form.auto_reply is None:
-            # Rendered all the same: a form may gain an auto-reply without another check.
-            form = msgspec.structs.replace(form, auto_reply=AutoReply(subject="s", body="b"))
-        for compose in (staff_message, auto_reply_message):
+        text_env, html_env = build_environment(site_dir, form.id)
+        # Rendered all the same without one: a form may gain an auto-reply without another check.
+        auto_reply = form.auto_reply or AutoReply(subject="s", body="b")
+        for name in TEMPLATE_NAMES:
+            env = text_env if name.endswith(".txt.j2") else html_env
+            is_auto_reply = name.startswith("auto_reply")
+            context = (
+                auto_reply_context(form, auto_reply)
+                if is_auto_reply
+                else staff_context(form, sample)
+            )
             try:
-                compose(form, sample, envs)
+                template = env.get_template(name)
+                if is_auto_reply:
+                    extra = _names_beyond(env, name, set(AUTO_REPLY_NAMES), set())
+                    if extra:
+                        problems.add(
+                            f"{_shown(template.filename, site_dir)}: names {', '.join(extra)}:"
+                            f" an auto-reply template gets only {', '.join(AUTO_REPLY_NAMES)}"
+                            " (it goes to whatever address was typed: no visitor value)"
+                        )
+                        continue
+                template.render(context)
             except jinja2.TemplateError as exc:
                 problems.add(f"{_culprit(exc, site_dir)}: {describe(exc)}")
     return sorted(problems)
+
+
+def _names_beyond(
+    env: jinja2.Environment, name: str, allowed: set[str], seen: set[str]
+) -> list[str]:
+    """Variables template ``name`` and the templates it references look up beyond ``allowed`` and
+    the environment's globals, sorted; a template named only at render time counts as one.
+    """
+    seen.add(name)
+    source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+    tree = env.parse(source, name)
+    found = set(jinja2.meta.find_undeclared_variables(tree)) - allowed - set(env.globals)
+    for referenced in jinja2.meta.find_referenced_templates(tree):
+        if referenced is None:
+            found.add("(a template named at render time)")
+        elif referenced not in seen:
+            found.update(_names_beyond(env, referenced, allowed, seen))
+    return sorted(found)
+
+
+def _shown(filename: str | None, site_dir: Path) -> str:
+    path = Path(filename or "templates")
+    return path.relative_to(site_dir).as_posix() if path.is_relative_to(site_dir) else str(path)
 
 
 def _culprit(exc: jinja2.TemplateError, site_dir: Path) -> str:
@@ -107,5 +240,6 @@ def _culprit(exc: jinja2.TemplateError, site_dir: Path) -> str:
         ),
         getattr(exc, "name", None) or "templates",
     )
-    path = Path(name)
-    return path.relative_to(site_dir).as_posix() if path.is_relative_to(site_dir) else str(name)
+    if isinstance(exc, RefusedTemplate):
+        return str(name)  # already relative to the site
+    return _shown(name, site_dir)

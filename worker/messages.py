@@ -36,7 +36,7 @@ import jinja2
 
 from services.forms.definition import AutoReply, FormDefinition
 from services.forms.record import MessageKind, Submission
-from worker.templates import sandboxed_environments
+from worker.templates import render, sandboxed_environments
 
 TEMPLATES = Path(__file__).parent / "templates"
 _SPACE = re.compile(r"\s+")
@@ -162,8 +162,8 @@ def staff_message(form: FormDefinition, submission: Submission, envs: Environmen
     if visitor is not None:
         message["Reply-To"] = visitor
     message["Subject"] = subject_for(form, submission)
-    message.set_content(text_env.get_template("staff.txt.j2").render(context))
-    message.add_alternative(html_env.get_template("staff.html.j2").render(context), subtype="html")
+    message.set_content(render(text_env, "staff.txt.j2", context))
+    message.add_alternative(render(html_env, "staff.html.j2", context), subtype="html")
     return message
 
 
@@ -188,8 +188,8 @@ def auto_reply_message(
     # Keeps Exchange out-of-office replies from answering the auto-reply.
     message["X-Auto-Response-Suppress"] = "All"
     try:
-        text = text_env.get_template("auto_reply.txt.j2").render(context)
-        html = html_env.get_template("auto_reply.html.j2").render(context)
+        text = render(text_env, "auto_reply.txt.j2", context)
+        html = render(html_env, "auto_reply.html.j2", context)
     except jinja2.UndefinedError as exc:
         # Says why on the record: the template was most likely written for the staff context.
         raise jinja2.UndefinedError(

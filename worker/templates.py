@@ -5,7 +5,10 @@ Templates come from the site directory (docs/worker.md), and editors are trusted
 no attribute starting with ``_`` (``cycler.__init__.__globals__`` reached ``os``), no internal
 attributes of functions and frames, no mutation of the context's lists and dicts. A template that
 tries raises :class:`jinja2.sandbox.SecurityError` (a ``TemplateError``) when rendered: the worker
-records it as a template error of that message, and ``frontdesk forms check`` reports it.
+records it as a template error of that message, and ``frontdesk forms check`` reports it. The
+operators that could take the worker's memory (``*``, ``+``, ``**``, ``%``) are bounded before they
+run (:class:`BoundedSandbox`), and a Python error raised in a template is a template error too
+(:class:`RenderFailed`).
 
 Files are read only from inside the template folders, and only regular files: a symbolic link (to
 ``/proc/self/environ``, say, whose text would be mailed to the form's recipients; to ``/dev/zero``;
@@ -18,14 +21,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import stat
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import jinja2.meta
+from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from services.forms.definition import AutoReply, FormDefinition
@@ -133,19 +140,135 @@ def _uptodate(path: Path, mtime: float, earlier: list[Path]) -> Callable[[], boo
     return check
 
 
+#: Most items or characters a ``*``, ``+`` or ``%`` of a template may produce (a mail is far shorter).
+MAX_LENGTH = 100_000
+#: Largest exponent of ``**``.
+MAX_EXPONENT = 100
+#: Largest integer a ``*`` or ``**`` may produce, in bits (about 30,000 decimal digits).
+MAX_INT_BITS = 100_000
+# A width or precision in a printf-style format, after an optional ``(key)``: digits or ``*``
+# (taken from the arguments).
+_PRINTF_SIZE = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with ``*``, ``**``, ``+`` and ``%`` bounded before they run:
+    ``{{ ("a" * 10**10)|length }}``, ``2 ** 10**9`` or a string doubled in a loop would take the
+    worker's memory (or ``forms check``'s: Jinja folds constant expressions while compiling, and
+    intercepted operators are not folded). Past a bound they raise
+    :class:`~jinja2.sandbox.SecurityError`: a sequence or string over :data:`MAX_LENGTH`, an
+    exponent over :data:`MAX_EXPONENT`, an integer over :data:`MAX_INT_BITS`, a printf width or
+    precision over :data:`MAX_LENGTH` or given by ``*``.
+    """
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """``left <operator> right`` once its result is known to fit the bounds."""
+        if operator == "*":
+            _check_product(left, right)
+        elif operator == "**":
+            _check_power(left, right)
+        elif operator == "+":
+            _check_sum(left, right)
+        elif operator == "%" and isinstance(left, str):
+            _check_printf(left)
+        return super().call_binop(context, operator, left, right)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int)
+
+
+def _too_long(length: int) -> None:
+    if length > MAX_LENGTH:
+        raise SecurityError(f"the result would hold {length} items, over {MAX_LENGTH}")
+
+
+def _too_big(bits: int) -> None:
+    if bits > MAX_INT_BITS:
+        raise SecurityError(
+            f"the result would be a number of about {bits} bits, over {MAX_INT_BITS}"
+        )
+
+
+def _check_product(left: Any, right: Any) -> None:
+    if _is_int(left) and _is_int(right):
+        _too_big(int(left).bit_length() + int(right).bit_length())
+    elif _is_int(left) and isinstance(right, Sized):
+        _too_long(len(right) * int(left))
+    elif _is_int(right) and isinstance(left, Sized):
+        _too_long(len(left) * int(right))
+
+
+def _check_power(left: Any, right: Any) -> None:
+    if isinstance(right, int | float) and right > MAX_EXPONENT:
+        raise SecurityError(f"an exponent of {right} is over {MAX_EXPONENT}")
+    if _is_int(left) and _is_int(right) and right > 0:
+        _too_big(int(left).bit_length() * int(right))
+
+
+def _check_sum(left: Any, right: Any) -> None:
+    if _is_int(left) and _is_int(right):
+        _too_big(max(int(left).bit_length(), int(right).bit_length()) + 1)
+    elif isinstance(left, Sized) and isinstance(right, Sized):
+        _too_long(len(left) + len(right))
+
+
+def _check_printf(template: str) -> None:
+    for width, precision in _PRINTF_SIZE.findall(template):
+        for size in (width, precision):
+            if size == "*":
+                raise SecurityError("a printf width or precision given by * is refused")
+            if size:
+                _too_long(int(size))
+
+
 def sandboxed_environments(paths: Sequence[Path], base: Path | None = None) -> Environments:
-    """(text, html) sandboxed environments over ``paths`` in order, links refused from ``base``
-    down (see :class:`ContainedLoader`); HTML autoescapes.
+    """(text, html) bounded sandboxed environments (:class:`BoundedSandbox`) over ``paths`` in
+    order, links refused from ``base`` down (see :class:`ContainedLoader`); HTML autoescapes.
     """
     loader = ContainedLoader(paths, base)
     # Plain-text mail: nothing to escape.
-    text = ImmutableSandboxedEnvironment(
-        loader=loader, autoescape=False, undefined=jinja2.StrictUndefined
-    )
-    html = ImmutableSandboxedEnvironment(
-        loader=loader, autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    text = BoundedSandbox(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined)
+    html = BoundedSandbox(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
     return text, html
+
+
+class RenderFailed(jinja2.TemplateRuntimeError):
+    """A template raised an exception that is not Jinja's (``1 / 0``, ``"%d" % name``,
+    ``MemoryError``). Its text is only the exception's type: Python's message may quote a value,
+    a visitor's. ``filename``: the innermost template file that was running, when known.
+    """
+
+    def __init__(self, error: BaseException, filename: str | None) -> None:
+        super().__init__(f"{type(error).__name__} while rendering")
+        self.filename = filename
+
+
+def render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    """Template ``name`` of ``env`` rendered with ``context``; every error is a
+    :class:`jinja2.TemplateError` (Python's as :class:`RenderFailed`), so the worker fails the
+    message (no retry: the same template fails again) and ``forms check`` reports it.
+    """
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateError:
+        raise
+    except Exception as exc:  # a template's arithmetic or a filter given the wrong type
+        raise RenderFailed(exc, _template_frame(exc)) from None
+
+
+def _template_frame(exc: BaseException) -> str | None:
+    """The file of the innermost template frame in ``exc``'s traceback."""
+    return next(
+        (
+            frame.filename
+            for frame in reversed(traceback.extract_tb(exc.__traceback__))
+            if frame.filename.endswith(".j2")
+        ),
+        None,
+    )
 
 
 def describe(exc: jinja2.TemplateError) -> str:
@@ -201,7 +324,7 @@ def check_templates(site_dir: Path, forms: dict[str, FormDefinition]) -> list[st
                             " (it goes to whatever address was typed: no visitor value)"
                         )
                         continue
-                template.render(context)
+                render(env, name, context)
             except jinja2.TemplateError as exc:
                 problems.add(f"{_culprit(exc, site_dir)}: {describe(exc)}")
     return sorted(problems)
@@ -232,13 +355,11 @@ def _shown(filename: str | None, site_dir: Path) -> str:
 
 def _culprit(exc: jinja2.TemplateError, site_dir: Path) -> str:
     """The template file the error happened in, relative to the site when it is one of the site's."""
-    name = getattr(exc, "filename", None) or next(
-        (
-            frame.filename
-            for frame in reversed(traceback.extract_tb(exc.__traceback__))
-            if frame.filename.endswith(".j2")
-        ),
-        getattr(exc, "name", None) or "templates",
+    name = (
+        getattr(exc, "filename", None)
+        or _template_frame(exc)
+        or getattr(exc, "name", None)
+        or "templates"
     )
     if isinstance(exc, RefusedTemplate):
         return str(name)  # already relative to the site

@@ -264,3 +264,82 @@ def test_a_linked_template_folder_is_refused(
     run_jobs(redis_client)
 
     assert "templates/contact" in _failed_unsent(relay, redis_client, submission_id)
+
+
+# Sizes past the bounds (100,000 items or characters, exponent 100, 100,000 bits) that still fit in
+# memory: each of these, a few powers of ten larger, ran the worker out of memory.
+HUNGRY = [
+    '{{ ("a" * 10**7)|length }}',
+    "{{ ([0] * 200001)|length }}",
+    "{{ 2 ** 101 }}",
+    "{{ (((10**100) ** 100) ** 100)|string|length }}",
+    "{% set ns = namespace(n=7 ** 100) %}{% for i in range(400) %}"
+    "{% set ns.n = ns.n * (7 ** 100) %}{% endfor %}{{ ns.n|string|length }}",
+    '{% set ns = namespace(s="ab") %}{% for i in range(20) %}{% set ns.s = ns.s + ns.s %}'
+    "{% endfor %}{{ ns.s|length }}",
+    '{{ ("%0200000d" % 1)|length }}',
+    '{{ ("%*d" % (200000, 1))|length }}',
+    '{{ ("%(n).200000f" % {"n": 1})|length }}',
+]
+
+
+@pytest.mark.usefixtures("env")
+@pytest.mark.parametrize("template", HUNGRY)
+def test_forms_check_refuses_a_template_that_would_eat_the_workers_memory(
+    site: Path, template: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site / "templates" / "contact").mkdir(parents=True)
+    (site / "templates" / "contact" / "staff.txt.j2").write_text(template + "\n")
+    assert main(["forms", "check", str(site)]) == 1
+    out = capsys.readouterr().out
+    assert "templates/contact/staff.txt.j2: SecurityError: " in out
+
+
+def test_the_worker_fails_a_message_whose_template_would_eat_its_memory(
+    relay: Relay, site: Path, redis_client: redis.Redis
+) -> None:
+    (site / "templates" / "contact").mkdir(parents=True)
+    (site / "templates" / "contact" / "staff.html.j2").write_text(HUNGRY[0] + "\n")
+    submission_id = submit(visitor())
+    run_jobs(redis_client)
+
+    assert _failed_unsent(relay, redis_client, submission_id).startswith(
+        "template error: SecurityError: "
+    )
+
+
+@pytest.mark.usefixtures("env")
+def test_ordinary_arithmetic_still_renders(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (site / "templates" / "contact").mkdir(parents=True)
+    (site / "templates" / "contact" / "staff.txt.j2").write_text(
+        '{{ "-" * 72 }} {{ 2 ** 10 }} {{ 1.5 * 4 }} {{ [1] + [2] }} {{ "%05.1f%%" % 12.5 }}\n'
+        "{% for f in fields %}{{ loop.index * 2 }} {{ f }}{% endfor %}\n"
+    )
+    assert main(["forms", "check", str(site)]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("env")
+def test_forms_check_reports_a_template_that_raises_a_python_error(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a traceback: the template and the error's type, never its text (it may quote a value)."""
+    (site / "templates" / "contact").mkdir(parents=True)
+    (site / "templates" / "contact" / "staff.txt.j2").write_text("{{ 1 / 0 }}\n")
+    (site / "templates" / "contact" / "staff.html.j2").write_text('{{ "%d" % fields.name }}\n')
+    assert main(["forms", "check", str(site)]) == 1
+    out = capsys.readouterr().out
+    assert "templates/contact/staff.txt.j2: RenderFailed: ZeroDivisionError" in out
+    assert "templates/contact/staff.html.j2: RenderFailed: TypeError" in out
+
+
+def test_the_worker_fails_a_message_whose_template_raises_a_python_error(
+    relay: Relay, site: Path, redis_client: redis.Redis
+) -> None:
+    (site / "templates" / "contact").mkdir(parents=True)
+    (site / "templates" / "contact" / "staff.txt.j2").write_text('{{ "%d" % fields.name }}\n')
+    submission_id = submit(visitor(name="SECRETNAME"))
+    run_jobs(redis_client)
+
+    text = _failed_unsent(relay, redis_client, submission_id)
+    assert text.startswith("template error: RenderFailed: TypeError")
+    assert "SECRETNAME" not in text

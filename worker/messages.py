@@ -4,7 +4,7 @@ Headers: From = the form's sender, To = its recipients (staff) or the visitor (a
 Reply-To = the visitor (staff mail only), Subject from the form's template with the visitor's
 values cleaned, Date, and a Message-ID derived from the submission id and the sender's domain, so a
 repeated send carries the same Message-ID. The auto-reply carries ``Auto-Submitted: auto-replied``
-(RFC 3834 §5) and text from the form definition only.
+(RFC 3834 §5) and text from the form definition only: its templates get no visitor value.
 
 Non-ASCII display names and subjects are left to the ``email`` package, which writes them as RFC 2047
 encoded-words when the message is flattened for a 7-bit/8-bit relay, or as UTF-8 over SMTPUTF8
@@ -34,9 +34,9 @@ from typing import Any
 
 import jinja2
 
-from services.forms.definition import FormDefinition
+from services.forms.definition import AutoReply, FormDefinition
 from services.forms.record import MessageKind, Submission
-from worker.templates import sandboxed_environments
+from worker.templates import render, sandboxed_environments
 
 TEMPLATES = Path(__file__).parent / "templates"
 _SPACE = re.compile(r"\s+")
@@ -59,7 +59,7 @@ def build_environment(site_dir: Path | None = None, form_id: str | None = None) 
         paths.append(site_dir / "templates")
     paths.append(TEMPLATES)
     # Site templates are an editor's content: sandboxed, and never read through a link.
-    return sandboxed_environments(paths)
+    return sandboxed_environments(paths, site_dir)
 
 
 TEMPLATE_NAMES = ("staff.txt.j2", "staff.html.j2", "auto_reply.txt.j2", "auto_reply.html.j2")
@@ -116,7 +116,8 @@ FLAG_NOTES = {
 }
 
 
-def _context(form: FormDefinition, submission: Submission) -> dict[str, Any]:
+def staff_context(form: FormDefinition, submission: Submission) -> dict[str, Any]:
+    """The staff templates' context: the form, and everything the visitor sent."""
     return {
         "flag_notes": [(flag, FLAG_NOTES.get(flag, "")) for flag in submission.flags],
         "form": form,
@@ -124,6 +125,22 @@ def _context(form: FormDefinition, submission: Submission) -> dict[str, Any]:
         "fields": submission.fields,
         "phone": submission.phone,
         "flags": submission.flags,
+    }
+
+
+AUTO_REPLY_NAMES = ("form", "auto_reply", "paragraphs")
+
+
+def auto_reply_context(form: FormDefinition, auto_reply: AutoReply) -> dict[str, Any]:
+    """The auto-reply templates' context (:data:`AUTO_REPLY_NAMES`): the form's definition and its
+    ``auto_reply`` text, never a visitor's value. Anyone can post anyone's address, so whatever an
+    auto-reply says goes to a stranger; with no visitor value in reach, a template cannot make the
+    form mail a poster's text to them (a name such as ``fields`` is undefined: the message fails).
+    """
+    return {
+        "form": form,
+        "auto_reply": auto_reply,
+        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", auto_reply.body) if p.strip()],
     }
 
 
@@ -137,7 +154,7 @@ def _base(form: FormDefinition, submission: Submission, kind: MessageKind) -> Em
 
 def staff_message(form: FormDefinition, submission: Submission, envs: Environments) -> EmailMessage:
     """The staff notification: text and HTML parts, Reply-To the visitor's email field."""
-    context = _context(form, submission)
+    context = staff_context(form, submission)
     text_env, html_env = envs
     message = _base(form, submission, "staff")
     message["To"] = ", ".join(form.recipients)
@@ -145,8 +162,8 @@ def staff_message(form: FormDefinition, submission: Submission, envs: Environmen
     if visitor is not None:
         message["Reply-To"] = visitor
     message["Subject"] = subject_for(form, submission)
-    message.set_content(text_env.get_template("staff.txt.j2").render(context))
-    message.add_alternative(html_env.get_template("staff.html.j2").render(context), subtype="html")
+    message.set_content(render(text_env, "staff.txt.j2", context))
+    message.add_alternative(render(html_env, "staff.html.j2", context), subtype="html")
     return message
 
 
@@ -155,16 +172,14 @@ def auto_reply_message(
 ) -> EmailMessage | None:
     """The visitor's confirmation, or ``None`` when the form has no auto-reply or no email field.
 
-    Its subject and body come from ``form.auto_reply`` only; the visitor's name is not even used in
-    To, so nothing typed by a visitor reaches a third party through it.
+    Its subject and body come from ``form.auto_reply`` only, and its templates get no visitor value
+    (:func:`auto_reply_context`); the visitor's name is not even used in To, so nothing typed by a
+    visitor reaches a third party through it.
     """
     visitor = visitor_address(form, submission)
     if form.auto_reply is None or visitor is None:
         return None
-    context = _context(form, submission) | {
-        "auto_reply": form.auto_reply,
-        "paragraphs": [p.strip() for p in re.split(r"\n\s*\n", form.auto_reply.body) if p.strip()],
-    }
+    context = auto_reply_context(form, form.auto_reply)
     text_env, html_env = envs
     message = _base(form, submission, "auto_reply")
     message["To"] = Address(username=visitor.username, domain=visitor.domain)
@@ -172,10 +187,17 @@ def auto_reply_message(
     message["Auto-Submitted"] = "auto-replied"
     # Keeps Exchange out-of-office replies from answering the auto-reply.
     message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(text_env.get_template("auto_reply.txt.j2").render(context))
-    message.add_alternative(
-        html_env.get_template("auto_reply.html.j2").render(context), subtype="html"
-    )
+    try:
+        text = render(text_env, "auto_reply.txt.j2", context)
+        html = render(html_env, "auto_reply.html.j2", context)
+    except jinja2.UndefinedError as exc:
+        # Says why on the record: the template was most likely written for the staff context.
+        raise jinja2.UndefinedError(
+            f"{exc.message}; an auto-reply template gets only {', '.join(AUTO_REPLY_NAMES)}"
+            " (no visitor value)"
+        ) from None
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
     return message
 
 

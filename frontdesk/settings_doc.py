@@ -60,11 +60,14 @@ DESCRIPTIONS: dict[str, str] = {
     "Unset: generated once and kept in Redis (`SET NX`), shared by every replica. A secret.",
     "rate_limits": "`on` or `off`; `off` lifts every rate limit and form cap (benchmarks, bulk "
     "checks); the auto-reply bounds stay.",
-    "auto_reply_per_address_day": "Auto-replies to one address a day, over every form (the "
-    "address compared case-folded); past it the staff mail still goes, the auto-reply is skipped "
-    "(`address_limit` on the record). 0: no auto-replies.",
-    "auto_reply_per_domain_hour": "Auto-replies to one domain an hour, over every form; past it "
-    "the auto-reply is skipped (`domain_limit`). 0: no auto-replies.",
+    "auto_reply_per_address_day": "Auto-replies to one mailbox a day, over every form (the "
+    "address case-folded, a `+tag` dropped, and dots ignored at gmail.com/googlemail.com); past "
+    "it the staff mail still goes, the auto-reply is skipped (`address_limit` on the record). "
+    "0: no auto-replies.",
+    "auto_reply_per_domain_hour": "Auto-replies to one domain an hour, over every form, shared by "
+    "everyone there: a flood can spend a large provider's hour; past it the staff mail still "
+    "goes, the auto-reply is skipped (`domain_limit`). Raise it if courtesy replies to a big "
+    "provider matter more than mail volume. 0: no auto-replies.",
     "staff_tokens": "Comma-separated `name:token[:forms=a+b][:actions=read+export]` entries for "
     "the staff API (internal port); unset: the staff API is off. Tokens have at least 32 "
     "characters; without `forms=` a token reaches every form, without `actions=` it may `read`, "

@@ -10,6 +10,12 @@ trusted with the server's network (docs/security.md). So, on every attempt:
   special-purpose registries; IPv4-mapped IPv6 judged as the IPv4 address) are refused unless they
   lie in ``FRONTDESK_WEBHOOK_ALLOW_NETWORKS``. Numeric spellings (``0x7f000001``, ``127.1``) are
   resolved like names, so they are judged by the address they mean;
+- IPv6 that tunnels to IPv4 through a relay is refused whatever IPv4 address it carries, unless
+  ops allow its IPv6 range: 6to4 (``2002::/16``, RFC 3056; ``ipaddress`` calls it global, so
+  ``[2002:7f00:1::1]`` for 127.0.0.1 and ``[2002:a9fe:a9fe::1]`` for the metadata service passed)
+  and Teredo (``2001::/32``, RFC 4380). Both are deprecated (RFC 7526) and no webhook receiver
+  needs them; judging only the embedded address would trust whatever relay carries the packet.
+  NAT64 (``64:ff9b::/96``) and IPv4-compatible (``::a.b.c.d``) addresses are refused as reserved;
 - the POST connects to the address that was checked (no second lookup a DNS rebinding could
   answer differently), with the URL's host in ``Host`` and as the TLS server name, so the
   certificate is still verified for the host name.
@@ -49,9 +55,16 @@ class Destination(msgspec.Struct, frozen=True):
 
 
 def _kind(address: IpAddress) -> str | None:
-    """Why ``address`` is not a public destination (``loopback``, ``link-local`` ...), or ``None``."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Why ``address`` is not a public destination (``loopback``, ``link-local``, ``6to4`` ...),
+    or ``None``.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            return "6to4"
+        elif address.teredo is not None:
+            return "Teredo"
     checks = (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),

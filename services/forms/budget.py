@@ -6,11 +6,14 @@
   ``skipped`` with that flag as ``skip_reason``, no job is queued, and the worker obeys the record.
   Anyone can type a third party's address into a form; only a browser on the form page makes the
   post look like one, and the confirmation is not worth mailing a stranger for.
-- **Auto-replies bounded per recipient.** ``FRONTDESK_AUTO_REPLY_PER_ADDRESS_DAY`` (3) per address
-  (case-folded) and ``FRONTDESK_AUTO_REPLY_PER_DOMAIN_HOUR`` (50) per domain, over every form, in
-  fixed windows counted by the submission script. Past either the staff mail still goes; the
-  auto-reply is ``skipped`` with ``address_limit`` or ``domain_limit``. Keys hold a hash of the
-  address or domain, never the visitor's text.
+- **Auto-replies bounded per recipient.** ``FRONTDESK_AUTO_REPLY_PER_ADDRESS_DAY`` (3) per mailbox
+  (case-folded, without a ``+tag``, Gmail's dots ignored: :func:`mailbox`) and
+  ``FRONTDESK_AUTO_REPLY_PER_DOMAIN_HOUR`` (50) per domain, over every form, in fixed windows
+  counted by the submission script. Past either the staff mail still goes; the auto-reply is
+  ``skipped`` with ``address_limit`` or ``domain_limit``. Keys hold a hash of the mailbox or
+  domain, never the visitor's text. The domain count is shared by everyone at a domain, so a
+  flood can spend a large provider's hour: then its visitors get no courtesy auto-reply that hour,
+  and their inquiries still reach staff (docs/security.md weighs this).
 - **The form's hour in tiers.** Every post counts in the first tier with room: the form's cap
   (``per_form_hour``); for a post from the form page (a valid token and an allowed ``Origin``) its
   own budget (``verified_hour``), still delivered; then the held budget (``held_hour``): stored
@@ -113,10 +116,31 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+# Domains whose mailboxes ignore dots in the local part, and the domain each one is counted as.
+_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def mailbox(address: str) -> tuple[str, str]:
+    """The mailbox ``address`` reaches, as ``(address, domain)``, case-folded: the bounds count
+    this, so the spellings of one mailbox share one count.
+
+    A subaddress (``local+tag``, RFC 5233) is dropped at every domain: the common servers deliver
+    it to ``local``, and where one does not, two visitors share a count (fewer auto-replies, never
+    more mail). At gmail.com and googlemail.com (one service) dots in the local part are ignored
+    too, as Gmail does; elsewhere a dot is part of the name. Quoted local parts are refused at
+    intake (:mod:`services.forms.emails`), so the last ``@`` splits the address.
+    """
+    local, _, domain = address.casefold().rpartition("@")
+    local = local.partition("+")[0]
+    if domain in _DOTLESS_DOMAINS:
+        domain = _DOTLESS_DOMAINS[domain]
+        local = local.replace(".", "")
+    return f"{local}@{domain}", domain
+
+
 def recipient_limits(settings: Settings, address: str) -> list[Limit]:
-    """The auto-reply bounds of ``address``: per address a day, per domain an hour."""
-    folded = address.casefold()
-    domain = folded.rpartition("@")[2]
+    """The auto-reply bounds of ``address``: per :func:`mailbox` a day, per domain an hour."""
+    folded, domain = mailbox(address)
     return [
         Limit(f"reply:address:{_digest(folded)}", settings.auto_reply_per_address_day, 86_400),
         Limit(f"reply:domain:{_digest(domain)}", settings.auto_reply_per_domain_hour, 3600),

@@ -105,8 +105,9 @@ def client_address(
 
     An IPv4-mapped IPv6 address (``::ffff:192.0.2.9``, RFC 4291 §2.5.5.2) is given as IPv4; a
     hop may carry a port (``192.0.2.9:4711``, ``[2001:db8::1]:443``), which is dropped. A hop that
-    is not an IP address (a misconfigured proxy) ends the walk at the proxy that wrote it, so the
-    answer is always an address a server or a trusted proxy saw, never visitor text. No peer
+    is not an IP address (a misconfigured proxy), an empty one (``""``, ``a, , b``, a trailing
+    comma) included, ends the walk at the proxy that wrote it, so the answer is always an address
+    a server or a trusted proxy saw, never visitor text. No peer
     (no ASGI ``client``) is ``unknown``; a peer that is not an IP (a test client) is given as is.
     """
     if peer is None:
@@ -118,8 +119,7 @@ def client_address(
         return str(address)
     hops = [hop for line in forwarded_for for hop in line.split(",")]
     for text in reversed(hops):
-        if not text.strip():
-            continue
+        # An empty entry is no address either: skipping it would read on into the visitor's text.
         # Longer text is no address (and stays out of _address's cache).
         hop = _address(text) if len(text) <= _MAX_HOP else None
         if hop is None:

@@ -116,6 +116,20 @@ def test_a_second_forwarded_for_line_appended_by_the_proxy_is_the_client(forms: 
     assert statuses == [201] * 5 + [429] * 3, str(statuses)
 
 
+def test_an_empty_forwarded_for_line_does_not_let_the_visitor_pick_the_bucket(
+    forms: Forms,
+) -> None:
+    """The proxy appends an empty line (a variable its configuration left unset) after the
+    visitor's own, varied per post. An empty entry is no address: the walk ends at the proxy that
+    wrote it (127.0.0.1 here), so the sixth post in a minute is refused, as for any bucket."""
+    early_in_a_minute()
+    statuses = [
+        post(forms, submission(i), [f"X-Forwarded-For: 198.51.100.{i}", "X-Forwarded-For: "])
+        for i in range(8)
+    ]
+    assert statuses == [201] * 5 + [429] * 3, str(statuses)
+
+
 def test_posts_from_one_ipv6_64_share_one_bucket(forms: Forms) -> None:
     """Every address of one /64 (one customer's network, FRONTDESK_IPV6_PREFIX's default) counts
     against one budget; another /64 has its own."""

@@ -194,6 +194,44 @@ def test_auto_replies_are_bounded_per_domain(
     assert record(redis_client, other.json()["id"]).status in ("received", "notified")
 
 
+def test_the_address_bound_counts_the_mailbox_not_its_spellings(
+    make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
+) -> None:
+    """A subaddress (``+tag``, RFC 5233) reaches the same mailbox at every domain, and Gmail also
+    ignores dots and answers for googlemail.com: none of them is a fresh count of three."""
+    inbox, port = smtp_server
+    client = reply_client(make_client, port)
+
+    def post(email: str) -> None:
+        text = f"real {len(inbox.envelopes)} {time.time()}"  # distinct: not a duplicate post
+        answer = client.post(
+            SUBMISSIONS, json=visitor(client, email, text), headers={"origin": ALLOWED}
+        )
+        assert answer.status_code == 201
+
+    for email in ["victim@gmail.com"] * 3 + ["mailbox@third-party.example"] * 3:
+        post(email)
+    spellings = [
+        "victim+1@gmail.com",
+        "victim+2@gmail.com",
+        "v.ictim@gmail.com",
+        "V.I.C.T.I.M+x@GoogleMail.com",
+        "mailbox+1@third-party.example",
+        "MailBox+a+b@third-party.example",
+    ]
+    for email in spellings:
+        post(email)
+    # A dot is part of the name elsewhere: m.ailbox is somebody else's mailbox.
+    post("m.ailbox@third-party.example")
+    run_jobs(redis_client, load_settings())
+    inbox.wait(7 + 13)
+    assert delivered_to(inbox, "victim@gmail.com") == 3
+    assert delivered_to(inbox, "mailbox@third-party.example") == 3
+    assert [r for e in inbox.envelopes for r in e.rcpt_tos if r in spellings] == []
+    assert delivered_to(inbox, "m.ailbox@third-party.example") == 1
+    assert delivered_to(inbox, "staff@clinic.example") == 13
+
+
 # --- a flood does not keep a real visitor's inquiry from staff ----------------------------------
 
 

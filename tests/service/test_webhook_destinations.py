@@ -20,6 +20,7 @@ import redis
 from tests.conftest import CLINIC_SITE
 from tests.relay import Relay, running, self_signed, server_context
 from tests.service.test_worker_messages import run_jobs, stored, submit, visitor
+from worker.destinations import Refused, check
 
 
 class _Server6(ThreadingHTTPServer):
@@ -140,6 +141,37 @@ def test_loopback_link_local_and_http_destinations_are_refused(
     assert state.status == "failed"
     assert state.last_error is not None
     assert named in state.last_error.text
+
+
+# IPv6 addresses that carry an IPv4 address a relay or gateway would reach: 6to4 (2002::/16,
+# RFC 3056) with loopback, metadata, private and public IPv4 inside; Teredo (2001::/32, RFC 4380);
+# NAT64 (64:ff9b::/96, RFC 6052) and IPv4-compatible (::a.b.c.d). Checked offline: a numeric host
+# resolves without a lookup, and check() makes no connection.
+TUNNELLED = [
+    "2002:7f00:1::1",
+    "2002:a9fe:a9fe::1",
+    "2002:a00:1::1",
+    "2002:808:808::1",
+    "2001:0:7f00:1::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    "64:ff9b::a9fe:a9fe",
+    "::7f00:1",
+]
+
+
+@pytest.mark.parametrize("address", TUNNELLED)
+def test_ipv6_addresses_that_tunnel_to_ipv4_are_refused(address: str) -> None:
+    with pytest.raises(Refused, match="FRONTDESK_WEBHOOK_ALLOW_NETWORKS"):
+        check(f"https://[{address}]/x", allow_http=False, allow_networks=())
+
+
+def test_ops_may_allow_a_tunnelled_range_only_by_its_ipv6_range() -> None:
+    """Allowing 127.0.0.0/8 does not allow the 6to4 address of 127.0.0.1: the relay that would
+    carry it is not the loopback ops meant. Allowing 2002::/16 itself does."""
+    with pytest.raises(Refused, match="6to4"):
+        check("https://[2002:7f00:1::1]/x", allow_http=False, allow_networks=("127.0.0.0/8",))
+    checked = check("https://[2002:808:808::1]/x", allow_http=False, allow_networks=("2002::/16",))
+    assert checked.addresses == ("2002:808:808::1",)
 
 
 def test_an_allowed_range_is_delivered_to_the_address_that_was_checked(

@@ -84,7 +84,8 @@ def test_every_forwarded_for_line_is_read_as_one_list_from_the_right() -> None:
     assert client_bucket("10.0.0.5", ["1.1.1.1, 2.2.2.2", "203.0.113.9, 10.0.0.7"], trusted) == (
         "203.0.113.9"
     )
-    assert client_bucket("10.0.0.5", ["203.0.113.9", "10.0.0.7", " , "], trusted) == "203.0.113.9"
+    # An empty entry is not skipped: see test_an_empty_hop_ends_the_walk...
+    assert client_bucket("10.0.0.5", ["203.0.113.9", "10.0.0.7", " , "], trusted) == "10.0.0.5"
 
 
 def test_forwarded_for_lines_come_from_litestar_headers_and_raw_asgi_headers() -> None:
@@ -133,6 +134,20 @@ def test_hops_with_ports_and_hops_that_are_not_addresses() -> None:
     # No peer (no ASGI client), or a peer the server names otherwise (a test client).
     assert client_bucket(None, ["203.0.113.9"], trusted) == "unknown"
     assert client_bucket("testclient", ["203.0.113.9"], trusted) == "testclient"
+
+
+def test_an_empty_hop_ends_the_walk_like_any_hop_that_is_not_an_address() -> None:
+    """A trusted proxy that writes an empty entry (an unset variable in its configuration) wrote
+    no client: skipping it read the visitor's own line, so two lines, ``203.0.113.N`` then an
+    empty one, gave every post a bucket of the visitor's choosing. The walk ends at that proxy."""
+    trusted = parse_networks(["10.0.0.0/8"])
+    buckets = {client_bucket("10.0.0.5", [f"203.0.113.{n}", ""], trusted) for n in range(1, 6)}
+    assert buckets == {"10.0.0.5"}
+    assert client_bucket("10.0.0.5", ["203.0.113.9,"], trusted) == "10.0.0.5"
+    assert client_bucket("10.0.0.5", ["203.0.113.9", " "], trusted) == "10.0.0.5"
+    # Written by the trusted proxy 10.0.0.7: the walk ends there.
+    assert client_bucket("10.0.0.5", ["203.0.113.9", " , 10.0.0.7"], trusted) == "10.0.0.7"
+    assert client_bucket("10.0.0.5", ["203.0.113.9, , 10.0.0.7"], trusted) == "10.0.0.7"
 
 
 def test_the_client_address_is_the_address_not_the_bucket() -> None:

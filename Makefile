@@ -3,7 +3,7 @@ UV ?= uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest sync bench clean
+.PHONY: run test lint typecheck pytest sync bench clean licences
 
 $(BIN)/frontdesk: pyproject.toml uv.lock
 	$(UV) sync --locked
@@ -25,6 +25,11 @@ pytest: sync
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# THIRD-PARTY-LICENSES.md from uv.lock, the venv's package metadata and the vendored assets' headers;
+# rerun after changing dependencies (tests/unit/test_licences.py fails until you do).
+licences: sync
+	$(BIN)/python scripts/licences.py
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache

@@ -163,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
     settings = _settings()
-    configure_logging(settings.log_level)
+    # The process's name in the text format: the service, "worker", or the command.
+    role = args.service if args.command == "serve" else args.command
+    configure_logging(settings.log_level, settings.log_format, role)
     if args.command == "serve":
         from frontdesk.serve import PortInUse, serve
 

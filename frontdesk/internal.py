@@ -26,6 +26,7 @@ from litestar.enums import ScopeType
 from litestar.openapi import ResponseSpec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from frontdesk.logging import LogFormat
 from frontdesk.settings import Settings
 
 log = logging.getLogger("frontdesk.internal")
@@ -107,13 +108,20 @@ class InternalListener:
     """
 
     def __init__(
-        self, app: ASGIApp, host: str, port: int, header_read_timeout: float, log_level: str
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        header_read_timeout: float,
+        log_level: str,
+        log_format: LogFormat = "json",
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.header_read_timeout = header_read_timeout
         self.log_level = log_level
+        self.log_format = log_format
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
 
@@ -135,7 +143,7 @@ class InternalListener:
             interface=Interfaces.ASGINL,
             log_access=False,
             # The server applies a logging config of its own: the process's JSON lines, again.
-            log_dictconfig=dict_config(self.log_level),
+            log_dictconfig=dict_config(self.log_level, self.log_format),
             http1_settings=HTTP1Settings(
                 header_read_timeout=max(1, int(self.header_read_timeout * 1000))
             ),
@@ -171,6 +179,7 @@ def serve_internal(public: Litestar, internal: ASGIApp, port: int, settings: Set
         port,
         settings.http_header_read_timeout,
         settings.log_level,
+        settings.log_format,
     )
     public.on_startup.append(listener.start)
     public.on_shutdown.append(listener.stop)

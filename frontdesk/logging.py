@@ -1,4 +1,5 @@
-"""Logs: one JSON object per line, on every process (content, forms, worker), RQ's lines included.
+"""Logs: one JSON object per line, on every process (content, forms, worker), RQ's lines included;
+or, with ``FRONTDESK_LOG_FORMAT=text`` (``scripts/run`` on a terminal), one short line a person reads.
 
 Every line has ``time`` (RFC 3339, UTC), ``level``, ``logger``, ``message`` and ``process``; lines
 written while a request or a job is handled also carry ``request_id`` (from ``X-Request-ID`` or a new
@@ -9,6 +10,9 @@ submission id; other lines that name a submission or its job get it from the tex
 
 :func:`dict_config` is a :func:`logging.config.dictConfig` dict, picklable, so granian can apply it in
 its worker processes too; :func:`configure` applies it in this process.
+
+The text format (:class:`TextFormatter`) carries the same messages, laid out as
+``19:04:05 forms INFO submission 01a2… accepted for form contact (received) [req 74e0fe7c]``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import contextvars
 import logging
 import logging.config
 import re
+import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
+
+LogFormat = Literal["json", "text"]
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "frontdesk_request_id", default=None
@@ -29,7 +36,7 @@ SUBMISSION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 # Loggers that install their own handlers or stop propagating (RQ 3 does both, granian routes its
-# lines to its own stdout handlers): they are sent to the root's JSON handler instead.
+# lines to its own stdout handlers): they are sent to the root's handler instead.
 # A submission id is 28 hex digits (services.forms.record.new_submission_id) and a job id is
 # ``<submission id>-<kind>``: lines that name one (RQ's own, "submission <id> accepted") get the
 # field. Worker names and request ids are 32 hex digits, which this never matches.
@@ -86,8 +93,62 @@ class ContextFilter(logging.Filter):
         return True
 
 
-def dict_config(level: str = "INFO") -> dict[str, Any]:
-    """The ``dictConfig`` of every process: the root logger writes JSON lines to stderr at ``level``."""
+# Line breaks and other control characters (C0, DEL, C1, and the Unicode line and paragraph
+# separators some terminals and viewers break on) inside a message or a traceback would start a line
+# that reads like a log line of its own (CWE-117): the text format writes them escaped.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The process of a granian worker or the internal listener that built no role of its own: the role
+# of the last text formatter built in this process (each process is one role).
+_role = "frontdesk"
+
+
+def _escape(text: str) -> str:
+    r"""``text`` on one line: each control character as its ``repr`` escape (``\n``, ``\x1b``)."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
+
+class TextFormatter(logging.Formatter):
+    """``HH:MM:SS <role> <LEVEL> <message> [req <first 8 of the request id>]``, local time, one
+    line per record: the traceback of an exception follows on the same line, escaped.
+
+    ``role`` is the process's job (content, forms, worker); without one, the role of the last
+    formatter built in this process.
+    """
+
+    def __init__(self, role: str | None = None) -> None:
+        global _role
+        super().__init__()
+        if role:
+            _role = role
+        self.role = role or _role
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record's line, without the line break."""
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        elif record.exc_text:
+            text += "\n" + record.exc_text
+        if record.stack_info:
+            text += "\n" + self.formatStack(record.stack_info)
+        line = (
+            f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {self.role} "
+            f"{record.levelname} {_escape(text)}"
+        )
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            # A client may choose its X-Request-ID (frontdesk.requestid allows no control
+            # characters, but the worker reads it back from Redis): escaped like the message.
+            line += f" [req {_escape(str(request_id))[:8]}]"
+        return line
+
+
+def dict_config(
+    level: str = "INFO", log_format: LogFormat = "json", role: str | None = None
+) -> dict[str, Any]:
+    """The ``dictConfig`` of every process: the root logger writes one line per record to stderr at
+    ``level``, JSON or text (:class:`TextFormatter`, with ``role`` as the process name).
+    """
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -101,17 +162,18 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
                 "fmt": ["levelname", "name", "message", "process"],
                 "rename_fields": {"levelname": "level", "name": "logger"},
                 "timestamp": "time",
-            }
+            },
+            "text": {"()": "frontdesk.logging.TextFormatter", "role": role},
         },
         "handlers": {
-            "json": {
+            "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
-                "formatter": "json",
+                "formatter": log_format,
                 "filters": ["context"],
             }
         },
-        "root": {"level": level.upper(), "handlers": ["json"]},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
         "loggers": {
             name: {"handlers": [], "propagate": True, "level": "NOTSET"} for name in _THIRD_PARTY
         }
@@ -120,7 +182,9 @@ def dict_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
-def configure(level: str = "INFO") -> None:
-    """Send every log line of this process, warnings included, to stderr as JSON at ``level``."""
-    logging.config.dictConfig(dict_config(level))
+def configure(level: str = "INFO", log_format: LogFormat = "json", role: str | None = None) -> None:
+    """Send every log line of this process, warnings included, to stderr at ``level``, in
+    ``log_format`` (see :func:`dict_config`).
+    """
+    logging.config.dictConfig(dict_config(level, log_format, role))
     logging.captureWarnings(True)

@@ -82,7 +82,7 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
         workers=workers,
         log_access=False,
         # Applied in granian's worker processes too: the app's lines are JSON there as well.
-        log_dictconfig=dict_config(settings.log_level),
+        log_dictconfig=dict_config(settings.log_level, settings.log_format, service),
         http1_settings=HTTP1Settings(
             header_read_timeout=max(1, int(settings.http_header_read_timeout * 1000))
         ),

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from frontdesk.logging import LogFormat
 from frontdesk.staff_tokens import StaffToken, parse_staff_tokens
 
 PREFIX = "FRONTDESK_"
@@ -81,6 +82,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_reconnect_max: float = 5.0
     drill_pause_dir: Path | None = None
     log_level: str = "INFO"
+    log_format: LogFormat = "json"
     http_header_read_timeout: float = 10.0
 
 

@@ -102,7 +102,14 @@ DESCRIPTIONS: dict[str, str] = {
     "about three of them counts as gone (`frontdesk health worker`, `/health/workers`).",
     "http_header_read_timeout": "Seconds a client may take to send its request headers before the "
     "server closes the connection (slowloris); granian's own default is 30.",
-    "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`; every line is one JSON object on stderr.",
+    "log_level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`; one line per record on stderr, in "
+    "`FRONTDESK_LOG_FORMAT`.",
+    "log_format": (
+        "`json`: one JSON object per line (for log collectors); `text`: "
+        "`19:04:05 forms INFO message [req 74e0fe7c]` (local time, process, level, message, "
+        "request id), control characters in a message escaped. `scripts/run` (`make run`) sets "
+        "`text` when its output is a terminal and the variable is unset."
+    ),
 }
 
 

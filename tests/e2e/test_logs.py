@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -47,7 +48,10 @@ def lines_of(stack: Stack, name: str) -> list[dict[str, Any]]:
     return parsed
 
 
-def test_every_line_is_json_with_ids_and_without_visitor_data(stack: Stack) -> None:
+def submit_and_stop(stack: Stack) -> tuple[str, str]:
+    """A submission, a refused one and a phone check with known visitor data; the staff message
+    delivered, the stack stopped (every log flushed), no visitor value in any log of ours.
+    Returns ``(request_id, submission_id)``."""
     token = secrets.token_hex(4)
     visitor = {
         "name": f"Zebulon Quixote{token}",
@@ -64,7 +68,7 @@ def test_every_line_is_json_with_ids_and_without_visitor_data(stack: Stack) -> N
     )
     assert response.status_code == 201, response.text
     assert response.headers["x-request-id"] == request_id
-    submission_id = response.json()["id"]
+    submission_id = str(response.json()["id"])
     # A refused one carries visitor data too, and so does a phone check.
     refused = httpx.post(
         f"{forms}/v1/forms/contact/submissions", json={**visitor, "email": f"not-an-email-{token}"}
@@ -90,7 +94,6 @@ def test_every_line_is_json_with_ids_and_without_visitor_data(stack: Stack) -> N
         "+14155550199",
         "(415) 555-0199",
     ]
-    logs = {name: lines_of(stack, name) for name in OURS}
     for name in OURS:
         text = (stack.logs / f"{name}.log").read_text()
         assert text.strip(), f"{name} wrote no log line"
@@ -98,6 +101,12 @@ def test_every_line_is_json_with_ids_and_without_visitor_data(stack: Stack) -> N
             # request_id contains the token on purpose: leave those fields out of the search.
             cleaned = text.replace(request_id, "<request id>")
             assert value.lower() not in cleaned.lower(), f"{value!r} appears in {name}.log"
+    return request_id, submission_id
+
+
+def test_every_line_is_json_with_ids_and_without_visitor_data(stack: Stack) -> None:
+    request_id, submission_id = submit_and_stop(stack)
+    logs = {name: lines_of(stack, name) for name in OURS}
 
     accepted = [e for e in logs["forms"] if submission_id in e["message"]]
     assert accepted
@@ -110,3 +119,24 @@ def test_every_line_is_json_with_ids_and_without_visitor_data(stack: Stack) -> N
     assert any(e["logger"].startswith("rq.") for e in worker_lines)
     assert any(e["logger"] == "rq.worker" for e in logs["worker"])
     assert any(e["logger"].startswith("_granian") for e in logs["content"])
+
+
+def test_the_text_format_has_the_same_lines_and_no_visitor_data(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    stack = Stack(tmp_path)
+    stack.env["FRONTDESK_LOG_LEVEL"] = "DEBUG"
+    stack.env["FRONTDESK_LOG_FORMAT"] = "text"
+    try:
+        stack.up()
+        request_id, submission_id = submit_and_stop(stack)
+    finally:
+        stack.down()
+    for name in OURS:
+        for line in (stack.logs / f"{name}.log").read_text().splitlines():
+            if line.strip():
+                assert re.match(rf"\d\d:\d\d:\d\d {name} [A-Z]+ ", line), line
+    forms = (stack.logs / "forms.log").read_text().splitlines()
+    accepted = [line for line in forms if f"submission {submission_id} accepted" in line]
+    assert accepted
+    assert all(line.endswith(f" [req {request_id[:8]}]") for line in accepted)

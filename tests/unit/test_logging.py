@@ -7,11 +7,12 @@ import io
 import json
 import logging
 import logging.config
+import re
 from collections.abc import Iterator
 
 import pytest
 
-from frontdesk.logging import REQUEST_ID, ContextFilter, dict_config, log_context
+from frontdesk.logging import REQUEST_ID, ContextFilter, TextFormatter, dict_config, log_context
 
 
 @pytest.fixture
@@ -93,3 +94,52 @@ def test_lines_naming_a_submission_carry_its_id(
     named, other = lines(stream)
     assert named["submission_id"] == submission_id
     assert "submission_id" not in other
+
+
+def text_logger(role: str = "forms") -> tuple[logging.Logger, io.StringIO]:
+    """A logger writing through the text formatter of :func:`dict_config`, built by hand."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    options = dict(dict_config("DEBUG", "text", role)["formatters"]["text"])
+    assert options.pop("()") == "frontdesk.logging.TextFormatter"
+    handler.setFormatter(TextFormatter(**options))
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger(f"frontdesk.test.text.{role}")
+    logger.handlers = [handler]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger, stream
+
+
+def test_text_format_names_time_process_level_and_request() -> None:
+    log, stream = text_logger("forms")
+    token = REQUEST_ID.set("74e0fe7c5d2a4b1e9f0a1b2c3d4e5f60")
+    try:
+        log.info("submission %s accepted for form %s", "01a2" * 7, "contact")
+    finally:
+        REQUEST_ID.reset(token)
+    log.warning("no request here")
+    first, second = stream.getvalue().splitlines()
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d forms INFO submission (01a2){7} accepted for form contact \[req 74e0fe7c\]",
+        first,
+    )
+    assert re.fullmatch(r"\d\d:\d\d:\d\d forms WARNING no request here", second)
+
+
+def test_text_format_escapes_line_breaks_and_control_characters() -> None:
+    # A value inside a message (a form name, an SMTP answer, a header) with a line break would
+    # otherwise start a line that looks like a log line of its own.
+    log, stream = text_logger("worker")
+    fake = "12:00:00 worker INFO all good"
+    log.info("form %s", f"contact\n{fake}\r\x1b[2J\u2028end")
+    try:
+        raise ValueError("multi\nline")
+    except ValueError:
+        log.exception("failed")
+    text = stream.getvalue()
+    assert text.count("\n") == 2  # two records, two lines
+    first, second = text.splitlines()
+    assert first.endswith(r"form contact\n12:00:00 worker INFO all good\r\x1b[2J\u2028end")
+    assert "ValueError: multi\\nline" in second
+    assert second.startswith(second[:8] + " worker ERROR failed\\nTraceback")

@@ -94,3 +94,10 @@ def test_internal_ports_differ_from_public_ones() -> None:
         load_settings({"FRONTDESK_FORMS_INTERNAL_PORT": "8002"})
     with pytest.raises(SettingsError, match="FRONTDESK_CONTENT_INTERNAL_PORT"):
         load_settings({"FRONTDESK_CONTENT_INTERNAL_PORT": "70000"})
+
+
+def test_log_format_is_json_or_text() -> None:
+    assert load_settings({}).log_format == "json"
+    assert load_settings({"FRONTDESK_LOG_FORMAT": "text"}).log_format == "text"
+    with pytest.raises(SettingsError, match="FRONTDESK_LOG_FORMAT"):
+        load_settings({"FRONTDESK_LOG_FORMAT": "pretty"})

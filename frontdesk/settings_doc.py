@@ -193,6 +193,11 @@ def render_markdown() -> str:
     return "\n".join(lines)
 
 
+# Settings whose default a copied .env must not pin: scripts/run picks the log format by whether
+# its output is a terminal, and honcho reads .env before that choice.
+_LEFT_TO_THE_RUNNER = {"FRONTDESK_LOG_FORMAT"}
+
+
 def render_env_example() -> str:
     """The text of ``.env.example``: every variable with its default; unset ones commented out."""
     lines = [
@@ -201,7 +206,12 @@ def render_env_example() -> str:
         "# Commented-out variables are unset by default; an empty value is not the same as unset.",
     ]
     for variable, _, default, _ in _fields():
-        lines.append(f"# {variable}=" if default is None else f"{variable}={default}")
+        if default is None:
+            lines.append(f"# {variable}=")
+        elif variable in _LEFT_TO_THE_RUNNER:
+            lines.append(f"# {variable}={default}")
+        else:
+            lines.append(f"{variable}={default}")
     return "\n".join(lines) + "\n"
 
 

@@ -51,3 +51,5 @@ def test_env_example_loads_to_the_defaults() -> None:
     assert load_settings(values) == Settings()
     commented = [line for line in render_env_example().splitlines() if line.startswith("# FRONT")]
     assert "# FRONTDESK_SECRET_KEY=" in commented
+    # A copied .env leaves the log format to scripts/run (text on a terminal).
+    assert "# FRONTDESK_LOG_FORMAT=json" in commented

@@ -31,9 +31,9 @@ from bench.harness import (
     smtp_sink,
     write_result,
 )
-from services.forms.definition import load_forms
-from services.forms.record import MessageState, PhoneInfo, Submission, new_submission_id
-from services.forms.store import SubmissionStore, retry_schedule
+from frontdesk.submissions.definition import load_forms
+from frontdesk.submissions.record import MessageState, PhoneInfo, Submission, new_submission_id
+from frontdesk.submissions.store import SubmissionStore, retry_schedule
 from worker.messages import build_environment, recipients_of, staff_message
 
 COUNT = int(os.environ.get("BENCH_COUNT", "1000"))

@@ -85,7 +85,7 @@ def _check_content(site_dir: Path) -> int:
 
 
 def _check_forms(site_dir: Path) -> int:
-    from services.forms.definition import FormsError, load_forms
+    from frontdesk.submissions.definition import FormsError, load_forms
 
     try:
         forms = load_forms(site_dir)
@@ -121,7 +121,12 @@ def _settings_doc(root: Path, *, check: bool) -> int:
 
 def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
     from frontdesk.redis import connect
-    from services.forms.store import StoreUnavailable, SubmissionStore, WrongStatus, retry_schedule
+    from frontdesk.submissions.store import (
+        StoreUnavailable,
+        SubmissionStore,
+        WrongStatus,
+        retry_schedule,
+    )
 
     store = SubmissionStore(
         connect(settings.redis_url),

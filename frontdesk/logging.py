@@ -37,7 +37,7 @@ SUBMISSION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 # Loggers that install their own handlers or stop propagating (RQ 3 does both, granian routes its
 # lines to its own stdout handlers): they are sent to the root's handler instead.
-# A submission id is 28 hex digits (services.forms.record.new_submission_id) and a job id is
+# A submission id is 28 hex digits (frontdesk.submissions.record.new_submission_id) and a job id is
 # ``<submission id>-<kind>``: lines that name one (RQ's own, "submission <id> accepted") get the
 # field. Worker names and request ids are 32 hex digits, which this never matches.
 _SUBMISSION_IN_TEXT = re.compile(r"\b([0-9a-f]{28})(?:-[a-z_]+)?\b")

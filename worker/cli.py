@@ -19,7 +19,7 @@ def send_test(settings: Settings, to: str, sender: str | None) -> int:
     Prints the relay's answer; returns 0 when the relay accepted it, 1 otherwise (2 for an address
     that is not one: checked with email-validator, the same rules as a form's email field).
     """
-    from services.forms.emails import check_email
+    from frontdesk.submissions.emails import check_email
 
     verdict = check_email(to)
     if verdict.normalized is None:
@@ -27,7 +27,7 @@ def send_test(settings: Settings, to: str, sender: str | None) -> int:
         return 2
     to = verdict.normalized
     if sender is None:
-        from services.forms.definition import FormsError, load_forms
+        from frontdesk.submissions.definition import FormsError, load_forms
 
         try:
             forms = load_forms(settings.site_dir)

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from services.forms.web import IpNetwork, parse_networks
+from frontdesk.networks import IpNetwork, parse_networks
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

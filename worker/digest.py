@@ -2,7 +2,7 @@
 how many posts past it are waiting in quarantine (reason ``form_cap``) for them to look at.
 
 The submission script counts each held post in ``frontdesk:held:<form>:<Unix hour>``
-(:func:`services.forms.budget.held_count_key`, kept two days). Each worker maintenance run calls
+(:func:`frontdesk.submissions.budget.held_count_key`, kept two days). Each worker maintenance run calls
 :func:`queue_digests`: for every defined form and every ended hour of the last day with a count,
 the first worker to set ``frontdesk:digest:<form>:<hour>`` (``SET NX``) enqueues one
 ``send_digest(form, hour)`` job — one digest per form and hour, whatever the number of workers.
@@ -27,10 +27,10 @@ from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
 from frontdesk.settings import Settings, load_settings
-from services.forms.budget import HELD_COUNT_TTL, HELD_REASON, held_count_key
-from services.forms.definition import FormDefinition, load_forms
-from services.forms.record import KEY_PREFIX
-from services.forms.store import retry_schedule
+from frontdesk.submissions.budget import HELD_COUNT_TTL, HELD_REASON, held_count_key
+from frontdesk.submissions.definition import FormDefinition, load_forms
+from frontdesk.submissions.record import KEY_PREFIX
+from frontdesk.submissions.store import retry_schedule
 from worker.smtp import DeliveryError, deliver
 
 log = logging.getLogger("frontdesk.worker")

@@ -21,7 +21,7 @@ from rq import get_current_job
 from frontdesk import metrics
 from frontdesk.redis import connect
 from frontdesk.settings import Settings, load_settings
-from services.forms.record import (
+from frontdesk.submissions.record import (
     MessageKind,
     MessageStatus,
     SmtpError,
@@ -29,7 +29,7 @@ from services.forms.record import (
     sent_marker_key,
     submission_key,
 )
-from services.forms.store import load_submission, update_submission
+from frontdesk.submissions.store import load_submission, update_submission
 from worker.messages import (
     auto_reply_message,
     build_environment,
@@ -103,7 +103,7 @@ def compose(submission: Submission, kind: MessageKind) -> EmailMessage | None:
 
     Raises ``RuntimeError`` when the submission's form is no longer defined.
     """
-    from services.forms.definition import load_forms
+    from frontdesk.submissions.definition import load_forms
 
     settings = load_settings()
     form = load_forms(settings.site_dir).get(submission.form)
@@ -156,7 +156,7 @@ def _transient_or_failed(
 
 
 def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submission) -> str:
-    from services.forms.definition import load_forms
+    from frontdesk.submissions.definition import load_forms
     from worker.webhooks import post, secret_key
 
     form = load_forms(settings.site_dir).get(submission.form)
@@ -207,7 +207,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         return "quarantined"
     state = submission.message(kind)
     if state is not None and state.status == "skipped":
-        # Decided at intake (services/forms/budget.py): a stray job obeys the record.
+        # Decided at intake (frontdesk/submissions/budget.py): a stray job obeys the record.
         log.info("submission %s: %s message skipped (%s)", submission_id, kind, state.skip_reason)
         return "skipped"
     if mark_sent(connection, submission_id, kind):

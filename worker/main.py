@@ -283,7 +283,7 @@ def _warm_up(settings: Settings) -> None:
     import jinja2
 
     import worker.jobs  # noqa: F401
-    from services.forms.definition import FormsError, load_forms
+    from frontdesk.submissions.definition import FormsError, load_forms
     from worker.messages import warm_up
 
     try:

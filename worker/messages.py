@@ -34,8 +34,8 @@ from typing import Any
 
 import jinja2
 
-from services.forms.definition import AutoReply, FormDefinition
-from services.forms.record import MessageKind, Submission
+from frontdesk.submissions.definition import AutoReply, FormDefinition
+from frontdesk.submissions.record import MessageKind, Submission
 from worker.templates import render, sandboxed_environments
 
 TEMPLATES = Path(__file__).parent / "templates"

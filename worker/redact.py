@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from services.forms.record import Submission
+from frontdesk.submissions.record import Submission
 
 REDACTED = "[redacted]"
 # RFC 5321 paths and anything else in angle brackets (a Message-ID holds the sender's domain only,

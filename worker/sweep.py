@@ -20,8 +20,8 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from frontdesk.settings import Settings
-from services.forms.record import KEY_PREFIX, MessageKind, SmtpError, Submission, job_id
-from services.forms.store import SEND_JOB, load_submission, retry_schedule, update_submission
+from frontdesk.submissions.record import KEY_PREFIX, MessageKind, SmtpError, Submission, job_id
+from frontdesk.submissions.store import SEND_JOB, load_submission, retry_schedule, update_submission
 from worker.jobs import _set_message, mark_sent
 
 log = logging.getLogger("frontdesk.worker")

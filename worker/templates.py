@@ -35,8 +35,8 @@ from jinja2.loaders import split_template_path
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from services.forms.definition import AutoReply, FormDefinition
-from services.forms.record import Submission
+from frontdesk.submissions.definition import AutoReply, FormDefinition
+from frontdesk.submissions.record import Submission
 
 Environments = tuple[jinja2.Environment, jinja2.Environment]
 

@@ -2,7 +2,8 @@
 
 Headers: ``Content-Type: application/json``, ``Frontdesk-Signature: t=<unix seconds>,v1=<hex>``
 where ``v1`` is HMAC-SHA256 (key: the ``webhooks`` key derived from the master key, see
-:mod:`frontdesk.keys`; ``frontdesk keys webhook`` prints it for receivers) over ``<t>.<raw body>``
+:mod:`frontdesk.submissions.secret`; ``frontdesk keys webhook`` prints it for receivers)
+over ``<t>.<raw body>``
 (the scheme Stripe and others use: the timestamp lets receivers refuse replays),
 ``Frontdesk-Delivery`` (a stable id: ``<submission id>.webhook``, for receivers to drop repeats) and
 ``Frontdesk-Form``.
@@ -25,9 +26,9 @@ import httpx
 import msgspec
 import redis
 
-from frontdesk.keys import key_for
 from frontdesk.settings import Settings
-from services.forms.record import PhoneInfo, Submission
+from frontdesk.submissions.record import PhoneInfo, Submission
+from frontdesk.submissions.secret import key_for
 from worker.destinations import Refused, Unresolved, check
 from worker.smtp import DeliveryError
 

@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from frontdesk.problems import ProblemError, problem_body
 from frontdesk.redirects import redirect_response
-from services.forms.definition import FormDefinition
+from frontdesk.submissions.definition import FormDefinition
 from services.forms.web import back_url, resolve_redirect, with_query
 
 TEMPLATES = Path(__file__).parent / "templates"

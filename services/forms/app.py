@@ -27,20 +27,22 @@ from frontdesk.problems import (
 from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
+from frontdesk.submissions.codes import DEFAULT_MESSAGES
+from frontdesk.submissions.definition import FormDefinition, load_forms
+from frontdesk.submissions.problems import form_not_found
+from frontdesk.submissions.ratelimit import Limit
+from frontdesk.submissions.store import SubmissionStore, retry_schedule
 from services.content.loader import load_site
 from services.forms.captcha import RESPONSE_FIELDS
-from services.forms.definition import FormDefinition, load_forms
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.front import SubmissionDoor
 from services.forms.health import live, public_ready
 from services.forms.intake import cors_headers, submit_form
 from services.forms.openapi import SubmitOperation
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
-from services.forms.ratelimit import Limit
 from services.forms.state import FormsState
-from services.forms.store import SubmissionStore, retry_schedule
 from services.forms.timetrap import issue_token
-from services.forms.validate import DEFAULT_MESSAGES, message_for, published_codes
+from services.forms.validate import message_for, published_codes
 from services.forms.web import client_bucket, forwarded_for_lines, pick_language
 
 PHONE_CHECKS_PER_MINUTE = 120
@@ -75,7 +77,7 @@ def _state(request: Request[Any, Any, State]) -> FormsState:
 def _form(state: FormsState, form_id: str) -> FormDefinition:
     form = state.forms.get(form_id)
     if form is None:
-        raise ProblemError(404, "form_not_found", f"There is no form {form_id!r}.")
+        raise form_not_found(form_id)
     return form
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 import httpx
 import msgspec
 
-from services.forms.definition import Captcha
+from frontdesk.submissions.definition import Captcha
 
 VERIFY_URLS = {
     "turnstile": "https://challenges.cloudflare.com/turnstile/v0/siteverify",

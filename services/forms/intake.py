@@ -22,12 +22,17 @@ from litestar.types import Receive, ReceiveMessage
 
 from frontdesk import metrics
 from frontdesk.logging import REQUEST_ID
+from frontdesk.networks import normalise_origin
 from frontdesk.problems import ProblemError
 from frontdesk.requestid import new_request_id
-from services.forms.answer import HtmlAnswer, problem_answer, texts
-from services.forms.budget import HELD_REASON, auto_reply_skip, form_tiers, plan, queued_messages
-from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
-from services.forms.claims import (
+from frontdesk.submissions.budget import (
+    HELD_REASON,
+    auto_reply_skip,
+    form_tiers,
+    plan,
+    queued_messages,
+)
+from frontdesk.submissions.claims import (
     Claim,
     ClaimTimeout,
     IdempotencyConflict,
@@ -36,9 +41,11 @@ from services.forms.claims import (
     duplicate_claim,
     idempotency_claim,
 )
-from services.forms.definition import FormDefinition
-from services.forms.ratelimit import Limit, Tier
-from services.forms.record import MessageKind, Submission, new_submission_id
+from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.ratelimit import Limit, Tier
+from frontdesk.submissions.record import MessageKind, Submission, new_submission_id
+from services.forms.answer import HtmlAnswer, problem_answer, texts
+from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
 from services.forms.state import FormsState
 from services.forms.timetrap import check_token
 from services.forms.validate import Outcome, validate
@@ -46,7 +53,6 @@ from services.forms.web import (
     address_bucket,
     client_address,
     forwarded_for_lines,
-    normalise_origin,
     origin_allowed,
     pick_language,
     posting_origin,

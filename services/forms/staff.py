@@ -35,9 +35,9 @@ from frontdesk.problems import (
     problem_response,
     problem_responses,
 )
-from services.forms.budget import queued_messages
-from services.forms.openapi import StaffListOperation
-from services.forms.record import (
+from frontdesk.submissions.budget import queued_messages
+from frontdesk.submissions.problems import form_not_found
+from frontdesk.submissions.record import (
     MessageKind,
     MessageState,
     Submission,
@@ -45,9 +45,10 @@ from services.forms.record import (
     decoder,
     form_index_key,
 )
+from frontdesk.submissions.store import StoreUnavailable, WrongStatus, load_submission
+from services.forms.openapi import StaffListOperation
 from services.forms.staffauth import require_form, staff_guard, staff_token
 from services.forms.state import FormsState
-from services.forms.store import StoreUnavailable, WrongStatus, load_submission
 
 audit = logging.getLogger("frontdesk.audit")
 
@@ -277,7 +278,7 @@ async def list_submissions(
     name = staff_token(request).name
     state = _state(request)
     if form_id not in state.forms:
-        raise ProblemError(404, "form_not_found", f"There is no form {form_id!r}.")
+        raise form_not_found(form_id)
     if not 1 <= limit <= 100:
         raise ProblemError(400, *BAD_LIMIT)
     if since is not None and since.tzinfo is None:
@@ -357,7 +358,7 @@ async def _requeue(
     skipped: list[MessageState] = []
     if release:
         # A released submission gets every message its form defines, as it would have at intake
-        # (no auto-reply for a post not from the form page: services/forms/budget.py).
+        # (no auto-reply for a post not from the form page: frontdesk/submissions/budget.py).
         form = state.forms.get(stored.form)
         if form is not None:
             kinds, states = queued_messages(form.message_kinds(), stored.flags)

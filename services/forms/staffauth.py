@@ -36,7 +36,7 @@ from litestar.handlers import BaseRouteHandler
 
 from frontdesk.problems import ProblemError
 from frontdesk.staff_tokens import StaffAction, StaffToken
-from services.forms.ratelimit import LIMITS_LUA, Limit, wait_seconds, window_args
+from frontdesk.submissions.ratelimit import LIMITS_LUA, Limit, wait_seconds, window_args
 from services.forms.state import FormsState
 from services.forms.web import client_bucket, forwarded_for_lines
 

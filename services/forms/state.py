@@ -6,14 +6,14 @@ import anyio
 import redis
 import redis.asyncio
 
-from frontdesk.keys import derive, derived_since, master_key
+from frontdesk.networks import IpNetwork, parse_networks
 from frontdesk.settings import Settings
-from services.forms.claims import Claimer
-from services.forms.definition import FormDefinition
-from services.forms.ratelimit import RateLimiter
-from services.forms.store import SubmissionStore
+from frontdesk.submissions.claims import Claimer
+from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.ratelimit import RateLimiter
+from frontdesk.submissions.secret import derive, derived_since, master_key
+from frontdesk.submissions.store import SubmissionStore
 from services.forms.timetrap import LegacyKey
-from services.forms.web import IpNetwork, parse_networks
 
 
 class FormsState:
@@ -44,8 +44,8 @@ class FormsState:
         self.legacy: LegacyKey | None = None
 
     async def secret(self) -> bytes:
-        """The time trap's key (``time-trap``, :mod:`frontdesk.keys`), cached with :attr:`legacy`
-        (the previous version's key and when keys were first derived).
+        """The time trap's key (``time-trap``, :mod:`frontdesk.submissions.secret`), cached with
+        :attr:`legacy` (the previous version's key and when keys were first derived).
 
         A configured ``FRONTDESK_SECRET_KEY`` needs no Redis: tokens are still handed out while
         Redis is down, and :attr:`legacy` is read at the first call Redis answers. A generated

@@ -2,7 +2,7 @@
 
 A token is ``<issued ms, base 36>.<signature>``; the signature is HMAC-SHA256 (RFC 2104) over
 ``<form id>:<issued ms>`` with the time trap's own key (``time-trap``, derived from the master key:
-:mod:`frontdesk.keys`), truncated to 128 bits and base64url encoded. A submission whose token is
+:mod:`frontdesk.submissions.secret`), truncated to 128 bits and base64url encoded. A submission whose token is
 younger than the form's minimum fill time, or whose signature does not match, is quarantined; a
 missing token only flags ``no_token``. A token lives :data:`TOKEN_LIFETIME` (a form's
 ``spam.token_lifetime_hours``): an older one is ``expired`` and counts as missing, so a scraped

@@ -15,35 +15,13 @@ from typing import Any
 
 import msgspec
 
+from frontdesk.submissions.codes import DEFAULT_MESSAGES
+from frontdesk.submissions.definition import Field, FormDefinition
+from frontdesk.submissions.emails import check_email
+from frontdesk.submissions.record import PhoneInfo
 from services.forms.captcha import RESPONSE_FIELDS
-from services.forms.definition import Field, FormDefinition
-from services.forms.emails import check_email
 from services.forms.phone import check_phone, normalise_region
-from services.forms.record import PhoneInfo
 
-# Every code a client can receive, with its default text: the field error codes (a phone's
-# libphonenumber reasons among them) and phone_unverified, the phone check's text for a number a
-# submission accepts but cannot verify. One code, one text: a phone that is too long (its
-# max_length, or too many digits) is "too_long" with too_long's text, as any other field, so the
-# published messages.codes never disagree with what the server sends.
-DEFAULT_MESSAGES = {
-    "required": "This field is required.",
-    "too_long": "This value is too long.",
-    "invalid_option": "Choose one of the offered options.",
-    "control_characters": "Line breaks and control characters are not allowed here.",
-    "encoded_word": "Encoded text of the form =?…?= is not accepted here.",
-    "unknown_field": "This form has no such field.",
-    "not_a_string": "Send this field once, as text.",
-    "invalid_email": "Enter a valid email address.",
-    "email_display_name": "Enter only the email address, without a name or angle brackets.",
-    "email_quoted_local": "Quoted email addresses are not accepted.",
-    "invalid_country_code": "Invalid number",
-    "too_short": "Invalid number",
-    "invalid_length": "Invalid number",
-    "not_a_number": "Invalid number",
-    "invalid_number": "Invalid number",
-    "phone_unverified": "This number could not be verified; please check it.",
-}
 EXTRA_MAX_LENGTH = 2000
 _EXTRA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 

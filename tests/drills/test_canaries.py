@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.forms.definition import load_forms
+from frontdesk.submissions.definition import load_forms
 from services.forms.validate import validate
 from tests.conftest import CLINIC_SITE
 from tests.drills.harness import Canaries, assert_no_canary, process_output

@@ -29,9 +29,9 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from frontdesk.settings import load_settings
+from frontdesk.submissions.record import Submission, job_id
+from frontdesk.submissions.store import load_submission
 from services.forms.app import create_app
-from services.forms.record import Submission, job_id
-from services.forms.store import load_submission
 from tests.conftest import CLINIC_SITE
 from tests.drills.harness import Canaries, assert_no_canary
 from tests.processes import FRONTDESK, start, stop

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from frontdesk.redis import connect
-from services.forms.record import MessageState, Submission, job_id, submission_key
-from services.forms.store import SubmissionStore, load_submission
+from frontdesk.submissions.record import MessageState, Submission, job_id, submission_key
+from frontdesk.submissions.store import SubmissionStore, load_submission
 from tests.conftest import ROOT, free_port
 
 pytestmark = pytest.mark.e2e

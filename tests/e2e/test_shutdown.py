@@ -17,7 +17,7 @@ import redis
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
-from services.forms.record import Submission
+from frontdesk.submissions.record import Submission
 from tests.conftest import TEST_REDIS_URL, free_port
 from tests.e2e.test_stack import Stack
 from tests.processes import FRONTDESK

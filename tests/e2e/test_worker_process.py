@@ -22,9 +22,9 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 
 from frontdesk.settings import load_settings
+from frontdesk.submissions.record import Submission, form_index_key
+from frontdesk.submissions.store import load_submission
 from services.forms.app import create_app
-from services.forms.record import Submission, form_index_key
-from services.forms.store import load_submission
 from tests.conftest import ROOT, free_port
 from tests.drills.harness import DrillRedis, wait_until
 from tests.processes import FRONTDESK, start, stop

@@ -1,4 +1,4 @@
-"""services/forms/batching.py: the script calls of one event-loop turn share one pipeline, and
+"""frontdesk/submissions/batching.py: the script calls of one event-loop turn share one pipeline, and
 each caller still gets its own answer or error."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import redis
 import redis.asyncio
 
 from frontdesk.redis import connect_async
-from services.forms.batching import ScriptBatch
+from frontdesk.submissions.batching import ScriptBatch
 from tests.conftest import TEST_REDIS_URL, free_port
 
 T = TypeVar("T")

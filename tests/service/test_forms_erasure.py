@@ -28,8 +28,8 @@ from rq.registry import (
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from services.forms.record import form_index_key, job_id, submission_key
-from services.forms.store import SubmissionStore
+from frontdesk.submissions.record import form_index_key, job_id, submission_key
+from frontdesk.submissions.store import SubmissionStore
 from tests.conftest import TEST_REDIS_URL
 from tests.relay import Relay, running
 from tests.service.forms_helpers import URL, VALID, ClientFactory, form_yaml, make_client

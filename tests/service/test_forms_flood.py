@@ -14,7 +14,7 @@ import redis
 from litestar.testing import TestClient
 
 from frontdesk.settings import load_settings
-from services.forms.budget import queued_messages
+from frontdesk.submissions.budget import queued_messages
 from tests.conftest import Inbox
 from tests.service.forms_helpers import ClientFactory, form_yaml, make_client
 from tests.service.test_forms_intake import _Verifier, verifier

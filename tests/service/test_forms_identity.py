@@ -13,11 +13,11 @@ import msgspec
 import pytest
 import redis
 
-from frontdesk.keys import key_for
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import load_settings
+from frontdesk.submissions.record import Submission
+from frontdesk.submissions.secret import key_for
 from services.forms.app import FormsApp, create_app
-from services.forms.record import Submission
 from services.forms.timetrap import check_token, issue_token
 from tests.asgi import http_scope
 from tests.conftest import CLINIC_SITE

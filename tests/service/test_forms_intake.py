@@ -16,9 +16,9 @@ import msgspec
 import pytest
 import redis
 
-from frontdesk.keys import derive, key_for
-from services.forms.definition import FormsError
-from services.forms.record import Submission
+from frontdesk.submissions.definition import FormsError
+from frontdesk.submissions.record import Submission
+from frontdesk.submissions.secret import derive, key_for
 from services.forms.timetrap import issue_token
 from tests.conftest import TEST_REDIS_URL
 from tests.service.forms_helpers import URL, VALID, ClientFactory, form_yaml, make_client
@@ -29,7 +29,7 @@ ALLOWED = "http://127.0.0.1:8000"
 
 
 def early_in_a_minute(needed: float = 10) -> None:
-    """Rate limits count per fixed minute (services/forms/ratelimit.py): wait for the next minute
+    """Rate limits count per fixed minute (frontdesk/submissions/ratelimit.py): wait for the next minute
     when fewer than ``needed`` seconds are left, so a test's requests never straddle two windows.
     """
     if 60 - time.time() % 60 < needed:

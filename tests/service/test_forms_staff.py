@@ -12,7 +12,7 @@ import pytest
 import redis
 from litestar.testing import TestClient
 
-from services.forms.record import Submission
+from frontdesk.submissions.record import Submission
 from tests.service.forms_helpers import URL, VALID, ClientFactory, make_client
 
 __all__ = ["make_client"]

@@ -1,4 +1,4 @@
-"""The store writes RQ jobs itself (services/forms/rqjob.py): they must be exactly what RQ's own
+"""The store writes RQ jobs itself (frontdesk/submissions/rqjob.py): they must be exactly what RQ's own
 ``Queue.enqueue_many`` writes for the same submission, key by key and field by field (timestamps
 apart), so that an RQ upgrade that changes the format fails here rather than in the worker.
 """
@@ -15,8 +15,8 @@ from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat, utcparse
 
-from services.forms.record import MessageKind, MessageState, Submission, job_id
-from services.forms.store import RESULT_TTL, SEND_JOB, SubmissionStore, retry_schedule
+from frontdesk.submissions.record import MessageKind, MessageState, Submission, job_id
+from frontdesk.submissions.store import RESULT_TTL, SEND_JOB, SubmissionStore, retry_schedule
 
 QUEUE = "frontdesk"
 RETRY = retry_schedule(60, 24)

@@ -8,8 +8,8 @@ import redis
 from litestar.testing import TestClient
 
 from frontdesk.settings import Settings
+from frontdesk.submissions.record import Submission
 from services.forms.app import create_app
-from services.forms.record import Submission
 from tests.service.forms_helpers import URL, VALID
 
 ERROR_TEXT = "Oops! Something went wrong while submitting the form."

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from frontdesk.cli import main
-from services.forms.record import Submission
+from frontdesk.submissions.record import Submission
 from services.forms.timetrap import issue_token
 from tests.conftest import CLINIC_SITE
 from tests.relay import Relay, running

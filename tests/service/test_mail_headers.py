@@ -22,9 +22,9 @@ import redis
 from litestar.testing import TestClient
 
 from frontdesk.settings import load_settings
+from frontdesk.submissions.record import Submission
+from frontdesk.submissions.store import update_submission
 from services.forms.app import create_app
-from services.forms.record import Submission
-from services.forms.store import update_submission
 from tests.conftest import CLINIC_SITE
 from tests.relay import Relay, running
 from tests.service.test_worker_messages import run_jobs, stored

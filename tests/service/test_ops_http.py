@@ -18,12 +18,12 @@ from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
 from frontdesk.settings import Settings, load_settings
+from frontdesk.submissions.record import Submission
 from services.content.app import create_app as create_content
 from services.content.app import create_internal_app as create_content_internal
 from services.content.holder import SiteHolder
 from services.forms.app import create_app as create_forms
 from services.forms.internal import create_internal_app as create_forms_internal
-from services.forms.record import Submission
 from tests.conftest import CLINIC_SITE, free_port
 from tests.service.forms_helpers import URL, VALID
 

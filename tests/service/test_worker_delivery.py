@@ -10,9 +10,9 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from frontdesk.settings import Settings, load_settings
+from frontdesk.submissions.record import Submission
 from services.forms.app import create_app
 from services.forms.internal import create_internal_app
-from services.forms.record import Submission
 from tests.conftest import Inbox
 
 VALID = {

@@ -19,9 +19,9 @@ from rq.serializers import JSONSerializer
 
 from frontdesk.cli import main as cli_main
 from frontdesk.settings import load_settings
+from frontdesk.submissions.record import Submission, job_id, sent_marker_key
+from frontdesk.submissions.store import load_submission, update_submission
 from services.forms.app import create_app
-from services.forms.record import Submission, job_id, sent_marker_key
-from services.forms.store import load_submission, update_submission
 from tests.conftest import CLINIC_SITE
 from tests.relay import Relay, running, self_signed, server_context
 from worker.jobs import send_message

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from frontdesk.keys import derive
+from frontdesk.submissions.secret import derive
 from tests.conftest import CLINIC_SITE
 from tests.relay import Relay, running
 from tests.service.test_worker_messages import run_jobs, stored, submit, visitor

@@ -1,9 +1,9 @@
-"""The mailbox the auto-reply bounds count (services/forms/budget.py ``mailbox``)."""
+"""The mailbox the auto-reply bounds count (frontdesk/submissions/budget.py ``mailbox``)."""
 
 from __future__ import annotations
 
 from frontdesk.settings import Settings
-from services.forms.budget import mailbox, recipient_limits
+from frontdesk.submissions.budget import mailbox, recipient_limits
 
 
 def test_a_subaddress_is_dropped_at_every_domain_and_case_is_folded() -> None:

@@ -4,7 +4,8 @@ import msgspec
 import pytest
 from litestar.datastructures import Headers
 
-from services.forms.definition import FormDefinition
+from frontdesk.networks import normalise_origin, parse_networks
+from frontdesk.submissions.definition import FormDefinition
 from services.forms.web import (
     MAX_BACK_URL,
     address_bucket,
@@ -12,9 +13,7 @@ from services.forms.web import (
     client_address,
     client_bucket,
     forwarded_for_lines,
-    normalise_origin,
     origin_allowed,
-    parse_networks,
     pick_language,
     posting_origin,
     resolve_redirect,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from frontdesk.keys import PURPOSES, derive, hkdf_sha256
+from frontdesk.submissions.secret import PURPOSES, derive, hkdf_sha256
 
 
 def test_hkdf_matches_rfc_5869_test_case_3() -> None:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.forms.definition import load_forms
-from services.forms.record import Submission
+from frontdesk.submissions.definition import load_forms
+from frontdesk.submissions.record import Submission
 from services.forms.validate import validate
 from tests.conftest import CLINIC_SITE
 from worker.messages import HeadersChanged, build_environment, staff_message, verify_written

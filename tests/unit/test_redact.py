@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from services.forms.record import PhoneInfo, Submission
+from frontdesk.submissions.record import PhoneInfo, Submission
 from worker.redact import redact_reply, scrub, visitor_values
 
 

@@ -1,4 +1,4 @@
-"""services/forms/rqjob.py's zlib framing of a job's data: what RQ's ``zlib.decompress`` reads."""
+"""frontdesk/submissions/rqjob.py's zlib framing of a job's data: what RQ's ``zlib.decompress`` reads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from services.forms.rqjob import _compress
+from frontdesk.submissions.rqjob import _compress
 
 
 @pytest.mark.parametrize("size", [0, 1, 90, 4096, 65535, 65536, 200_000])

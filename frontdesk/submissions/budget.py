@@ -20,7 +20,7 @@
   quarantined with reason ``form_cap`` (releasable by staff, answered 201 like any accepted post)
   and counted for the hourly digest (:mod:`worker.digest`). Past every tier: 429.
 
-The script (:mod:`services.forms.claims`) chooses among versions of the record Python encodes here:
+The script (:mod:`frontdesk.submissions.claims`) chooses among versions of the record Python encodes here:
 the record as built, the held one, and the auto-reply's skipped state spliced in place of its
 queued state (an exact byte range of the record: JSON strings escape every ``"``, so no visitor
 text can fake the range, and it is located here, not searched for in Lua).
@@ -34,9 +34,9 @@ import time
 import msgspec
 
 from frontdesk.settings import Settings
-from services.forms.definition import FormDefinition
-from services.forms.ratelimit import Limit, Tier
-from services.forms.record import KEY_PREFIX, MessageKind, MessageState, Submission, encoder
+from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.ratelimit import Limit, Tier
+from frontdesk.submissions.record import KEY_PREFIX, MessageKind, MessageState, Submission, encoder
 
 # The flags that mean "not from the form page", in the order their reason is recorded.
 UNVERIFIED_FLAGS = ("no_token", "origin_unknown")
@@ -128,7 +128,7 @@ def mailbox(address: str) -> tuple[str, str]:
     it to ``local``, and where one does not, two visitors share a count (fewer auto-replies, never
     more mail). At gmail.com and googlemail.com (one service) dots in the local part are ignored
     too, as Gmail does; elsewhere a dot is part of the name. Quoted local parts are refused at
-    intake (:mod:`services.forms.emails`), so the last ``@`` splits the address.
+    intake (:mod:`frontdesk.submissions.emails`), so the last ``@`` splits the address.
     """
     local, _, domain = address.casefold().rpartition("@")
     local = local.partition("+")[0]

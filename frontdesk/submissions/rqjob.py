@@ -1,7 +1,7 @@
 """RQ jobs written without RQ's ``Job`` objects: the Redis hash RQ 3.x stores for a queued job.
 
 A submission's job goes into Redis in the same atomic unit as the record (one Lua script, see
-:mod:`services.forms.store`), so its hash is built here, cheaply, instead of recording RQ's
+:mod:`frontdesk.submissions.store`), so its hash is built here, cheaply, instead of recording RQ's
 ``enqueue_many`` on a pipeline and replaying it (that cost more than the rest of the request). The
 fields are exactly what ``Queue.enqueue_many`` writes for a job built with ``Queue.prepare_data``
 (RQ 3.0, ``rq/job.py`` ``Job.to_dict``) with a ``Retry``, a timeout, result and failure TTLs, ``meta``

@@ -4,11 +4,11 @@ Lifecycle (DESIGN.md "Submission lifecycle"): the record (TTL = retention), its 
 time-ordered index and the RQ job(s) are written by one Lua script, which Redis runs atomically like a
 ``MULTI/EXEC``: no other client's command runs between its commands. On the submission path the same
 script first counts the rate limits and claims the idempotency and duplicate keys
-(:mod:`services.forms.claims`), so a submission is one round trip. The script reads and checks
+(:mod:`frontdesk.submissions.claims`), so a submission is one round trip. The script reads and checks
 everything before its first write (a key of the wrong type is an error then), so it writes all of it
 or nothing — unlike ``EXEC``, which does not undo the commands before one that fails.
 
-Jobs are RQ 3.x jobs, their hash built by :mod:`services.forms.rqjob` and named by dotted path
+Jobs are RQ 3.x jobs, their hash built by :mod:`frontdesk.submissions.rqjob` and named by dotted path
 (``worker.jobs.send_message``): the forms service never imports worker code, and job arguments are
 only the submission id and the message kind. The staff actions (release, resend) write the same job
 hash inside a ``WATCH``/``MULTI`` transaction.
@@ -24,8 +24,8 @@ import msgspec
 import redis
 import redis.client
 
-from services.forms.erasure import erase_submissions, find_by_email
-from services.forms.record import (
+from frontdesk.submissions.erasure import erase_submissions, find_by_email
+from frontdesk.submissions.record import (
     MessageKind,
     MessageState,
     Submission,
@@ -36,18 +36,18 @@ from services.forms.record import (
     sent_marker_key,
     submission_key,
 )
-from services.forms.rqjob import QUEUES_KEY, JobHash, JobTemplate, job_key
+from frontdesk.submissions.rqjob import QUEUES_KEY, JobHash, JobTemplate, job_key
 
 SEND_JOB = "worker.jobs.send_message"
 RESULT_TTL = 3600
 
-# Lua functions writing a submission, shared with the submission script (services/forms/claims.py).
+# Lua functions writing a submission, shared with the submission script (frontdesk/submissions/claims.py).
 # KEYS from k: the record, the form index, rq:queues, the queue, then one job hash per job. ARGV
 # from a: a msgpack array {ttl, index score, id, {{job id, {field, value, ...}}, ...}} (text only:
 # Redis's Lua msgpack has no binary type), the record, then each job's binary ``data``.
 # ``check_store`` only reads (errors on a key of the wrong type); ``write_store`` writes ``record``
 # (the submission script may choose another version of it) and every job but the ``skip``-th
-# (0: none left out, -1: all; see services/forms/budget.py).
+# (0: none left out, -1: all; see frontdesk/submissions/budget.py).
 STORE_LUA = """
 local function check_store(k)
   local expected = {'zset', 'set', 'list'}

@@ -39,7 +39,7 @@ from rq.registry import (
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from services.forms.record import (
+from frontdesk.submissions.record import (
     KEY_PREFIX,
     MessageKind,
     Submission,
@@ -51,7 +51,7 @@ from services.forms.record import (
 )
 
 CLAIM_PREFIXES = (f"{KEY_PREFIX}idem:", f"{KEY_PREFIX}dup:")
-"""The claims of :mod:`services.forms.claims`: ``idem:<form>:<hash>`` = ``<id>|<body hash>``,
+"""The claims of :mod:`frontdesk.submissions.claims`: ``idem:<form>:<hash>`` = ``<id>|<body hash>``,
 ``dup:<form>:<hash>`` = ``<id>``."""
 
 SCAN_COUNT = 1000
@@ -91,7 +91,7 @@ def claim_holder(value: bytes | str) -> str:
 
 def wanted_address(email: str) -> str:
     """``email`` normalised as a submission's email field is (then case-folded), for comparing."""
-    from services.forms.emails import check_email
+    from frontdesk.submissions.emails import check_email
 
     verdict = check_email(email)
     return (verdict.normalized or email.strip()).casefold()

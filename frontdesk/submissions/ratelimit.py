@@ -13,9 +13,9 @@ import time
 import msgspec
 import redis.asyncio
 
-from services.forms.record import KEY_PREFIX
+from frontdesk.submissions.record import KEY_PREFIX
 
-# Lua functions shared with the submission script (services/forms/claims.py). ``n`` windows are
+# Lua functions shared with the submission script (frontdesk/submissions/claims.py). ``n`` windows are
 # KEYS[k + 1 .. k + n], their limits in ARGV from ``base + 1``: a (count, ttl ms) pair per window.
 # ``limits_wait`` only reads: 0 when every window has room, else the largest TTL (ms) of a full one.
 # ``full_limit`` only reads: the index of the first full window, 0 when none is.
@@ -94,7 +94,7 @@ class Limit(msgspec.Struct, frozen=True):
 
 
 class Tier(msgspec.Struct, frozen=True):
-    """One budget of a form's hourly tiers (see :func:`services.forms.budget.form_tiers`): a
+    """One budget of a form's hourly tiers (see :func:`frontdesk.submissions.budget.form_tiers`): a
     submission is counted in the first tier with room, and ``hold`` says whether that tier keeps
     it quarantined (``form_cap``) instead of delivering it.
     """

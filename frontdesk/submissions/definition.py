@@ -9,7 +9,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from frontdesk.decoding import where_and_what
-from services.forms.record import MessageKind
+from frontdesk.submissions.record import MessageKind
 
 FieldType = Literal["text", "email", "phone", "textarea", "select", "checkbox"]
 
@@ -197,9 +197,9 @@ def cross_check(form: FormDefinition) -> list[str]:
 
     import phonenumbers
 
-    from services.forms.emails import check_email
-    from services.forms.validate import DEFAULT_MESSAGES
-    from services.forms.web import normalise_origin
+    from frontdesk.networks import normalise_origin
+    from frontdesk.submissions.codes import DEFAULT_MESSAGES
+    from frontdesk.submissions.emails import check_email
 
     problems: list[str] = []
     names = {f.name for f in form.fields}

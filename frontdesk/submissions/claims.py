@@ -2,21 +2,21 @@
 
 One Lua script (:data:`_SUBMIT`) does all of it, atomically: Redis runs a script like a
 ``MULTI/EXEC``, no other client's command between its commands. It first only reads: the limits
-(:mod:`services.forms.ratelimit`), each claim key, the types of the keys it writes. A full limit
+(:mod:`frontdesk.submissions.ratelimit`), each claim key, the types of the keys it writes. A full limit
 answers ``limited`` (nothing counted or claimed); a claim key already held answers ``taken`` with the
 holder's value (the hit is counted, nothing claimed or stored). Otherwise it counts the hit, claims
 each key with ``SET`` (none was set: nothing runs in between) and stores the submission
-(:data:`services.forms.store.STORE_LUA`). Besides the hard limits (per IP: past them ``limited``)
+(:data:`frontdesk.submissions.store.STORE_LUA`). Besides the hard limits (per IP: past them ``limited``)
 it picks the first of the form's hourly tiers with room, and a held tier stores the submission
 quarantined ``form_cap``; an auto-reply past its recipient bounds is left out and recorded
-``skipped`` (:mod:`services.forms.budget`). Every error (Redis unreachable, a key of the wrong type,
+``skipped`` (:mod:`frontdesk.submissions.budget`). Every error (Redis unreachable, a key of the wrong type,
 out of memory at the first write) comes before the first write, so it writes all or nothing; claims
 never exist without their record, and nothing is left to release after a failure.
 
 Two simultaneous identical posts race for the same key; the loser answers with the winner's id,
 whose record exists at once (both were written together). A claim whose record is gone (erased,
 deleted, expired, evicted) is stale: it is freed (only while it still names that record,
-:data:`services.forms.erasure.FREE_CLAIMS_LUA`) and the post claims again, so the person's
+:data:`frontdesk.submissions.erasure.FREE_CLAIMS_LUA`) and the post claims again, so the person's
 identical post after an erasure is stored, not kept waiting.
 
 - Idempotency key (header ``Idempotency-Key``): kept 24 h per form, value ``<id>|<body hash>``;
@@ -33,18 +33,18 @@ import unicodedata
 import msgspec
 import redis.asyncio
 
-from services.forms.batching import ScriptBatch
-from services.forms.budget import HELD_COUNT_TTL, Budget
-from services.forms.erasure import FREE_CLAIMS_LUA
-from services.forms.ratelimit import (
+from frontdesk.submissions.batching import ScriptBatch
+from frontdesk.submissions.budget import HELD_COUNT_TTL, Budget
+from frontdesk.submissions.erasure import FREE_CLAIMS_LUA
+from frontdesk.submissions.ratelimit import (
     LIMITS_LUA,
     Limit,
     tier_window_args,
     wait_seconds,
     window_args,
 )
-from services.forms.record import KEY_PREFIX, submission_key
-from services.forms.store import STORE_LUA, StoreWrite
+from frontdesk.submissions.record import KEY_PREFIX, submission_key
+from frontdesk.submissions.store import STORE_LUA, StoreWrite
 
 IDEMPOTENCY_TTL = 86_400
 DUPLICATE_TTL = 600

@@ -1,0 +1,10 @@
+"""Problems (RFC 9457) of the submission domain that more than one service answers."""
+
+from __future__ import annotations
+
+from frontdesk.problems import ProblemError
+
+
+def form_not_found(form_id: str, *, headers: dict[str, str] | None = None) -> ProblemError:
+    """404 ``form_not_found`` for a form id no loaded form has (``headers``: e.g. ``Vary``)."""
+    return ProblemError(404, "form_not_found", f"There is no form {form_id!r}.", headers=headers)

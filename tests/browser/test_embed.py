@@ -19,7 +19,7 @@ expect.set_options(timeout=20_000)
 
 SUCCESS = "Thank you! Your submission has been received!"
 FAILURE = "Oops! Something went wrong while submitting the form."
-# DESIGN.md: the time trap's default minimum fill time. The browser waits it out before submitting,
+# The time trap's default minimum fill time (docs/forms.md). The browser waits it out before submitting,
 # so these tests hold once the forms service quarantines faster submissions.
 MIN_FILL_SECONDS = 3.0
 ANN = {

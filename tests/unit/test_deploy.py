@@ -1,6 +1,7 @@
 """The deploy files, checked by the tools ops would run (no Docker engine or cluster needed):
 hadolint for the Dockerfiles, the compose-spec JSON schema for docker-compose.yml,
-kubernetes-validate --strict for deploy/k8s/, plus the rules of issue 7 that no schema knows."""
+kubernetes-validate --strict for deploy/k8s/, plus the rules of docs/operations.md that no schema
+knows (durable Redis, probes, loopback-only internal ports, no secrets in committed files)."""
 
 from __future__ import annotations
 

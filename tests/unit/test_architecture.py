@@ -1,9 +1,10 @@
 """The layout's contracts, read from the source (docs/architecture.md, "The dependency rule"):
 
-- services and the worker depend on the shared packages under ``frontdesk/``, never the reverse:
-  no module under ``frontdesk/`` but the CLI (the one composition root) imports ``services`` or
-  ``worker``; no module under ``worker/`` imports ``services``; no service imports another or the
-  worker;
+- services and the worker depend on the submission domain (``frontdesk/submissions/``), which
+  depends on the core (the modules directly under ``frontdesk/``), never the reverse: no module
+  under ``frontdesk/`` but the CLI (the one composition root) imports ``services`` or ``worker``;
+  no core module imports the domain; no module under ``worker/`` imports ``services``; no service
+  imports another or the worker;
 - Litestar's internals (``litestar._*``, ``litestar.utils.scope``) are imported in one module only;
 - no file cites the old design file or an issue number: the docs stand alone.
 
@@ -159,6 +160,19 @@ def test_the_shared_packages_import_no_service_and_not_the_worker() -> None:
         offences,
         f"a module of frontdesk/ other than {COMPOSITION_ROOT} imports a service or the worker",
     )
+
+
+def test_the_core_does_not_import_the_submission_domain() -> None:
+    """The modules directly under ``frontdesk/`` are the core every process uses (settings, Redis,
+    logs, metrics, HTTP plumbing); the submission domain builds on them, not the reverse."""
+    offences = [
+        i
+        for i in all_imports("frontdesk")
+        if i.path.count("/") == 1
+        and i.path != COMPOSITION_ROOT
+        and within(i.module, "frontdesk.submissions")
+    ]
+    fail_with(offences, "a core module of frontdesk/ imports the submission domain")
 
 
 def test_no_service_imports_another() -> None:

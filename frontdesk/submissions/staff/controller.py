@@ -1,15 +1,15 @@
 """The staff API: list and export, read, release, resend, delete, erase — :func:`staff_router`.
 
 A service mounts the routes with ``staff_router(context)`` among its route handlers, ``context``
-being its :class:`~frontdesk.submissions.staff.context.StaffContext` (the forms service does on its
-internal port). Every route but ``OPTIONS`` runs :func:`~frontdesk.submissions.staff.auth.
-staff_guard` first — throttle, ``Authorization: Bearer <token>`` (RFC 6750) against the context's
-staff tokens, the token's forms and actions — before its parameters or body are read. Every action
-writes one audit line (logger ``frontdesk.audit``: token name, action, submission id or form) and
-never visitor data. The mounting app is expected to answer every route ``no-store`` (the internal
-app's :class:`~frontdesk.internal.NoStore`) and to turn
-:class:`~frontdesk.problems.ProblemError` into problem+json (``frontdesk.problems.
-exception_handlers``).
+being its :class:`~frontdesk.submissions.staff.context.StaffContext` (the forms service does so on
+its internal port). Every route but ``OPTIONS`` runs the guard of
+:mod:`frontdesk.submissions.staff.auth` first — throttle, ``Authorization: Bearer <token>``
+(RFC 6750) against the context's staff tokens, the token's forms and actions — before its
+parameters or body are read. Every action writes one audit line (logger ``frontdesk.audit``: token
+name, action, submission id or form) and never visitor data. The mounting app answers every route
+``no-store`` (the forms internal app's :class:`~frontdesk.internal.NoStore`) and turns
+:class:`~frontdesk.problems.ProblemError` into problem+json
+(:func:`~frontdesk.problems.exception_handlers`).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Litestar's viewers load their scripts, styles, fonts and favicon from CDNs, so on an office network
 without internet they render a blank page. Here every viewer loads only same-origin files: pinned
-copies of npm packages in ``vendor/<package>/`` (unchanged files, their ``SHA256SUMS`` and a ``SOURCE``
-file naming the package and its tarball's hashes; ``scripts/vendor-apidocs.sh`` writes them), served
-by the same process under ``<path>/assets/<package>-<version>/<file>``.
+copies of npm packages in ``vendor/<package>/`` (the published files, Redoc's bundle with its CDN logo
+address blanked; their ``SHA256SUMS`` and a ``SOURCE`` file naming the package, its tarball's hashes
+and that change; ``scripts/vendor-apidocs.sh`` writes them), served by the same process under
+``<path>/assets/<package>-<version>/<file>``.
 
 Routes (``path`` is ``/schema``):
 
@@ -13,8 +14,8 @@ Routes (``path`` is ``/schema``):
 - ``/schema/openapi.json``: the document itself;
 - ``/schema/assets/<package>-<version>/<file>``: the vendored files, ``Cache-Control: public,
   max-age=31536000, immutable`` (the version is in the address, so a new version is a new address);
-  an unknown package, version or file is a 404. (The internal port's NoStore wrapper turns that into
-  ``no-store`` there, like every answer on it.)
+  an unknown package, version or file is a 404. (On the internal port they are ``no-store`` like
+  every answer there: its NoStore wrapper.)
 
 Every response under ``/schema`` carries a Content-Security-Policy that allows only this origin (the
 viewers' inline start-up script and the styles they inject excepted), so a viewer that tried another

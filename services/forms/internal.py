@@ -14,8 +14,8 @@ from typing import Any
 import redis.asyncio
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 
+from frontdesk.apidocs import openapi_config
 from frontdesk.entry import EntryApp
 from frontdesk.internal import NoStore
 from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
@@ -92,7 +92,7 @@ def create_internal_app(settings: Settings) -> EntryApp:
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
         on_shutdown=[state.redis.aclose],
-        openapi_config=OpenAPIConfig(title="Frontdesk forms internal API", version="1"),
+        openapi_config=openapi_config(title="Frontdesk forms internal API", version="1"),
     )
     app.entry = RequestIdMiddleware(NoStore(app.routed))
     return app

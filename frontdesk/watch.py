@@ -2,7 +2,7 @@
 
 A change is any file written, added or removed below the directory (watchfiles, recursive,
 debounced), which covers an editor's save, a ``git pull``, an ``rsync`` and a release that swaps a
-folder or a Kubernetes ConfigMap volume's ``..data`` link. ``SIGHUP`` reloads on demand (where
+folder (an atomic rename, as Kubernetes does for a volume's ``..data``). ``SIGHUP`` reloads on demand (where
 watching is off or the filesystem sends no events, e.g. some network mounts).
 
 Two shapes, one behaviour:

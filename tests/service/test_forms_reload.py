@@ -4,6 +4,7 @@ real processes, the worker and the relay are in tests/e2e/test_site_reload.py)."
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,3 +64,15 @@ def test_an_edit_reloads_the_forms_in_place(make_client: ClientFactory) -> None:
     _eventually(lambda: client.get("/v1/forms/cap").status_code == 503)
     (site / "forms" / "cap.yaml").unlink()
     _eventually(lambda: client.get("/v1/forms/cap").status_code == 404)
+
+
+def test_a_swapped_forms_folder_reloads_the_forms(make_client: ClientFactory) -> None:
+    """A release that swaps the folder whole (renames, as a volume update does) is a change too."""
+    client = make_client(forms={"cap": BROKEN}, content_reload_debounce="0.05")
+    site = Path(os.environ["FRONTDESK_SITE_DIR"])
+    fresh = site / "forms.new"
+    shutil.copytree(site / "forms", fresh)
+    (fresh / "cap.yaml").write_text(form_yaml("cap"))
+    (site / "forms").rename(site / "forms.old")
+    fresh.rename(site / "forms")
+    _eventually(lambda: client.get("/v1/forms/cap").status_code == 200)

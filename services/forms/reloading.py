@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager
 
 import anyio.to_thread
 
+from frontdesk import metrics
 from frontdesk.settings import Settings
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.watch import reloading
@@ -18,13 +19,16 @@ from frontdesk.watch import reloading
 
 def reloading_forms(catalog: Catalog, settings: Settings) -> AbstractAsyncContextManager[None]:
     """App lifespan: while the app serves, ``catalog`` reloads (in a thread, never two at once)
-    after changes under ``settings.site_dir`` and on ``SIGHUP``.
+    after changes under ``settings.site_dir`` and on ``SIGHUP``, each reload counted in
+    ``frontdesk_forms_reloads_total``.
     """
     lock = asyncio.Lock()
 
     async def reload() -> bool:
         async with lock:
-            return await anyio.to_thread.run_sync(catalog.load)
+            loaded = await anyio.to_thread.run_sync(catalog.load)
+        metrics.forms_reloaded(loaded)
+        return loaded
 
     return reloading(
         settings.site_dir,

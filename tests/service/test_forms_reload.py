@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import REGISTRY
+
 from tests.service.forms_helpers import URL, VALID, ClientFactory, form_yaml, make_client
 
 __all__ = ["make_client"]
@@ -52,12 +54,19 @@ def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def _reloads(outcome: str) -> float:
+    value = REGISTRY.get_sample_value("frontdesk_forms_reloads_total", {"outcome": outcome})
+    return value or 0.0
+
+
 def test_an_edit_reloads_the_forms_in_place(make_client: ClientFactory) -> None:
     client = make_client(forms={"cap": BROKEN}, content_reload_debounce="0.05")
     site = Path(os.environ["FRONTDESK_SITE_DIR"])
+    reloads = _reloads("ok")
     (site / "forms" / "cap.yaml").write_text(form_yaml("cap"))
     _eventually(lambda: client.get("/v1/forms/cap").status_code == 200)
     assert client.post("/v1/forms/cap/submissions", json=VALID).status_code == 201
+    assert _reloads("ok") > reloads  # counted in frontdesk_forms_reloads_total
 
     # Broken again: 503, not the last good definition (the editor's intent is unknown).
     (site / "forms" / "cap.yaml").write_text(BROKEN)

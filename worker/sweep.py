@@ -20,7 +20,8 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from frontdesk.settings import Settings
-from frontdesk.submissions.record import KEY_PREFIX, MessageKind, SmtpError, Submission, job_id
+from frontdesk.submissions.keys import job_id, submission_key
+from frontdesk.submissions.record import MessageKind, SmtpError, Submission
 from frontdesk.submissions.store import SEND_JOB, load_submission, retry_schedule, update_submission
 from worker.jobs import _set_message, mark_sent
 
@@ -57,7 +58,7 @@ def enqueue_message(
 def sweep(connection: redis.Redis, settings: Settings) -> int:
     """Run the sweep once over every submission; returns how many messages it acted on."""
     acted = 0
-    for key in connection.scan_iter(match=f"{KEY_PREFIX}submission:*", count=500):
+    for key in connection.scan_iter(match=submission_key("*"), count=500):
         submission_id = key.decode().rpartition(":")[2]
         submission = load_submission(connection, submission_id)
         if submission is None or submission.status == "quarantined":

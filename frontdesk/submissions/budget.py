@@ -35,8 +35,9 @@ import msgspec
 
 from frontdesk.settings import Settings
 from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.keys import held_count_key
 from frontdesk.submissions.ratelimit import Limit, Tier
-from frontdesk.submissions.record import KEY_PREFIX, MessageKind, MessageState, Submission, encoder
+from frontdesk.submissions.record import MessageKind, MessageState, Submission, encoder
 
 # The flags that mean "not from the form page", in the order their reason is recorded.
 UNVERIFIED_FLAGS = ("no_token", "origin_unknown")
@@ -105,11 +106,6 @@ def form_tiers(form: FormDefinition, verified: bool) -> list[Tier]:
         tiers.append(Tier(Limit(f"verified:{form.id}", rules.verified_hour, 3600), hold=False))
     tiers.append(Tier(Limit(f"held:{form.id}", rules.held_hour, 3600), hold=True))
     return tiers
-
-
-def held_count_key(form_id: str, hour: int) -> str:
-    """The count of ``form_id``'s posts held in hour ``hour`` (Unix hours), read by the digest."""
-    return f"{KEY_PREFIX}held:{form_id}:{hour}"
 
 
 def _digest(text: str) -> str:

@@ -36,6 +36,13 @@ import redis.asyncio
 from frontdesk.submissions.batching import ScriptBatch
 from frontdesk.submissions.budget import HELD_COUNT_TTL, Budget
 from frontdesk.submissions.erasure import FREE_CLAIMS_LUA
+from frontdesk.submissions.keys import (
+    IDEMPOTENCY_PREFIX,
+    NO_HELD_KEY,
+    duplicate_key,
+    idempotency_key,
+    submission_key,
+)
 from frontdesk.submissions.ratelimit import (
     LIMITS_LUA,
     Limit,
@@ -43,7 +50,6 @@ from frontdesk.submissions.ratelimit import (
     wait_seconds,
     window_args,
 )
-from frontdesk.submissions.record import KEY_PREFIX, submission_key
 from frontdesk.submissions.store import STORE_LUA, StoreWrite
 
 IDEMPOTENCY_TTL = 86_400
@@ -115,11 +121,6 @@ return {'stored', 'kept'}
 )
 
 
-IDEMPOTENCY_PREFIX = f"{KEY_PREFIX}idem:"
-# The held counter's key slot when no tier can hold (the script never writes it then).
-NO_HELD_KEY = f"{KEY_PREFIX}held:-"
-
-
 class Stored(msgspec.Struct, frozen=True, kw_only=True):
     """The answer of :meth:`Claimer.run`: the answered ``id``; ``replayed`` when it is an earlier
     submission's (nothing stored); ``held`` when this one was stored quarantined ``form_cap``.
@@ -162,7 +163,7 @@ def idempotency_claim(form_id: str, key: str, body: bytes, submission_id: str) -
     """The claim of an ``Idempotency-Key``; the body hash tells a replay from a conflict."""
     body_hash = hashlib.sha256(body).hexdigest()[:32]
     return Claim(
-        key=f"{KEY_PREFIX}idem:{form_id}:{_digest(key)}",
+        key=idempotency_key(form_id, _digest(key)),
         value=f"{submission_id}|{body_hash}",
         ttl=IDEMPOTENCY_TTL,
     )
@@ -176,7 +177,7 @@ def duplicate_claim(
     """
     text = " ".join(unicodedata.normalize("NFC", message).split()).casefold()
     return Claim(
-        key=f"{KEY_PREFIX}dup:{form_id}:{_digest(email.casefold(), phone, text)}",
+        key=duplicate_key(form_id, _digest(email.casefold(), phone, text)),
         value=submission_id,
         ttl=DUPLICATE_TTL,
     )
@@ -274,7 +275,7 @@ class Claimer:
             return Stored(id=own_id, held=_text(answer[1]) == "held")
         key, stored = _text(answer[1]), _text(answer[2])
         claim = next(c for c in claims if c.key == key)
-        if key.startswith(f"{KEY_PREFIX}idem:") and (
+        if key.startswith(IDEMPOTENCY_PREFIX) and (
             stored.split("|")[-1] != claim.value.split("|")[-1]
         ):
             raise IdempotencyConflict(key)
@@ -285,7 +286,7 @@ class Claimer:
         other submission's id under the key, so a replay answers the same.
         """
         for claim in claims:
-            if claim.key.startswith(f"{KEY_PREFIX}idem:"):
+            if claim.key.startswith(IDEMPOTENCY_PREFIX):
                 body_hash = claim.value.split("|")[-1]
                 await self.redis.set(claim.key, f"{winner_id}|{body_hash}", nx=True, ex=claim.ttl)
 

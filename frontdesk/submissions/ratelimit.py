@@ -2,7 +2,7 @@
 Lua script, so N replicas share one budget.
 
 A limit is ``(name, count, window seconds)``; the key of a window is
-``frontdesk:rl:<name>:<window number>``. Either every limit has room and all are counted, or none
+:func:`frontdesk.submissions.keys.rate_window_key`. Either every limit has room and all are counted, or none
 is counted and the caller gets the seconds until the fullest window resets (``Retry-After``).
 """
 
@@ -13,7 +13,7 @@ import time
 import msgspec
 import redis.asyncio
 
-from frontdesk.submissions.record import KEY_PREFIX
+from frontdesk.submissions.keys import rate_window_key
 
 # Lua functions shared with the submission script (frontdesk/submissions/claims.py). ``n`` windows are
 # KEYS[k + 1 .. k + n], their limits in ARGV from ``base + 1``: a (count, ttl ms) pair per window.
@@ -144,7 +144,7 @@ def window_args(limits: list[Limit], now: float | None = None) -> tuple[list[str
     keys, args = [], []
     for limit in limits:
         window = int(moment // limit.window)
-        keys.append(f"{KEY_PREFIX}rl:{limit.name}:{limit.window}:{window}")
+        keys.append(rate_window_key(limit.name, limit.window, window))
         remaining_ms = int(((window + 1) * limit.window - moment) * 1000) + 1
         args += [limit.count, max(remaining_ms, 1)]
     return keys, args

@@ -1,6 +1,7 @@
 """The submission record: owned by the forms service, read and updated by the worker.
 
-Stored in Redis as msgspec JSON under :func:`submission_key`, with a TTL of the form's retention.
+Stored in Redis as msgspec JSON under :func:`frontdesk.submissions.keys.submission_key`, with a
+TTL of the form's retention.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import msgspec
 SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
 MessageKind = Literal["staff", "auto_reply", "webhook"]
 MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
-
-KEY_PREFIX = "frontdesk:"
 
 
 class PhoneInfo(msgspec.Struct, kw_only=True):
@@ -88,26 +87,6 @@ def new_submission_id() -> str:
     Only ``[0-9a-f]``, so it is also a valid RQ job id part.
     """
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
-
-
-def submission_key(submission_id: str) -> str:
-    """Redis key of a submission record."""
-    return f"{KEY_PREFIX}submission:{submission_id}"
-
-
-def form_index_key(form: str) -> str:
-    """Redis sorted set of a form's submission ids, scored by creation time in milliseconds."""
-    return f"{KEY_PREFIX}form:{form}:submissions"
-
-
-def sent_marker_key(submission_id: str, kind: MessageKind) -> str:
-    """Redis key set (``SET NX``) once message ``kind`` of a submission has been accepted by the relay."""
-    return f"{KEY_PREFIX}sent:{submission_id}:{kind}"
-
-
-def job_id(submission_id: str, kind: MessageKind) -> str:
-    """The RQ job id of a message: ``<submission id>-<kind>`` (RQ allows ``[A-Za-z0-9_-]``)."""
-    return f"{submission_id}-{kind}"
 
 
 encoder = msgspec.json.Encoder()

@@ -25,18 +25,16 @@ import redis
 import redis.client
 
 from frontdesk.submissions.erasure import erase_submissions, find_by_email
-from frontdesk.submissions.record import (
-    MessageKind,
-    MessageState,
-    Submission,
-    decoder,
-    encoder,
+from frontdesk.submissions.keys import (
+    QUEUES_KEY,
     form_index_key,
     job_id,
+    job_key,
     sent_marker_key,
     submission_key,
 )
-from frontdesk.submissions.rqjob import QUEUES_KEY, JobHash, JobTemplate, job_key
+from frontdesk.submissions.record import MessageKind, MessageState, Submission, decoder, encoder
+from frontdesk.submissions.rqjob import JobHash, JobTemplate
 
 SEND_JOB = "worker.jobs.send_message"
 RESULT_TTL = 3600

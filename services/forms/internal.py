@@ -17,6 +17,7 @@ from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
 from frontdesk.problems import exception_handlers
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
+from frontdesk.submissions.keys import MESSAGE_COUNTS
 from services.forms.app import forms_state
 from services.forms.health import health_workers, live, ready
 from services.forms.staff import staff_routes
@@ -30,7 +31,7 @@ def create_internal_app(settings: Settings) -> EntryApp:
     # Staff requests are counted in the service's series; health and metrics never are.
     metrics_middleware, metrics = prometheus(
         "forms",
-        [QueueCollector(state.store.redis, settings.queue_name)],
+        [QueueCollector(state.store.redis, settings.queue_name, MESSAGE_COUNTS)],
         RequestCounters("forms"),
     )
     app = EntryApp(

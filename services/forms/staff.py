@@ -36,6 +36,7 @@ from frontdesk.problems import (
     problem_responses,
 )
 from frontdesk.submissions.budget import queued_messages
+from frontdesk.submissions.keys import form_index_key, submission_key
 from frontdesk.submissions.problems import form_not_found
 from frontdesk.submissions.record import (
     MessageKind,
@@ -43,7 +44,6 @@ from frontdesk.submissions.record import (
     Submission,
     SubmissionStatus,
     decoder,
-    form_index_key,
 )
 from frontdesk.submissions.store import StoreUnavailable, WrongStatus, load_submission
 from services.forms.openapi import StaffListOperation
@@ -120,7 +120,7 @@ def _scan(
         if not rows:
             return
         ids = [row[0].decode() for row in rows]
-        raws = connection.mget([f"frontdesk:submission:{i}" for i in ids])
+        raws = connection.mget([submission_key(i) for i in ids])
         for (member, score), submission_id, raw in zip(rows, ids, raws, strict=True):
             if cursor is not None and score == cursor[0] and submission_id >= cursor[1]:
                 continue

@@ -15,7 +15,8 @@ import pytest
 import redis
 
 from frontdesk.redis import connect
-from frontdesk.submissions.record import MessageState, Submission, job_id, submission_key
+from frontdesk.submissions.keys import job_id, submission_key
+from frontdesk.submissions.record import MessageState, Submission
 from frontdesk.submissions.store import SubmissionStore, load_submission
 from tests.conftest import ROOT, free_port
 

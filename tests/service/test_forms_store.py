@@ -15,7 +15,8 @@ from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat, utcparse
 
-from frontdesk.submissions.record import MessageKind, MessageState, Submission, job_id
+from frontdesk.submissions.keys import job_id
+from frontdesk.submissions.record import MessageKind, MessageState, Submission
 from frontdesk.submissions.store import RESULT_TTL, SEND_JOB, SubmissionStore, retry_schedule
 
 QUEUE = "frontdesk"

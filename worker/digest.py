@@ -30,7 +30,7 @@ from frontdesk.settings import Settings, load_settings
 from frontdesk.submissions.budget import HELD_COUNT_TTL, HELD_REASON
 from frontdesk.submissions.definition import FormDefinition, load_forms
 from frontdesk.submissions.keys import digest_queued_key, digest_sent_key, held_count_key
-from frontdesk.submissions.store import retry_schedule
+from frontdesk.submissions.queueing import retry_schedule
 from worker.smtp import DeliveryError, deliver
 
 log = logging.getLogger("frontdesk.worker")

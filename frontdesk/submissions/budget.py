@@ -20,10 +20,10 @@
   quarantined with reason ``form_cap`` (releasable by staff, answered 201 like any accepted post)
   and counted for the hourly digest (:mod:`worker.digest`). Past every tier: 429.
 
-The script (:mod:`frontdesk.submissions.claims`) chooses among versions of the record Python encodes here:
-the record as built, the held one, and the auto-reply's skipped state spliced in place of its
-queued state (an exact byte range of the record: JSON strings escape every ``"``, so no visitor
-text can fake the range, and it is located here, not searched for in Lua).
+The submission script (:mod:`frontdesk.submissions.script`) chooses among versions of the record
+Python encodes here: the record as built, the held one, and the auto-reply's skipped state spliced
+in place of its queued state (an exact byte range of the record: JSON strings escape every ``"``, so
+no visitor text can fake the range, and it is located here, not searched for in Lua).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ RECIPIENT_REASONS = ("address_limit", "domain_limit")
 
 
 class Budget(msgspec.Struct, frozen=True, kw_only=True):
-    """The submission script's choices besides the hard limits (see :data:`claims._SUBMIT`).
+    """The submission script's choices besides the hard limits (see
+    :data:`frontdesk.submissions.script.SUBMIT_LUA`).
 
     ``tiers``: the form's hourly tiers (empty: no form limits). ``held_record``: the record stored
     when a ``hold`` tier takes the post (empty: the record as built, already quarantined).

@@ -15,8 +15,10 @@ import redis.asyncio
 
 from frontdesk.submissions.keys import rate_window_key
 
-# Lua functions shared with the submission script (frontdesk/submissions/claims.py). ``n`` windows are
-# KEYS[k + 1 .. k + n], their limits in ARGV from ``base + 1``: a (count, ttl ms) pair per window.
+# Lua functions of the window counts, the start of the submission script
+# (frontdesk/submissions/script.py), the rate limiter's scripts below and the staff sign-in
+# throttle's. ``n`` windows are KEYS[k + 1 .. k + n], their limits in ARGV from ``base + 1``: a
+# (count, ttl ms) pair per window.
 # ``limits_wait`` only reads: 0 when every window has room, else the largest TTL (ms) of a full one.
 # ``full_limit`` only reads: the index of the first full window, 0 when none is.
 # ``count_limits`` counts a hit in every window, starting its TTL on the first hit.

@@ -89,5 +89,41 @@ def new_submission_id() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
 
 
+def set_message(
+    submission: Submission,
+    kind: MessageKind,
+    *,
+    status: MessageStatus,
+    attempt: bool = False,
+    error: SmtpError | None = None,
+    message_id: str | None = None,
+    refused: dict[str, SmtpError] | None = None,
+) -> None:
+    """Record a step of message ``kind``'s delivery: its ``status``; one more attempt when
+    ``attempt``; the last ``error``; recipients the relay ``refused``; the relay's ``message_id``
+    (and when it was first sent). The staff message's outcome is the submission's: ``notified``
+    when sent, ``failed`` when failed (a quarantined submission keeps its status). Nothing when
+    the submission has no such message.
+    """
+    state = submission.message(kind)
+    if state is None:
+        return
+    state.status = status
+    if attempt:
+        state.attempts += 1
+    if error is not None:
+        state.last_error = error
+    if refused is not None:
+        state.refused = refused
+    if message_id is not None:
+        state.message_id = message_id
+        state.sent_at = state.sent_at or dt.datetime.now(dt.UTC)
+    if kind == "staff" and submission.status != "quarantined":
+        if status == "sent":
+            submission.status = "notified"
+        elif status == "failed":
+            submission.status = "failed"
+
+
 encoder = msgspec.json.Encoder()
 decoder = msgspec.json.Decoder(Submission)

@@ -30,8 +30,9 @@ from frontdesk.settings import Settings
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
 from frontdesk.submissions.definition import FormDefinition, load_forms
 from frontdesk.submissions.problems import form_not_found
+from frontdesk.submissions.queueing import retry_schedule
 from frontdesk.submissions.ratelimit import Limit
-from frontdesk.submissions.store import SubmissionStore, retry_schedule
+from frontdesk.submissions.store import SubmissionStore
 from services.content.loader import load_site
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.embed import EmbedScript, embed_script_handler

@@ -71,8 +71,11 @@ local function pick_tier(k, t, base)
   return 0, wait
 end
 """
+# Counts a hit in every window, or none. KEYS: the windows; ARGV: a (count, ttl ms) pair per
+# window. Returns 0 (counted) or the ms until the fullest window resets.
 _SCRIPT = LIMITS_LUA + "return hit_limits(0, #KEYS, 0)"
-# KEYS: n limit windows, then t tier windows; ARGV: n, t, the limits' pairs, the tiers' triples.
+# Only reads. KEYS: n limit windows, then t tier windows; ARGV: n, t, the limits' pairs, the
+# tiers' triples. Returns 0 when every limit and some tier has room, else the ms to wait.
 _CHECK = (
     LIMITS_LUA
     + """

@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, Parameter
 
+from frontdesk.cursors import CursorError, decode_cursor
 from frontdesk.entry import EntryApp
 from frontdesk.internal import BareReady, NoStore, bare_ready, bare_ready_responses
 from frontdesk.metrics import RequestCounters, prometheus
@@ -35,7 +36,6 @@ from frontdesk.settings import Settings
 from services.content import public
 from services.content.bodies import Body, conditional_answer
 from services.content.cors import ReadCors, ReadCorsMiddleware
-from services.content.cursors import CursorError, decode_cursor
 from services.content.front import FrontDoor, ReadRequest
 from services.content.holder import SiteHolder, running
 from services.content.openapi import add_discriminators

@@ -31,8 +31,9 @@ from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
 from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.problems import missing_form
+from frontdesk.submissions.queueing import retry_schedule
 from frontdesk.submissions.ratelimit import Limit
-from frontdesk.submissions.store import SubmissionStore, retry_schedule
+from frontdesk.submissions.store import SubmissionStore
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.front import SubmissionDoor

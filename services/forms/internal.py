@@ -25,6 +25,7 @@ from frontdesk.settings import Settings
 from frontdesk.staff_tokens import StaffToken
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.keys import MESSAGE_COUNTS
 from frontdesk.submissions.staff import staff_router
 from frontdesk.submissions.store import SubmissionStore
 from services.forms.app import forms_state
@@ -84,7 +85,7 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> E
     # Staff requests are counted in the service's series; health and metrics never are.
     metrics_middleware, metrics = prometheus(
         "forms",
-        [QueueCollector(state.store.redis, settings.queue_name)],
+        [QueueCollector(state.store.redis, settings.queue_name, MESSAGE_COUNTS)],
         RequestCounters("forms"),
     )
     app = EntryApp(

@@ -55,8 +55,10 @@ class FormsStaff:
 
     @property
     def forms(self) -> Mapping[str, FormDefinition]:
-        """The forms loaded now."""
-        return self._state.forms
+        """Every form with a definition, a broken file's last good one included: staff keep reading,
+        exporting and erasing a form's submissions while an editor fixes its file.
+        """
+        return self._state.catalog.definitions
 
     @property
     def staff_tokens(self) -> Sequence[StaffToken]:

@@ -121,12 +121,8 @@ def _settings_doc(root: Path, *, check: bool) -> int:
 
 def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
     from frontdesk.redis import connect
-    from frontdesk.submissions.store import (
-        StoreUnavailable,
-        SubmissionStore,
-        WrongStatus,
-        retry_schedule,
-    )
+    from frontdesk.submissions.queueing import retry_schedule
+    from frontdesk.submissions.store import StoreUnavailable, SubmissionStore, WrongStatus
 
     store = SubmissionStore(
         connect(settings.redis_url),

@@ -16,12 +16,14 @@ What is exported (names are stable; docs/operations.md lists them for dashboards
   request to an unknown form).
 - ``frontdesk_content_reloads_total{outcome}`` — ``ok`` or ``error``; the content service calls
   :func:`content_reloaded` and :func:`content_reload_failed`.
+- ``frontdesk_forms_reloads_total{outcome}`` — ``ok`` or ``error`` (a form file or ``site.yaml``
+  did not load); the forms service calls :func:`forms_reloaded`.
 - Read from Redis at scrape time by the forms service (:class:`QueueCollector`), so they are right
   whichever replica or worker did the work: ``frontdesk_queue_jobs{queue, state}`` (``queued`` — the
   queue depth —, ``started``, ``scheduled`` — waiting for a retry —, ``failed``),
   ``frontdesk_workers{queue}``, ``frontdesk_messages_total{kind, outcome}`` (the worker calls
-  :func:`record_message`: ``sent``, ``retried``, ``failed``, ``already_sent``, ``gone``) and
-  ``frontdesk_redis_up`` (0 when Redis did not answer the scrape).
+  :func:`frontdesk.submissions.counters.record_message`: ``sent``, ``retried``, ``failed``,
+  ``already_sent``, ``gone``) and ``frontdesk_redis_up`` (0 when Redis did not answer the scrape).
 
 Counters live in this process (prometheus_client's model): run one server process per container
 (``frontdesk serve`` defaults to ``--workers 1``) and scale with replicas, so every scrape sees the
@@ -54,7 +56,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 PREFIX = "frontdesk"
-MESSAGES_KEY = "frontdesk:metrics:messages"
 
 SUBMISSIONS = Counter(
     f"{PREFIX}_submissions",
@@ -81,6 +82,12 @@ _NOT_COUNTED = ("/health/", "/metrics")
 CONTENT_RELOADS = Counter(
     f"{PREFIX}_content_reloads",
     "Loads of the site directory by the content service, by outcome (ok, error).",
+    ["outcome"],
+)
+
+FORMS_RELOADS = Counter(
+    f"{PREFIX}_forms_reloads",
+    "Reloads of the form files by the forms service, by outcome (ok, error: a file did not load).",
     ["outcome"],
 )
 
@@ -118,24 +125,25 @@ def content_reload_failed() -> None:
     CONTENT_RELOADS.labels(outcome="error").inc()
 
 
-def record_message(connection: redis.Redis, kind: str, outcome: str) -> None:
-    """Count one delivery attempt's ``outcome`` for message ``kind`` in Redis (``HINCRBY``).
-
-    Kept in Redis, not in the worker process: workers have no HTTP port, and the count must survive
-    their restarts. Raises ``redis.RedisError`` when Redis fails.
+def forms_reloaded(ok: bool) -> None:
+    """Count one reload of the form files: ``ok``, or ``error`` when a file did not load (its form
+    answers 503, the others are served).
     """
-    connection.hincrby(MESSAGES_KEY, f"{kind}:{outcome}", 1)
+    FORMS_RELOADS.labels(outcome="ok" if ok else "error").inc()
 
 
 class QueueCollector(Collector):
     """Reads RQ's queue, registries and worker set, and the message counts, at scrape time.
 
-    ``connection`` is a sync client with bytes responses; ``queue_name`` the RQ queue.
+    ``connection`` is a sync client with bytes responses; ``queue_name`` the RQ queue;
+    ``messages_key`` the hash of delivery outcomes (``<kind>:<outcome>`` → count) the worker
+    keeps. The key is given, not named here: the core knows no key of the submission domain.
     """
 
-    def __init__(self, connection: redis.Redis, queue_name: str) -> None:
+    def __init__(self, connection: redis.Redis, queue_name: str, messages_key: str) -> None:
         self.connection = connection
         self.queue_name = queue_name
+        self.messages_key = messages_key
 
     def collect(self) -> Iterable[Metric]:
         """The families; only ``frontdesk_redis_up 0`` when Redis does not answer."""
@@ -173,7 +181,7 @@ class QueueCollector(Collector):
             "Email delivery attempts by kind and outcome.",
             labels=["kind", "outcome"],
         )
-        counts: dict[bytes, bytes] = self.connection.hgetall(MESSAGES_KEY)  # type: ignore[assignment]
+        counts: dict[bytes, bytes] = self.connection.hgetall(self.messages_key)  # type: ignore[assignment]
         for field, value in sorted(counts.items()):
             kind, _, outcome = field.decode().partition(":")
             messages.add_metric([kind, outcome], int(value))

@@ -27,8 +27,9 @@ TARGETS = {
 class _ReloadInPlace(MPServer):
     """Granian whose ``SIGHUP`` is passed on to the workers instead of respawning them.
 
-    The content service reloads its site on ``SIGHUP`` inside each worker and keeps the last good
-    site when the new one is bad; a respawned worker would have no last good site.
+    Both services reload the site on ``SIGHUP`` inside each worker (the content its pages, the
+    forms service its forms and ``site.yaml``) and keep the last good version of what is bad; a
+    respawned worker would have none.
     """
 
     def signal_handler_reload(self, *args: Any, **kwargs: Any) -> None:
@@ -50,7 +51,8 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
     :class:`PortInUse` when that port is already bound: granian listens with ``SO_REUSEPORT``, so a
     second stack on the same internal port would otherwise share it silently.
 
-    For the content service ``SIGHUP`` reloads the site directory in place.
+    ``SIGHUP`` reloads the site directory in place (pages for the content service, forms and
+    ``site.yaml`` for the forms service).
 
     A client that has not sent its request headers within ``FRONTDESK_HTTP_HEADER_READ_TIMEOUT``
     seconds is disconnected (slowloris); granian's own default is 30 s.
@@ -72,7 +74,7 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
             workers,
         )
     # Free-threaded builds use granian's thread server: workers share the process, no forwarding.
-    server = _ReloadInPlace if service == "content" and Granian is MPServer else Granian
+    server = _ReloadInPlace if Granian is MPServer else Granian
     server(
         TARGETS[service],
         address=settings.host,

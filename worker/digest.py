@@ -2,8 +2,8 @@
 how many posts past it are waiting in quarantine (reason ``form_cap``) for them to look at.
 
 The submission script counts each held post in ``frontdesk:held:<form>:<Unix hour>``
-(:func:`frontdesk.submissions.budget.held_count_key`, kept two days). Each worker maintenance run calls
-:func:`queue_digests`: for every defined form and every ended hour of the last day with a count,
+(:func:`frontdesk.submissions.keys.held_count_key`, kept two days). Each worker maintenance run
+calls :func:`queue_digests`: for every defined form and every ended hour of the last day with a count,
 the first worker to set ``frontdesk:digest:<form>:<hour>`` (``SET NX``) enqueues one
 ``send_digest(form, hour)`` job — one digest per form and hour, whatever the number of workers.
 The job mails the form's recipients the count, the hour and how to find and release the held
@@ -26,11 +26,13 @@ from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
-from frontdesk.settings import Settings, load_settings
-from frontdesk.submissions.budget import HELD_COUNT_TTL, HELD_REASON, held_count_key
-from frontdesk.submissions.definition import FormDefinition, load_forms
-from frontdesk.submissions.record import KEY_PREFIX
-from frontdesk.submissions.store import retry_schedule
+from frontdesk.settings import Settings
+from frontdesk.site import form_ids
+from frontdesk.submissions.budget import HELD_COUNT_TTL, HELD_REASON
+from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.keys import digest_queued_key, digest_sent_key, held_count_key
+from frontdesk.submissions.queueing import retry_schedule
+from worker.context import current_context
 from worker.smtp import DeliveryError, deliver
 
 log = logging.getLogger("frontdesk.worker")
@@ -38,14 +40,6 @@ log = logging.getLogger("frontdesk.worker")
 DIGEST_JOB = "worker.digest.send_digest"
 # Ended hours looked at on each run: a worker that was down for up to a day still reports them.
 LOOKBACK_HOURS = 24
-
-
-def _queued_key(form_id: str, hour: int) -> str:
-    return f"{KEY_PREFIX}digest:{form_id}:{hour}"
-
-
-def _sent_key(form_id: str, hour: int) -> str:
-    return f"{KEY_PREFIX}digest-sent:{form_id}:{hour}"
 
 
 def queue_digests(connection: redis.Redis, settings: Settings, now: float | None = None) -> int:
@@ -58,12 +52,15 @@ def queue_digests(connection: redis.Redis, settings: Settings, now: float | None
     schedule = retry_schedule(settings.retry_base_seconds, settings.retry_max_hours)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     queued = 0
-    for form_id in sorted(load_forms(settings.site_dir)):
+    # The form files' names are enough here: a broken form's held posts still get their digest.
+    for form_id in sorted(form_ids(settings.site_dir) or ()):
         counts = connection.mget([held_count_key(form_id, hour) for hour in hours])
         for hour, count in zip(hours, counts, strict=True):
             if not count or int(count) <= 0:
                 continue
-            if not connection.set(_queued_key(form_id, hour), "1", nx=True, ex=HELD_COUNT_TTL):
+            if not connection.set(
+                digest_queued_key(form_id, hour), "1", nx=True, ex=HELD_COUNT_TTL
+            ):
                 continue
             queue.enqueue(
                 DIGEST_JOB,
@@ -113,11 +110,12 @@ def send_digest(form_id: str, hour: int) -> str:
     ``gone`` (the form or the count no longer exists). Raises
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job.
     """
-    settings = load_settings()
+    context = current_context()
+    settings = context.settings
     connection = connect(settings.redis_url)
-    if connection.exists(_sent_key(form_id, hour)):
+    if connection.exists(digest_sent_key(form_id, hour)):
         return "already_sent"
-    form = load_forms(settings.site_dir).get(form_id)
+    form = context.form(form_id)
     count = connection.get(held_count_key(form_id, hour))
     if form is None or count is None:
         log.warning("digest of form %s for hour %d: nothing to send", form_id, hour)
@@ -130,6 +128,6 @@ def send_digest(form_id: str, hour: int) -> str:
             log.error("digest of form %s for hour %d failed: %s", form_id, hour, exc.code or "-")
             return "failed"
         raise
-    connection.set(_sent_key(form_id, hour), "1", ex=HELD_COUNT_TTL)
+    connection.set(digest_sent_key(form_id, hour), "1", ex=HELD_COUNT_TTL)
     log.info("digest of form %s for hour %d sent: %d held", form_id, hour, int(count))
     return "sent"

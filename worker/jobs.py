@@ -10,7 +10,6 @@ submission's own values (:func:`worker.redact.scrub`) before it is stored, logge
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from email.message import EmailMessage
 
@@ -18,24 +17,18 @@ import jinja2
 import redis
 from rq import get_current_job
 
-from frontdesk import metrics
 from frontdesk.redis import connect
-from frontdesk.settings import Settings, load_settings
+from frontdesk.submissions.counters import record_message
+from frontdesk.submissions.keys import sent_marker_key, submission_key
 from frontdesk.submissions.record import (
     MessageKind,
-    MessageStatus,
     SmtpError,
     Submission,
-    sent_marker_key,
-    submission_key,
+    set_message,
 )
 from frontdesk.submissions.store import load_submission, update_submission
-from worker.messages import (
-    auto_reply_message,
-    build_environment,
-    recipients_of,
-    staff_message,
-)
+from worker.context import JobContext, current_context
+from worker.messages import auto_reply_message, recipients_of, staff_message
 from worker.outage import riding_out
 from worker.pause import pause_point
 from worker.redact import scrub, visitor_values
@@ -43,40 +36,6 @@ from worker.smtp import DeliveryError, deliver
 from worker.templates import describe
 
 log = logging.getLogger("frontdesk.worker")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _set_message(
-    submission: Submission,
-    kind: MessageKind,
-    *,
-    status: MessageStatus,
-    attempt: bool = False,
-    error: SmtpError | None = None,
-    message_id: str | None = None,
-    refused: dict[str, SmtpError] | None = None,
-) -> None:
-    state = submission.message(kind)
-    if state is None:
-        return
-    state.status = status
-    if attempt:
-        state.attempts += 1
-    if error is not None:
-        state.last_error = error
-    if refused is not None:
-        state.refused = refused
-    if message_id is not None:
-        state.message_id = message_id
-        state.sent_at = state.sent_at or _now()
-    if kind == "staff" and submission.status != "quarantined":
-        if status == "sent":
-            submission.status = "notified"
-        elif status == "failed":
-            submission.status = "failed"
 
 
 def mark_sent(connection: redis.Redis, submission_id: str, kind: MessageKind) -> bool:
@@ -93,23 +52,29 @@ def mark_sent(connection: redis.Redis, submission_id: str, kind: MessageKind) ->
         update_submission(
             connection,
             submission_id,
-            lambda s: _set_message(s, kind, status="sent", message_id=marker),
+            lambda s: set_message(s, kind, status="sent", message_id=marker),
         )
     return True
 
 
-def compose(submission: Submission, kind: MessageKind) -> EmailMessage | None:
+class FormBroken(Exception):
+    """The submission's form file does not load and no good definition of it was ever read: the
+    message waits (RQ retries the job) for the file to be fixed.
+    """
+
+
+def compose(context: JobContext, submission: Submission, kind: MessageKind) -> EmailMessage | None:
     """The email of message ``kind``, or ``None`` when there is nothing to send.
 
-    Raises ``RuntimeError`` when the submission's form is no longer defined.
+    Raises :class:`FormBroken` when the form's file is broken and has no last good definition,
+    ``RuntimeError`` when the submission's form is no longer defined.
     """
-    from frontdesk.submissions.definition import load_forms
-
-    settings = load_settings()
-    form = load_forms(settings.site_dir).get(submission.form)
+    form = context.form(submission.form)
+    if form is None and context.is_broken(submission.form):
+        raise FormBroken(f"form {submission.form!r} does not load; the message waits for a fix")
     if form is None:
         raise RuntimeError(f"form {submission.form!r} of submission {submission.id} is not defined")
-    envs = build_environment(settings.site_dir, form.id)
+    envs = context.environments(form.id)
     if kind == "auto_reply":
         return auto_reply_message(form, submission, envs)
     return staff_message(form, submission, envs)
@@ -117,9 +82,9 @@ def compose(submission: Submission, kind: MessageKind) -> EmailMessage | None:
 
 def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error: SmtpError) -> str:
     update_submission(
-        connection, submission_id, lambda s: _set_message(s, kind, status="failed", error=error)
+        connection, submission_id, lambda s: set_message(s, kind, status="failed", error=error)
     )
-    metrics.record_message(connection, kind, "failed")
+    record_message(connection, kind, "failed")
     log.error(
         "submission %s: %s message failed permanently: %s %s",
         submission_id,
@@ -146,27 +111,27 @@ def _transient_or_failed(
     if exc.permanent or job is None or not job.retries_left:
         return _fail(connection, submission.id, kind, error)
     update_submission(
-        connection, submission.id, lambda s: _set_message(s, kind, status="queued", error=error)
+        connection, submission.id, lambda s: set_message(s, kind, status="queued", error=error)
     )
-    metrics.record_message(connection, kind, "retried")
+    record_message(connection, kind, "retried")
     log.warning(
         "submission %s: %s message will be retried: %s", submission.id, kind, exc.code or "-"
     )
     raise DeliveryError(exc.code, text, permanent=False) from None
 
 
-def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submission) -> str:
-    from frontdesk.submissions.definition import load_forms
+def _send_webhook(connection: redis.Redis, context: JobContext, submission: Submission) -> str:
     from worker.webhooks import post, secret_key
 
-    form = load_forms(settings.site_dir).get(submission.form)
+    settings = context.settings
+    form = context.form(submission.form)
     if form is None or form.webhook is None:
         text = f"form {submission.form!r} has no webhook"
         return _fail(connection, submission.id, "webhook", SmtpError(code=None, text=text))
     update_submission(
         connection,
         submission.id,
-        lambda s: _set_message(s, "webhook", status="sending", attempt=True),
+        lambda s: set_message(s, "webhook", status="sending", attempt=True),
     )
     try:
         status = post(form.webhook.url, submission, secret_key(connection, settings), settings)
@@ -178,9 +143,9 @@ def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submi
     update_submission(
         connection,
         submission.id,
-        lambda s: _set_message(s, "webhook", status="sent", message_id=delivery),
+        lambda s: set_message(s, "webhook", status="sent", message_id=delivery),
     )
-    metrics.record_message(connection, "webhook", "sent")
+    record_message(connection, "webhook", "sent")
     log.info("submission %s: webhook delivered (%d)", submission.id, status)
     return "sent"
 
@@ -193,7 +158,8 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     ``failed``). Raises
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job on its schedule.
     """
-    settings = load_settings()
+    context = current_context()
+    settings = context.settings
     # In the worker, the client waits out a Redis outage (bounded by the job's timeout), so a
     # message the relay accepted gets its marker when Redis is back instead of being sent again.
     connection = connect(settings.redis_url, retry=riding_out())
@@ -214,9 +180,12 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         log.info("submission %s: %s message already sent", submission_id, kind)
         return "already_sent"
     if kind == "webhook":
-        return _send_webhook(connection, settings, submission)
+        return _send_webhook(connection, context, submission)
     try:
-        message = compose(submission, kind)
+        message = compose(context, submission, kind)
+    except FormBroken as exc:
+        transient = DeliveryError(None, str(exc), permanent=False)
+        return _transient_or_failed(connection, submission, kind, transient)
     except RuntimeError as exc:
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=str(exc)))
     except jinja2.TemplateError as exc:
@@ -229,7 +198,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))
 
     update_submission(
-        connection, submission_id, lambda s: _set_message(s, kind, status="sending", attempt=True)
+        connection, submission_id, lambda s: set_message(s, kind, status="sending", attempt=True)
     )
     try:
         accepted = asyncio.run(deliver(message, recipients_of(message), settings))
@@ -249,11 +218,11 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     update_submission(
         connection,
         submission_id,
-        lambda s: _set_message(
+        lambda s: set_message(
             s, kind, status="sent", message_id=str(message["Message-ID"]), refused=refused
         ),
     )
-    metrics.record_message(connection, kind, "sent")
+    record_message(connection, kind, "sent")
     if refused:
         log.warning(
             "submission %s: %s message sent, but %d recipient(s) refused",

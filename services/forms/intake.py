@@ -33,7 +33,6 @@ from frontdesk.submissions.budget import (
     queued_messages,
 )
 from frontdesk.submissions.claims import (
-    Claim,
     ClaimTimeout,
     IdempotencyConflict,
     RateLimited,
@@ -44,6 +43,7 @@ from frontdesk.submissions.claims import (
 from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.ratelimit import Limit, Tier
 from frontdesk.submissions.record import MessageKind, Submission, new_submission_id
+from frontdesk.submissions.script import Claim
 from services.forms.answer import HtmlAnswer, problem_answer, texts
 from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
 from services.forms.state import FormsState

@@ -23,7 +23,9 @@ from frontdesk.problems import exception_handlers
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.staff_tokens import StaffToken
+from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.keys import MESSAGE_COUNTS
 from frontdesk.submissions.staff import staff_router
 from frontdesk.submissions.store import SubmissionStore
 from services.forms.app import forms_state
@@ -53,8 +55,10 @@ class FormsStaff:
 
     @property
     def forms(self) -> Mapping[str, FormDefinition]:
-        """The forms loaded now."""
-        return self._state.forms
+        """Every form with a definition, a broken file's last good one included: staff keep reading,
+        exporting and erasing a form's submissions while an editor fixes its file.
+        """
+        return self._state.catalog.definitions
 
     @property
     def staff_tokens(self) -> Sequence[StaffToken]:
@@ -74,15 +78,16 @@ class FormsStaff:
         )
 
 
-def create_internal_app(settings: Settings) -> EntryApp:
+def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> EntryApp:
     """The internal app with its own :class:`~services.forms.state.FormsState` (the same Redis
-    data as the public app's); raises on a bad site directory.
+    data as the public app's) over ``catalog``, the public app's forms (same process: the
+    readiness answer names the forms the public app cannot serve), else forms loaded anew.
     """
-    state = forms_state(settings)
+    state = forms_state(settings, catalog)
     # Staff requests are counted in the service's series; health and metrics never are.
     metrics_middleware, metrics = prometheus(
         "forms",
-        [QueueCollector(state.store.redis, settings.queue_name)],
+        [QueueCollector(state.store.redis, settings.queue_name, MESSAGE_COUNTS)],
         RequestCounters("forms"),
     )
     app = EntryApp(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from frontdesk.entry import EntryApp
+from frontdesk.fastpath import FastPathApp
 from frontdesk.internal import NoStore
 from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
 from frontdesk.problems import exception_handlers
@@ -22,7 +22,7 @@ from services.forms.health import health_workers, live, ready
 from services.forms.staff import staff_routes
 
 
-def create_internal_app(settings: Settings) -> EntryApp:
+def create_internal_app(settings: Settings) -> FastPathApp:
     """The internal app with its own :class:`~services.forms.state.FormsState` (the same Redis
     data as the public app's); raises on a bad site directory.
     """
@@ -33,7 +33,7 @@ def create_internal_app(settings: Settings) -> EntryApp:
         [QueueCollector(state.store.redis, settings.queue_name)],
         RequestCounters("forms"),
     )
-    app = EntryApp(
+    app = FastPathApp(
         route_handlers=[live, ready, health_workers, metrics, *staff_routes()],
         middleware=[metrics_middleware],
         logging_config=None,
@@ -42,5 +42,5 @@ def create_internal_app(settings: Settings) -> EntryApp:
         on_shutdown=[state.redis.aclose],
         openapi_config=OpenAPIConfig(title="Frontdesk forms internal API", version="1"),
     )
-    app.entry = RequestIdMiddleware(NoStore(app.routed))
+    app.fast_path = RequestIdMiddleware(NoStore(app.routed))
     return app

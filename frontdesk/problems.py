@@ -17,6 +17,8 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from frontdesk.litestar_compat import path_template
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://frontdesk.dev/problems/"
 
@@ -160,7 +162,7 @@ def _on_unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     sent (no visitor data in any log line; the request id ties the line to the request).
     """
     method = request.method if request.method in _METHODS else "OTHER"
-    template = request.scope.get("path_template") or "(no route)"
+    template = path_template(request.scope) or "(no route)"
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error("unhandled %s on %s %s\n%s", type(exc).__name__, method, template, frames.rstrip())
     return problem_response(

@@ -41,10 +41,9 @@ from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.ratelimit import Limit, Tier
 from frontdesk.submissions.record import MessageKind, Submission, new_submission_id
 from services.forms.answer import HtmlAnswer, problem_answer
-from services.forms.captcha import RESPONSE_FIELDS, verify_captcha
 from services.forms.payload import decode_body
+from services.forms.spam import captcha_reasons, spam_reasons
 from services.forms.state import FormsState
-from services.forms.timetrap import check_token
 from services.forms.validate import Outcome, validate
 from services.forms.web import (
     address_bucket,
@@ -185,13 +184,16 @@ async def _intake(
     flags = list(outcome.flags)
     if not present:
         flags.append("origin_unknown")
-    reasons = await _spam_reasons(state, form, data, flags)
+    try:
+        reasons = await spam_reasons(state, form, data, flags)
+    except redis.RedisError:
+        raise _unavailable(form) from None
     limits = _limits(state, form, address_bucket(ip, state.settings.ipv6_prefix))
     if form.spam.captcha is not None:
         # The provider is asked only for a post the limits take (each call costs a round trip
         # to a third party, and some providers bill it).
         await _check_limits(state, form, limits, _tiers(state, form, flags, reasons))
-        reasons += await _captcha_reasons(state, form, data, ip)
+        reasons += await captcha_reasons(state, form, data, ip)
     kinds: list[MessageKind] = [] if reasons else form.message_kinds()
     kinds, messages = queued_messages(kinds, flags)
     submission = Submission(
@@ -225,65 +227,6 @@ async def _intake(
     if next_target not in form.redirects.next_allowed:
         next_target = None
     return Accepted(ok=True, id=stored.id, message=success_text), next_target
-
-
-async def _spam_reasons(
-    state: FormsState, form: FormDefinition, data: dict[str, Any], flags: list[str]
-) -> list[str]:
-    """Quarantine reasons but the CAPTCHA's (empty: a person so far); adds ``no_token`` to
-    ``flags`` when it is missing (and ``token_expired`` too when it is past the form's
-    ``token_lifetime_hours``).
-    """
-    reasons: list[str] = []
-    honeypot = data.get(form.spam.honeypot)
-    values = honeypot if isinstance(honeypot, list) else [honeypot]
-    if any(v not in (None, "", False) and (not isinstance(v, str) or v.strip()) for v in values):
-        reasons.append("honeypot")
-    token = data.get("_token")
-    if token in (None, ""):
-        flags.append("no_token")
-    else:
-        try:
-            secret = await state.secret()
-        except redis.RedisError:
-            raise _unavailable(form) from None
-        verdict = (
-            check_token(
-                secret,
-                form.id,
-                token,
-                form.spam.min_fill_seconds,
-                lifetime=form.spam.token_lifetime_hours * 3600,
-                legacy=state.legacy,
-            )
-            if isinstance(token, str)
-            else "forged"
-        )
-        if verdict == "expired":  # counts as missing; the second flag tells staff why
-            flags += ["no_token", "token_expired"]
-        elif verdict == "missing":  # signed with the key before the upgrade
-            flags.append("no_token")
-        elif verdict != "ok":
-            reasons.append(f"token_{verdict}")
-    return reasons
-
-
-async def _captcha_reasons(
-    state: FormsState, form: FormDefinition, data: dict[str, Any], ip: str
-) -> list[str]:
-    """``[captcha_failed]`` or ``[captcha_unavailable]`` unless the provider passes the post."""
-    captcha = form.spam.captcha
-    if captcha is None:
-        return []
-    response = _text(data.get(RESPONSE_FIELDS[captcha.provider]))
-    result = await verify_captcha(
-        captcha,
-        state.settings.captcha_secret,
-        response,
-        ip,
-        verify_url=state.settings.captcha_verify_url,
-    )
-    return [] if result == "passed" else [f"captcha_{result}"]
 
 
 def _claims(

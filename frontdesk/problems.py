@@ -185,7 +185,7 @@ def exception_handlers() -> ExceptionHandlersMap:
 def exception_answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The answer :func:`exception_handlers` give to ``exc``: the handler of the first class in
     its MRO, as Litestar's exception middleware picks it. For code that answers before routing
-    (the forms service's front door), so its errors read like the routed app's.
+    (the forms service's fast path), so its errors read like the routed path's.
     """
     handler = next(_HANDLERS[cls] for cls in type(exc).__mro__ if cls in _HANDLERS)
     return handler(request, exc)

@@ -15,8 +15,8 @@ from contextlib import AbstractAsyncContextManager
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 
+from frontdesk.apidocs import openapi_config
 from frontdesk.fastpath import FastPathApp
 from frontdesk.internal import NoStore
 from frontdesk.metrics import RequestCounters, prometheus
@@ -99,7 +99,7 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> ContentA
         ),
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="Frontdesk content API", version="1", path="/schema"),
+        openapi_config=openapi_config(title="Frontdesk content API", version="1"),
         on_startup=[add_discriminators],
     )
     # Request ids and CORS wrap Litestar whole, so unrouted answers (404 of an unknown path) carry

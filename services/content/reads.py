@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from frontdesk.bodies import Body
+from frontdesk.cursors import CursorError, decode_cursor
 from frontdesk.problems import ProblemError
-from services.content.cursors import CursorError, decode_cursor
 
 # Items per collection page when the request names no ``limit``, and the most it may name.
 DEFAULT_LIMIT = 20

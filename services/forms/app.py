@@ -12,9 +12,9 @@ from typing import Any
 import redis
 from litestar import HttpMethod, Request, Response, get, post, route
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
+from frontdesk.apidocs import openapi_config
 from frontdesk.fastpath import FastPathApp
 from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import (
@@ -253,7 +253,7 @@ def create_app(settings: Settings) -> FormsApp:
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
         on_shutdown=[state.redis.aclose],
-        openapi_config=OpenAPIConfig(title="Frontdesk forms API", version="1"),
+        openapi_config=openapi_config(title="Frontdesk forms API", version="1"),
     )
     # Outside Litestar, so unrouted answers get the id too; it binds REQUEST_ID for the handlers
     # (the submission record, the job's meta) and the log lines. Behind it, the fast path takes

@@ -18,7 +18,6 @@ from frontdesk.apidocs import openapi_config
 from frontdesk.fastpath import FastPathApp
 from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import (
-    ProblemError,
     exception_handlers,
     problem_responses,
 )
@@ -26,7 +25,7 @@ from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.submissions.definition import FormDefinition, load_forms
-from frontdesk.submissions.problems import form_not_found
+from frontdesk.submissions.problems import form_not_found, store_unavailable
 from frontdesk.submissions.store import SubmissionStore, retry_schedule
 from services.content.loader import load_site
 from services.forms.captcha import RESPONSE_FIELDS
@@ -87,7 +86,7 @@ async def definition(
     try:
         secret = await state.secret()
     except redis.RedisError:
-        raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
+        raise store_unavailable() from None
     captcha = form.spam.captcha
     body = PublicDefinition(
         id=form.id,

@@ -1,4 +1,4 @@
-"""The answers of ``POST /v1/forms/{form}/submissions`` (DESIGN.md "Forms API", docs/forms.md).
+"""The answers of ``POST /v1/forms/{form}/submissions`` (docs/forms.md, "POST /v1/forms/{form}/submissions").
 
 API callers get RFC 9457 problem+json for every refusal (:func:`problem_answer`). A *plain HTML
 post* (a browser navigating, no JavaScript) gets :class:`HtmlAnswer`: a 303 to the form's success or

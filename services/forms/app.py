@@ -144,7 +144,7 @@ async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> R
     """Validate, store and queue the staff notification; 201 ``{ok, id, message}``.
 
     422 problem+json with ``message`` (the form's error text) and ``errors: [{field, code,
-    message}]``; 400, 403, 409, 413, 415, 429, 503 as DESIGN.md lists; plain HTML posts get 303 or
+    message}]``; 400, 403, 409, 413, 415, 429, 503 as docs/api.md lists; plain HTML posts get 303 or
     a small HTML page. Never a 2xx for an unstored submission.
     """
     state = _state(request)

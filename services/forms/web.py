@@ -153,7 +153,7 @@ def _trusted(address: IpAddress, trusted: Sequence[IpNetwork]) -> bool:
 
 
 def wants_html(content_type: str, accept: str) -> bool:
-    """A plain HTML post (DESIGN.md): urlencoded or multipart, and ``Accept`` prefers ``text/html``
+    """A plain HTML post (docs/embedding.md): urlencoded or multipart, and ``Accept`` prefers ``text/html``
     to JSON by quality value (RFC 9110 §12.5.1: each type takes the ``q`` of the most specific
     range that matches it; ``q=0`` means "not acceptable"). At equal quality a type named outright
     beats one matched by a range, then the one listed first wins, so a browser's

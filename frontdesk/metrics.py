@@ -55,6 +55,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from frontdesk.litestar_compat import path_template
+
 PREFIX = "frontdesk"
 
 SUBMISSIONS = Counter(
@@ -265,7 +267,7 @@ class RequestMetrics:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; count it, its status and its duration when it is answered."""
-        path = scope.get("path_template") or scope["path"]
+        path = path_template(scope) or scope["path"]
         if scope["type"] != ScopeType.HTTP or path.startswith(_NOT_COUNTED):
             await self.app(scope, receive, send)
             return

@@ -1,7 +1,8 @@
 """``frontdesk worker``: one RQ worker with the scheduler, the JSON serializer and our connection.
 
-Crash recovery (DESIGN.md "Submission lifecycle"): a job whose worker died (SIGKILL, OOM) stays in
-RQ's started registry until its heartbeat expires (two ``FRONTDESK_WORKER_HEARTBEAT`` intervals),
+Crash recovery (docs/worker.md, "Delivery state and guarantees"): a job whose worker died (SIGKILL,
+OOM) stays in RQ's started registry until its heartbeat expires
+(two ``FRONTDESK_WORKER_HEARTBEAT`` intervals),
 the next maintenance run (every ``FRONTDESK_WORKER_MAINTENANCE_INTERVAL``) schedules its retry, and
 the scheduler runs it after the first retry delay (``FRONTDESK_RETRY_BASE_SECONDS``). With the
 defaults (30 s, 30 s, 60 s) a killed job runs again within 30 + 30 + 30 + 60 = 150 s. Each

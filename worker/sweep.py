@@ -1,5 +1,5 @@
-"""The sweep of DESIGN.md "Submission lifecycle": no message stays ``queued`` or ``sending`` without
-a live job.
+"""The sweep (docs/worker.md, "Delivery state and guarantees"): no message stays ``queued`` or
+``sending`` without a live job.
 
 For every stored submission with such a message: a ``sent`` marker brings the record up to date; a job
 that is queued, scheduled, deferred or started is left alone; a job that is gone (lost with Redis, or

@@ -16,7 +16,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 
 from frontdesk.apidocs import openapi_config
-from frontdesk.entry import EntryApp
+from frontdesk.fastpath import FastPathApp
 from frontdesk.internal import NoStore
 from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
 from frontdesk.problems import exception_handlers
@@ -78,7 +78,7 @@ class FormsStaff:
         )
 
 
-def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> EntryApp:
+def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> FastPathApp:
     """The internal app with its own :class:`~services.forms.state.FormsState` (the same Redis
     data as the public app's) over ``catalog``, the public app's forms (same process: the
     readiness answer names the forms the public app cannot serve), else forms loaded anew.
@@ -90,7 +90,7 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> E
         [QueueCollector(state.store.redis, settings.queue_name, MESSAGE_COUNTS)],
         RequestCounters("forms"),
     )
-    app = EntryApp(
+    app = FastPathApp(
         route_handlers=[live, ready, health_workers, metrics, staff_router(FormsStaff(state))],
         middleware=[metrics_middleware],
         logging_config=None,
@@ -99,5 +99,5 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> E
         on_shutdown=[state.redis.aclose],
         openapi_config=openapi_config(title="Frontdesk forms internal API", version="1"),
     )
-    app.entry = RequestIdMiddleware(NoStore(app.routed))
+    app.fast_path = RequestIdMiddleware(NoStore(app.routed))
     return app

@@ -1,43 +1,106 @@
-"""Redis connections. RQ needs the sync client with bytes responses (``decode_responses=False``)."""
+"""Redis connections. RQ needs the sync client with bytes responses (``decode_responses=False``).
+
+Each function takes the process's :class:`~frontdesk.settings.Settings` (or a bare URL, for tools and
+tests). With ``FRONTDESK_REDIS_SENTINELS`` set, the client is redis-py's Sentinel client of the
+primary named ``FRONTDESK_REDIS_SENTINEL_MASTER``: every new connection asks the sentinels where the
+primary is, and a connection to a primary that was demoted (``READONLY``) or died fails and is
+replaced, so a process follows a failover without a restart. ``FRONTDESK_REDIS_URL`` then gives the
+scheme (``rediss://``: TLS), the credentials and the database; its host and port are not used.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
+from redis.connection import parse_url
 from redis.retry import Retry
+
+from frontdesk.settings import Settings, sentinel_address
+
+# Sentinels answer from memory: a second is long for one, and the next one is asked after it.
+SENTINEL_TIMEOUT = 1.0
+
+
+def _common(socket_timeout: float | None) -> dict[str, Any]:
+    return {
+        "decode_responses": False,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 5.0,
+        "health_check_interval": 30,
+        "retry_on_timeout": False,
+    }
+
+
+def _sentinel_kwargs(url: str) -> dict[str, Any]:
+    """The primary's connection arguments from ``url`` without its host and port; ``ssl`` for
+    ``rediss://`` (the Sentinel pool picks its TLS connection class from it).
+    """
+    kwargs = dict(parse_url(url))  # type: ignore[no-untyped-call]
+    for unused in ("host", "port", "path", "connection_class"):
+        kwargs.pop(unused, None)
+    if url.startswith("rediss://"):
+        kwargs["ssl"] = True
+    return kwargs
+
+
+def sentinels(settings: Settings) -> list[tuple[str, int]]:
+    """``FRONTDESK_REDIS_SENTINELS`` as ``(host, port)`` pairs (empty: no Sentinel)."""
+    return [sentinel_address(entry) for entry in settings.redis_sentinels]
 
 
 def connect(
-    url: str, *, socket_timeout: float | None = 5.0, retry: Retry | None = None
+    where: Settings | str, *, socket_timeout: float | None = 5.0, retry: Retry | None = None
 ) -> redis.Redis:
-    """A sync client for ``url`` (``redis://``, ``rediss://`` or ``unix://``); connects lazily.
+    """A sync client of ``where``'s Redis (settings, or a ``redis://``, ``rediss://`` or
+    ``unix://`` URL); connects lazily.
 
     ``socket_timeout`` bounds each command in seconds; RQ's worker needs ``None`` (it blocks on
     ``BLMOVE`` for minutes). ``health_check_interval`` makes a dropped connection reconnect.
     ``retry``: redis-py's retry policy (default: its own, a few attempts); the worker passes one that
-    waits out an outage (``worker.outage``).
+    waits out an outage (``worker.outage``), a failover included (no primary known yet is a
+    ``ConnectionError``).
     """
-    extra = {} if retry is None else {"retry": retry}
-    return redis.Redis.from_url(
-        url,
-        decode_responses=False,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
-        health_check_interval=30,
-        retry_on_timeout=False,
+    extra: dict[str, Any] = {} if retry is None else {"retry": retry}
+    url = where if isinstance(where, str) else where.redis_url
+    if isinstance(where, str) or not where.redis_sentinels:
+        return redis.Redis.from_url(url, **_common(socket_timeout), **extra)
+    manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        sentinels(where),
+        sentinel_kwargs={
+            "socket_timeout": SENTINEL_TIMEOUT,
+            "socket_connect_timeout": SENTINEL_TIMEOUT,
+        },
+    )
+    client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
+        where.redis_sentinel_master,
+        **_sentinel_kwargs(url),
+        **_common(socket_timeout),
         **extra,
     )
+    return client
 
 
-def connect_async(url: str, *, socket_timeout: float | None = 5.0) -> redis.asyncio.Redis:
-    """An asyncio client for ``url`` with the same settings as :func:`connect`; it binds to the
-    event loop that first uses it, so build one per app (the factory), never per module.
+def connect_async(
+    where: Settings | str, *, socket_timeout: float | None = 5.0
+) -> redis.asyncio.Redis:
+    """An asyncio client of ``where``'s Redis with the same settings as :func:`connect`; it binds
+    to the event loop that first uses it, so build one per app (the factory), never per module.
     """
-    return redis.asyncio.Redis.from_url(
-        url,
-        decode_responses=False,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=5.0,
-        health_check_interval=30,
-        retry_on_timeout=False,
+    url = where if isinstance(where, str) else where.redis_url
+    if isinstance(where, str) or not where.redis_sentinels:
+        return redis.asyncio.Redis.from_url(url, **_common(socket_timeout))
+    manager = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        sentinels(where),
+        sentinel_kwargs={
+            "socket_timeout": SENTINEL_TIMEOUT,
+            "socket_connect_timeout": SENTINEL_TIMEOUT,
+        },
     )
+    client: redis.asyncio.Redis = manager.master_for(
+        where.redis_sentinel_master, **_sentinel_kwargs(url), **_common(socket_timeout)
+    )
+    return client

@@ -114,7 +114,7 @@ def send_digest(form_id: str, hour: int) -> str:
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job.
     """
     settings = load_settings()
-    connection = connect(settings.redis_url)
+    connection = connect(settings)
     if connection.exists(_sent_key(form_id, hour)):
         return "already_sent"
     form = load_forms(settings.site_dir).get(form_id)

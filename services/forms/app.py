@@ -341,12 +341,12 @@ def forms_state(settings: Settings) -> FormsState:
     site = load_site(settings.site_dir)
     forms = load_forms(settings.site_dir)
     store = SubmissionStore(
-        connect(settings.redis_url),
+        connect(settings),
         settings.queue_name,
         retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
         int(settings.job_timeout),
     )
-    connection = connect_async(settings.redis_url)
+    connection = connect_async(settings)
     return FormsState(
         settings, forms, site.config.default_region, site.config.base_url, store, connection
     )

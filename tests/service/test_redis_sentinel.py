@@ -1,0 +1,205 @@
+"""Redis behind Sentinel and the replicated acknowledgement, with real ``redis-server`` processes:
+Frontdesk's clients follow a failover, the worker's scheduler keeps scheduling on the new primary,
+and with ``FRONTDESK_REDIS_MIN_REPLICAS`` a submission is 201 only once a replica holds it (503
+``not_replicated`` otherwise, and the visitor's retry is answered with the same submission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from litestar.testing import TestClient
+from redis.sentinel import SentinelConnectionPool
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from frontdesk.redis import connect, connect_async
+from frontdesk.settings import load_settings
+from frontdesk.submissions.record import submission_key
+from services.forms.app import create_app
+from tests.conftest import CLINIC_SITE
+from tests.drills.harness import wait_until
+from tests.drills.sentinels import Node, Topology
+from tests.service.forms_helpers import URL, VALID
+from worker.main import FrontdeskScheduler, build_worker
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def topology(tmp_path: Path) -> Iterator[Topology]:
+    """A primary, one replica and one sentinel (quorum 1), running."""
+    nodes = Topology(tmp_path, replicas=1, sentinels=1, quorum=1)
+    try:
+        nodes.up()
+        yield nodes
+    finally:
+        nodes.down()
+
+
+def _fail_over(topology: Topology) -> Node:
+    """Wait until the replica holds every write, SIGKILL the primary, return the promoted node."""
+    old = topology.primary()
+    assert old is not None
+    client = old.client()
+    assert client.wait(1, 5000) == 1
+    client.close()
+    old.kill()
+    assert wait_until(lambda: topology.primary() not in (old, None), 30), "no failover"
+    new = topology.primary()
+    assert new is not None
+    return new
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]) -> None:
+    for key in list(os.environ):
+        if key.startswith("FRONTDESK_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("FRONTDESK_SITE_DIR", str(CLINIC_SITE))
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_clients_find_the_primary_and_follow_a_failover(
+    topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _env(monkeypatch, topology.settings(db=3))
+    settings = load_settings()
+    sync = connect(settings)
+    assert isinstance(sync.connection_pool, SentinelConnectionPool)
+    sync.set("before", "1")
+    assert topology.nodes[0].client().get("before") is None  # db 3, not db 0
+    assert topology.nodes[0].client(db=3).get("before") == b"1"
+
+    async def write(key: str) -> object:
+        client = connect_async(settings)
+        try:
+            await client.set(key, "1")
+            return await client.get(key)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(write("async-before")) == b"1"
+    new = _fail_over(topology)
+
+    def written() -> bool:
+        try:
+            return bool(sync.set("after", "1"))
+        except redis.ConnectionError:
+            return False  # the old primary's connection fails once, then the pool asks again
+
+    assert wait_until(written, 20)
+    assert new.client(db=3).get("after") == b"1"
+    assert new.client(db=3).get("before") == b"1"
+    assert asyncio.run(write("async-after")) == b"1"
+    assert new.client(db=3).get("async-after") == b"1"
+
+
+def test_the_worker_scheduler_schedules_on_the_promoted_primary(
+    topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _env(monkeypatch, topology.settings(db=2))
+    settings = load_settings()
+    worker = build_worker(settings)
+    queue = Queue(settings.queue_name, connection=worker.connection, serializer=JSONSerializer)
+    due = queue.enqueue_at(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), "os.getpid")
+    new = _fail_over(topology)
+    # Burst mode runs the scheduler in this process: locks, one pass over the due jobs, release.
+    worker._start_scheduler(burst=True)
+    scheduler = worker.scheduler
+    assert isinstance(scheduler, FrontdeskScheduler)
+    # Its client is Frontdesk's Sentinel client, not RQ's rebuild of the worker's pool's arguments.
+    assert isinstance(scheduler.connection.connection_pool, SentinelConnectionPool)
+    assert scheduler.connection is not worker.connection
+    promoted = new.client(db=2)
+    assert promoted.lrange(queue.key, 0, -1) == [due.id.encode()]
+    assert promoted.zcard(queue.scheduled_job_registry.key) == 0
+
+
+@pytest.fixture
+def lone_primary(tmp_path: Path) -> Iterator[Node]:
+    node = Node(tmp_path / "primary")
+    node.start()
+    try:
+        yield node
+    finally:
+        node.kill()
+
+
+def test_without_replicas_a_submission_is_503_and_its_retry_is_the_same_submission(
+    lone_primary: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _env(
+        monkeypatch,
+        {
+            "FRONTDESK_REDIS_URL": f"redis://127.0.0.1:{lone_primary.port}/0",
+            "FRONTDESK_REDIS_MIN_REPLICAS": "1",
+            "FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS": "200",
+        },
+    )
+    primary = lone_primary.client()
+    replica = Node(tmp_path / "replica", replica_of=lone_primary.port)
+    with TestClient(create_app(load_settings())) as client:
+        keyed = client.post(URL, json=VALID, headers={"Idempotency-Key": "visit-1"})
+        assert keyed.status_code == 503
+        assert keyed.headers["Retry-After"] == "2"
+        assert keyed.json()["code"] == "not_replicated"
+        # Stored on the primary, and its email queued once, but not acknowledged.
+        ids = primary.zrange("frontdesk:form:contact:submissions", 0, -1)
+        assert len(ids) == 1
+        first = ids[0].decode()
+        assert primary.lrange("rq:queue:frontdesk", 0, -1) == [f"{first}-staff".encode()]
+
+        replica.start()
+        try:
+            assert wait_until(
+                lambda: replica.client().info("replication")["master_link_status"] == "up", 20
+            )
+            # The visitor's retry (same key) and a second identical post (the duplicate rule).
+            again = client.post(URL, json=VALID, headers={"Idempotency-Key": "visit-1"})
+            assert again.status_code == 201, again.text
+            assert again.json()["id"] == first
+            same = client.post(URL, json=VALID)
+            assert same.status_code == 201
+            assert same.json()["id"] == first
+            assert replica.client().exists(submission_key(first)) == 1
+        finally:
+            replica.kill()
+        assert primary.zcard("frontdesk:form:contact:submissions") == 1
+        assert primary.lrange("rq:queue:frontdesk", 0, -1) == [f"{first}-staff".encode()]
+
+        # A replica that stops acknowledging: a new submission is 503 again, never 201.
+        other = client.post(URL, json={**VALID, "message": "Shoulder pain"})
+        assert other.status_code == 503
+        assert other.json()["code"] == "not_replicated"
+
+
+def test_with_a_replica_a_submission_is_201_after_it_holds_the_record(
+    lone_primary: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replica = Node(tmp_path / "replica", replica_of=lone_primary.port)
+    replica.start()
+    try:
+        assert wait_until(
+            lambda: replica.client().info("replication")["master_link_status"] == "up", 20
+        )
+        _env(
+            monkeypatch,
+            {
+                "FRONTDESK_REDIS_URL": f"redis://127.0.0.1:{lone_primary.port}/0",
+                "FRONTDESK_REDIS_MIN_REPLICAS": "1",
+            },
+        )
+        with TestClient(create_app(load_settings())) as client:
+            answer = client.post(URL, json=VALID)
+        assert answer.status_code == 201
+        # WAIT returned only once the replica acknowledged: it holds the record now.
+        assert replica.client().exists(submission_key(answer.json()["id"])) == 1
+    finally:
+        replica.kill()

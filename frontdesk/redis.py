@@ -15,11 +15,46 @@ from typing import Any
 import redis
 import redis.asyncio
 import redis.asyncio.sentinel
+import redis.connection
 import redis.sentinel
 from redis.connection import parse_url
 from redis.retry import Retry
+from redis.utils import SENTINEL
 
 from frontdesk.settings import Settings, sentinel_address
+
+
+class SentinelConnection(redis.sentinel.SentinelManagedConnection):
+    """redis-py's Sentinel-managed connection, closed when reading an answer fails, as its plain
+    ``Connection`` is.
+
+    redis-py 8's sync ``SentinelManagedConnection.read_response`` defaults ``disconnect_on_error``
+    to ``False`` (``Connection`` and the asyncio one: ``True``). A read cut short (the worker's
+    ``BLMOVE`` interrupted by ``SIGTERM``) then went back to the pool with its answer still to
+    come, and the next command on it read that answer: the worker's shutdown waited out the
+    ``BLMOVE`` and failed its last write with a ``ResponseError`` (seen by the failover drill).
+    """
+
+    def read_response(
+        self,
+        disable_decoding: bool = False,
+        *,
+        timeout: float | object = SENTINEL,
+        disconnect_on_error: bool | None = True,
+        push_request: bool | None = False,
+    ) -> Any:
+        """The answer to the last command; on any error the connection is closed first."""
+        return super().read_response(
+            disable_decoding,
+            timeout=timeout,
+            disconnect_on_error=disconnect_on_error,
+            push_request=push_request,
+        )
+
+
+class SentinelSSLConnection(SentinelConnection, redis.connection.SSLConnection):
+    """:class:`SentinelConnection` over TLS (``rediss://``)."""
+
 
 # Sentinels answer from memory: a second is long for one, and the next one is asked after it.
 SENTINEL_TIMEOUT = 1.0
@@ -37,13 +72,13 @@ def _common(socket_timeout: float | None) -> dict[str, Any]:
 
 def _sentinel_kwargs(url: str) -> dict[str, Any]:
     """The primary's connection arguments from ``url`` without its host and port; ``ssl`` for
-    ``rediss://`` (the Sentinel pool picks its TLS connection class from it).
+    ``rediss://``.
     """
     kwargs = dict(parse_url(url))  # type: ignore[no-untyped-call]
     for unused in ("host", "port", "path", "connection_class"):
         kwargs.pop(unused, None)
     if url.startswith("rediss://"):
-        kwargs["ssl"] = True
+        kwargs["ssl"] = True  # the asyncio pool picks its TLS class from it
     return kwargs
 
 
@@ -75,9 +110,12 @@ def connect(
             "socket_connect_timeout": SENTINEL_TIMEOUT,
         },
     )
+    kwargs = _sentinel_kwargs(url)
+    secure = kwargs.pop("ssl", False)
     client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
         where.redis_sentinel_master,
-        **_sentinel_kwargs(url),
+        connection_class=SentinelSSLConnection if secure else SentinelConnection,
+        **kwargs,
         **_common(socket_timeout),
         **extra,
     )

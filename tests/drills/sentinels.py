@@ -12,6 +12,7 @@ import contextlib
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -124,12 +125,12 @@ class Topology:
         if not wait_until(self._settled, 30, interval=0.2):
             raise AssertionError(f"the sentinels did not see the whole topology: {self._views()}")
 
-    def _views(self) -> list[dict[str, object]]:
-        views = []
+    def _views(self) -> list[dict[str, Any]]:
+        views: list[dict[str, Any]] = []
         for sentinel in self.sentinels:
             client = sentinel.client()
             try:
-                views.append(client.sentinel_master(MASTER))
+                views.append(dict(client.sentinel_master(MASTER)))  # type: ignore[arg-type]
             except redis.RedisError as exc:
                 views.append({"error": str(exc)})
             finally:
@@ -162,7 +163,7 @@ class Topology:
                 continue
             client = sentinel.client()
             try:
-                _, port = client.sentinel_get_master_addr_by_name(MASTER)
+                _, port = client.sentinel_get_master_addr_by_name(MASTER)  # type: ignore[misc]
             except (redis.RedisError, TypeError):
                 continue
             finally:

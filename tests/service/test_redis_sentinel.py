@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +25,10 @@ from frontdesk.redis import connect, connect_async
 from frontdesk.settings import load_settings
 from frontdesk.submissions.record import submission_key
 from services.forms.app import create_app
-from tests.conftest import CLINIC_SITE
+from tests.conftest import CLINIC_SITE, free_port
 from tests.drills.harness import wait_until
 from tests.drills.sentinels import Node, Topology
+from tests.processes import FRONTDESK, frontdesk_env, start, stop
 from tests.service.forms_helpers import URL, VALID
 from worker.main import FrontdeskScheduler, build_worker
 
@@ -203,3 +206,34 @@ def test_with_a_replica_a_submission_is_201_after_it_holds_the_record(
         assert replica.client().exists(submission_key(answer.json()["id"])) == 1
     finally:
         replica.kill()
+
+
+def test_the_worker_stops_at_once_on_sigterm_behind_sentinel(
+    topology: Topology, tmp_path: Path
+) -> None:
+    """SIGTERM interrupts the worker's blocking ``BLMOVE``; the connection it was read on must be
+    closed, not pooled with the answer still to come (the next command, the worker's death
+    registration, would read that answer after the wait: ``ResponseError``, 30 s later)."""
+    env = frontdesk_env(
+        {
+            **topology.settings(db=4),
+            "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
+            "FRONTDESK_SMTP_PORT": str(free_port()),  # nothing listens: the worker starts anyway
+            "FRONTDESK_LOG_FORMAT": "text",
+        }
+    )
+    log = tmp_path / "worker.log"
+    worker = start([FRONTDESK, "worker"], env, log)
+    try:
+        client = topology.nodes[0].client(db=4)
+        assert wait_until(lambda: client.scard("rq:workers") == 1, 30), log.read_text()
+        time.sleep(1.0)  # into its BLMOVE
+        began = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0
+        assert time.monotonic() - began < 10
+    finally:
+        stop(worker)
+    output = log.read_text()
+    assert "unreachable" not in output, output
+    assert client.scard("rq:workers") == 0, "the worker did not register its death"

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.connection
 import redis.asyncio.sentinel
 import redis.connection
 import redis.sentinel
@@ -25,15 +26,24 @@ from frontdesk.settings import Settings, sentinel_address
 
 
 class SentinelConnection(redis.sentinel.SentinelManagedConnection):
-    """redis-py's Sentinel-managed connection, closed when reading an answer fails, as its plain
-    ``Connection`` is.
+    """redis-py's Sentinel-managed connection, mended in two ways (redis-py 8.1; both seen in the
+    failover drill and a demotion test):
 
-    redis-py 8's sync ``SentinelManagedConnection.read_response`` defaults ``disconnect_on_error``
-    to ``False`` (``Connection`` and the asyncio one: ``True``). A read cut short (the worker's
-    ``BLMOVE`` interrupted by ``SIGTERM``) then went back to the pool with its answer still to
-    come, and the next command on it read that answer: the worker's shutdown waited out the
-    ``BLMOVE`` and failed its last write with a ``ResponseError`` (seen by the failover drill).
+    - a connection that was closed (a failed command, a demoted primary's ``READONLY``) connects
+      again to the primary the sentinels name now. redis-py's ``send_packed_command`` reconnects
+      with ``connect_check_health``, to the last address, skipping the Sentinel lookup of
+      ``connect()``: the worker's retried ``BLMOVE`` went back to the demoted primary forever;
+    - a read that fails closes the connection first, as redis-py's plain ``Connection`` does (its
+      Sentinel one defaults ``disconnect_on_error`` to ``False``): a ``BLMOVE`` interrupted by
+      ``SIGTERM`` went back to the pool with its answer still to come, and the next command on it
+      (the worker's death registration) read that answer after the wait, a ``ResponseError``.
     """
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """Send ``command``, connecting first to the current primary when not connected."""
+        if not self._sock:
+            self.connect()  # type: ignore[no-untyped-call]
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
 
     def read_response(
         self,
@@ -54,6 +64,22 @@ class SentinelConnection(redis.sentinel.SentinelManagedConnection):
 
 class SentinelSSLConnection(SentinelConnection, redis.connection.SSLConnection):
     """:class:`SentinelConnection` over TLS (``rediss://``)."""
+
+
+class AsyncSentinelConnection(redis.asyncio.sentinel.SentinelManagedConnection):
+    """The asyncio :class:`SentinelConnection`: it reconnects to the primary the sentinels name
+    now (the asyncio ``send_packed_command`` also reconnects to the last address).
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """Send ``command``, connecting first to the current primary when not connected."""
+        if not self.is_connected:
+            await self.connect()  # type: ignore[no-untyped-call]
+        await super().send_packed_command(command, check_health)
+
+
+class AsyncSentinelSSLConnection(AsyncSentinelConnection, redis.asyncio.connection.SSLConnection):
+    """:class:`AsyncSentinelConnection` over TLS (``rediss://``)."""
 
 
 # Sentinels answer from memory: a second is long for one, and the next one is asked after it.
@@ -138,7 +164,12 @@ def connect_async(
             "socket_connect_timeout": SENTINEL_TIMEOUT,
         },
     )
+    kwargs = _sentinel_kwargs(url)
+    secure = kwargs.pop("ssl", False)
     client: redis.asyncio.Redis = manager.master_for(
-        where.redis_sentinel_master, **_sentinel_kwargs(url), **_common(socket_timeout)
+        where.redis_sentinel_master,
+        connection_class=AsyncSentinelSSLConnection if secure else AsyncSentinelConnection,
+        **kwargs,
+        **_common(socket_timeout),
     )
     return client

@@ -20,6 +20,8 @@ is back the visitor's retry of each is answered 201 with the first id, emailed o
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
@@ -95,6 +97,7 @@ class FailoverDrill(Drill):
         self.redis = Primary(self.topology)  # type: ignore[assignment]
         self.env.update(self.topology.settings())
         self.env["FRONTDESK_WORKER_RECONNECT_MAX"] = "1"
+        self.env["PYTHONFAULTHANDLER"] = "1"
         self.smtp = TimedSmtp(self.started)
         self.env["FRONTDESK_SMTP_PORT"] = str(self.smtp.port)
         self.keys: dict[int, str] = {}
@@ -222,6 +225,9 @@ def test_sentinel_failover_loses_no_acknowledged_inquiry(tmp_path: Path) -> None
 
         stack.settle(stall=60, limit=180)
         report = stack.account()
+        if report.missing_email and stack.worker.process is not None:
+            # Where the worker waits, in its log (PYTHONFAULTHANDLER): SIGABRT dumps every thread.
+            os.kill(stack.worker.process.pid, signal.SIGABRT)
         assert report.missing_record == [], "201 answers without a stored submission"
         assert report.missing_email == [], "201 answers without a staff email"
         # Every inquiry was retried into a 201: no email for a submission never answered 201.

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +28,11 @@ from frontdesk.submissions.record import submission_key
 from services.forms.app import create_app
 from tests.conftest import CLINIC_SITE, free_port
 from tests.drills.harness import wait_until
-from tests.drills.sentinels import Node, Topology
+from tests.drills.sentinels import MASTER, Node, Topology
 from tests.processes import FRONTDESK, frontdesk_env, start, stop
 from tests.service.forms_helpers import URL, VALID
 from worker.main import FrontdeskScheduler, build_worker
+from worker.outage import RedisWatch, RideOut
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -237,3 +239,48 @@ def test_the_worker_stops_at_once_on_sigterm_behind_sentinel(
     output = log.read_text()
     assert "unreachable" not in output, output
     assert client.scard("rq:workers") == 0, "the worker did not register its death"
+
+
+def test_after_a_demotion_clients_reconnect_to_the_new_primary(
+    topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SENTINEL FAILOVER``: the old primary runs on as a replica (``READONLY``). The worker's
+    client retries a failed command on the same connection until Redis answers; it must reconnect to
+    the primary the sentinels name, not to the last address (redis-py reconnects there by itself).
+    The forms service's asyncio client too."""
+    _env(monkeypatch, {**topology.settings(db=5), "FRONTDESK_REDIS_MIN_REPLICAS": "0"})
+    settings = load_settings()
+    ride_out = RideOut(RedisWatch(), cap=0.5)
+    worker_client = connect(settings, socket_timeout=None, retry=ride_out)
+    taken: list[bytes] = []
+
+    def worker_loop() -> None:  # the worker's wait on its queue, across the failover
+        while not taken and not ride_out.giving_up:
+            item = worker_client.blmove("queue", "taken", 1, "LEFT", "RIGHT")
+            if item is not None:
+                taken.append(item)
+
+    waiting = threading.Thread(target=worker_loop)
+    with TestClient(create_app(settings)) as forms:
+        assert forms.post(URL, json=VALID).status_code == 201
+        waiting.start()
+        time.sleep(0.5)  # blocked in BLMOVE on the primary
+        old = topology.primary()
+        sentinel = topology.sentinels[0].client()
+        assert sentinel.execute_command("SENTINEL", "FAILOVER", MASTER) == b"OK"
+        assert wait_until(lambda: topology.primary() not in (old, None), 30), "no failover"
+        new = topology.primary()
+        assert new is not None
+        assert old is not None
+        assert wait_until(lambda: old.client().info("replication")["role"] == "slave", 30)
+        new.client(db=5).rpush("queue", "job")
+        waiting.join(15)
+        if waiting.is_alive():
+            ride_out.give_up()  # its next attempt raises: the thread ends
+            waiting.join(10)
+        assert taken == [b"job"], "the worker's client kept retrying the demoted primary"
+
+        def accepted() -> bool:
+            return forms.post(URL, json={**VALID, "message": "After"}).status_code == 201
+
+        assert wait_until(accepted, 15, interval=0.5)

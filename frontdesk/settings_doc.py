@@ -33,7 +33,7 @@ DESCRIPTIONS: dict[str, str] = {
     "redis_min_replicas": "Replicas that must hold a submission before it is answered 201: "
     "after the write, Redis's `WAIT` (docs/operations.md, Redis). 0: answered when the primary "
     "has it (replication is asynchronous, so a failover may lose it).",
-    "redis_min_replicas_timeout_ms": "Milliseconds the answer waits for "
+    "redis_min_replicas_timeout_ms": "Milliseconds (1 to 4000) the answer waits for "
     "`FRONTDESK_REDIS_MIN_REPLICAS` replicas; fewer by then: 503 `not_replicated` with "
     "`Retry-After`, and the visitor's retry is answered with the same submission.",
     "host": "Listening address of both services (`0.0.0.0` in containers).",

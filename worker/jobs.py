@@ -162,7 +162,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     settings = context.settings
     # In the worker, the client waits out a Redis outage (bounded by the job's timeout), so a
     # message the relay accepted gets its marker when Redis is back instead of being sent again.
-    connection = connect(settings.redis_url, retry=riding_out())
+    connection = connect(settings, retry=riding_out())
     submission = load_submission(connection, submission_id)
     if submission is None:
         log.warning("submission %s is gone (expired or erased); nothing sent", submission_id)

@@ -18,9 +18,11 @@ to (status 0) or when RQ's loop ends on an error it does not handle (status 1, s
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -60,6 +62,24 @@ class FrontdeskScheduler(RQScheduler):
     """
 
     ride_out: RideOut | None = None
+    # Builds the scheduler's client in the process it runs in (set by the worker).
+    client: Callable[[], redis.Redis] | None = None
+
+    @property
+    def connection(self) -> redis.Redis:
+        """The scheduler's client, built by :attr:`client` (Frontdesk's own connection factory).
+
+        RQ rebuilds it from the worker's pool's arguments instead, as a plain ``ConnectionPool``: on
+        a Sentinel client that is a pool of Sentinel-managed connections tied to the worker's
+        pool through a weak proxy (or, with other redis-py versions, arguments a plain pool refuses:
+        rq/rq#2379), which no longer follows the primary as a Sentinel pool does. Without
+        :attr:`client`, RQ's own.
+        """
+        if self._connection is None:
+            if self.client is None:
+                return RQScheduler.connection.fget(self)  # type: ignore[attr-defined,no-any-return]
+            self._connection = self.client()  # type: ignore[assignment]
+        return self._connection  # type: ignore[return-value]
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """SIGTERM/SIGINT: stop after this round; a wait for Redis gives up at its next attempt."""
@@ -142,6 +162,9 @@ class FrontdeskWorker(ContextWorker):
             serializer=self.serializer,
         )
         scheduler.ride_out = self.ride_out
+        scheduler.client = functools.partial(
+            connect, self.frontdesk_settings, socket_timeout=None, retry=self.ride_out
+        )
         self.scheduler = scheduler
         scheduler.acquire_locks()  # type: ignore[no-untyped-call]
         if not scheduler.acquired_locks:
@@ -261,7 +284,7 @@ def build_worker(settings: Settings) -> FrontdeskWorker:
     """
     ride_out = RideOut(RedisWatch(), settings.worker_reconnect_max)
     install(ride_out)
-    connection = connect(settings.redis_url, socket_timeout=None, retry=ride_out)
+    connection = connect(settings, socket_timeout=None, retry=ride_out)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     interval = max(1, int(settings.worker_maintenance_interval))
     worker = FrontdeskWorker(
@@ -323,7 +346,7 @@ def healthy_workers(settings: Settings, hostname: str | None = None) -> list[str
     Raises ``redis.ConnectionError`` or ``redis.TimeoutError`` at once when Redis does not answer (one
     attempt: a probe has seconds, not redis-py's ten retries).
     """
-    connection = connect(settings.redis_url, retry=Retry(NoBackoff(), 0))
+    connection = connect(settings, retry=Retry(NoBackoff(), 0))
     host = hostname or socket.gethostname()
     limit = min(420, max(1, int(settings.worker_maintenance_interval)) + 15) + 60
     names = []

@@ -16,6 +16,7 @@ Frontdesk's own keys (all under :data:`KEY_PREFIX`):
 ``frontdesk:metrics:messages``             delivery outcomes, a hash ``<kind>:<outcome>`` → n
 ``frontdesk:secret_key``                   the generated master key (hex)
 ``frontdesk:keys:derived-since``           when keys were first derived from it (Unix ms)
+``frontdesk:replication-ack``              a counter written before ``WAIT`` (never read)
 =========================================  ====================================================
 
 RQ's keys, as RQ names them (its class attributes, so an RQ upgrade that renames them is
@@ -44,6 +45,10 @@ key itself before then are the previous version's (services/forms/timetrap.py)."
 MESSAGE_COUNTS = "frontdesk:metrics:messages"
 """Delivery outcomes counted by the worker, a hash ``<kind>:<outcome>`` → count, read at scrape
 time (:class:`frontdesk.metrics.QueueCollector`)."""
+
+REPLICATION_ACK = "frontdesk:replication-ack"
+"""A counter incremented on the connection that sends ``WAIT`` (:mod:`frontdesk.submissions.replicas`),
+so the wait covers a write placed after the record; never read."""
 
 IDEMPOTENCY_PREFIX = "frontdesk:idem:"
 """Idempotency claims: ``<prefix><form>:<hash of the key>`` = ``<id>|<body hash>``."""

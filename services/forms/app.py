@@ -227,12 +227,12 @@ def forms_state(settings: Settings, catalog: Catalog | None = None) -> FormsStat
         if catalog.site is None:
             raise ValueError(f"{settings.site_dir}: {catalog.site_problem}")
     store = SubmissionStore(
-        connect(settings.redis_url),
+        connect(settings),
         settings.queue_name,
         retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
         int(settings.job_timeout),
     )
-    connection = connect_async(settings.redis_url)
+    connection = connect_async(settings)
     return FormsState(settings, catalog, store, connection)
 
 

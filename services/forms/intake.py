@@ -21,6 +21,7 @@ from frontdesk.logging import REQUEST_ID
 from frontdesk.networks import normalise_origin
 from frontdesk.problems import ProblemError
 from frontdesk.requestid import new_request_id
+from frontdesk.submissions import replicas
 from frontdesk.submissions.budget import (
     HELD_REASON,
     auto_reply_skip,
@@ -335,11 +336,30 @@ async def _store(
     limits: list[Limit],
     tiers: list[Tier],
 ) -> Stored:
-    """Rate limits, tiers, claims and the write in one round trip (asyncio client)."""
+    """Rate limits, tiers, claims and the write in one round trip (asyncio client); then, with
+    ``FRONTDESK_REDIS_MIN_REPLICAS``, the wait for replicas to hold the answered record (503
+    ``not_replicated`` when they do not in time: a retry is answered with the same record).
+    """
     write = state.store.prepare(submission, form.retention_days, kinds)
     budget = plan(state.settings, form, submission, kinds, write.record, tiers)
+    settings = state.settings
     try:
-        return await state.claimer.run(submission.id, claims, write, limits, budget)
+        stored = await state.claimer.run(submission.id, claims, write, limits, budget)
+        await replicas.confirm(
+            state.redis,
+            stored.id,
+            settings.redis_min_replicas,
+            settings.redis_min_replicas_timeout_ms,
+        )
+        return stored
+    except replicas.NotReplicated as exc:
+        log.warning("submission %s not confirmed by replicas: %s", submission.id, exc)
+        raise ProblemError(
+            503,
+            "not_replicated",
+            "The submission was not yet confirmed; send it again shortly: it will not be doubled.",
+            headers={"Retry-After": "2"},
+        ) from None
     except RateLimited as limited:
         raise _limited(limited) from None
     except IdempotencyConflict:

@@ -4,15 +4,17 @@ real aiosmtpd relay): shown in the body, never in a header, whatever the page's 
 
 from __future__ import annotations
 
+import json
 from email import message_from_bytes, policy
 
 import redis
 
 from tests.relay import Relay
 from tests.service.test_mail_headers import VISITOR, delivered, header_names, post, relay, site
-from tests.service.test_worker_messages import run_jobs
+from tests.service.test_worker_messages import run_jobs, submit, visitor
+from tests.service.test_worker_webhooks import Receiver, hooked, receiver
 
-__all__ = ["relay", "site"]
+__all__ = ["hooked", "receiver", "relay", "site"]
 
 PAGE = "http://127.0.0.1:8000"
 HOSTILE_TITLE = "Quorvane\r\nBcc: v@evil.example\r\nSubject: SPOOF\r\n\r\nBODY"
@@ -69,3 +71,21 @@ def test_a_foreign_page_shows_only_its_origin(relay: Relay, redis_client: redis.
     assert "Sent from: https://elsewhere.example\n" in text
     assert "/p/42" not in text
     assert "Secret" not in text
+
+
+def test_the_webhook_payload_carries_the_source(
+    hooked: Receiver, redis_client: redis.Redis
+) -> None:
+    submission_id = submit(
+        visitor() | {"_source_url": f"{PAGE}/knee.html?utm_source=news", "_source_title": "Knee"}
+    )
+    run_jobs(redis_client)
+    [(_, body)] = hooked.requests
+    payload = json.loads(body)
+    assert payload["id"] == submission_id
+    assert payload["source"] == {
+        "url": f"{PAGE}/knee.html",
+        "title": "Knee",
+        "utm": {"utm_source": "news"},
+        "via": "page",
+    }

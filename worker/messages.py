@@ -116,6 +116,8 @@ def staff_context(form: FormDefinition, submission: Submission) -> dict[str, Any
         "fields": submission.fields,
         "phone": submission.phone,
         "flags": submission.flags,
+        # Where the inquiry came from (a Source, or None for a record kept without one).
+        "source": submission.source,
     }
 
 

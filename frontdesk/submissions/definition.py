@@ -11,7 +11,7 @@ from msgspec import Meta, Struct
 from frontdesk.decoding import where_and_what
 from frontdesk.site import form_files
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
-from frontdesk.submissions.record import MessageKind
+from frontdesk.submissions.record import SOURCE_FIELDS, MessageKind
 
 FieldType = Literal["text", "email", "phone", "textarea", "select", "checkbox"]
 
@@ -271,6 +271,9 @@ def cross_check(form: FormDefinition) -> list[str]:
     else:
         for placeholder in sorted(placeholders - names - {"form"}):
             problems.append(f"$.subject: {{{placeholder}}} is not a field of this form")
+    if form.spam.honeypot in SOURCE_FIELDS:
+        # The embed script fills these on every post: as the honeypot, every inquiry is spam.
+        problems.append(f"$.spam.honeypot: {form.spam.honeypot} is a reserved source field")
     captcha = form.spam.captcha
     if captcha and captcha.verify_url is not None:
         problems.append(

@@ -43,6 +43,7 @@ from frontdesk.submissions.record import MessageKind, Submission, new_submission
 from frontdesk.submissions.script import Claim
 from services.forms.answer import HtmlAnswer, problem_answer
 from services.forms.payload import decode_body
+from services.forms.source import inquiry_source
 from services.forms.spam import captcha_reasons, spam_reasons
 from services.forms.state import FormsState
 from services.forms.validate import Outcome, validate
@@ -209,6 +210,7 @@ async def _intake(
         messages=messages,
         language=language,
         quarantine_reason=reasons[0] if reasons else None,
+        source=inquiry_source(form, data, sent.get("referer")),
     )
     claims = _claims(form, submission, outcome, sent.get("idempotency-key"), body)
     tiers = _tiers(state, form, flags, reasons)

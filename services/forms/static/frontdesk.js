@@ -58,6 +58,23 @@
     return data && data.iso2 ? String(data.iso2).toUpperCase() : "";
   }
 
+  // --- Where the inquiry came from -------------------------------------------------------------
+  // The page's URL, title and standard utm_* parameters, as reserved "_" fields no form field can
+  // be named: a cross-origin fetch sends at most the origin as Referer. The server keeps the path
+  // only for the form's own origins and never puts any of it in a mail header.
+  var UTM_KEYS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"];
+
+  function sourceFields() {
+    var list = [["_source_url", location.href], ["_source_title", document.title || ""]];
+    var params = new URLSearchParams(location.search);
+    UTM_KEYS.forEach(function (key) {
+      var value = params.get(key);
+      if (value) list.push(["_" + key, value]);
+    });
+    return list;
+  }
+  // --- end: where the inquiry came from ------------------------------------------------------------
+
   function note(input, cls) {
     var id = (input.id || fieldName(input)) + "-" + cls;
     var el = document.getElementById(id);
@@ -197,6 +214,8 @@
       show(fail, false);
       clearErrors();
       setLabel(wait);
+      // Added after the retry key's text is taken: the same inquiry from a changed URL is one.
+      sourceFields().forEach(function (pair) { body.data.append(pair[0], pair[1]); });
       Promise.resolve(state.token).then(function (token) {
         if (token) body.data.append("_token", token);
         return fetch(base + "/submissions", {

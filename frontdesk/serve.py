@@ -1,18 +1,24 @@
-"""``frontdesk serve content|forms``: the production ASGI server (granian) for one service."""
+"""``frontdesk serve content|forms``: the production ASGI server (granian) for one service.
+
+With one worker (the default) the service is one process: granian's embedded server runs the app in
+this process's event loop, with no launcher process that only waits. With ``--workers N`` (N > 1)
+granian's launcher forks N server processes and supervises them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import Any
 
-from granian import Granian
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings
-from granian.server import MPServer
 
-from frontdesk.internal import port_is_free
+from frontdesk.internal import not_experimental, port_is_free
 from frontdesk.logging import dict_config
 from frontdesk.settings import Settings
 
@@ -24,20 +30,6 @@ TARGETS = {
 }
 
 
-class _ReloadInPlace(MPServer):
-    """Granian whose ``SIGHUP`` is passed on to the workers instead of respawning them.
-
-    The content service reloads its site on ``SIGHUP`` inside each worker and keeps the last good
-    site when the new one is bad; a respawned worker would have no last good site.
-    """
-
-    def signal_handler_reload(self, *args: Any, **kwargs: Any) -> None:
-        for worker in list(getattr(self, "wrks", [])):
-            pid = getattr(getattr(worker, "inner", None), "pid", None)
-            if pid:
-                os.kill(pid, signal.SIGHUP)
-
-
 class PortInUse(Exception):
     """The service's internal port is taken (another Frontdesk, or anything else)."""
 
@@ -45,8 +37,10 @@ class PortInUse(Exception):
 def serve(service: str, settings: Settings, workers: int = 1) -> None:
     """Run ``service`` on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT (graceful stop).
 
-    Each worker process also answers the service's internal port on ``FRONTDESK_INTERNAL_HOST``
-    (health detail, metrics, staff API; frontdesk/internal.py), opened by the app's startup. Raises
+    One worker (the default) serves in this process; more are forked (:func:`_serve_forked`). The
+    serving process (each, with more workers) also answers the service's internal port on
+    ``FRONTDESK_INTERNAL_HOST`` (health detail, metrics, staff API; frontdesk/internal.py), opened by
+    the app's startup. Raises
     :class:`PortInUse` when that port is already bound: granian listens with ``SO_REUSEPORT``, so a
     second stack on the same internal port would otherwise share it silently.
 
@@ -64,26 +58,84 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
             f"the internal port {settings.internal_host}:{internal} of the {service} service is "
             f"in use; set FRONTDESK_{service.upper()}_INTERNAL_PORT"
         )
-    if workers > 1:
-        # prometheus_client counters live in one process: a scrape would see one worker's share.
-        log.warning(
-            "%d server processes: /metrics (internal port) shows one of them per scrape; "
-            "prefer one process per container and more replicas (docs/operations.md)",
-            workers,
-        )
-    # Free-threaded builds use granian's thread server: workers share the process, no forwarding.
-    server = _ReloadInPlace if service == "content" and Granian is MPServer else Granian
-    server(
-        TARGETS[service],
-        address=settings.host,
-        port=port,
-        interface=Interfaces.ASGI,
-        factory=True,
-        workers=workers,
-        log_access=False,
-        # Applied in granian's worker processes too: the app's lines are JSON there as well.
-        log_dictconfig=dict_config(settings.log_level, settings.log_format, service),
-        http1_settings=HTTP1Settings(
+    options: dict[str, Any] = {
+        "address": settings.host,
+        "port": port,
+        "interface": Interfaces.ASGI,
+        "factory": True,
+        "log_access": False,
+        # The same logging config as this process's (granian applies its own otherwise).
+        "log_dictconfig": dict_config(settings.log_level, settings.log_format, service),
+        "http1_settings": HTTP1Settings(
             header_read_timeout=max(1, int(settings.http_header_read_timeout * 1000))
         ),
-    ).serve()
+    }
+    if workers <= 1:
+        _serve_in_process(_factory(TARGETS[service]), options)
+        return
+    # prometheus_client counters live in one process: a scrape would see one worker's share.
+    log.warning(
+        "%d server processes: /metrics (internal port) shows one of them per scrape; "
+        "prefer one process per container and more replicas (docs/operations.md)",
+        workers,
+    )
+    _serve_forked(service, TARGETS[service], workers, options)
+
+
+def _factory(target: str) -> Callable[[], Any]:
+    """The app factory named ``module:function``."""
+    module, _, name = target.partition(":")
+    factory: Callable[[], Any] = getattr(importlib.import_module(module), name)
+    return factory
+
+
+def _serve_in_process(factory: Callable[[], Any], options: dict[str, Any]) -> None:
+    """Serve ``factory()``'s app with granian's embedded server in this process until SIGTERM or
+    SIGINT (then the app's shutdown runs and requests in flight finish).
+
+    The event loop is granian's choice for its own workers (uvloop when installed, else asyncio).
+    ``SIGHUP`` is the app's: the content service's startup installs its reload handler; until an app
+    installs one, a ``SIGHUP`` is logged and ignored instead of ending the process.
+    """
+    from granian import loops
+    from granian.server.embed import Server
+
+    logging.getLogger("_granian").addFilter(not_experimental)
+    server = Server(factory, **options)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop, server.stop)
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload in this service")
+        )
+        await server.serve()
+
+    loop = loops.get("auto")
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+def _serve_forked(service: str, target: str, workers: int, options: dict[str, Any]) -> None:
+    """Serve ``target`` in ``workers`` processes forked and supervised by granian's launcher.
+
+    For the content service ``SIGHUP`` goes to each worker (each reloads its site in place and keeps
+    its last good site when the new one is bad) instead of granian's respawn, which would start a
+    worker with no last good site. Free-threaded builds use granian's thread server: workers share
+    the process, nothing to forward.
+    """
+    from granian import Granian
+    from granian.server import MPServer
+
+    class ReloadInPlace(MPServer):
+        def signal_handler_reload(self, *args: Any, **kwargs: Any) -> None:
+            for worker in list(getattr(self, "wrks", [])):
+                pid = getattr(getattr(worker, "inner", None), "pid", None)
+                if pid:
+                    os.kill(pid, signal.SIGHUP)
+
+    server = ReloadInPlace if service == "content" and Granian is MPServer else Granian
+    server(target, workers=workers, **options).serve()

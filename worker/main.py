@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,7 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.scheduler import RQScheduler
+from rq.scheduler import run as run_scheduler
 from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
@@ -42,6 +44,8 @@ from worker.pause import pause_point
 from worker.smtp import DeliveryError, ProbeError, probe
 
 log = logging.getLogger("frontdesk.worker")
+
+SCHEDULER_STOP_WAIT = 10.0  # seconds a stopping worker waits for its scheduler's round to end
 
 
 class StartError(Exception):
@@ -53,11 +57,27 @@ class LoopEnded(Exception):
 
 
 class FrontdeskScheduler(RQScheduler):
-    """RQ's scheduler process, whose client is the worker's (it waits out an outage, see
-    ``worker.outage``); stopped during an outage, it exits without a traceback.
+    """RQ's scheduler, run in a thread of the worker's process (:meth:`start`) instead of a process
+    of its own, whose client is the worker's (it waits out an outage, see ``worker.outage``);
+    stopped during an outage, it ends without a traceback.
     """
 
     ride_out: RideOut | None = None
+
+    def start(self) -> threading.Thread:
+        """Run RQ's scheduling loop (one round a second: move due scheduled jobs, i.e. the retries,
+        to the queue) in a daemon thread of this process; RQ forks a process for it, which would
+        only wait. RQ's worker keeps the thread in ``_process``: its maintenance starts a new one
+        when it has ended (an error it did not ride out), as it restarts a dead process.
+        """
+        self._status = self.Status.STARTED
+        thread = threading.Thread(target=run_scheduler, args=(self,), name="scheduler", daemon=True)
+        self._process = thread  # type: ignore[assignment]
+        thread.start()
+        return thread
+
+    def _install_signal_handlers(self) -> None:
+        """None: a thread cannot install signal handlers; the worker's stop the scheduler."""
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """SIGTERM/SIGINT: stop after this round; a wait for Redis gives up at its next attempt."""
@@ -143,7 +163,7 @@ class FrontdeskWorker(Worker):
         if not scheduler.acquired_locks:
             return
         if not burst:
-            scheduler.start()  # type: ignore[no-untyped-call]
+            scheduler.start()
             return
         try:
             scheduler.register_birth()
@@ -151,6 +171,19 @@ class FrontdeskWorker(Worker):
         finally:
             scheduler.release_locks()  # type: ignore[no-untyped-call]
             scheduler.register_death()
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler thread after its current round (RQ's would SIGTERM a process) and wait
+        for it at most :data:`SCHEDULER_STOP_WAIT` seconds: it is a daemon thread, so a round stuck
+        on Redis does not keep the process from exiting.
+        """
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        RQScheduler.request_stop(scheduler)  # type: ignore[no-untyped-call]
+        thread: Any = scheduler._process
+        if isinstance(thread, threading.Thread) and thread.is_alive():
+            thread.join(SCHEDULER_STOP_WAIT)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat; the first after an outage also writes the worker's whole hash and its

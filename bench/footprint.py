@@ -258,8 +258,17 @@ def traffic(content: str, forms: str, connection: redis.Redis) -> dict[str, Any]
     }
 
 
+def compile_tree(tree: Path) -> None:
+    """Bytecode for ``tree``'s own packages, as ``scripts/run`` writes it (the baseline's did not),
+    so that both stacks load bytecode: the comparison is of the process models, not of compiling
+    (the installed packages are compiled by ``uv sync``, shared by both)."""
+    packages = [str(tree / name) for name in ("frontdesk", "services", "worker")]
+    subprocess.run([str(BIN / "python"), "-m", "compileall", "-q", *packages], check=True)
+
+
 def run_stack(tree: Path, pythonpath: Path) -> dict[str, Any]:
     """One stack of ``tree``: start, readiness, memory when ready, traffic, memory after it."""
+    compile_tree(tree)
     with redis_server() as redis_url, smtp_sink(base_env()) as smtp_port:
         ports = {
             name: str(free_port())

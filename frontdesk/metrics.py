@@ -20,7 +20,8 @@ What is exported (names are stable; docs/operations.md lists them for dashboards
   whichever replica or worker did the work: ``frontdesk_queue_jobs{queue, state}`` (``queued`` — the
   queue depth —, ``started``, ``scheduled`` — waiting for a retry —, ``failed``),
   ``frontdesk_workers{queue}``, ``frontdesk_messages_total{kind, outcome}`` (the worker calls
-  :func:`record_message`: ``sent``, ``retried``, ``failed``, ``already_sent``, ``gone``) and
+  :func:`frontdesk.message_counts.record_message`: ``sent``, ``retried``, ``failed``,
+  ``already_sent``, ``gone``) and
   ``frontdesk_redis_up`` (0 when Redis did not answer the scrape).
 
 Counters live in this process (prometheus_client's model): run one server process per container
@@ -53,8 +54,9 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from frontdesk.message_counts import MESSAGES_KEY
+
 PREFIX = "frontdesk"
-MESSAGES_KEY = "frontdesk:metrics:messages"
 
 SUBMISSIONS = Counter(
     f"{PREFIX}_submissions",
@@ -116,15 +118,6 @@ def content_reloaded() -> None:
 def content_reload_failed() -> None:
     """Count one load of the site directory that failed (the last good site is still served)."""
     CONTENT_RELOADS.labels(outcome="error").inc()
-
-
-def record_message(connection: redis.Redis, kind: str, outcome: str) -> None:
-    """Count one delivery attempt's ``outcome`` for message ``kind`` in Redis (``HINCRBY``).
-
-    Kept in Redis, not in the worker process: workers have no HTTP port, and the count must survive
-    their restarts. Raises ``redis.RedisError`` when Redis fails.
-    """
-    connection.hincrby(MESSAGES_KEY, f"{kind}:{outcome}", 1)
 
 
 class QueueCollector(Collector):

@@ -34,6 +34,10 @@ class PortInUse(Exception):
     """The service's internal port is taken (another Frontdesk, or anything else)."""
 
 
+class ServerStopped(Exception):
+    """The app failed its startup or its server stopped without being asked to (logged above)."""
+
+
 def serve(service: str, settings: Settings, workers: int = 1) -> None:
     """Run ``service`` on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT (graceful stop).
 
@@ -91,13 +95,16 @@ def _factory(target: str) -> Callable[[], Any]:
 
 def _serve_in_process(factory: Callable[[], Any], options: dict[str, Any]) -> None:
     """Serve ``factory()``'s app with granian's embedded server in this process until SIGTERM or
-    SIGINT (then the app's shutdown runs and requests in flight finish).
+    SIGINT (then the app's shutdown runs and requests in flight finish). Raises
+    :class:`ServerStopped` when the app's startup failed or the server ended on its own, so that the
+    process exits non-zero and its supervisor restarts it, as granian's launcher exits 1 then.
 
     The event loop is granian's choice for its own workers (uvloop when installed, else asyncio).
     ``SIGHUP`` is the app's: the content service's startup installs its reload handler; until an app
     installs one, a ``SIGHUP`` is logged and ignored instead of ending the process.
     """
     from granian import loops
+    from granian.errors import FatalError
     from granian.server.embed import Server
 
     logging.getLogger("_granian").addFilter(not_experimental)
@@ -115,8 +122,13 @@ def _serve_in_process(factory: Callable[[], Any], options: dict[str, Any]) -> No
     loop = loops.get("auto")
     try:
         loop.run_until_complete(main())
+    except FatalError as exc:  # the app's startup failed; granian logged why
+        raise ServerStopped(f"the app did not start ({exc})") from None
     finally:
         loop.close()
+    if server.interrupt_children:
+        raise ServerStopped("the server stopped on an error (logged above)")
+    log.info("shutdown completed")
 
 
 def _serve_forked(service: str, target: str, workers: int, options: dict[str, Any]) -> None:

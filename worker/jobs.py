@@ -18,7 +18,7 @@ import jinja2
 import redis
 from rq import get_current_job
 
-from frontdesk import metrics
+from frontdesk import message_counts
 from frontdesk.redis import connect
 from frontdesk.settings import Settings, load_settings
 from frontdesk.submissions.record import (
@@ -119,7 +119,7 @@ def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error:
     update_submission(
         connection, submission_id, lambda s: _set_message(s, kind, status="failed", error=error)
     )
-    metrics.record_message(connection, kind, "failed")
+    message_counts.record_message(connection, kind, "failed")
     log.error(
         "submission %s: %s message failed permanently: %s %s",
         submission_id,
@@ -148,7 +148,7 @@ def _transient_or_failed(
     update_submission(
         connection, submission.id, lambda s: _set_message(s, kind, status="queued", error=error)
     )
-    metrics.record_message(connection, kind, "retried")
+    message_counts.record_message(connection, kind, "retried")
     log.warning(
         "submission %s: %s message will be retried: %s", submission.id, kind, exc.code or "-"
     )
@@ -180,7 +180,7 @@ def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submi
         submission.id,
         lambda s: _set_message(s, "webhook", status="sent", message_id=delivery),
     )
-    metrics.record_message(connection, "webhook", "sent")
+    message_counts.record_message(connection, "webhook", "sent")
     log.info("submission %s: webhook delivered (%d)", submission.id, status)
     return "sent"
 
@@ -253,7 +253,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
             s, kind, status="sent", message_id=str(message["Message-ID"]), refused=refused
         ),
     )
-    metrics.record_message(connection, kind, "sent")
+    message_counts.record_message(connection, kind, "sent")
     if refused:
         log.warning(
             "submission %s: %s message sent, but %d recipient(s) refused",

@@ -1,31 +1,41 @@
 """Footprint: the memory of the three roles under ``make run`` (``scripts/run``) on the clinic site,
 per role, after traffic, and each role's time from start to ready; the current tree against the
-process model before it (the baseline), measured in the same run, one stack after the other.
+process model before it (the baseline), measured in the same run, one stack after the other, in two
+conditions.
 
 - The baseline is the tree of ``BASELINE_REF`` (``FOOTPRINT_BASELINE_REF`` overrides it): the last
-  commit with the old process model (each service a granian launcher plus one server process, the
-  worker an RQ worker plus a forked scheduler process), exported with ``git archive`` into a
+  commit of the old process model (each service a granian launcher plus one forked server process,
+  the worker an RQ worker plus a forked scheduler process), exported with ``git archive`` into a
   temporary directory and run with this checkout's ``.venv`` (``PYTHONPATH`` points at the exported
   tree, so its own ``frontdesk``, ``services`` and ``worker`` packages are the ones imported). It
   needs that commit in the repository (not a shallow clone).
+- Conditions. *With bytecode*: every module loads from a ``.pyc`` (``uv sync`` compiles the installed
+  packages, ``scripts/run`` the project's), as ``make run`` has it now; both trees get the same.
+  *Without bytecode*: the environment the first figures were taken in (``PYTHONDONTWRITEBYTECODE=1``
+  and no ``.pyc`` for the installed packages): only the standard library has bytecode, every other
+  module is compiled at each import of each process, which costs start time and leaves ~25 MiB more
+  heap per process. It is simulated with ``PYTHONPYCACHEPREFIX`` (Python then reads bytecode only
+  from a fresh directory, where the standard library is compiled first) without touching ``.venv``.
 - Each stack is ``scripts/run`` of its tree with a private ``redis-server`` (AOF, ``appendfsync
   always``) and an SMTP sink, every port a free one, pinned to the server core; wrk, Redis and the
   sink on the load core.
 - A role is its Python process and every process under it (granian's server processes, RQ's scheduler
   and work horses, multiprocessing's helpers); honcho, its ``sh -c`` wrappers and the static site are
-  not counted. RSS is the sum of each process's ``VmRSS`` (pages shared by forked processes count
+  not counted. RSS is the sum of each process's resident set (pages shared by forked processes count
   once per process, as ``ps`` adds them up); PSS is the sum of ``Pss`` from
   ``/proc/<pid>/smaps_rollup`` (each shared page divided among the processes mapping it, so the sum
   over every process of the machine is its memory in use). PSS also divides shared libraries with
   unrelated processes of the machine that map them, so it moves a little with what else runs.
 - Ready: content and forms when ``/health/ready`` answers 200; the worker when it is registered on
   its queue in Redis. Times are from the start of ``scripts/run``; the roles start side by side.
-- Traffic before the measurement: ``SECONDS`` (default 5) of wrk on the clinic page and on the phone
-  check, then ``SUBMISSIONS`` (default 100) accepted submissions whose staff emails the worker sends,
-  waited for; then 3 s to settle.
+- Traffic before the measurement: ``BENCH_SECONDS`` (default 5) of wrk on the clinic page and as
+  long on the phone check, then ``BENCH_COUNT`` (default 100) accepted submissions whose staff emails
+  the worker sends (a work horse forked per job), waited for; then 3 s to settle.
 
-Writes bench/results/footprint.json. ``BENCH_SECONDS`` shortens the wrk runs; ``BENCH_COUNT``
-changes the number of submissions.
+Writes bench/results/footprint.json: ``comparisons`` (the summary's rows: the totals against the
+limit of 200 MiB PSS, then per condition the totals, PSS per role and start to ready, each against
+the baseline) and ``conditions`` (per condition and tree: ready times, RSS and PSS per role when
+ready and after traffic, the traffic served).
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sysconfig
 import tarfile
 import tempfile
 import time
@@ -258,17 +269,36 @@ def traffic(content: str, forms: str, connection: redis.Redis) -> dict[str, Any]
     }
 
 
-def compile_tree(tree: Path) -> None:
-    """Bytecode for ``tree``'s own packages, as ``scripts/run`` writes it (the baseline's did not),
-    so that both stacks load bytecode: the comparison is of the process models, not of compiling
-    (the installed packages are compiled by ``uv sync``, shared by both)."""
-    packages = [str(tree / name) for name in ("frontdesk", "services", "worker")]
-    subprocess.run([str(BIN / "python"), "-m", "compileall", "-q", *packages], check=True)
+def compile_bytecode(tree: Path) -> None:
+    """Bytecode for ``tree``'s own packages and the installed ones, as ``scripts/run`` and ``uv sync``
+    write it now (up-to-date files are skipped)."""
+    paths = [str(tree / name) for name in ("frontdesk", "services", "worker")]
+    paths.append(sysconfig.get_paths()["purelib"])
+    subprocess.run(
+        [str(BIN / "python"), "-m", "compileall", "-q", "-j0", *paths],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
-def run_stack(tree: Path, pythonpath: Path) -> dict[str, Any]:
-    """One stack of ``tree``: start, readiness, memory when ready, traffic, memory after it."""
-    compile_tree(tree)
+def without_bytecode(prefix: Path) -> dict[str, str]:
+    """The environment of the issue's measurement: the standard library's bytecode only (written
+    under ``prefix``, which Python then reads instead of every ``__pycache__``), the project and
+    the installed packages compiled at each import, nothing written (``PYTHONDONTWRITEBYTECODE``)."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    skip = r"/(test|idlelib|tkinter|turtledemo|lib2to3|ensurepip)/"
+    subprocess.run(
+        [str(BIN / "python"), "-m", "compileall", "-q", "-j0", "-x", skip, stdlib],
+        env={**os.environ, "PYTHONPYCACHEPREFIX": str(prefix)},
+        check=False,  # a few test files of the standard library do not compile, on purpose
+        stdout=subprocess.DEVNULL,
+    )
+    return {"PYTHONPYCACHEPREFIX": str(prefix), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_stack(tree: Path, extra: dict[str, str]) -> dict[str, Any]:
+    """One stack of ``tree`` with ``extra`` in its environment: start, readiness, memory when ready,
+    traffic, memory after it."""
     with redis_server() as redis_url, smtp_sink(base_env()) as smtp_port:
         ports = {
             name: str(free_port())
@@ -285,9 +315,11 @@ def run_stack(tree: Path, pythonpath: Path) -> dict[str, Any]:
             FRONTDESK_SITE_DIR=str(CLINIC),
             FRONTDESK_SMTP_PORT=str(smtp_port),
             FRONTDESK_LOG_LEVEL="INFO",
-            PYTHONPATH=str(pythonpath),
+            PYTHONPATH=str(tree),
             **ports,
         )
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.update(extra)
         content = f"http://127.0.0.1:{ports['FRONTDESK_CONTENT_PORT']}"
         forms = f"http://127.0.0.1:{ports['FRONTDESK_FORMS_PORT']}"
         connection = redis.Redis.from_url(redis_url)
@@ -310,83 +342,103 @@ def total(figures: dict[str, dict[str, Any]], key: str) -> float:
     return round(sum(role[key] for role in figures.values()), 1)
 
 
-def main() -> None:
-    started = meta()
-    with tempfile.TemporaryDirectory() as tmp:
-        baseline_tree = export(BASELINE_REF, Path(tmp))
-        baseline = run_stack(baseline_tree, baseline_tree)
-        print("baseline", baseline, flush=True)
-    current = run_stack(ROOT, ROOT)
-    print("current", current, flush=True)
-    old, new = baseline["after_traffic"], current["after_traffic"]
-    name = "old process model"
-    comparisons = [
+CONDITIONS = {
+    "bytecode": "with bytecode (make run)",
+    "no_bytecode": "without bytecode (PYTHONDONTWRITEBYTECODE, no .pyc)",
+}
+
+
+def processes(count: int) -> str:
+    return f"{count} process{'es' if count != 1 else ''}"
+
+
+def rows(condition: str, old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summary rows of one condition: totals, PSS per role, start to ready per role."""
+    label, name = CONDITIONS[condition], "old process model"
+    before, after = old["after_traffic"], new["after_traffic"]
+    found = [
         comparison(
-            "PSS after traffic, content + forms + worker",
-            total(new, "pss_mib"),
-            LIMIT_PSS_MIB,
-            "the limit",
-            "MiB",
-            target=1.0,
-            lower_is_better=True,
-        ),
-        comparison(
-            "PSS after traffic, content + forms + worker (against the old model)",
-            total(new, "pss_mib"),
-            total(old, "pss_mib"),
+            f"PSS {label}, content + forms + worker",
+            total(after, "pss_mib"),
+            total(before, "pss_mib"),
             name,
             "MiB",
             lower_is_better=True,
         ),
         comparison(
-            "RSS after traffic, content + forms + worker",
-            total(new, "rss_mib"),
-            total(old, "rss_mib"),
+            f"RSS {label}, content + forms + worker",
+            total(after, "rss_mib"),
+            total(before, "rss_mib"),
             name,
             "MiB",
             lower_is_better=True,
         ),
     ]
     for role in ROLES:
-        comparisons.append(
+        found.append(
             comparison(
-                f"{role} PSS after traffic ({new[role]['processes']} process(es))",
-                new[role]["pss_mib"],
-                old[role]["pss_mib"],
-                f"{name}, {old[role]['processes']} process(es)",
+                f"PSS {label}, {role} ({processes(after[role]['processes'])})",
+                after[role]["pss_mib"],
+                before[role]["pss_mib"],
+                f"{name}, {processes(before[role]['processes'])}",
                 "MiB",
                 lower_is_better=True,
             )
         )
     for role in ROLES:
-        comparisons.append(
+        found.append(
             comparison(
-                f"{role} RSS after traffic",
-                new[role]["rss_mib"],
-                old[role]["rss_mib"],
-                name,
-                "MiB",
-                lower_is_better=True,
-            )
-        )
-    for role in ROLES:
-        comparisons.append(
-            comparison(
-                f"{role} start to ready",
-                current["ready_seconds"][role],
-                baseline["ready_seconds"][role],
+                f"start to ready {label}, {role}",
+                new["ready_seconds"][role],
+                old["ready_seconds"][role],
                 name,
                 "s",
                 lower_is_better=True,
             )
         )
+    return found
+
+
+def summary_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row: each condition's total against the limit, then :func:`rows` per condition."""
+    found = [
+        comparison(
+            f"PSS {CONDITIONS[condition]}, content + forms + worker, against the limit",
+            total(results[condition]["current"]["after_traffic"], "pss_mib"),
+            LIMIT_PSS_MIB,
+            "the limit",
+            "MiB",
+            target=1.0,
+            lower_is_better=True,
+        )
+        for condition in CONDITIONS
+    ]
+    for condition in CONDITIONS:
+        found += rows(condition, results[condition]["baseline"], results[condition]["current"])
+    return found
+
+
+def main() -> None:
+    started = meta()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline_tree = export(BASELINE_REF, Path(tmp))
+        cold = without_bytecode(Path(tmp) / "pycache")
+        trees = {"baseline": baseline_tree, "current": ROOT}
+        for condition in ("no_bytecode", "bytecode"):
+            results[condition] = {}
+            for which, tree in trees.items():
+                if condition == "bytecode":
+                    compile_bytecode(tree)
+                extra = cold if condition == "no_bytecode" else {}
+                results[condition][which] = run_stack(tree, extra)
+                print(condition, which, results[condition][which], flush=True)
+    comparisons = summary_rows(results)
     details = {
         "baseline_ref": BASELINE_REF,
         "limit_pss_mib": LIMIT_PSS_MIB,
         "pinning": f"stack on core {SERVER_CPU}; wrk, redis-server, SMTP sink on core {LOAD_CPU}",
-        "python": str(BIN / "python"),
-        "baseline": baseline,
-        "current": current,
+        "conditions": results,
     }
     write_result("footprint", comparisons, details, started)
 

@@ -13,7 +13,7 @@ conditions.
   packages, ``scripts/run`` the project's), as ``make run`` has it now; both trees get the same.
   *Without bytecode*: the environment the first figures were taken in (``PYTHONDONTWRITEBYTECODE=1``
   and no ``.pyc`` for the installed packages): only the standard library has bytecode, every other
-  module is compiled at each import of each process, which costs start time and leaves ~25 MiB more
+  module is compiled at each import of each process, which costs start time and leaves ~10 MiB more
   heap per process. It is simulated with ``PYTHONPYCACHEPREFIX`` (Python then reads bytecode only
   from a fresh directory, where the standard library is compiled first) without touching ``.venv``.
 - Each stack is ``scripts/run`` of its tree with a private ``redis-server`` (AOF, ``appendfsync

@@ -9,7 +9,7 @@ maintenance run also runs :func:`worker.sweep.sweep` and queues the hourly diges
 (:func:`worker.digest.queue_digests`).
 
 Redis outages (``worker.outage``): every Redis client of the worker's processes waits for Redis instead
-of failing, so the parent (same PID), its scheduler process and a running job go on where they were
+of failing, so the worker (same PID), its scheduler thread and a running job go on where they were
 when Redis answers again; the outage is logged once, its end once. The worker exits only when asked
 to (status 0) or when RQ's loop ends on an error it does not handle (status 1, see :func:`run`).
 """
@@ -17,6 +17,7 @@ to (status 0) or when RQ's loop ends on an error it does not handle (status 1, s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -71,7 +72,7 @@ class FrontdeskScheduler(RQScheduler):
         when it has ended (an error it did not ride out), as it restarts a dead process.
         """
         self._status = self.Status.STARTED
-        thread = threading.Thread(target=run_scheduler, args=(self,), name="scheduler", daemon=True)
+        thread = threading.Thread(target=_schedule, args=(self,), name="scheduler", daemon=True)
         self._process = thread  # type: ignore[assignment]
         thread.start()
         return thread
@@ -86,7 +87,7 @@ class FrontdeskScheduler(RQScheduler):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def work(self) -> None:
-        """RQ's scheduling loop, in the scheduler process."""
+        """RQ's scheduling loop, in the scheduler thread."""
         try:
             super().work()  # type: ignore[no-untyped-call]
         except redis.RedisError as exc:
@@ -96,6 +97,15 @@ class FrontdeskScheduler(RQScheduler):
                 "scheduler stopped while Redis was unreachable (%s); its lock expires by itself",
                 type(exc).__name__,
             )
+
+
+def _schedule(scheduler: FrontdeskScheduler) -> None:
+    """The scheduler thread: RQ's ``run`` (it logs an error with its traceback, then raises it
+    again), whose error ends the thread quietly: a thread's uncaught error would be printed a second
+    time, outside the log format.
+    """
+    with contextlib.suppress(Exception):
+        run_scheduler(scheduler)  # type: ignore[no-untyped-call]
 
 
 class FrontdeskWorker(Worker):

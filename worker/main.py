@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import threading
 import time
@@ -32,7 +33,7 @@ from redis.client import Pipeline, PubSub, PubSubWorkerThread
 from redis.retry import Retry
 from rq import Queue, Worker, worker_registration
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.exceptions import DeserializationError
+from rq.exceptions import DeserializationError, StopRequested
 from rq.job import Job
 from rq.scheduler import RQScheduler
 from rq.scheduler import run as run_scheduler
@@ -150,6 +151,19 @@ class FrontdeskWorker(Worker):
             pass  # Redis is away: the sweep's line above already says so; the next run catches up
         except Exception:
             log.exception("the held-posts digest failed; it runs again at the next maintenance")
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop, with the stop signals' handlers installed before it registers the worker and
+        starts the scheduler: RQ installs them after both, so a SIGTERM while either waited for Redis
+        ended the process by the signal's default action. A stop requested before the loop began
+        tears the worker down as one requested in it.
+        """
+        self._install_signal_handlers()  # type: ignore[no-untyped-call]
+        try:
+            return bool(super().work(*args, **kwargs))
+        except StopRequested:
+            self.teardown()
+            return False
 
     def _start_scheduler(
         self,
@@ -335,6 +349,23 @@ def _warm_up(settings: Settings) -> None:
         log.warning("templates not compiled ahead (%s); jobs will compile them", exc)
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGINT before RQ's own handlers took over (:meth:`FrontdeskWorker.work`)."""
+
+
+def _stop_by_raising() -> None:
+    """Until the worker works, SIGTERM and SIGINT raise :class:`_Stopped` instead of ending the
+    process by their default action: building the RQ worker asks Redis, and waits for it during an
+    outage (``worker.outage``), and a stop then is a stop (exit status 0).
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _Stopped
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+
+
 def run(settings: Settings, *, burst: bool = False) -> bool:
     """Work until stopped (or, with ``burst``, until the queue is empty); always with the scheduler,
     since retries with an interval run only under it. Raises :class:`StartError` on bad settings and
@@ -349,9 +380,16 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
     except DeliveryError as exc:
         # A relay that is down now may be up later; jobs wait for it with their retries.
         log.warning("relay not reachable at start (%s); starting anyway", exc)
-    worker = build_worker(settings)
-    log.info("worker %s listening on queue %s", worker.name, settings.queue_name)
-    worked = bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
+    _stop_by_raising()
+    try:
+        worker = build_worker(settings)
+        log.info("worker %s listening on queue %s", worker.name, settings.queue_name)
+        worked = bool(
+            worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        )
+    except _Stopped:
+        log.warning("worker stopped while starting, before it registered")
+        return False
     if not burst and not worker.stop_requested:
         raise LoopEnded(
             "the worker stopped on an error (logged above); exit status 1, so that a supervisor "

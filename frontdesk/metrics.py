@@ -16,6 +16,8 @@ What is exported (names are stable; docs/operations.md lists them for dashboards
   request to an unknown form).
 - ``frontdesk_content_reloads_total{outcome}`` — ``ok`` or ``error``; the content service calls
   :func:`content_reloaded` and :func:`content_reload_failed`.
+- ``frontdesk_forms_reloads_total{outcome}`` — ``ok`` or ``error`` (a form file or ``site.yaml``
+  did not load); the forms service calls :func:`forms_reloaded`.
 - Read from Redis at scrape time by the forms service (:class:`QueueCollector`), so they are right
   whichever replica or worker did the work: ``frontdesk_queue_jobs{queue, state}`` (``queued`` — the
   queue depth —, ``started``, ``scheduled`` — waiting for a retry —, ``failed``),
@@ -86,6 +88,12 @@ CONTENT_RELOADS = Counter(
     ["outcome"],
 )
 
+FORMS_RELOADS = Counter(
+    f"{PREFIX}_forms_reloads",
+    "Reloads of the form files by the forms service, by outcome (ok, error: a file did not load).",
+    ["outcome"],
+)
+
 
 @functools.lru_cache(maxsize=1024)
 def _submissions(form: str, outcome: str, code: str) -> Any:
@@ -118,6 +126,13 @@ def content_reloaded() -> None:
 def content_reload_failed() -> None:
     """Count one load of the site directory that failed (the last good site is still served)."""
     CONTENT_RELOADS.labels(outcome="error").inc()
+
+
+def forms_reloaded(ok: bool) -> None:
+    """Count one reload of the form files: ``ok``, or ``error`` when a file did not load (its form
+    answers 503, the others are served).
+    """
+    FORMS_RELOADS.labels(outcome="ok" if ok else "error").inc()
 
 
 class QueueCollector(Collector):

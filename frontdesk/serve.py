@@ -48,7 +48,8 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
     :class:`PortInUse` when that port is already bound: granian listens with ``SO_REUSEPORT``, so a
     second stack on the same internal port would otherwise share it silently.
 
-    For the content service ``SIGHUP`` reloads the site directory in place.
+    ``SIGHUP`` reloads the site directory in place (pages for the content service, forms and
+    ``site.yaml`` for the forms service).
 
     A client that has not sent its request headers within ``FRONTDESK_HTTP_HEADER_READ_TIMEOUT``
     seconds is disconnected (slowloris); granian's own default is 30 s.
@@ -83,7 +84,7 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
         "prefer one process per container and more replicas (docs/operations.md)",
         workers,
     )
-    _serve_forked(service, TARGETS[service], workers, options)
+    _serve_forked(TARGETS[service], workers, options)
 
 
 def _factory(target: str) -> Callable[[], Any]:
@@ -100,8 +101,8 @@ def _serve_in_process(factory: Callable[[], Any], options: dict[str, Any]) -> No
     process exits non-zero and its supervisor restarts it, as granian's launcher exits 1 then.
 
     The event loop is granian's choice for its own workers (uvloop when installed, else asyncio).
-    ``SIGHUP`` is the app's: the content service's startup installs its reload handler; until an app
-    installs one, a ``SIGHUP`` is logged and ignored instead of ending the process.
+    ``SIGHUP`` is the app's: each service's startup installs its reload handler; until it has, a
+    ``SIGHUP`` is logged and ignored instead of ending the process.
     """
     from granian import loops
     from granian.errors import FatalError
@@ -115,7 +116,7 @@ def _serve_in_process(factory: Callable[[], Any], options: dict[str, Any]) -> No
         for stop in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop, server.stop)
         loop.add_signal_handler(
-            signal.SIGHUP, lambda: log.info("SIGHUP: nothing to reload in this service")
+            signal.SIGHUP, lambda: log.info("SIGHUP before the app started: ignored")
         )
         await server.serve()
 
@@ -131,13 +132,13 @@ def _serve_in_process(factory: Callable[[], Any], options: dict[str, Any]) -> No
     log.info("shutdown completed")
 
 
-def _serve_forked(service: str, target: str, workers: int, options: dict[str, Any]) -> None:
+def _serve_forked(target: str, workers: int, options: dict[str, Any]) -> None:
     """Serve ``target`` in ``workers`` processes forked and supervised by granian's launcher.
 
-    For the content service ``SIGHUP`` goes to each worker (each reloads its site in place and keeps
-    its last good site when the new one is bad) instead of granian's respawn, which would start a
-    worker with no last good site. Free-threaded builds use granian's thread server: workers share
-    the process, nothing to forward.
+    ``SIGHUP`` goes to each worker (each reloads in place and keeps the last good version of what is
+    bad: the content its pages, the forms service its forms and ``site.yaml``) instead of granian's
+    respawn, which would start a worker with none. Free-threaded builds use granian's thread server:
+    workers share the process, nothing to forward.
     """
     from granian import Granian
     from granian.server import MPServer
@@ -149,5 +150,5 @@ def _serve_forked(service: str, target: str, workers: int, options: dict[str, An
                 if pid:
                     os.kill(pid, signal.SIGHUP)
 
-    server = ReloadInPlace if service == "content" and Granian is MPServer else Granian
+    server = ReloadInPlace if Granian is MPServer else Granian
     server(target, workers=workers, **options).serve()

@@ -82,8 +82,9 @@ DESCRIPTIONS: dict[str, str] = {
     "content_cache_control": "`Cache-Control` of public content answers (preview answers are "
     "always `private, no-store`).",
     "content_watch": "`on` or `off`: reload the site when a file of the site directory changes "
-    "(`SIGHUP` always reloads).",
-    "content_reload_debounce": "Seconds of quiet after a file change before the site reloads.",
+    "(`SIGHUP` always reloads); the content service, the forms service and the worker.",
+    "content_reload_debounce": "Seconds of quiet after a file change before the site reloads "
+    "(every process).",
     "captcha_secret": "Server-side secret of the CAPTCHA provider (Turnstile, hCaptcha or "
     "reCAPTCHA) for forms that enable one. A secret.",
     "captcha_verify_url": "Where every form's CAPTCHA is verified instead of its provider's "

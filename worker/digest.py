@@ -26,11 +26,13 @@ from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
-from frontdesk.settings import Settings, load_settings
+from frontdesk.settings import Settings
+from frontdesk.site import form_ids
 from frontdesk.submissions.budget import HELD_COUNT_TTL, HELD_REASON, held_count_key
-from frontdesk.submissions.definition import FormDefinition, load_forms
+from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.record import KEY_PREFIX
 from frontdesk.submissions.store import retry_schedule
+from worker.context import current_context
 from worker.smtp import DeliveryError, deliver
 
 log = logging.getLogger("frontdesk.worker")
@@ -58,7 +60,8 @@ def queue_digests(connection: redis.Redis, settings: Settings, now: float | None
     schedule = retry_schedule(settings.retry_base_seconds, settings.retry_max_hours)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     queued = 0
-    for form_id in sorted(load_forms(settings.site_dir)):
+    # The form files' names are enough here: a broken form's held posts still get their digest.
+    for form_id in sorted(form_ids(settings.site_dir) or ()):
         counts = connection.mget([held_count_key(form_id, hour) for hour in hours])
         for hour, count in zip(hours, counts, strict=True):
             if not count or int(count) <= 0:
@@ -113,11 +116,12 @@ def send_digest(form_id: str, hour: int) -> str:
     ``gone`` (the form or the count no longer exists). Raises
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job.
     """
-    settings = load_settings()
+    context = current_context()
+    settings = context.settings
     connection = connect(settings.redis_url)
     if connection.exists(_sent_key(form_id, hour)):
         return "already_sent"
-    form = load_forms(settings.site_dir).get(form_id)
+    form = context.form(form_id)
     count = connection.get(held_count_key(form_id, hour))
     if form is None or count is None:
         log.warning("digest of form %s for hour %d: nothing to send", form_id, hour)

@@ -20,7 +20,6 @@ from rq import get_current_job
 
 from frontdesk import message_counts
 from frontdesk.redis import connect
-from frontdesk.settings import Settings, load_settings
 from frontdesk.submissions.record import (
     MessageKind,
     MessageStatus,
@@ -30,12 +29,8 @@ from frontdesk.submissions.record import (
     submission_key,
 )
 from frontdesk.submissions.store import load_submission, update_submission
-from worker.messages import (
-    auto_reply_message,
-    build_environment,
-    recipients_of,
-    staff_message,
-)
+from worker.context import JobContext, current_context
+from worker.messages import auto_reply_message, recipients_of, staff_message
 from worker.outage import riding_out
 from worker.pause import pause_point
 from worker.redact import scrub, visitor_values
@@ -98,18 +93,24 @@ def mark_sent(connection: redis.Redis, submission_id: str, kind: MessageKind) ->
     return True
 
 
-def compose(submission: Submission, kind: MessageKind) -> EmailMessage | None:
+class FormBroken(Exception):
+    """The submission's form file does not load and no good definition of it was ever read: the
+    message waits (RQ retries the job) for the file to be fixed.
+    """
+
+
+def compose(context: JobContext, submission: Submission, kind: MessageKind) -> EmailMessage | None:
     """The email of message ``kind``, or ``None`` when there is nothing to send.
 
-    Raises ``RuntimeError`` when the submission's form is no longer defined.
+    Raises :class:`FormBroken` when the form's file is broken and has no last good definition,
+    ``RuntimeError`` when the submission's form is no longer defined.
     """
-    from frontdesk.submissions.definition import load_forms
-
-    settings = load_settings()
-    form = load_forms(settings.site_dir).get(submission.form)
+    form = context.form(submission.form)
+    if form is None and context.is_broken(submission.form):
+        raise FormBroken(f"form {submission.form!r} does not load; the message waits for a fix")
     if form is None:
         raise RuntimeError(f"form {submission.form!r} of submission {submission.id} is not defined")
-    envs = build_environment(settings.site_dir, form.id)
+    envs = context.environments(form.id)
     if kind == "auto_reply":
         return auto_reply_message(form, submission, envs)
     return staff_message(form, submission, envs)
@@ -155,11 +156,11 @@ def _transient_or_failed(
     raise DeliveryError(exc.code, text, permanent=False) from None
 
 
-def _send_webhook(connection: redis.Redis, settings: Settings, submission: Submission) -> str:
-    from frontdesk.submissions.definition import load_forms
+def _send_webhook(connection: redis.Redis, context: JobContext, submission: Submission) -> str:
     from worker.webhooks import post, secret_key
 
-    form = load_forms(settings.site_dir).get(submission.form)
+    settings = context.settings
+    form = context.form(submission.form)
     if form is None or form.webhook is None:
         text = f"form {submission.form!r} has no webhook"
         return _fail(connection, submission.id, "webhook", SmtpError(code=None, text=text))
@@ -193,7 +194,8 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     ``failed``). Raises
     :class:`~worker.smtp.DeliveryError` on a transient failure so RQ retries the job on its schedule.
     """
-    settings = load_settings()
+    context = current_context()
+    settings = context.settings
     # In the worker, the client waits out a Redis outage (bounded by the job's timeout), so a
     # message the relay accepted gets its marker when Redis is back instead of being sent again.
     connection = connect(settings.redis_url, retry=riding_out())
@@ -214,9 +216,12 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         log.info("submission %s: %s message already sent", submission_id, kind)
         return "already_sent"
     if kind == "webhook":
-        return _send_webhook(connection, settings, submission)
+        return _send_webhook(connection, context, submission)
     try:
-        message = compose(submission, kind)
+        message = compose(context, submission, kind)
+    except FormBroken as exc:
+        transient = DeliveryError(None, str(exc), permanent=False)
+        return _transient_or_failed(connection, submission, kind, transient)
     except RuntimeError as exc:
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=str(exc)))
     except jinja2.TemplateError as exc:

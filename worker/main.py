@@ -41,6 +41,7 @@ from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
 from frontdesk.settings import Settings
+from worker.context import ContextWorker, JobContext
 from worker.outage import FIRST_DELAY, RedisWatch, RideOut, install
 from worker.pause import pause_point
 from worker.smtp import DeliveryError, ProbeError, probe
@@ -109,8 +110,10 @@ def _schedule(scheduler: FrontdeskScheduler) -> None:
         run_scheduler(scheduler)  # type: ignore[no-untyped-call]
 
 
-class FrontdeskWorker(Worker):
-    """RQ's forking ``Worker`` with a configurable heartbeat grace, the sweep in its maintenance,
+class FrontdeskWorker(ContextWorker):
+    """RQ's forking ``Worker`` handing its jobs their context (settings, forms, templates: see
+    ``worker.context``, reloaded between jobs), with a configurable heartbeat grace, the sweep in
+    its maintenance,
     jobs whose payload is not JSON failed with a log line instead of a crash, and Redis outages
     waited out (``ride_out``, shared with its scheduler and work horses).
     """
@@ -133,7 +136,7 @@ class FrontdeskWorker(Worker):
         """RQ's maintenance (abandoned jobs retried, registries cleaned), then the sweep and the
         digests of held posts (:mod:`worker.digest`).
         """
-        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        super().run_maintenance_tasks()
         from worker.sweep import sweep
 
         try:
@@ -329,24 +332,18 @@ def build_worker(settings: Settings) -> FrontdeskWorker:
     )
     worker.frontdesk_settings = settings
     worker.ride_out = ride_out
-    _warm_up(settings)
+    worker.context = build_context(settings)
     return worker
 
 
-def _warm_up(settings: Settings) -> None:
-    """Import the job's modules and compile the templates in the parent process: RQ forks a
-    work-horse per job, which then starts with all of it ready instead of redoing it every job.
+def build_context(settings: Settings) -> JobContext:
+    """The jobs' context, built once in the parent process, with the jobs' modules imported: RQ
+    forks a work horse per job, which starts with all of it ready instead of redoing it every job.
     """
-    import jinja2
-
+    import worker.digest
     import worker.jobs  # noqa: F401
-    from frontdesk.submissions.definition import FormsError, load_forms
-    from worker.messages import warm_up
 
-    try:
-        warm_up(settings.site_dir, sorted(load_forms(settings.site_dir)))
-    except (FormsError, OSError, jinja2.TemplateError) as exc:
-        log.warning("templates not compiled ahead (%s); jobs will compile them", exc)
+    return JobContext.build(settings)
 
 
 class _Stopped(Exception):
@@ -383,6 +380,7 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
     _stop_by_raising()
     try:
         worker = build_worker(settings)
+        worker.context.watch()
         log.info("worker %s listening on queue %s", worker.name, settings.queue_name)
         worked = bool(
             worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

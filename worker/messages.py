@@ -22,7 +22,6 @@ looked up in ``<site>/templates/<form id>/``, then ``<site>/templates/``, then t
 
 from __future__ import annotations
 
-import functools
 import re
 from email import policy
 from email.headerregistry import Address
@@ -44,13 +43,13 @@ _SPACE = re.compile(r"\s+")
 Environments = tuple[jinja2.Environment, jinja2.Environment]
 
 
-@functools.lru_cache(maxsize=64)
 def build_environment(site_dir: Path | None = None, form_id: str | None = None) -> Environments:
     """(text, html) jinja2 environments; HTML autoescapes. Site templates override shipped ones:
     ``<site_dir>/templates/<form_id>/`` first, then ``<site_dir>/templates/``, then ours.
 
-    Cached per (site, form): compiling the templates costs more than sending the mail. jinja2
-    still reloads a template whose file changed (``auto_reload``).
+    Built once per form by the worker's job context (:mod:`worker.context`), which compiles the
+    templates ahead: compiling costs more than sending the mail. jinja2 still reloads a template
+    whose file changed (``auto_reload``).
     """
     paths: list[Path] = []
     if site_dir is not None:
@@ -63,14 +62,6 @@ def build_environment(site_dir: Path | None = None, form_id: str | None = None) 
 
 
 TEMPLATE_NAMES = ("staff.txt.j2", "staff.html.j2", "auto_reply.txt.j2", "auto_reply.html.j2")
-
-
-def warm_up(site_dir: Path, form_ids: list[str]) -> None:
-    """Compile every template of every form now, so forked work-horses inherit them compiled."""
-    for form_id in form_ids:
-        for env in build_environment(site_dir, form_id):
-            for name in TEMPLATE_NAMES:
-                env.get_template(name)
 
 
 def clean_header_value(value: str, limit: int = 120) -> str:

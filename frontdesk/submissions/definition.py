@@ -9,6 +9,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from frontdesk.decoding import where_and_what
+from frontdesk.site import form_files
 from frontdesk.submissions.record import MessageKind
 
 FieldType = Literal["text", "email", "phone", "textarea", "select", "checkbox"]
@@ -256,35 +257,49 @@ def cross_check(form: FormDefinition) -> list[str]:
     return problems
 
 
+def load_form_file(site_dir: Path, file: Path) -> FormDefinition:
+    """The form of ``file`` (a ``forms/*.yaml`` of ``site_dir``); raises :class:`FormsError` listing
+    its problems as ``forms/<file>: $.path: message``.
+    """
+    rel = file.relative_to(site_dir).as_posix()
+    if file.is_symlink() or file.parent.is_symlink():
+        # The site directory is content: never read a file of the host through it.
+        raise FormsError([f"{rel}: $: a symbolic link; the site directory takes no links"])
+    try:
+        form = msgspec.yaml.decode(file.read_bytes(), type=FormDefinition)
+    except msgspec.ValidationError as exc:
+        path, message = where_and_what(exc)
+        raise FormsError([f"{rel}: {path}: {message}"]) from None
+    except (msgspec.DecodeError, OSError, UnicodeDecodeError) as exc:
+        raise FormsError([f"{rel}: $: not readable YAML: {exc}"]) from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        # Odd documents (deep nesting, out-of-range values) are still a problem of the file.
+        raise FormsError([f"{rel}: $: not readable YAML: {exc}"]) from None
+    problems: list[str] = []
+    names = [f.name for f in form.fields]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            problems.append(f"{rel}: $.fields[{index}].name: duplicate field {name!r}")
+    problems += [f"{rel}: {problem}" for problem in cross_check(form)]
+    if file.stem != form.id:
+        problems.append(f"{rel}: $.id: {form.id!r} differs from the file name {file.stem!r}")
+    if problems:
+        raise FormsError(problems)
+    return form
+
+
 def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
-    """Every ``forms/*.yaml`` of ``site_dir`` by id; raises :class:`FormsError` listing all problems."""
+    """Every ``forms/*.yaml`` of ``site_dir`` by id; raises :class:`FormsError` listing all problems
+    (the check command's all-or-nothing view; the running processes use
+    :class:`frontdesk.submissions.catalog.Catalog`, which keeps the good forms of a broken site).
+    """
     forms: dict[str, FormDefinition] = {}
     problems: list[str] = []
-    for file in sorted((site_dir / "forms").glob("*.yaml")):
-        rel = file.relative_to(site_dir).as_posix()
-        if file.is_symlink() or file.parent.is_symlink():
-            # The site directory is content: never read a file of the host through it.
-            problems.append(f"{rel}: $: a symbolic link; the site directory takes no links")
-            continue
+    for file in form_files(site_dir).values():
         try:
-            form = msgspec.yaml.decode(file.read_bytes(), type=FormDefinition)
-        except msgspec.ValidationError as exc:
-            path, message = where_and_what(exc)
-            problems.append(f"{rel}: {path}: {message}")
-            continue
-        except (msgspec.DecodeError, OSError) as exc:
-            problems.append(f"{rel}: $: not readable YAML: {exc}")
-            continue
-        if form.id in forms:
-            problems.append(f"{rel}: $.id: duplicate form id {form.id!r}")
-        names = [f.name for f in form.fields]
-        for index, name in enumerate(names):
-            if names.index(name) != index:
-                problems.append(f"{rel}: $.fields[{index}].name: duplicate field {name!r}")
-        problems += [f"{rel}: {problem}" for problem in cross_check(form)]
-        if file.stem != form.id:
-            problems.append(f"{rel}: $.id: {form.id!r} differs from the file name {file.stem!r}")
-        forms[form.id] = form
+            forms[file.stem] = load_form_file(site_dir, file)
+        except FormsError as exc:
+            problems += exc.problems
     if problems:
         raise FormsError(problems)
     return forms

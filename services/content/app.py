@@ -16,9 +16,10 @@ import anyio.to_thread
 import msgspec
 from litestar import HttpMethod, Litestar, Request, Response, route
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, Parameter
 
+from frontdesk.apidocs import openapi_config
+from frontdesk.cursors import CursorError, decode_cursor
 from frontdesk.entry import EntryApp
 from frontdesk.internal import BareReady, NoStore, bare_ready, bare_ready_responses
 from frontdesk.metrics import RequestCounters, prometheus
@@ -35,7 +36,6 @@ from frontdesk.settings import Settings
 from services.content import public
 from services.content.bodies import Body, conditional_answer
 from services.content.cors import ReadCors, ReadCorsMiddleware
-from services.content.cursors import CursorError, decode_cursor
 from services.content.front import FrontDoor, ReadRequest
 from services.content.holder import SiteHolder, running
 from services.content.openapi import add_discriminators
@@ -468,7 +468,7 @@ def create_app(settings: Settings, holder: SiteHolder | None = None) -> ContentA
         ),
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
-        openapi_config=OpenAPIConfig(title="Frontdesk content API", version="1", path="/schema"),
+        openapi_config=openapi_config(title="Frontdesk content API", version="1"),
         on_startup=[add_discriminators],
     )
     # Request ids and CORS wrap Litestar whole, so unrouted answers (404 of an unknown path) carry

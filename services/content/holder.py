@@ -1,6 +1,7 @@
 """The live site of one content process: loads, reloads and rebuilds, swapping one Snapshot.
 
-Reloads come from file changes (watchfiles, debounced), ``SIGHUP`` and ``publish_at`` times. A
+Reloads come from file changes and ``SIGHUP`` (:mod:`frontdesk.watch`, shared with the forms
+service and the worker) and from ``publish_at`` times. A
 reload that fails validation keeps the last good snapshot and records the problems for
 ``/health/ready``. Handlers read :attr:`SiteHolder.snapshot` once per request, so a response is
 built from one version of the site even while a reload swaps it.
@@ -12,14 +13,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import anyio.to_thread
-from watchfiles import awatch
 
 from frontdesk import metrics
 from frontdesk.settings import Settings
+from frontdesk.watch import reloading
 from services.content.loader import SiteError, SiteProblem, load_site
 from services.content.snapshot import Snapshot
 
@@ -123,58 +123,16 @@ class SiteHolder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(delay, _MAX_SLEEP))
 
-    async def watch(self, stop: asyncio.Event) -> None:
-        """Reload after changes under the site directory, debounced by
-        ``FRONTDESK_CONTENT_RELOAD_DEBOUNCE`` seconds, until ``stop`` is set.
-        """
-        debounce = max(1, int(self.settings.content_reload_debounce * 1000))
-        while not stop.is_set():
-            try:
-                async for changes in awatch(
-                    self.settings.site_dir, debounce=debounce, stop_event=stop, recursive=True
-                ):
-                    log.info("site directory changed (%d file(s)); reloading", len(changes))
-                    await self.reload()
-            except Exception:
-                # The directory vanished or the watcher failed: SIGHUP still works; retry later.
-                log.exception("watching %s failed; retrying in 5 s", self.settings.site_dir)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=5)
 
-
-@contextlib.asynccontextmanager
-async def running(holder: SiteHolder) -> AsyncIterator[None]:
-    """App lifespan: the publish timer, the file watcher (``FRONTDESK_CONTENT_WATCH``) and the
-    ``SIGHUP`` handler run while the app serves.
+def running(holder: SiteHolder) -> contextlib.AbstractAsyncContextManager[None]:
+    """App lifespan: the publish timer, the file watcher (``FRONTDESK_CONTENT_WATCH``, debounced by
+    ``FRONTDESK_CONTENT_RELOAD_DEBOUNCE`` seconds) and the ``SIGHUP`` handler run while the app
+    serves (:func:`frontdesk.watch.reloading`).
     """
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(holder.publish_timer(), name="publish-timer")]
-    if holder.settings.content_watch and holder.settings.site_dir.is_dir():
-        tasks.append(asyncio.create_task(holder.watch(stop), name="site-watcher"))
-    loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[bool]] = set()  # strong references until each reload finishes
-
-    def on_hup() -> None:
-        log.info("SIGHUP: reloading %s", holder.settings.site_dir)
-        task = loop.create_task(holder.reload())
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    hup = False
-    try:
-        loop.add_signal_handler(signal.SIGHUP, on_hup)
-        hup = True
-    except (ValueError, RuntimeError, NotImplementedError):
-        # Not the main thread (test clients run the app in a portal thread): no signal handler.
-        log.debug("SIGHUP reload not available in this thread")
-    try:
-        yield
-    finally:
-        stop.set()
-        if hup:
-            loop.remove_signal_handler(signal.SIGHUP)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    return reloading(
+        holder.settings.site_dir,
+        holder.reload,
+        watch_files=holder.settings.content_watch,
+        debounce=holder.settings.content_reload_debounce,
+        tasks=[holder.publish_timer],
+    )

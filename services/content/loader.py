@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from frontdesk.decoding import where_and_what
+from frontdesk.site import form_ids
 from services.content.model import (
     ITEM_TYPES,
     SLUG_RE,
@@ -79,12 +80,6 @@ class Site(msgspec.Struct, frozen=True):
     # Stems of files that did not decode, as "pages/<stem>" or "<collection>/<stem>": references
     # to them are not reported again (the file's own problem says what is wrong).
     broken: frozenset[str] = frozenset()
-
-
-class _FormId(msgspec.Struct):
-    """Just the ``id`` of a form file; the forms service validates the rest."""
-
-    id: str
 
 
 def _decode(root: Path, file: Path, type_: Any, problems: list[SiteProblem]) -> Any | None:
@@ -249,7 +244,7 @@ def load_site(root: Path) -> Site:
     assets_dir = root / "assets"
     assets = _assets(assets_dir) if _inside(root, assets_dir) and assets_dir.is_dir() else {}
     problems.extend(links)
-    forms = _form_ids(root)
+    forms = form_ids(root)
     site = Site(root, config, pages, collections, assets, _mtime(site_file), frozenset(broken))
     problems.extend(check_site(site, forms))
     if problems:
@@ -257,21 +252,7 @@ def load_site(root: Path) -> Site:
     return site
 
 
-def _form_ids(root: Path) -> set[str] | None:
-    """Ids of ``forms/*.yaml`` (``None`` when the folder is absent: form sections go unchecked)."""
-    folder = root / "forms"
-    if not folder.is_dir():
-        return None
-    ids = set()
-    for file in folder.glob("*.yaml"):
-        try:
-            ids.add(msgspec.yaml.decode(file.read_bytes(), type=_FormId).id)
-        except Exception:  # noqa: S112 - a broken form file is the forms checker's to report
-            continue
-    return ids
-
-
-def check_site(site: Site, forms: set[str] | None = None) -> list[SiteProblem]:
+def check_site(site: Site, forms: frozenset[str] | None = None) -> list[SiteProblem]:
     """Cross-file rules, each problem with its file and path:
 
     - headings are not empty and section ids (anchors) are unique on a page;
@@ -279,7 +260,8 @@ def check_site(site: Site, forms: set[str] | None = None) -> list[SiteProblem]:
     - collection sections name a configured collection, either ``pick`` or ``query`` (not both);
       picks resolve to existing items, and a published page never picks a draft;
       sort fields exist on the collection's kind;
-    - form sections name a form of ``forms/`` (when that folder exists);
+    - form sections name a form of ``forms/`` (when that folder exists; the ids are the file
+      names, :func:`frontdesk.site.form_ids`: the form files themselves are the forms service's);
     - images have alt text (WCAG 2.2 SC 1.1.1) and relative ``src`` exists under ``assets/``;
     - navigation links to existing pages; redirects lead to an existing page without a loop and
       never shadow an existing page.
@@ -326,7 +308,7 @@ def _check_image(site: Site, file: str, at: str, image: Image) -> list[SiteProbl
 
 
 def _check_page(
-    site: Site, loaded: LoadedPage, kinds: dict[str, str], forms: set[str] | None
+    site: Site, loaded: LoadedPage, kinds: dict[str, str], forms: frozenset[str] | None
 ) -> list[SiteProblem]:
     problems: list[SiteProblem] = []
     file = loaded.file

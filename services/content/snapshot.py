@@ -16,11 +16,11 @@ from xml.sax.saxutils import escape
 
 import msgspec
 
+from frontdesk.cursors import encode_cursor
 from frontdesk.settings import Settings
 from services.content import public
 from services.content.bodies import EPOCH, Body
 from services.content.build import DEFAULT_EMPTY_MESSAGE, Builder, next_publish_at
-from services.content.cursors import encode_cursor
 from services.content.loader import Site
 
 # Formats that gzip does not shrink; sent in identity encoding only.

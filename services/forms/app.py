@@ -7,32 +7,32 @@ health, health detail and the staff API are on the internal port (services/forms
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import msgspec
 import redis
-from litestar import HttpMethod, Request, Response, get, post, route
+from litestar import HttpMethod, Litestar, Request, Response, get, post, route
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 
+from frontdesk.apidocs import openapi_config
 from frontdesk.entry import EntryApp
 from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import (
     ProblemError,
     exception_handlers,
-    problem_response,
     problem_responses,
 )
 from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
+from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
-from frontdesk.submissions.definition import FormDefinition, load_forms
-from frontdesk.submissions.problems import form_not_found
+from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.problems import missing_form
 from frontdesk.submissions.ratelimit import Limit
 from frontdesk.submissions.store import SubmissionStore, retry_schedule
-from services.content.loader import load_site
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.front import SubmissionDoor
@@ -40,6 +40,7 @@ from services.forms.health import live, public_ready
 from services.forms.intake import cors_headers, submit_form
 from services.forms.openapi import SubmitOperation
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
+from services.forms.reloading import reloading_forms
 from services.forms.state import FormsState
 from services.forms.timetrap import issue_token
 from services.forms.validate import message_for, published_codes
@@ -77,7 +78,7 @@ def _state(request: Request[Any, Any, State]) -> FormsState:
 def _form(state: FormsState, form_id: str) -> FormDefinition:
     form = state.forms.get(form_id)
     if form is None:
-        raise form_not_found(form_id)
+        raise missing_form(state.catalog.broken, form_id)
     return form
 
 
@@ -219,9 +220,7 @@ async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> R
     state = _state(request)
     form = state.forms.get(form_id)
     if form is None:
-        return problem_response(
-            404, "form_not_found", f"There is no form {form_id!r}.", headers={"Vary": "Origin"}
-        )
+        raise missing_form(state.catalog.broken, form_id, headers={"Vary": "Origin"})
     return await submit_form(request, state, form)
 
 
@@ -251,7 +250,7 @@ async def preflight(request: Request[Any, Any, State], form_id: FromPath[str]) -
 @get(
     "/v1/phone/check",
     summary="Check a phone number as a submission would",
-    responses=problem_responses(400, 404, 429),
+    responses=problem_responses(400, 404, 429, 503),
 )
 async def phone_check(
     request: Request[Any, Any, State],
@@ -334,12 +333,20 @@ class FormsApp(EntryApp):
     """
 
 
-def forms_state(settings: Settings) -> FormsState:
-    """Load the forms of ``settings.site_dir`` and connect to Redis (a sync client for the store
-    and RQ, an asyncio one for the submission path); raises on a bad site directory.
+def forms_state(settings: Settings, catalog: Catalog | None = None) -> FormsState:
+    """Load the forms of ``settings.site_dir`` (unless ``catalog`` is given: the public app's, for
+    the internal app of the same process) and connect to Redis (a sync client for the store and RQ,
+    an asyncio one for the submission path).
+
+    Broken form files do not stop the service (their forms answer 503 until fixed); raises
+    ``ValueError`` when ``site.yaml`` gives no ``base_url`` (nothing to resolve redirects against).
+    Pages and collections are the content service's: this service never reads them.
     """
-    site = load_site(settings.site_dir)
-    forms = load_forms(settings.site_dir)
+    if catalog is None:
+        catalog = Catalog(settings.site_dir)
+        catalog.load()
+        if catalog.site is None:
+            raise ValueError(f"{settings.site_dir}: {catalog.site_problem}")
     store = SubmissionStore(
         connect(settings.redis_url),
         settings.queue_name,
@@ -347,14 +354,20 @@ def forms_state(settings: Settings) -> FormsState:
         int(settings.job_timeout),
     )
     connection = connect_async(settings.redis_url)
-    return FormsState(
-        settings, forms, site.config.default_region, site.config.base_url, store, connection
-    )
+    return FormsState(settings, catalog, store, connection)
 
 
 def create_app(settings: Settings) -> FormsApp:
-    """Load the forms of ``settings.site_dir`` and build the app; raises on a bad site directory."""
+    """Load the forms of ``settings.site_dir`` and build the app; raises on a bad ``site.yaml``.
+
+    While it serves, the forms and ``site.yaml`` reload on a change of the site directory and on
+    ``SIGHUP`` (:mod:`services.forms.reloading`).
+    """
     state = forms_state(settings)
+
+    def lifespan(_: Litestar) -> AbstractAsyncContextManager[None]:
+        return reloading_forms(state.catalog, settings)
+
     counters = RequestCounters("forms")
     # The middleware counts this app's requests; /metrics itself is on the internal port.
     metrics_middleware, _ = prometheus("forms", counters=counters)
@@ -377,7 +390,8 @@ def create_app(settings: Settings) -> FormsApp:
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
         on_shutdown=[state.redis.aclose],
-        openapi_config=OpenAPIConfig(title="Frontdesk forms API", version="1"),
+        lifespan=[lifespan],
+        openapi_config=openapi_config(title="Frontdesk forms API", version="1"),
     )
     # Outside Litestar, so unrouted answers get the id too; it binds REQUEST_ID for the handlers
     # (the submission record, the job's meta) and the log lines. Behind it, the front door takes

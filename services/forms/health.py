@@ -4,6 +4,8 @@
 - ``/health/ready`` — Redis answers a PING. On the internal port (:data:`ready`) a failure is 503
   problem+json with Redis's error; on the public port (:data:`public_ready`) only
   ``{"status": "unavailable"}``: the error names hosts and ports, which are nobody else's business.
+  The internal answer is ``degraded`` (still 200: the other forms are served) while form files or
+  ``site.yaml`` do not load, naming the forms that answer 503 and the problems.
 - ``/health/workers`` — internal port only: the workers' health as RQ's worker registry sees it. A
   worker registers itself in Redis and refreshes its key with every heartbeat; RQ drops the key
   when the heartbeat stops (the worker's TTL), so a listed worker is alive. The forms service is
@@ -99,6 +101,17 @@ def health_workers(request: Request[Any, Any, State]) -> Response[WorkersOut]:
     return Response(found)
 
 
+class ReadyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The internal ``/health/ready``: ``ok``, or ``degraded`` with the forms that answer 503
+    ``form_unavailable`` (``unavailable_forms``, ids) and every problem of the site's form files and
+    ``site.yaml`` (``errors``, ``file: $.path: message``).
+    """
+
+    status: str
+    unavailable_forms: list[str] = []
+    errors: list[str] = []
+
+
 # Load-balancer probes may send HEAD: the health routes answer it too (RFC 9110 §9.3.2).
 GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 
@@ -121,15 +134,25 @@ async def _ping(request: Request[Any, Any, State]) -> None:
     summary="Redis answers",
     responses=problem_responses(503),
 )
-async def ready(request: Request[Any, Any, State]) -> dict[str, str]:
-    """200 ``{"status": "ok"}`` when Redis answers a PING; else 503 problem+json naming the error
-    (internal port).
+async def ready(request: Request[Any, Any, State]) -> Response[ReadyOut]:
+    """200 ``{"status": "ok"}`` when Redis answers a PING; 200 ``{"status": "degraded",
+    "unavailable_forms": [...], "errors": [...]}`` while form files (those forms answer 503) or
+    ``site.yaml`` (its last good settings are used) do not load; 503 problem+json naming Redis's
+    error when it does not answer (internal port).
     """
     try:
         await _ping(request)
     except Exception as exc:
         raise ProblemError(503, "redis_unavailable", f"Redis does not answer: {exc}") from None
-    return {"status": "ok"}
+    catalog = request.app.state.forms.catalog
+    errors = catalog.problems
+    return Response(
+        ReadyOut(
+            status="degraded" if errors else "ok",
+            unavailable_forms=sorted(catalog.broken),
+            errors=errors,
+        )
+    )
 
 
 @route(

@@ -8,25 +8,79 @@ Every answer is ``Cache-Control: no-store`` and carries ``X-Request-ID``.
 
 from __future__ import annotations
 
-from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+import redis.asyncio
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+
+from frontdesk.apidocs import openapi_config
 from frontdesk.entry import EntryApp
 from frontdesk.internal import NoStore
 from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
 from frontdesk.problems import exception_handlers
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
+from frontdesk.staff_tokens import StaffToken
+from frontdesk.submissions.catalog import Catalog
+from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.staff import staff_router
+from frontdesk.submissions.store import SubmissionStore
 from services.forms.app import forms_state
 from services.forms.health import health_workers, live, ready
-from services.forms.staff import staff_routes
+from services.forms.state import FormsState
+from services.forms.web import client_bucket, forwarded_for_lines
 
 
-def create_internal_app(settings: Settings) -> EntryApp:
-    """The internal app with its own :class:`~services.forms.state.FormsState` (the same Redis
-    data as the public app's); raises on a bad site directory.
+class FormsStaff:
+    """The forms service's :class:`~frontdesk.submissions.staff.StaffContext`: its state's store,
+    Redis client, forms and staff tokens, read through at every request, and the client bucket
+    of its submissions' limits.
     """
-    state = forms_state(settings)
+
+    def __init__(self, state: FormsState) -> None:
+        self._state = state
+
+    @property
+    def store(self) -> SubmissionStore:
+        """The state's submission store."""
+        return self._state.store
+
+    @property
+    def redis(self) -> redis.asyncio.Redis:
+        """The state's asyncio Redis client."""
+        return self._state.redis
+
+    @property
+    def forms(self) -> Mapping[str, FormDefinition]:
+        """The forms loaded now."""
+        return self._state.forms
+
+    @property
+    def staff_tokens(self) -> Sequence[StaffToken]:
+        """``FRONTDESK_STAFF_TOKENS`` of the settings."""
+        return self._state.settings.staff_tokens
+
+    def client_bucket(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        """The client behind trusted proxies, IPv6 by ``FRONTDESK_IPV6_PREFIX``: the bucket the
+        submissions' limits count.
+        """
+        peer = connection.client.host if connection.client else None
+        return client_bucket(
+            peer,
+            forwarded_for_lines(connection.headers),
+            self._state.trusted_proxies,
+            self._state.settings.ipv6_prefix,
+        )
+
+
+def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> EntryApp:
+    """The internal app with its own :class:`~services.forms.state.FormsState` (the same Redis
+    data as the public app's) over ``catalog``, the public app's forms (same process: the
+    readiness answer names the forms the public app cannot serve), else forms loaded anew.
+    """
+    state = forms_state(settings, catalog)
     # Staff requests are counted in the service's series; health and metrics never are.
     metrics_middleware, metrics = prometheus(
         "forms",
@@ -34,13 +88,13 @@ def create_internal_app(settings: Settings) -> EntryApp:
         RequestCounters("forms"),
     )
     app = EntryApp(
-        route_handlers=[live, ready, health_workers, metrics, *staff_routes()],
+        route_handlers=[live, ready, health_workers, metrics, staff_router(FormsStaff(state))],
         middleware=[metrics_middleware],
         logging_config=None,
         state=State({"forms": state}),
         exception_handlers=exception_handlers(),
         on_shutdown=[state.redis.aclose],
-        openapi_config=OpenAPIConfig(title="Frontdesk forms internal API", version="1"),
+        openapi_config=openapi_config(title="Frontdesk forms internal API", version="1"),
     )
     app.entry = RequestIdMiddleware(NoStore(app.routed))
     return app

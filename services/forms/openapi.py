@@ -1,9 +1,9 @@
 """OpenAPI operations of the forms routes that Litestar cannot describe from their signatures.
 
 The submission handler reads its body itself (three media types) and answers a plain HTML post
-with an HTML page or a 303; the staff list also streams CSV and JSON Lines. These ``Operation``
-subclasses (``operation_class=`` on the route) add what the document would otherwise leave out, so
-clients and the schemathesis fuzzing (``tests/fuzz``) can rely on it.
+with an HTML page or a 303. This ``Operation`` subclass (``operation_class=`` on the route) adds
+what the document would otherwise leave out, so clients and the schemathesis fuzzing
+(``tests/fuzz``) can rely on it.
 """
 
 from __future__ import annotations
@@ -72,22 +72,4 @@ class SubmitOperation(Operation):
             ),
             content={HTML: OpenAPIMediaType(schema=_TEXT)},
         )
-        self.responses = responses
-
-
-@dataclass
-class StaffListOperation(Operation):
-    """``GET /v1/forms/{form_id}/submissions``: 200 is JSON (a page), or with ``format=csv`` /
-    ``format=jsonl`` a CSV (RFC 4180) or JSON Lines stream of every matching submission.
-    """
-
-    def __post_init__(self) -> None:
-        responses = self.responses or {}
-        ok = responses.get("200")
-        if isinstance(ok, OpenAPIResponse):
-            ok.content = {
-                **(ok.content or {}),
-                "text/csv": OpenAPIMediaType(schema=_TEXT),
-                "application/jsonl": OpenAPIMediaType(schema=_TEXT),
-            }
         self.responses = responses

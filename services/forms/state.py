@@ -8,6 +8,7 @@ import redis.asyncio
 
 from frontdesk.networks import IpNetwork, parse_networks
 from frontdesk.settings import Settings
+from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.claims import Claimer
 from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.ratelimit import RateLimiter
@@ -17,24 +18,23 @@ from services.forms.timetrap import LegacyKey
 
 
 class FormsState:
-    """Settings, form definitions by id, the site's ``default_region`` and ``base_url``, the
-    submission store (sync client, for RQ and the staff API), the asyncio client of the submission
-    path (``redis``), rate limiter, claimer, trusted proxy networks and the signing secret.
+    """Settings, the reloadable forms and site settings (``catalog``: :attr:`forms`,
+    :attr:`default_region`, :attr:`base_url` read through it), the submission store (sync client,
+    for RQ and the staff API), the asyncio client of the submission path (``redis``), rate limiter,
+    claimer, trusted proxy networks and the signing secret.
     """
 
     def __init__(
         self,
         settings: Settings,
-        forms: dict[str, FormDefinition],
-        default_region: str,
-        base_url: str,
+        catalog: Catalog,
         store: SubmissionStore,
         connection: redis.asyncio.Redis,
     ) -> None:
+        if catalog.site is None:
+            raise ValueError(f"the site settings of {catalog.site_dir} have not loaded")
         self.settings = settings
-        self.forms = forms
-        self.default_region = default_region
-        self.base_url = base_url
+        self.catalog = catalog
         self.store = store
         self.redis = connection
         self.limiter = RateLimiter(connection)
@@ -42,6 +42,23 @@ class FormsState:
         self.trusted_proxies: list[IpNetwork] = parse_networks(settings.trusted_proxies)
         self._secret: bytes | None = None
         self.legacy: LegacyKey | None = None
+
+    @property
+    def forms(self) -> dict[str, FormDefinition]:
+        """The forms whose file is good now, by id (a reload swaps the whole dictionary)."""
+        return self.catalog.forms
+
+    @property
+    def default_region(self) -> str:
+        """The site's phone region (ISO 3166-1 alpha-2), from ``site.yaml``'s last good load."""
+        assert self.catalog.site is not None  # checked at construction; a reload keeps the last
+        return self.catalog.site.default_region
+
+    @property
+    def base_url(self) -> str:
+        """The site's ``base_url``, from ``site.yaml``'s last good load."""
+        assert self.catalog.site is not None
+        return self.catalog.site.base_url
 
     async def secret(self) -> bytes:
         """The time trap's key (``time-trap``, :mod:`frontdesk.submissions.secret`), cached with

@@ -277,8 +277,8 @@ def test_a_real_visitor_reaches_staff_after_a_flood_filled_the_form_cap(
 def test_a_held_post_is_released_by_staff_like_any_quarantined_one(
     make_client: ClientFactory, smtp_server: tuple[Inbox, int], redis_client: redis.Redis
 ) -> None:
-    """What the staff release action does (services/forms/staff.py): every message the form
-    defines, the auto-reply's left out for a post not from the form page.
+    """What the staff release action does (frontdesk/submissions/staff/controller.py): every
+    message the form defines, the auto-reply's left out for a post not from the form page.
     """
     inbox, port = smtp_server
     early_in_an_hour()

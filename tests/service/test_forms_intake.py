@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -16,7 +17,6 @@ import msgspec
 import pytest
 import redis
 
-from frontdesk.submissions.definition import FormsError
 from frontdesk.submissions.record import Submission
 from frontdesk.submissions.secret import derive, key_for
 from services.forms.timetrap import issue_token
@@ -804,19 +804,21 @@ def test_a_form_cannot_send_the_captcha_secret_elsewhere(
     make_client: ClientFactory, verifier: str
 ) -> None:
     """The site directory is content: a form naming its own ``verify_url`` (an editor's collector)
-    is refused at load, and the CAPTCHA secret goes only where the code or ops say."""
+    is refused at load (the form answers 503 and the problem is on the internal readiness
+    answer), and the CAPTCHA secret goes only where the code or ops say."""
     extra = (
         "spam:\n  captcha: {provider: turnstile, site_key: site-1, "
         f"verify_url: '{verifier}', timeout: 0.5}}\n"
     )
     _Verifier.answers = [b'{"success": true}']
-
-    def post() -> None:
-        client = make_client(forms={"cap": form_yaml("cap", extra)}, captcha_secret="shh")
-        client.post("/v1/forms/cap/submissions", json={**VALID, "cf-turnstile-response": "t"})
-
-    with pytest.raises(FormsError, match=r"verify_url: .*FRONTDESK_CAPTCHA_VERIFY_URL"):
-        post()
+    client = make_client(forms={"cap": form_yaml("cap", extra)}, captcha_secret="shh")
+    response = client.post(
+        "/v1/forms/cap/submissions", json={**VALID, "cf-turnstile-response": "t"}
+    )
+    assert response.status_code == 503
+    assert response.json()["code"] == "form_unavailable"
+    [problem] = client.app.state.forms.catalog.problems
+    assert re.search(r"verify_url: .*FRONTDESK_CAPTCHA_VERIFY_URL", problem)
     assert _Verifier.seen == []
 
 

@@ -7,8 +7,8 @@ import gzip
 
 import pytest
 
+from frontdesk.cursors import CursorError, decode_cursor, encode_cursor
 from services.content.bodies import Body, etag_matches, not_modified_since
-from services.content.cursors import CursorError, decode_cursor, encode_cursor
 
 WHEN = dt.datetime(2026, 11, 1, 10, 30, 15, 123456, tzinfo=dt.UTC)
 

@@ -104,7 +104,7 @@ def test_vendored_script_without_a_licence_header_is_an_error(tmp_path: Path) ->
     vendored = tmp_path / "services" / "forms" / "static" / "vendor" / "thing"
     vendored.mkdir(parents=True)
     (vendored / "thing.min.js").write_text("var a=1;", encoding="utf-8")
-    with pytest.raises(licences.LicenceError, match=r"no 'Name vX\.Y\.Z"):
+    with pytest.raises(licences.LicenceError, match=r"nor a 'Name vX\.Y\.Z"):
         licences.assets(tmp_path)
     (vendored / "thing.min.js").write_text(
         "/*!\n * Thing v1.2.3\n * Licensed under the MIT license\n */\nvar a=1;", encoding="utf-8"
@@ -112,6 +112,29 @@ def test_vendored_script_without_a_licence_header_is_an_error(tmp_path: Path) ->
     assert licences.assets(tmp_path) == [
         licences.Entry("Thing", "1.2.3", "MIT", "services/forms/static/vendor/thing/")
     ]
+
+
+def test_vendored_npm_package_is_named_by_its_package_json(tmp_path: Path) -> None:
+    for top in licences.ASSET_ROOTS:
+        (tmp_path / top).mkdir()
+    vendored = tmp_path / "frontdesk" / "docs" / "vendor" / "viewer"
+    vendored.mkdir(parents=True)
+    (vendored / "viewer.js").write_text("/*! see LICENSE */var a=1;", encoding="utf-8")
+    (vendored / "viewer.css").write_text("a{}", encoding="utf-8")
+    (vendored / "package.json").write_text(
+        '{"name": "viewer-dist", "version": "4.5.6", "license": "Apache-2.0"}', encoding="utf-8"
+    )
+    assert licences.assets(tmp_path) == [
+        licences.Entry("viewer-dist", "4.5.6", "Apache-2.0", "frontdesk/docs/vendor/viewer/")
+    ]
+
+
+def test_the_api_viewers_are_listed_as_served_by_the_image() -> None:
+    rows = table_rows(licences.render(ROOT), "Front-end assets")
+    listed = {row[0]: row for row in rows}
+    assert listed["redoc"][2] == "MIT"
+    assert listed["swagger-ui-dist"][2] == "Apache-2.0"
+    assert listed["redoc"][4] == listed["swagger-ui-dist"][4] == "image (served)"
 
 
 def test_the_project_is_apache_2_and_the_image_carries_both_files() -> None:

@@ -4,9 +4,9 @@
 parameters or body are read: a request without a valid token never gets a 400 about its query and
 never has its body parsed. In order:
 
-1. **Throttle** (per client, :func:`_client_bucket`): after :data:`FAILURES` failed tokens within a
-   fixed window of :data:`WINDOW` seconds, every staff request from that client is answered 429
-   ``too_many_failures`` with ``Retry-After`` until the window ends — a right token too: were it
+1. **Throttle** (per client, ``StaffContext.client_bucket``): after :data:`FAILURES` failed tokens
+   within a fixed window of :data:`WINDOW` seconds, every staff request from that client is answered
+   429 ``too_many_failures`` with ``Retry-After`` until the window ends — a right token too: were it
    accepted, each refused guess would still tell the guesser "wrong", and the throttle would only
    slow the winning guess down. Kept in Redis, so every replica shares the count; not lifted by
    ``FRONTDESK_RATE_LIMITS=off`` (that switch is for visitor limits in benchmarks).
@@ -19,26 +19,33 @@ never has its body parsed. In order:
    Routes on one submission check its form once the record is loaded (:func:`require_form`).
 
 The matching :class:`~frontdesk.staff_tokens.StaffToken` is left in the request's state for the
-handler (:func:`staff_token`). Redis failing on the throttle check is a 503 ``store_unavailable``,
-as every staff route answers without Redis.
+handler (:func:`staff_token`, also the routes' ``token`` dependency). Redis failing on the throttle
+check is a 503 ``store_unavailable``, as every staff route answers without Redis.
+
+:func:`staff_guard` builds the guard over a mounting service's
+:class:`~frontdesk.submissions.staff.context.StaffContext`: a closure, which Litestar keeps as it
+is when it copies the routers it registers (a context's Redis clients cannot be copied).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 import redis.asyncio
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
+from litestar.types import Guard
 
 from frontdesk.problems import ProblemError
 from frontdesk.staff_tokens import StaffAction, StaffToken
+from frontdesk.submissions.problems import store_unavailable
 from frontdesk.submissions.ratelimit import LIMITS_LUA, Limit, wait_seconds, window_args
-from services.forms.state import FormsState
-from services.forms.web import client_bucket, forwarded_for_lines
+from frontdesk.submissions.staff.context import StaffContext
 
 audit = logging.getLogger("frontdesk.audit")
 
@@ -74,32 +81,6 @@ class StaffThrottle:
         return wait_seconds(int(await self._fail(keys=keys, args=args)))
 
 
-def _client_bucket(connection: ASGIConnection[Any, Any, Any, Any], state: FormsState) -> str:
-    """The one place the staff API names its client (the throttle's key and the log's ``client``).
-
-    The same bucket as the submissions' limits: the client behind trusted proxies, IPv6 by prefix.
-    """
-    peer = connection.client.host if connection.client else None
-    return client_bucket(
-        peer,
-        forwarded_for_lines(connection.headers),
-        state.trusted_proxies,
-        state.settings.ipv6_prefix,
-    )
-
-
-def _throttle(connection: ASGIConnection[Any, Any, Any, Any], state: FormsState) -> StaffThrottle:
-    app_state = connection.app.state
-    throttle: StaffThrottle | None = app_state.get("staff_throttle")
-    if throttle is None:
-        throttle = app_state["staff_throttle"] = StaffThrottle(state.redis)
-    return throttle
-
-
-def _unavailable() -> ProblemError:
-    return ProblemError(503, "store_unavailable", "Redis does not answer.")
-
-
 def _presented(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     scheme, _, presented = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
@@ -107,7 +88,7 @@ def _presented(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return presented.strip()
 
 
-def _matching(tokens: tuple[StaffToken, ...], presented: str) -> StaffToken | None:
+def _matching(tokens: Sequence[StaffToken], presented: str) -> StaffToken | None:
     given = presented.encode()
     found = None
     for token in tokens:  # every token compared, in constant time each
@@ -125,64 +106,72 @@ def _action(
     return action
 
 
-async def staff_guard(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    """Throttle, authenticate and authorise a staff request (see the module doc); raises
-    :class:`~frontdesk.problems.ProblemError` 429, 401, 403 or 503.
+def staff_guard(context: StaffContext) -> Guard:
+    """The Litestar guard of the staff routes over ``context``, with one :class:`StaffThrottle`
+    over ``context.redis`` (its scripts registered once).
     """
-    state: FormsState = connection.app.state.forms
-    bucket = _client_bucket(connection, state)
-    throttle = _throttle(connection, state)
-    try:
-        wait = await throttle.wait(bucket)
-    except redis.RedisError:
-        raise _unavailable() from None
-    if wait:
-        raise ProblemError(
-            429,
-            "too_many_failures",
-            f"Too many invalid staff tokens from this client; try again in {wait} seconds.",
-            headers={"Retry-After": str(wait)},
-        )
-    presented = _presented(connection)
-    if presented is None:
-        raise ProblemError(
-            401,
-            "unauthorized",
-            "Send Authorization: Bearer <staff token>.",
-            headers={"WWW-Authenticate": _CHALLENGE},
-        )
-    action = _action(connection, handler)
-    token = _matching(state.settings.staff_tokens, presented)
-    if token is None:
+    throttle = StaffThrottle(context.redis)
+
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        """Throttle, authenticate and authorise a staff request (see the module doc); raises
+        :class:`~frontdesk.problems.ProblemError` 429, 401, 403 or 503.
+        """
+        bucket = context.client_bucket(connection)
         try:
-            now_waits = await throttle.failed(bucket)
+            wait = await throttle.wait(bucket)
         except redis.RedisError:
-            raise _unavailable() from None
-        audit.warning("staff token invalid client=%s action=%s", bucket, action)
-        if now_waits:
-            audit.warning("staff tokens throttled client=%s seconds=%d", bucket, now_waits)
-        raise ProblemError(
-            401,
-            "invalid_token",
-            "The staff token is not valid.",
-            headers={
-                "WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token", '
-                'error_description="unknown token"'
-            },
-        )
-    if not token.may(action):
-        raise ProblemError(403, "action_not_allowed", f"This staff token may not {action}.")
-    form_id = connection.path_params.get("form_id")
-    if form_id is not None:
-        require_form(token, form_id)
-    connection.state[_STATE_KEY] = token
+            raise store_unavailable() from None
+        if wait:
+            raise ProblemError(
+                429,
+                "too_many_failures",
+                f"Too many invalid staff tokens from this client; try again in {wait} seconds.",
+                headers={"Retry-After": str(wait)},
+            )
+        presented = _presented(connection)
+        if presented is None:
+            raise ProblemError(
+                401,
+                "unauthorized",
+                "Send Authorization: Bearer <staff token>.",
+                headers={"WWW-Authenticate": _CHALLENGE},
+            )
+        action = _action(connection, handler)
+        token = _matching(context.staff_tokens, presented)
+        if token is None:
+            try:
+                now_waits = await throttle.failed(bucket)
+            except redis.RedisError:
+                raise store_unavailable() from None
+            audit.warning("staff token invalid client=%s action=%s", bucket, action)
+            if now_waits:
+                audit.warning("staff tokens throttled client=%s seconds=%d", bucket, now_waits)
+            raise ProblemError(
+                401,
+                "invalid_token",
+                "The staff token is not valid.",
+                headers={
+                    "WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token", '
+                    'error_description="unknown token"'
+                },
+            )
+        if not token.may(action):
+            raise ProblemError(403, "action_not_allowed", f"This staff token may not {action}.")
+        form_id = connection.path_params.get("form_id")
+        if form_id is not None:
+            require_form(token, form_id)
+        connection.state[_STATE_KEY] = token
+
+    return guard
 
 
-def staff_token(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffToken:
-    """The token :func:`staff_guard` accepted for this request."""
-    token: StaffToken = connection.state[_STATE_KEY]
+def staff_token(request: Request[Any, Any, Any]) -> StaffToken:
+    """The token :func:`staff_guard` accepted for this request (the routes' ``token``
+    dependency: the parameter is named ``request`` for Litestar's injection).
+    """
+    token: StaffToken = request.state[_STATE_KEY]
     return token
 
 

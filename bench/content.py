@@ -1,5 +1,5 @@
 """Content service (issue 3): page GET (200), page GET with If-None-Match (304), a collection list
-(answered by the front door, services/content/front.py) and a tag-filtered one (a query string:
+(answered by the fast path, services/content/fastpath.py) and a tag-filtered one (a query string:
 routed through Litestar) from ``frontdesk serve content`` (production settings), against a bare
 Litestar app on granian answering a constant JSON body of the page's size (bench/baseline_app.py);
 same run, same wrk, rounds interleaved. Then a generated site of 5,000 items and 500 pages: load +
@@ -61,7 +61,7 @@ def http_benchmarks(tmp: Path, duration: int) -> dict[str, Any]:
                 "page_200": (base + PAGE, IDENTITY),
                 "page_304": (base + PAGE, IDENTITY | {"If-None-Match": page.headers["etag"]}),
                 "collection_list": (base + "/v1/collections/therapies/items", IDENTITY),
-                # A query string: answered by the routed Litestar handler, not the front door.
+                # A query string: answered by the routed Litestar handler, not the fast path.
                 "collection_list_tag": (
                     base + "/v1/collections/therapies/items?tag=joint-pain",
                     IDENTITY,

@@ -10,6 +10,7 @@ redis-server. Workers and the smtplib loop on the server core, the sink on the l
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import smtplib
@@ -19,6 +20,7 @@ import uuid
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from bench.harness import (
     CLINIC,
@@ -31,9 +33,11 @@ from bench.harness import (
     smtp_sink,
     write_result,
 )
+from frontdesk.submissions.claims import Claimer
 from frontdesk.submissions.definition import load_forms
+from frontdesk.submissions.queueing import retry_schedule
 from frontdesk.submissions.record import MessageState, PhoneInfo, Submission, new_submission_id
-from frontdesk.submissions.store import SubmissionStore, retry_schedule
+from frontdesk.submissions.store import SubmissionStore
 from worker.messages import build_environment, recipients_of, staff_message
 
 COUNT = int(os.environ.get("BENCH_COUNT", "1000"))
@@ -70,13 +74,23 @@ def submissions(count: int) -> list[Submission]:
     ]
 
 
+async def store_all(redis_url: str, store: SubmissionStore, items: list[Submission]) -> None:
+    """Store ``items`` with a staff job each as the forms service does (the submission script)."""
+    connection = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        claimer = Claimer(connection)
+        for item in items:
+            await claimer.run(item.id, [], store.prepare(item, 90, ["staff"]))
+    finally:
+        await connection.aclose()
+
+
 def run_workers(env: dict[str, str], connection: redis.Redis, workers: int) -> dict[str, Any]:
     """Store COUNT submissions with their jobs, then time ``workers`` burst workers draining them."""
     items = submissions(COUNT)
     connection.flushdb()
     store = SubmissionStore(connection, "frontdesk", retry_schedule(60, 24), 180)
-    for item in items:
-        store.save(item, 90, ["staff"])
+    asyncio.run(store_all(env["FRONTDESK_REDIS_URL"], store, items))
     argv = ["taskset", "-c", SERVER_CPU, *frontdesk("worker", "--burst")]
     start = time.perf_counter()
     processes = [

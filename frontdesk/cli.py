@@ -121,15 +121,11 @@ def _settings_doc(root: Path, *, check: bool) -> int:
 
 def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
     from frontdesk.redis import connect
-    from frontdesk.submissions.store import (
-        StoreUnavailable,
-        SubmissionStore,
-        WrongStatus,
-        retry_schedule,
-    )
+    from frontdesk.submissions.queueing import retry_schedule
+    from frontdesk.submissions.store import StoreUnavailable, SubmissionStore, WrongStatus
 
     store = SubmissionStore(
-        connect(settings.redis_url),
+        connect(settings),
         settings.queue_name,
         retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
         int(settings.job_timeout),
@@ -157,7 +153,7 @@ def _print_key(settings: Settings) -> int:
     from worker.webhooks import secret_key
 
     try:
-        print(secret_key(connect(settings.redis_url), settings).decode())
+        print(secret_key(connect(settings), settings).decode())
     except redis.RedisError as exc:
         print(f"frontdesk: the master key is in Redis, which failed: {exc}", file=sys.stderr)
         return 1

@@ -22,9 +22,8 @@ What is exported (names are stable; docs/operations.md lists them for dashboards
   whichever replica or worker did the work: ``frontdesk_queue_jobs{queue, state}`` (``queued`` — the
   queue depth —, ``started``, ``scheduled`` — waiting for a retry —, ``failed``),
   ``frontdesk_workers{queue}``, ``frontdesk_messages_total{kind, outcome}`` (the worker calls
-  :func:`frontdesk.message_counts.record_message`: ``sent``, ``retried``, ``failed``,
-  ``already_sent``, ``gone``) and
-  ``frontdesk_redis_up`` (0 when Redis did not answer the scrape).
+  :func:`frontdesk.submissions.counters.record_message`: ``sent``, ``retried``, ``failed``,
+  ``already_sent``, ``gone``) and ``frontdesk_redis_up`` (0 when Redis did not answer the scrape).
 
 Counters live in this process (prometheus_client's model): run one server process per container
 (``frontdesk serve`` defaults to ``--workers 1``) and scale with replicas, so every scrape sees the
@@ -56,7 +55,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from frontdesk.message_counts import MESSAGES_KEY
+from frontdesk.litestar_compat import path_template
 
 PREFIX = "frontdesk"
 
@@ -138,12 +137,15 @@ def forms_reloaded(ok: bool) -> None:
 class QueueCollector(Collector):
     """Reads RQ's queue, registries and worker set, and the message counts, at scrape time.
 
-    ``connection`` is a sync client with bytes responses; ``queue_name`` the RQ queue.
+    ``connection`` is a sync client with bytes responses; ``queue_name`` the RQ queue;
+    ``messages_key`` the hash of delivery outcomes (``<kind>:<outcome>`` → count) the worker
+    keeps. The key is given, not named here: the core knows no key of the submission domain.
     """
 
-    def __init__(self, connection: redis.Redis, queue_name: str) -> None:
+    def __init__(self, connection: redis.Redis, queue_name: str, messages_key: str) -> None:
         self.connection = connection
         self.queue_name = queue_name
+        self.messages_key = messages_key
 
     def collect(self) -> Iterable[Metric]:
         """The families; only ``frontdesk_redis_up 0`` when Redis does not answer."""
@@ -181,7 +183,7 @@ class QueueCollector(Collector):
             "Email delivery attempts by kind and outcome.",
             labels=["kind", "outcome"],
         )
-        counts: dict[bytes, bytes] = self.connection.hgetall(MESSAGES_KEY)  # type: ignore[assignment]
+        counts: dict[bytes, bytes] = self.connection.hgetall(self.messages_key)  # type: ignore[assignment]
         for field, value in sorted(counts.items()):
             kind, _, outcome = field.decode().partition(":")
             messages.add_metric([kind, outcome], int(value))
@@ -265,7 +267,7 @@ class RequestMetrics:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; count it, its status and its duration when it is answered."""
-        path = scope.get("path_template") or scope["path"]
+        path = path_template(scope) or scope["path"]
         if scope["type"] != ScopeType.HTTP or path.startswith(_NOT_COUNTED):
             await self.app(scope, receive, send)
             return

@@ -17,6 +17,8 @@ from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from frontdesk.litestar_compat import path_template
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://frontdesk.dev/problems/"
 
@@ -163,7 +165,7 @@ def _on_unhandled(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     sent (no visitor data in any log line; the request id ties the line to the request).
     """
     method = request.method if request.method in _METHODS else "OTHER"
-    template = request.scope.get("path_template") or "(no route)"
+    template = path_template(request.scope) or "(no route)"
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error("unhandled %s on %s %s\n%s", type(exc).__name__, method, template, frames.rstrip())
     return problem_response(
@@ -186,7 +188,7 @@ def exception_handlers() -> ExceptionHandlersMap:
 def exception_answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The answer :func:`exception_handlers` give to ``exc``: the handler of the first class in
     its MRO, as Litestar's exception middleware picks it. For code that answers before routing
-    (the forms service's front door), so its errors read like the routed app's.
+    (the forms service's fast path), so its errors read like the routed path's.
     """
     handler = next(_HANDLERS[cls] for cls in type(exc).__mro__ if cls in _HANDLERS)
     return handler(request, exc)

@@ -42,6 +42,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     site_dir: Path = Path("examples/clinic-site")
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = "frontdesk"
+    redis_min_replicas: int = 0
+    redis_min_replicas_timeout_ms: int = 1000
     host: str = "127.0.0.1"
     content_port: int = 8001
     forms_port: int = 8002
@@ -88,13 +92,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _PATH_FIELDS = {"site_dir", "smtp_ca_file", "drill_pause_dir"}
 _LIST_FIELDS = {"content_cors_origins", "trusted_proxies", "preview_tokens"}
-_LIST_FIELDS |= {"webhook_allow_networks"}
+_LIST_FIELDS |= {"webhook_allow_networks", "redis_sentinels"}
 _BOOL_WORDS = {"on": True, "true": True, "1": True, "yes": True, "off": False, "false": False}
 _BOOL_WORDS |= {"0": False, "no": False}
 _BOOL_FIELDS = {"rate_limits", "content_watch", "webhook_allow_http", "smtp_allow_plaintext"}
 # HMAC keys shorter than the hash output weaken it (RFC 2104 §3); 32 characters also rule out a
 # password typed by hand.
 MIN_SECRET_KEY_LENGTH = 32
+MAX_REPLICAS_TIMEOUT_MS = 4000
 
 
 def _raw_value(field: str, raw: str) -> Any:
@@ -132,6 +137,7 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
         problems.append((f"{PREFIX}IPV6_PREFIX", "expected a prefix length from 32 to 128"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append((f"{PREFIX}REDIS_URL", "expected a redis://, rediss:// or unix:// URL"))
+    problems.extend(_redis_checks(settings))
     if settings.secret_key is not None and len(settings.secret_key) < MIN_SECRET_KEY_LENGTH:
         # Never echo the value: it is a secret even when it is too short.
         problems.append(
@@ -167,6 +173,45 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
                     f"must differ from {PREFIX}{service.upper()}_PORT",
                 )
             )
+    return problems
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """``(host, port)`` of one ``FRONTDESK_REDIS_SENTINELS`` entry: ``host:port`` or
+    ``[IPv6]:port``; raises ValueError when it is not one.
+    """
+    host, colon, port = entry.strip().rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{entry!r} is not host:port")
+    return host, int(port)
+
+
+def _redis_checks(settings: Settings) -> list[tuple[str, str]]:
+    """Sentinel addresses and the replicated acknowledgement's bounds."""
+    problems: list[tuple[str, str]] = []
+    for entry in settings.redis_sentinels:
+        try:
+            sentinel_address(entry)
+        except ValueError as exc:
+            problems.append((f"{PREFIX}REDIS_SENTINELS", str(exc)))
+    if settings.redis_sentinels and settings.redis_url.startswith("unix://"):
+        # Sentinels name the primary by host and port; a socket path cannot follow a failover.
+        problems.append(
+            (f"{PREFIX}REDIS_URL", "with sentinels, expected a redis:// or rediss:// URL")
+        )
+    if settings.redis_sentinels and not settings.redis_sentinel_master.strip():
+        problems.append((f"{PREFIX}REDIS_SENTINEL_MASTER", "expected the primary's name"))
+    if settings.redis_min_replicas < 0:
+        problems.append((f"{PREFIX}REDIS_MIN_REPLICAS", "expected 0 (no wait) or more"))
+    if not 1 <= settings.redis_min_replicas_timeout_ms <= MAX_REPLICAS_TIMEOUT_MS:
+        # The wait is one command: it must end before the client's 5 s socket timeout.
+        problems.append(
+            (
+                f"{PREFIX}REDIS_MIN_REPLICAS_TIMEOUT_MS",
+                f"expected 1 to {MAX_REPLICAS_TIMEOUT_MS} (ms)",
+            )
+        )
     return problems
 
 

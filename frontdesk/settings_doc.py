@@ -23,6 +23,19 @@ DESCRIPTIONS: dict[str, str] = {
     "site_dir": "The site directory both services and the worker read (pages, collections, forms).",
     "redis_url": "Redis for submissions, the queue and rate limits: `redis://`, `rediss://` (TLS) "
     "or `unix://`. A password goes in the URL (`rediss://:PASSWORD@host:6380/0`).",
+    "redis_sentinels": "Comma-separated `host:port` of Redis Sentinels; set: every process asks "
+    "them for the current primary of `FRONTDESK_REDIS_SENTINEL_MASTER` and follows a failover "
+    "without a restart. `FRONTDESK_REDIS_URL` then gives only the scheme (`rediss://` for TLS), "
+    "credentials and database; its host and port are not used. Empty: `FRONTDESK_REDIS_URL` "
+    "is the server.",
+    "redis_sentinel_master": "The primary's name in the sentinels' configuration "
+    "(`sentinel monitor NAME ...`).",
+    "redis_min_replicas": "Replicas that must hold a submission before it is answered 201: "
+    "after the write, Redis's `WAIT` (docs/operations.md, Redis). 0: answered when the primary "
+    "has it (replication is asynchronous, so a failover may lose it).",
+    "redis_min_replicas_timeout_ms": "Milliseconds (1 to 4000) the answer waits for "
+    "`FRONTDESK_REDIS_MIN_REPLICAS` replicas; fewer by then: 503 `not_replicated` with "
+    "`Retry-After`, and the visitor's retry is answered with the same submission.",
     "host": "Listening address of both services (`0.0.0.0` in containers).",
     "content_port": "Port of the content service.",
     "forms_port": "Port of the forms service.",

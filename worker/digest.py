@@ -2,8 +2,8 @@
 how many posts past it are waiting in quarantine (reason ``form_cap``) for them to look at.
 
 The submission script counts each held post in ``frontdesk:held:<form>:<Unix hour>``
-(:func:`frontdesk.submissions.budget.held_count_key`, kept two days). Each worker maintenance run calls
-:func:`queue_digests`: for every defined form and every ended hour of the last day with a count,
+(:func:`frontdesk.submissions.keys.held_count_key`, kept two days). Each worker maintenance run
+calls :func:`queue_digests`: for every defined form and every ended hour of the last day with a count,
 the first worker to set ``frontdesk:digest:<form>:<hour>`` (``SET NX``) enqueues one
 ``send_digest(form, hour)`` job — one digest per form and hour, whatever the number of workers.
 The job mails the form's recipients the count, the hour and how to find and release the held
@@ -28,10 +28,10 @@ from rq.serializers import JSONSerializer
 from frontdesk.redis import connect
 from frontdesk.settings import Settings
 from frontdesk.site import form_ids
-from frontdesk.submissions.budget import HELD_COUNT_TTL, HELD_REASON, held_count_key
+from frontdesk.submissions.budget import HELD_COUNT_TTL, HELD_REASON
 from frontdesk.submissions.definition import FormDefinition
-from frontdesk.submissions.record import KEY_PREFIX
-from frontdesk.submissions.store import retry_schedule
+from frontdesk.submissions.keys import digest_queued_key, digest_sent_key, held_count_key
+from frontdesk.submissions.queueing import retry_schedule
 from worker.context import current_context
 from worker.smtp import DeliveryError, deliver
 
@@ -40,14 +40,6 @@ log = logging.getLogger("frontdesk.worker")
 DIGEST_JOB = "worker.digest.send_digest"
 # Ended hours looked at on each run: a worker that was down for up to a day still reports them.
 LOOKBACK_HOURS = 24
-
-
-def _queued_key(form_id: str, hour: int) -> str:
-    return f"{KEY_PREFIX}digest:{form_id}:{hour}"
-
-
-def _sent_key(form_id: str, hour: int) -> str:
-    return f"{KEY_PREFIX}digest-sent:{form_id}:{hour}"
 
 
 def queue_digests(connection: redis.Redis, settings: Settings, now: float | None = None) -> int:
@@ -66,7 +58,9 @@ def queue_digests(connection: redis.Redis, settings: Settings, now: float | None
         for hour, count in zip(hours, counts, strict=True):
             if not count or int(count) <= 0:
                 continue
-            if not connection.set(_queued_key(form_id, hour), "1", nx=True, ex=HELD_COUNT_TTL):
+            if not connection.set(
+                digest_queued_key(form_id, hour), "1", nx=True, ex=HELD_COUNT_TTL
+            ):
                 continue
             queue.enqueue(
                 DIGEST_JOB,
@@ -118,8 +112,8 @@ def send_digest(form_id: str, hour: int) -> str:
     """
     context = current_context()
     settings = context.settings
-    connection = connect(settings.redis_url)
-    if connection.exists(_sent_key(form_id, hour)):
+    connection = connect(settings)
+    if connection.exists(digest_sent_key(form_id, hour)):
         return "already_sent"
     form = context.form(form_id)
     count = connection.get(held_count_key(form_id, hour))
@@ -134,6 +128,6 @@ def send_digest(form_id: str, hour: int) -> str:
             log.error("digest of form %s for hour %d failed: %s", form_id, hour, exc.code or "-")
             return "failed"
         raise
-    connection.set(_sent_key(form_id, hour), "1", ex=HELD_COUNT_TTL)
+    connection.set(digest_sent_key(form_id, hour), "1", ex=HELD_COUNT_TTL)
     log.info("digest of form %s for hour %d sent: %d held", form_id, hour, int(count))
     return "sent"

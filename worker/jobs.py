@@ -10,7 +10,6 @@ submission's own values (:func:`worker.redact.scrub`) before it is stored, logge
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from email.message import EmailMessage
 
@@ -18,15 +17,14 @@ import jinja2
 import redis
 from rq import get_current_job
 
-from frontdesk import message_counts
 from frontdesk.redis import connect
+from frontdesk.submissions.counters import record_message
+from frontdesk.submissions.keys import sent_marker_key, submission_key
 from frontdesk.submissions.record import (
     MessageKind,
-    MessageStatus,
     SmtpError,
     Submission,
-    sent_marker_key,
-    submission_key,
+    set_message,
 )
 from frontdesk.submissions.store import load_submission, update_submission
 from worker.context import JobContext, current_context
@@ -38,40 +36,6 @@ from worker.smtp import DeliveryError, deliver
 from worker.templates import describe
 
 log = logging.getLogger("frontdesk.worker")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _set_message(
-    submission: Submission,
-    kind: MessageKind,
-    *,
-    status: MessageStatus,
-    attempt: bool = False,
-    error: SmtpError | None = None,
-    message_id: str | None = None,
-    refused: dict[str, SmtpError] | None = None,
-) -> None:
-    state = submission.message(kind)
-    if state is None:
-        return
-    state.status = status
-    if attempt:
-        state.attempts += 1
-    if error is not None:
-        state.last_error = error
-    if refused is not None:
-        state.refused = refused
-    if message_id is not None:
-        state.message_id = message_id
-        state.sent_at = state.sent_at or _now()
-    if kind == "staff" and submission.status != "quarantined":
-        if status == "sent":
-            submission.status = "notified"
-        elif status == "failed":
-            submission.status = "failed"
 
 
 def mark_sent(connection: redis.Redis, submission_id: str, kind: MessageKind) -> bool:
@@ -88,7 +52,7 @@ def mark_sent(connection: redis.Redis, submission_id: str, kind: MessageKind) ->
         update_submission(
             connection,
             submission_id,
-            lambda s: _set_message(s, kind, status="sent", message_id=marker),
+            lambda s: set_message(s, kind, status="sent", message_id=marker),
         )
     return True
 
@@ -118,9 +82,9 @@ def compose(context: JobContext, submission: Submission, kind: MessageKind) -> E
 
 def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error: SmtpError) -> str:
     update_submission(
-        connection, submission_id, lambda s: _set_message(s, kind, status="failed", error=error)
+        connection, submission_id, lambda s: set_message(s, kind, status="failed", error=error)
     )
-    message_counts.record_message(connection, kind, "failed")
+    record_message(connection, kind, "failed")
     log.error(
         "submission %s: %s message failed permanently: %s %s",
         submission_id,
@@ -147,9 +111,9 @@ def _transient_or_failed(
     if exc.permanent or job is None or not job.retries_left:
         return _fail(connection, submission.id, kind, error)
     update_submission(
-        connection, submission.id, lambda s: _set_message(s, kind, status="queued", error=error)
+        connection, submission.id, lambda s: set_message(s, kind, status="queued", error=error)
     )
-    message_counts.record_message(connection, kind, "retried")
+    record_message(connection, kind, "retried")
     log.warning(
         "submission %s: %s message will be retried: %s", submission.id, kind, exc.code or "-"
     )
@@ -167,7 +131,7 @@ def _send_webhook(connection: redis.Redis, context: JobContext, submission: Subm
     update_submission(
         connection,
         submission.id,
-        lambda s: _set_message(s, "webhook", status="sending", attempt=True),
+        lambda s: set_message(s, "webhook", status="sending", attempt=True),
     )
     try:
         status = post(form.webhook.url, submission, secret_key(connection, settings), settings)
@@ -179,9 +143,9 @@ def _send_webhook(connection: redis.Redis, context: JobContext, submission: Subm
     update_submission(
         connection,
         submission.id,
-        lambda s: _set_message(s, "webhook", status="sent", message_id=delivery),
+        lambda s: set_message(s, "webhook", status="sent", message_id=delivery),
     )
-    message_counts.record_message(connection, "webhook", "sent")
+    record_message(connection, "webhook", "sent")
     log.info("submission %s: webhook delivered (%d)", submission.id, status)
     return "sent"
 
@@ -198,7 +162,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     settings = context.settings
     # In the worker, the client waits out a Redis outage (bounded by the job's timeout), so a
     # message the relay accepted gets its marker when Redis is back instead of being sent again.
-    connection = connect(settings.redis_url, retry=riding_out())
+    connection = connect(settings, retry=riding_out())
     submission = load_submission(connection, submission_id)
     if submission is None:
         log.warning("submission %s is gone (expired or erased); nothing sent", submission_id)
@@ -234,7 +198,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))
 
     update_submission(
-        connection, submission_id, lambda s: _set_message(s, kind, status="sending", attempt=True)
+        connection, submission_id, lambda s: set_message(s, kind, status="sending", attempt=True)
     )
     try:
         accepted = asyncio.run(deliver(message, recipients_of(message), settings))
@@ -254,11 +218,11 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     update_submission(
         connection,
         submission_id,
-        lambda s: _set_message(
+        lambda s: set_message(
             s, kind, status="sent", message_id=str(message["Message-ID"]), refused=refused
         ),
     )
-    message_counts.record_message(connection, kind, "sent")
+    record_message(connection, kind, "sent")
     if refused:
         log.warning(
             "submission %s: %s message sent, but %d recipient(s) refused",

@@ -1,7 +1,8 @@
 """``frontdesk worker``: one RQ worker with the scheduler, the JSON serializer and our connection.
 
-Crash recovery (DESIGN.md "Submission lifecycle"): a job whose worker died (SIGKILL, OOM) stays in
-RQ's started registry until its heartbeat expires (two ``FRONTDESK_WORKER_HEARTBEAT`` intervals),
+Crash recovery (docs/worker.md, "Delivery state and guarantees"): a job whose worker died (SIGKILL,
+OOM) stays in RQ's started registry until its heartbeat expires
+(two ``FRONTDESK_WORKER_HEARTBEAT`` intervals),
 the next maintenance run (every ``FRONTDESK_WORKER_MAINTENANCE_INTERVAL``) schedules its retry, and
 the scheduler runs it after the first retry delay (``FRONTDESK_RETRY_BASE_SECONDS``). With the
 defaults (30 s, 30 s, 60 s) a killed job runs again within 30 + 30 + 30 + 60 = 150 s. Each
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -66,6 +69,24 @@ class FrontdeskScheduler(RQScheduler):
     """
 
     ride_out: RideOut | None = None
+    # Builds the scheduler's own client (set by the worker).
+    client: Callable[[], redis.Redis] | None = None
+
+    @property
+    def connection(self) -> redis.Redis:
+        """The scheduler's client, built by :attr:`client` (Frontdesk's own connection factory).
+
+        RQ rebuilds it from the worker's pool's arguments instead, as a plain ``ConnectionPool``: on
+        a Sentinel client that is a pool of Sentinel-managed connections tied to the worker's
+        pool through a weak proxy (or, with other redis-py versions, arguments a plain pool refuses:
+        rq/rq#2379), which no longer follows the primary as a Sentinel pool does. Without
+        :attr:`client`, RQ's own.
+        """
+        if self._connection is None:
+            if self.client is None:
+                return RQScheduler.connection.fget(self)  # type: ignore[attr-defined,no-any-return]
+            self._connection = self.client()  # type: ignore[assignment]
+        return self._connection  # type: ignore[return-value]
 
     def start(self) -> threading.Thread:
         """Run RQ's scheduling loop (one round a second: move due scheduled jobs, i.e. the retries,
@@ -185,6 +206,9 @@ class FrontdeskWorker(ContextWorker):
             serializer=self.serializer,
         )
         scheduler.ride_out = self.ride_out
+        scheduler.client = functools.partial(
+            connect, self.frontdesk_settings, socket_timeout=None, retry=self.ride_out
+        )
         self.scheduler = scheduler
         scheduler.acquire_locks()  # type: ignore[no-untyped-call]
         if not scheduler.acquired_locks:
@@ -317,7 +341,7 @@ def build_worker(settings: Settings) -> FrontdeskWorker:
     """
     ride_out = RideOut(RedisWatch(), settings.worker_reconnect_max)
     install(ride_out)
-    connection = connect(settings.redis_url, socket_timeout=None, retry=ride_out)
+    connection = connect(settings, socket_timeout=None, retry=ride_out)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     interval = max(1, int(settings.worker_maintenance_interval))
     worker = FrontdeskWorker(
@@ -403,7 +427,7 @@ def healthy_workers(settings: Settings, hostname: str | None = None) -> list[str
     Raises ``redis.ConnectionError`` or ``redis.TimeoutError`` at once when Redis does not answer (one
     attempt: a probe has seconds, not redis-py's ten retries).
     """
-    connection = connect(settings.redis_url, retry=Retry(NoBackoff(), 0))
+    connection = connect(settings, retry=Retry(NoBackoff(), 0))
     host = hostname or socket.gethostname()
     limit = min(420, max(1, int(settings.worker_maintenance_interval)) + 15) + 60
     names = []

@@ -1,5 +1,5 @@
-"""The sweep of DESIGN.md "Submission lifecycle": no message stays ``queued`` or ``sending`` without
-a live job.
+"""The sweep (docs/worker.md, "Delivery state and guarantees"): no message stays ``queued`` or
+``sending`` without a live job.
 
 For every stored submission with such a message: a ``sent`` marker brings the record up to date; a job
 that is queued, scheduled, deferred or started is left alone; a job that is gone (lost with Redis, or
@@ -14,15 +14,16 @@ import logging
 from functools import partial
 
 import redis
-from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from frontdesk.settings import Settings
-from frontdesk.submissions.record import KEY_PREFIX, MessageKind, SmtpError, Submission, job_id
-from frontdesk.submissions.store import SEND_JOB, load_submission, retry_schedule, update_submission
-from worker.jobs import _set_message, mark_sent
+from frontdesk.submissions.keys import job_id, submission_key
+from frontdesk.submissions.queueing import MessageJobs
+from frontdesk.submissions.record import MessageKind, SmtpError, Submission, set_message
+from frontdesk.submissions.store import load_submission, update_submission
+from worker.jobs import mark_sent
 
 log = logging.getLogger("frontdesk.worker")
 
@@ -32,32 +33,14 @@ _LIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.ST
 def _fail_pending(submission: Submission, *, kind: MessageKind, error: SmtpError) -> None:
     state = submission.message(kind)
     if state is not None and state.status in ("queued", "sending"):
-        _set_message(submission, kind, status="failed", error=error)
-
-
-def enqueue_message(
-    connection: redis.Redis, settings: Settings, submission_id: str, kind: MessageKind, ttl: int
-) -> None:
-    """Enqueue ``send_message(submission_id, kind)`` under its usual job id with the full retry
-    schedule (``FRONTDESK_RETRY_*``); ``ttl`` (s) bounds how long RQ keeps a failed record.
-    """
-    schedule = retry_schedule(settings.retry_base_seconds, settings.retry_max_hours)
-    queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
-    queue.enqueue(
-        SEND_JOB,
-        args=(submission_id, kind),
-        job_id=job_id(submission_id, kind),
-        job_timeout=int(settings.job_timeout),
-        result_ttl=3600,
-        failure_ttl=max(ttl, 3600),
-        retry=Retry(max=len(schedule), interval=schedule),
-    )
+        set_message(submission, kind, status="failed", error=error)
 
 
 def sweep(connection: redis.Redis, settings: Settings) -> int:
     """Run the sweep once over every submission; returns how many messages it acted on."""
     acted = 0
-    for key in connection.scan_iter(match=f"{KEY_PREFIX}submission:*", count=500):
+    jobs = MessageJobs.from_settings(settings)
+    for key in connection.scan_iter(match=submission_key("*"), count=500):
         submission_id = key.decode().rpartition(":")[2]
         submission = load_submission(connection, submission_id)
         if submission is None or submission.status == "quarantined":
@@ -84,7 +67,10 @@ def sweep(connection: redis.Redis, settings: Settings) -> int:
                 log.warning(
                     "submission %s: %s message had no job; enqueued again", submission_id, kind
                 )
-                enqueue_message(connection, settings, submission_id, kind, connection.ttl(key))
+                # The full retry schedule again; a failure kept as long as the record (≥ 1 h).
+                with connection.pipeline(transaction=True) as pipe:
+                    jobs.enqueue(pipe, submission, [kind], max(connection.ttl(key), 3600))
+                    pipe.execute()
                 continue
             ended = status.value if isinstance(status, JobStatus) else str(status)
             error = SmtpError(code=None, text=f"the delivery job ended {ended} without sending")

@@ -20,10 +20,10 @@
   quarantined with reason ``form_cap`` (releasable by staff, answered 201 like any accepted post)
   and counted for the hourly digest (:mod:`worker.digest`). Past every tier: 429.
 
-The script (:mod:`frontdesk.submissions.claims`) chooses among versions of the record Python encodes here:
-the record as built, the held one, and the auto-reply's skipped state spliced in place of its
-queued state (an exact byte range of the record: JSON strings escape every ``"``, so no visitor
-text can fake the range, and it is located here, not searched for in Lua).
+The submission script (:mod:`frontdesk.submissions.script`) chooses among versions of the record
+Python encodes here: the record as built, the held one, and the auto-reply's skipped state spliced
+in place of its queued state (an exact byte range of the record: JSON strings escape every ``"``, so
+no visitor text can fake the range, and it is located here, not searched for in Lua).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ import msgspec
 
 from frontdesk.settings import Settings
 from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.keys import held_count_key
 from frontdesk.submissions.ratelimit import Limit, Tier
-from frontdesk.submissions.record import KEY_PREFIX, MessageKind, MessageState, Submission, encoder
+from frontdesk.submissions.record import MessageKind, MessageState, Submission, encoder
 
 # The flags that mean "not from the form page", in the order their reason is recorded.
 UNVERIFIED_FLAGS = ("no_token", "origin_unknown")
@@ -49,7 +50,8 @@ RECIPIENT_REASONS = ("address_limit", "domain_limit")
 
 
 class Budget(msgspec.Struct, frozen=True, kw_only=True):
-    """The submission script's choices besides the hard limits (see :data:`claims._SUBMIT`).
+    """The submission script's choices besides the hard limits (see
+    :data:`frontdesk.submissions.script.SUBMIT_LUA`).
 
     ``tiers``: the form's hourly tiers (empty: no form limits). ``held_record``: the record stored
     when a ``hold`` tier takes the post (empty: the record as built, already quarantined).
@@ -105,11 +107,6 @@ def form_tiers(form: FormDefinition, verified: bool) -> list[Tier]:
         tiers.append(Tier(Limit(f"verified:{form.id}", rules.verified_hour, 3600), hold=False))
     tiers.append(Tier(Limit(f"held:{form.id}", rules.held_hour, 3600), hold=True))
     return tiers
-
-
-def held_count_key(form_id: str, hour: int) -> str:
-    """The count of ``form_id``'s posts held in hour ``hour`` (Unix hours), read by the digest."""
-    return f"{KEY_PREFIX}held:{form_id}:{hour}"
 
 
 def _digest(text: str) -> str:

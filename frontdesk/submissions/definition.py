@@ -10,12 +10,15 @@ from msgspec import Meta, Struct
 
 from frontdesk.decoding import where_and_what
 from frontdesk.site import form_files
+from frontdesk.submissions.codes import DEFAULT_MESSAGES
 from frontdesk.submissions.record import MessageKind
 
 FieldType = Literal["text", "email", "phone", "textarea", "select", "checkbox"]
 
 DEFAULT_SUCCESS = "Thank you! Your submission has been received!"
 DEFAULT_ERROR = "Oops! Something went wrong while submitting the form."
+# The texts of :class:`Messages` that :class:`Translation` can override (error codes aside).
+TextName = Literal["success", "error", "phone_valid", "back"]
 
 
 class Base(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
@@ -67,6 +70,27 @@ class Messages(Base, kw_only=True):
     back: str = "Go back"
     codes: dict[str, str] = {}
     languages: dict[str, Translation] = {}
+
+    def text(self, name: TextName, language: str) -> str:
+        """The text ``name`` in ``language`` (a tag of :attr:`languages`), else the English one:
+        ``text("success", "fr")``.
+        """
+        translation = self.languages.get(language)
+        translated: str | None = getattr(translation, name) if translation is not None else None
+        english: str = getattr(self, name)
+        return translated or english
+
+    def code_text(self, code: str, language: str) -> str:
+        """The text of error code ``code`` in ``language``, else the form's English one, else the
+        default of :data:`~frontdesk.submissions.codes.DEFAULT_MESSAGES` (the one lookup behind an
+        error's ``message`` and the public definition's ``messages.codes``).
+        """
+        translation = self.languages.get(language)
+        if translation is not None and code in translation.codes:
+            return translation.codes[code]
+        if code in self.codes:
+            return self.codes[code]
+        return DEFAULT_MESSAGES.get(code, "This value is not accepted.")
 
 
 class Redirects(Base, kw_only=True):
@@ -199,7 +223,6 @@ def cross_check(form: FormDefinition) -> list[str]:
     import phonenumbers
 
     from frontdesk.networks import normalise_origin
-    from frontdesk.submissions.codes import DEFAULT_MESSAGES
     from frontdesk.submissions.emails import check_email
 
     problems: list[str] = []

@@ -39,20 +39,15 @@ from rq.registry import (
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from frontdesk.submissions.record import (
-    KEY_PREFIX,
-    MessageKind,
-    Submission,
-    decoder,
+from frontdesk.submissions.keys import (
+    CLAIM_PREFIXES,
     form_index_key,
     job_id,
+    job_key,
     sent_marker_key,
     submission_key,
 )
-
-CLAIM_PREFIXES = (f"{KEY_PREFIX}idem:", f"{KEY_PREFIX}dup:")
-"""The claims of :mod:`frontdesk.submissions.claims`: ``idem:<form>:<hash>`` = ``<id>|<body hash>``,
-``dup:<form>:<hash>`` = ``<id>``."""
+from frontdesk.submissions.record import MessageKind, Submission, decoder
 
 SCAN_COUNT = 1000
 """Keys a ``SCAN`` call walks: a whole keyspace of 100,000 keys is 100 round trips."""
@@ -196,9 +191,9 @@ def delete_job(connection: redis.Redis, queue_name: str, rq_job_id: str) -> None
         pipe.lrem(queue.key, 0, rq_job_id)
         pipe.lrem(queue.intermediate_queue_key, 0, rq_job_id)
         pipe.delete(
-            f"{Job.redis_job_namespace_prefix}{rq_job_id}",
-            f"{Job.redis_job_namespace_prefix}{rq_job_id}:dependents",
-            f"{Job.redis_job_namespace_prefix}{rq_job_id}:dependencies",
+            job_key(rq_job_id),
+            f"{job_key(rq_job_id)}:dependents",
+            f"{job_key(rq_job_id)}:dependencies",
             Result.get_key(rq_job_id),  # type: ignore[no-untyped-call]
         )
         pipe.execute()

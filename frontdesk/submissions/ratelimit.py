@@ -2,7 +2,7 @@
 Lua script, so N replicas share one budget.
 
 A limit is ``(name, count, window seconds)``; the key of a window is
-``frontdesk:rl:<name>:<window number>``. Either every limit has room and all are counted, or none
+:func:`frontdesk.submissions.keys.rate_window_key`. Either every limit has room and all are counted, or none
 is counted and the caller gets the seconds until the fullest window resets (``Retry-After``).
 """
 
@@ -13,10 +13,12 @@ import time
 import msgspec
 import redis.asyncio
 
-from frontdesk.submissions.record import KEY_PREFIX
+from frontdesk.submissions.keys import rate_window_key
 
-# Lua functions shared with the submission script (frontdesk/submissions/claims.py). ``n`` windows are
-# KEYS[k + 1 .. k + n], their limits in ARGV from ``base + 1``: a (count, ttl ms) pair per window.
+# Lua functions of the window counts, the start of the submission script
+# (frontdesk/submissions/script.py), the rate limiter's scripts below and the staff sign-in
+# throttle's. ``n`` windows are KEYS[k + 1 .. k + n], their limits in ARGV from ``base + 1``: a
+# (count, ttl ms) pair per window.
 # ``limits_wait`` only reads: 0 when every window has room, else the largest TTL (ms) of a full one.
 # ``full_limit`` only reads: the index of the first full window, 0 when none is.
 # ``count_limits`` counts a hit in every window, starting its TTL on the first hit.
@@ -69,8 +71,11 @@ local function pick_tier(k, t, base)
   return 0, wait
 end
 """
+# Counts a hit in every window, or none. KEYS: the windows; ARGV: a (count, ttl ms) pair per
+# window. Returns 0 (counted) or the ms until the fullest window resets.
 _SCRIPT = LIMITS_LUA + "return hit_limits(0, #KEYS, 0)"
-# KEYS: n limit windows, then t tier windows; ARGV: n, t, the limits' pairs, the tiers' triples.
+# Only reads. KEYS: n limit windows, then t tier windows; ARGV: n, t, the limits' pairs, the
+# tiers' triples. Returns 0 when every limit and some tier has room, else the ms to wait.
 _CHECK = (
     LIMITS_LUA
     + """
@@ -144,7 +149,7 @@ def window_args(limits: list[Limit], now: float | None = None) -> tuple[list[str
     keys, args = [], []
     for limit in limits:
         window = int(moment // limit.window)
-        keys.append(f"{KEY_PREFIX}rl:{limit.name}:{limit.window}:{window}")
+        keys.append(rate_window_key(limit.name, limit.window, window))
         remaining_ms = int(((window + 1) * limit.window - moment) * 1000) + 1
         args += [limit.count, max(remaining_ms, 1)]
     return keys, args

@@ -1,6 +1,7 @@
 """The submission record: owned by the forms service, read and updated by the worker.
 
-Stored in Redis as msgspec JSON under :func:`submission_key`, with a TTL of the form's retention.
+Stored in Redis as msgspec JSON under :func:`frontdesk.submissions.keys.submission_key`, with a
+TTL of the form's retention.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import msgspec
 SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
 MessageKind = Literal["staff", "auto_reply", "webhook"]
 MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
-
-KEY_PREFIX = "frontdesk:"
 
 
 class PhoneInfo(msgspec.Struct, kw_only=True):
@@ -90,24 +89,40 @@ def new_submission_id() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
 
 
-def submission_key(submission_id: str) -> str:
-    """Redis key of a submission record."""
-    return f"{KEY_PREFIX}submission:{submission_id}"
-
-
-def form_index_key(form: str) -> str:
-    """Redis sorted set of a form's submission ids, scored by creation time in milliseconds."""
-    return f"{KEY_PREFIX}form:{form}:submissions"
-
-
-def sent_marker_key(submission_id: str, kind: MessageKind) -> str:
-    """Redis key set (``SET NX``) once message ``kind`` of a submission has been accepted by the relay."""
-    return f"{KEY_PREFIX}sent:{submission_id}:{kind}"
-
-
-def job_id(submission_id: str, kind: MessageKind) -> str:
-    """The RQ job id of a message: ``<submission id>-<kind>`` (RQ allows ``[A-Za-z0-9_-]``)."""
-    return f"{submission_id}-{kind}"
+def set_message(
+    submission: Submission,
+    kind: MessageKind,
+    *,
+    status: MessageStatus,
+    attempt: bool = False,
+    error: SmtpError | None = None,
+    message_id: str | None = None,
+    refused: dict[str, SmtpError] | None = None,
+) -> None:
+    """Record a step of message ``kind``'s delivery: its ``status``; one more attempt when
+    ``attempt``; the last ``error``; recipients the relay ``refused``; the relay's ``message_id``
+    (and when it was first sent). The staff message's outcome is the submission's: ``notified``
+    when sent, ``failed`` when failed (a quarantined submission keeps its status). Nothing when
+    the submission has no such message.
+    """
+    state = submission.message(kind)
+    if state is None:
+        return
+    state.status = status
+    if attempt:
+        state.attempts += 1
+    if error is not None:
+        state.last_error = error
+    if refused is not None:
+        state.refused = refused
+    if message_id is not None:
+        state.message_id = message_id
+        state.sent_at = state.sent_at or dt.datetime.now(dt.UTC)
+    if kind == "staff" and submission.status != "quarantined":
+        if status == "sent":
+            submission.status = "notified"
+        elif status == "failed":
+            submission.status = "failed"
 
 
 encoder = msgspec.json.Encoder()

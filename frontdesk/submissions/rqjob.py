@@ -19,11 +19,9 @@ import zlib
 from collections.abc import Sequence
 
 import msgspec
-from rq import Queue
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 
-QUEUES_KEY: str = Queue.redis_queues_keys
-"""The set of every queue's key (``rq:queues``); a worker finds queues there."""
+from frontdesk.submissions.keys import queue_key
 
 
 def _dumps(value: object) -> bytes:
@@ -50,16 +48,6 @@ def _compress(data: bytes) -> bytes:
     # 0x01: the final block, stored; then LEN and its ones' complement, little-endian.
     block = b"\x78\x01\x01" + size.to_bytes(2, "little") + (size ^ 0xFFFF).to_bytes(2, "little")
     return block + data + zlib.adler32(data).to_bytes(4, "big")
-
-
-def queue_key(queue_name: str) -> str:
-    """The Redis list of a queue's waiting job ids: ``rq:queue:<name>``."""
-    return f"{Queue.redis_queue_namespace_prefix}{queue_name}"
-
-
-def job_key(job_id: str) -> str:
-    """The Redis hash of a job: ``rq:job:<id>``."""
-    return f"{Job.redis_job_namespace_prefix}{job_id}"
 
 
 class JobTemplate:

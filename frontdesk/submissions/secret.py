@@ -1,11 +1,12 @@
 """The deployment's one master key and the keys derived from it, one per purpose.
 
 The master key is ``FRONTDESK_SECRET_KEY`` (at least 32 characters, checked by the settings) or,
-unset, 32 random bytes (hex) generated once and kept in Redis at :data:`MASTER_KEY` with ``SET NX``,
-so every replica and the worker share it. Nothing signs with the master key itself: each use gets
-its own key, HKDF-SHA256 (RFC 5869) with an empty salt and the info ``frontdesk/v1/<purpose>``, 32
-bytes. Knowing one derived key (a webhook receiver knows the webhook key) tells nothing about
-another (HMAC-SHA256 is a PRF), so a webhook receiver cannot mint time-trap tokens.
+unset, 32 random bytes (hex) generated once and kept in Redis at
+:data:`~frontdesk.submissions.keys.MASTER_KEY` with ``SET NX``, so every replica and the worker
+share it. Nothing signs with the master key itself: each use gets its own key, HKDF-SHA256 (RFC
+5869) with an empty salt and the info ``frontdesk/v1/<purpose>``, 32 bytes. Knowing one derived key
+(a webhook receiver knows the webhook key) tells nothing about another (HMAC-SHA256 is a PRF), so a
+webhook receiver cannot mint time-trap tokens.
 
 Purposes (:data:`Purpose`): ``time-trap`` and ``webhooks`` today; ``sign-in-links``, ``sessions``,
 ``csrf``, ``captcha-challenges`` and ``build-hooks`` are reserved for the features that will sign
@@ -22,6 +23,8 @@ from typing import Literal, get_args
 
 import redis
 
+from frontdesk.submissions.keys import DERIVED_SINCE, MASTER_KEY
+
 Purpose = Literal[
     "time-trap",
     "webhooks",
@@ -33,13 +36,6 @@ Purpose = Literal[
 ]
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 
-# The one Redis key of the generated master key. It is the name the time trap used before, so an
-# upgraded deployment keeps its master; ``frontdesk:secret-key`` (the webhooks' own generated key
-# before) is no longer read.
-MASTER_KEY = "frontdesk:secret_key"
-# When this deployment first derived keys (Unix ms, ``SET NX``): tokens signed with the master key
-# itself before then are the previous version's (see services/forms/timetrap.py).
-DERIVED_SINCE = "frontdesk:keys:derived-since"
 _INFO_PREFIX = b"frontdesk/v1/"
 _LENGTH = 32  # bytes: one SHA-256 block of HKDF-Expand
 

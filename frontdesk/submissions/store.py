@@ -1,23 +1,18 @@
-"""Storing a submission and queueing its jobs atomically in Redis.
+"""Storing a submission and queueing its jobs in Redis; reading, updating and deleting it.
 
-Lifecycle (DESIGN.md "Submission lifecycle"): the record (TTL = retention), its entry in the form's
-time-ordered index and the RQ job(s) are written by one Lua script, which Redis runs atomically like a
-``MULTI/EXEC``: no other client's command runs between its commands. On the submission path the same
-script first counts the rate limits and claims the idempotency and duplicate keys
-(:mod:`frontdesk.submissions.claims`), so a submission is one round trip. The script reads and checks
-everything before its first write (a key of the wrong type is an error then), so it writes all of it
-or nothing — unlike ``EXEC``, which does not undo the commands before one that fails.
+Lifecycle: the record (TTL = retention), its entry in the form's time-ordered index and the RQ
+job(s) are written together by the submission script (:mod:`frontdesk.submissions.script`), which
+also counts the rate limits and claims the idempotency and duplicate keys: a submission is one
+round trip, all of it or nothing. :meth:`SubmissionStore.prepare` says what to write
+(:class:`StoreWrite`); the script's arguments are built from it in one place.
 
-Jobs are RQ 3.x jobs, their hash built by :mod:`frontdesk.submissions.rqjob` and named by dotted path
-(``worker.jobs.send_message``): the forms service never imports worker code, and job arguments are
-only the submission id and the message kind. The staff actions (release, resend) write the same job
-hash inside a ``WATCH``/``MULTI`` transaction.
+Jobs are RQ 3.x jobs, their hash defined once (:meth:`frontdesk.submissions.queueing.MessageJobs.hashes`).
+The staff actions (release, resend) write the same job hashes with the record update, inside the
+one ``WATCH``/``MULTI`` update of this module (:func:`update_submission`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Callable, Collection, Sequence
 
 import msgspec
@@ -25,106 +20,44 @@ import redis
 import redis.client
 
 from frontdesk.submissions.erasure import erase_submissions, find_by_email
+from frontdesk.submissions.keys import sent_marker_key, submission_key
+from frontdesk.submissions.queueing import MessageJobs
 from frontdesk.submissions.record import (
     MessageKind,
     MessageState,
     Submission,
     decoder,
     encoder,
-    form_index_key,
-    job_id,
-    sent_marker_key,
-    submission_key,
 )
-from frontdesk.submissions.rqjob import QUEUES_KEY, JobHash, JobTemplate, job_key
-
-SEND_JOB = "worker.jobs.send_message"
-RESULT_TTL = 3600
-
-# Lua functions writing a submission, shared with the submission script (frontdesk/submissions/claims.py).
-# KEYS from k: the record, the form index, rq:queues, the queue, then one job hash per job. ARGV
-# from a: a msgpack array {ttl, index score, id, {{job id, {field, value, ...}}, ...}} (text only:
-# Redis's Lua msgpack has no binary type), the record, then each job's binary ``data``.
-# ``check_store`` only reads (errors on a key of the wrong type); ``write_store`` writes ``record``
-# (the submission script may choose another version of it) and every job but the ``skip``-th
-# (0: none left out, -1: all; see frontdesk/submissions/budget.py).
-STORE_LUA = """
-local function check_store(k)
-  local expected = {'zset', 'set', 'list'}
-  for i = 1, 3 do
-    local found = redis.call('TYPE', KEYS[k + i])['ok']
-    if found ~= 'none' and found ~= expected[i] then
-      return redis.error_reply('WRONGTYPE ' .. KEYS[k + i] .. ' is a ' .. found)
-    end
-  end
-  for i = k + 4, #KEYS do
-    local found = redis.call('TYPE', KEYS[i])['ok']
-    if found ~= 'none' and found ~= 'hash' then
-      return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. found)
-    end
-  end
-  return nil
-end
-local function write_store(k, a, record, skip)
-  local w = cmsgpack.unpack(ARGV[a])
-  redis.call('SET', KEYS[k], record, 'EX', w[1])
-  redis.call('ZADD', KEYS[k + 1], w[2], w[3])
-  local jobs = w[4]
-  if skip == -1 then jobs = {} end
-  if #jobs > 0 then redis.call('SADD', KEYS[k + 2], KEYS[k + 3]) end
-  for i, job in ipairs(jobs) do
-    if i ~= skip then
-      redis.call('HSET', KEYS[k + 3 + i], 'data', ARGV[a + 1 + i], unpack(job[2]))
-      redis.call('RPUSH', KEYS[k + 3], job[1])
-    end
-  end
-end
-"""
-_SAVE = (
-    STORE_LUA
-    + """
-local failed = check_store(1)
-if failed then return failed end
-write_store(1, 1, ARGV[2], 0)
-return 'stored'
-"""
-)
+from frontdesk.submissions.rqjob import JobHash
 
 
 class StoreUnavailable(Exception):
     """Redis could not be reached or refused the write; nothing of the submission was stored."""
 
 
-class StoreWrite(msgspec.Struct, frozen=True):
-    """The KEYS and ARGV of :data:`STORE_LUA` for one submission (see :meth:`SubmissionStore.prepare`)."""
-
-    keys: list[str]
-    args: list[bytes]
-
-    @property
-    def record(self) -> bytes:
-        """The encoded record (the second argument; the first is the plan)."""
-        return self.args[1]
-
-
-def retry_schedule(base_seconds: float, max_hours: float) -> list[int]:
-    """Backoff delays in seconds: ``base`` doubling up to 1 h, until their sum reaches ``max_hours``.
-
-    ``retry_schedule(60, 24)`` → ``[60, 120, 240, 480, 960, 1920, 3600, 3600, ...]`` (about 24 h).
+class StoreWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """What storing one submission writes (see :meth:`SubmissionStore.prepare`): the record of
+    ``submission_id`` in ``form``, encoded (``record``), kept ``ttl`` seconds and indexed at
+    ``created_ms`` (Unix ms); one job per kind of ``kinds`` (``jobs``, the same order) on the
+    queue ``queue_key``.
     """
-    delays: list[int] = []
-    delay, budget = max(1.0, base_seconds), max_hours * 3600
-    while sum(delays) + delay <= budget or not delays:
-        delays.append(math.ceil(delay))
-        delay = min(delay * 2, 3600.0)
-    return delays
+
+    submission_id: str
+    form: str
+    created_ms: float
+    record: bytes
+    ttl: int
+    kinds: list[MessageKind]
+    jobs: list[JobHash]
+    queue_key: str
 
 
 class SubmissionStore:
     """Writes submissions and their notification jobs to one Redis (sync client, bytes responses).
 
     ``queue_name`` is the RQ queue; ``retry`` the RQ retry schedule (seconds); ``job_timeout`` in s.
-    The asyncio submission path takes :meth:`prepare`'s keys and arguments into its own script.
+    The asyncio submission path runs :meth:`prepare`'s write in the submission script.
     """
 
     def __init__(
@@ -135,65 +68,25 @@ class SubmissionStore:
         job_timeout: int,
     ) -> None:
         self.redis = connection
-        self.jobs = JobTemplate(queue_name, retry, job_timeout, RESULT_TTL)
-        self.save_script = connection.register_script(_SAVE)
+        self.jobs = MessageJobs(queue_name, retry, job_timeout)
 
     def prepare(
         self, submission: Submission, retention_days: int, kinds: list[MessageKind]
     ) -> StoreWrite:
-        """The keys and arguments that store ``submission`` with one job per message kind: the
-        record expires after ``retention_days``, and so does a job's failure.
+        """The write that stores ``submission`` with one job per message kind: the record
+        expires after ``retention_days``, and so does a job's failure.
         """
         ttl = retention_days * 86400
-        jobs = self._jobs(submission, kinds, ttl)
-        keys = [
-            submission_key(submission.id),
-            form_index_key(submission.form),
-            QUEUES_KEY,
-            self.jobs.queue_key,
-            *(job_key(job_id(submission.id, kind)) for kind in kinds),
-        ]
-        score = repr(submission.created_at.timestamp() * 1000)
-        plan = [
-            str(ttl),
-            score,
-            submission.id,
-            [
-                [job_id(submission.id, kind), job.fields]
-                for kind, job in zip(kinds, jobs, strict=True)
-            ],
-        ]
-        args = [msgspec.msgpack.encode(plan), encoder.encode(submission), *(j.data for j in jobs)]
-        return StoreWrite(keys=keys, args=args)
-
-    def save(self, submission: Submission, retention_days: int, kinds: list[MessageKind]) -> None:
-        """Store ``submission`` and enqueue one job per message kind, atomically (one script).
-
-        Raises :class:`StoreUnavailable` when Redis fails; then nothing was written.
-        """
-        write = self.prepare(submission, retention_days, kinds)
-        try:
-            self.save_script(keys=write.keys, args=write.args)
-        except redis.RedisError as exc:
-            raise StoreUnavailable(str(exc)) from exc
-
-    def _jobs(self, submission: Submission, kinds: list[MessageKind], ttl: int) -> list[JobHash]:
-        now = dt.datetime.now(dt.UTC)
-        meta = {"request_id": submission.request_id}
-        return [self.jobs.job(SEND_JOB, (submission.id, kind), ttl, meta, now) for kind in kinds]
-
-    def _enqueue(
-        self,
-        pipe: redis.client.Pipeline,
-        submission: Submission,
-        kinds: list[MessageKind],
-        ttl: int,
-    ) -> None:
-        """Queue the jobs' commands on ``pipe`` (in ``MULTI`` mode), as RQ's ``enqueue_many``."""
-        pipe.sadd(QUEUES_KEY, self.jobs.queue_key)
-        for kind, job in zip(kinds, self._jobs(submission, kinds, ttl), strict=True):
-            pipe.hset(job_key(job_id(submission.id, kind)), mapping=job.mapping())  # type: ignore[arg-type]
-            pipe.rpush(self.jobs.queue_key, job_id(submission.id, kind))
+        return StoreWrite(
+            submission_id=submission.id,
+            form=submission.form,
+            created_ms=submission.created_at.timestamp() * 1000,
+            record=encoder.encode(submission),
+            ttl=ttl,
+            kinds=kinds,
+            jobs=self.jobs.hashes(submission, kinds, ttl),
+            queue_key=self.jobs.queue_key,
+        )
 
     def queue_messages(
         self,
@@ -204,35 +97,26 @@ class SubmissionStore:
         skipped: Sequence[MessageState] = (),
     ) -> Submission | None:
         """Queue messages ``kinds`` again (resend) or for the first time (``release``: quarantined →
-        received), atomically with the record update (``WATCH`` + ``MULTI``), clearing the ``sent``
-        marker so the worker sends it; ``skipped`` states are recorded for messages without one.
-        Returns the updated record, ``None`` when it does not exist.
+        received), atomically with the record update (:func:`update_submission`), clearing the
+        ``sent`` marker so the worker sends it; ``skipped`` states are recorded for messages
+        without one. A job's failure is kept as long as the record is left to live (a day when it
+        has no TTL). Returns the updated record, ``None`` when it does not exist.
         Raises :class:`WrongStatus` (release of a non-quarantined one, resend of a quarantined one)
         or :class:`StoreUnavailable`.
         """
-        key = submission_key(submission_id)
+
+        def requeue(submission: Submission) -> None:
+            _requeue(submission, kinds, release=release)
+            submission.messages += [
+                state for state in skipped if submission.message(state.kind) is None
+            ]
+
+        def enqueue(pipe: redis.client.Pipeline, submission: Submission, ttl: int) -> None:
+            pipe.delete(*(sent_marker_key(submission_id, kind) for kind in kinds))
+            self.jobs.enqueue(pipe, submission, kinds, ttl if ttl > 0 else 86400)
+
         try:
-            while True:
-                with self.redis.pipeline(transaction=True) as pipe:
-                    try:
-                        pipe.watch(key)  # type: ignore[no-untyped-call]
-                        raw = pipe.get(key)
-                        if raw is None:
-                            return None
-                        ttl = int(pipe.ttl(key))
-                        submission = decoder.decode(raw)
-                        _requeue(submission, kinds, release=release)
-                        submission.messages += [
-                            state for state in skipped if submission.message(state.kind) is None
-                        ]
-                        pipe.multi()
-                        pipe.set(key, encoder.encode(submission), ex=ttl if ttl > 0 else None)
-                        pipe.delete(*(sent_marker_key(submission_id, kind) for kind in kinds))
-                        self._enqueue(pipe, submission, kinds, ttl if ttl > 0 else 86400)
-                        pipe.execute()
-                        return submission
-                    except redis.WatchError:
-                        continue
+            return update_submission(self.redis, submission_id, requeue, also=enqueue)
         except redis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
@@ -281,12 +165,19 @@ def _requeue(submission: Submission, kinds: list[MessageKind], *, release: bool)
 
 
 def update_submission(
-    connection: redis.Redis, submission_id: str, mutate: Callable[[Submission], None]
+    connection: redis.Redis,
+    submission_id: str,
+    mutate: Callable[[Submission], None],
+    *,
+    also: Callable[[redis.client.Pipeline, Submission, int], None] | None = None,
 ) -> Submission | None:
-    """Apply ``mutate`` to the stored record atomically (``WATCH`` + ``MULTI``), keeping its TTL.
+    """Apply ``mutate`` to the stored record atomically (``WATCH`` + ``MULTI``), keeping its TTL;
+    ``also`` queues more commands in the same ``MULTI``, given the pipeline, the updated record
+    and its TTL (seconds; ≤ 0 when it has none).
 
     Returns the updated record, or ``None`` when it no longer exists (expired or erased).
-    Retries when another writer changed the record meanwhile.
+    Retries when another writer changed the record meanwhile. Raises what ``mutate`` raises
+    (nothing written) and ``redis.RedisError``.
     """
     key = submission_key(submission_id)
     while True:
@@ -296,11 +187,13 @@ def update_submission(
                 raw = pipe.get(key)
                 if raw is None:
                     return None
-                ttl = pipe.ttl(key)
+                ttl = int(pipe.ttl(key))
                 submission = decoder.decode(raw)
                 mutate(submission)
                 pipe.multi()
                 pipe.set(key, encoder.encode(submission), ex=ttl if ttl > 0 else None)
+                if also is not None:
+                    also(pipe, submission, ttl)
                 pipe.execute()
                 return submission
             except redis.WatchError:

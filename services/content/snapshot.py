@@ -16,10 +16,10 @@ from xml.sax.saxutils import escape
 
 import msgspec
 
+from frontdesk.bodies import EPOCH, Body
 from frontdesk.cursors import encode_cursor
 from frontdesk.settings import Settings
-from services.content import public
-from services.content.bodies import EPOCH, Body
+from services.content import public, reads
 from services.content.build import DEFAULT_EMPTY_MESSAGE, Builder, next_publish_at
 from services.content.loader import Site
 
@@ -28,8 +28,6 @@ _COMPRESSED = ("image/", "video/", "audio/", "font/woff", "application/zip", "ap
 # List pages are encoded on first request and kept for the build, up to this many bytes (identity
 # and gzip): a crawler walking every limit/cursor/tag cannot grow the process without bound.
 _MAX_MEMO_BYTES = 32 * 1024 * 1024
-# Items per collection page when the request names no ``limit``.
-DEFAULT_LIMIT = 20
 
 
 class ListEntry(msgspec.Struct, frozen=True):
@@ -69,6 +67,7 @@ class View:
     ) -> None:
         builder = Builder(site, settings.forms_public_url, now, preview=preview)
         config = site.config
+        self.assets = assets
         self.pages: dict[str, Body] = {}
         summaries: list[public.PageSummaryOut] = []
         for slug in builder.live_pages():
@@ -152,7 +151,7 @@ class View:
             public.RouteOut(path="/v1/collections", type="collections", etag=self.collections.etag),
         ]
         for name, bodies in self.items.items():
-            first = self.items_page(name, None, 0, DEFAULT_LIMIT)
+            first = reads.items(self, name)
             routes.append(
                 public.RouteOut(path=f"/v1/collections/{name}/items", type="items", etag=first.etag)
             )
@@ -170,9 +169,9 @@ class View:
             for path, body in assets.items()
         )
         self.routes = Body.of(public.RoutesOut(items=routes), site.config_mtime)
-        self.paths = _paths(self, assets)
+        self.paths = reads.fast_paths(self)
         """The body of every GET without a query string: request path → (body, the route template
-        the request is counted under in the metrics)."""
+        the request is counted under in the metrics); the fast path's table."""
 
     def items_page(self, name: str, tag: str | None, offset: int, limit: int) -> Body:
         """One page of collection ``name`` (which must exist), encoded at most once per build
@@ -247,34 +246,12 @@ class View:
         self.pages_list = replaced.get(id(self.pages_list), self.pages_list)
         self.collections = replaced.get(id(self.collections), self.collections)
         self.sitemap = replaced.get(id(self.sitemap), self.sitemap)
+        self.assets = {path: replaced.get(id(b), b) for path, b in self.assets.items()}
 
 
 def _after(previous: dt.datetime, now: dt.datetime) -> dt.datetime:
     """A time later than ``previous`` (HTTP-dates have whole seconds): ``now``, or one second on."""
     return max(now.replace(microsecond=0), previous + dt.timedelta(seconds=1))
-
-
-def _paths(view: View, assets: dict[str, Body]) -> dict[str, tuple[Body, str]]:
-    paths = {
-        "/v1/site": (view.site, "/v1/site"),
-        "/v1/routes": (view.routes, "/v1/routes"),
-        "/v1/pages": (view.pages_list, "/v1/pages"),
-        "/v1/collections": (view.collections, "/v1/collections"),
-        "/v1/sitemap.xml": (view.sitemap, "/v1/sitemap.xml"),
-    }
-    for slug, body in view.pages.items():
-        paths[f"/v1/pages/{slug}"] = (body, "/v1/pages/{slug}")
-    for name, bodies in view.items.items():
-        first = view.items_page(name, None, 0, DEFAULT_LIMIT)
-        paths[f"/v1/collections/{name}/items"] = (first, "/v1/collections/{name}/items")
-        for slug, body in bodies.items():
-            paths[f"/v1/collections/{name}/items/{slug}"] = (
-                body,
-                "/v1/collections/{name}/items/{slug}",
-            )
-    for path, body in assets.items():
-        paths[f"/assets/{path}"] = (body, "/assets/{path}")
-    return paths
 
 
 def _final(source: str, redirects: dict[str, str]) -> str:

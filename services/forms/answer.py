@@ -1,4 +1,4 @@
-"""The answers of ``POST /v1/forms/{form}/submissions`` (DESIGN.md "Forms API", docs/forms.md).
+"""The answers of ``POST /v1/forms/{form}/submissions`` (docs/forms.md, "POST /v1/forms/{form}/submissions").
 
 API callers get RFC 9457 problem+json for every refusal (:func:`problem_answer`). A *plain HTML
 post* (a browser navigating, no JavaScript) gets :class:`HtmlAnswer`: a 303 to the form's success or
@@ -46,21 +46,13 @@ PAGE_HEADERS = {
 }
 
 
-def texts(form: FormDefinition, language: str) -> tuple[str, str]:
-    """``(success, error)`` texts of ``form`` in ``language``, else its English ones."""
-    translation = form.messages.languages.get(language)
-    success = (translation.success if translation else None) or form.messages.success
-    error = (translation.error if translation else None) or form.messages.error
-    return success, error
-
-
 def problem_answer(
     exc: ProblemError, form: FormDefinition, language: str, headers: dict[str, str]
 ) -> Response[bytes]:
     """problem+json for ``exc``, with ``message`` (the form's error text in ``language``) and its
     ``extra`` members (``errors`` for 422) and headers (``Retry-After``) added to ``headers``.
     """
-    _, error_text = texts(form, language)
+    error_text = form.messages.text("error", language)
     body = problem_body(exc.status, exc.code, exc.detail, **{"message": error_text, **exc.extra})
     return Response(
         content=msgspec.json.encode(body),
@@ -116,7 +108,7 @@ class HtmlAnswer:
             # Retry-After on a 3xx would ask the browser to wait before following it (RFC 9110
             # §10.2.3): the seconds travel in the query instead.
             return redirect_response(303, with_query(target, self._error_params(exc)), self.headers)
-        _, error_text = texts(self.form, self.language)
+        error_text = self.form.messages.text("error", self.language)
         errors = [
             {"label": self._label(str(e["field"])), "message": str(e["message"])}
             for e in self._field_errors(exc)
@@ -150,14 +142,13 @@ class HtmlAnswer:
         detail: str | None = None,
         extra_headers: dict[str, str] | None = None,
     ) -> Response[bytes]:
-        translation = self.form.messages.languages.get(self.language)
         page = _template().render(
             language=self.language,
             heading=heading,
             errors=errors or [],
             detail=detail,
             back_url=back_url(self.referer, self.base_url, self.form),
-            back_text=(translation.back if translation else None) or self.form.messages.back,
+            back_text=self.form.messages.text("back", self.language),
             script=Markup(BACK_SCRIPT),  # noqa: S704 (our constant, pinned by the CSP hash)
         )
         return Response(

@@ -10,17 +10,15 @@ import logging
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import msgspec
 import redis
 from litestar import HttpMethod, Litestar, Request, Response, get, post, route
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 
 from frontdesk.apidocs import openapi_config
-from frontdesk.entry import EntryApp
+from frontdesk.fastpath import FastPathApp
 from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import (
-    ProblemError,
     exception_handlers,
     problem_responses,
 )
@@ -28,46 +26,32 @@ from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.submissions.catalog import Catalog
-from frontdesk.submissions.codes import DEFAULT_MESSAGES
 from frontdesk.submissions.definition import FormDefinition
-from frontdesk.submissions.problems import missing_form
-from frontdesk.submissions.ratelimit import Limit
-from frontdesk.submissions.store import SubmissionStore, retry_schedule
+from frontdesk.submissions.problems import missing_form, store_unavailable
+from frontdesk.submissions.queueing import retry_schedule
+from frontdesk.submissions.store import SubmissionStore
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.embed import EmbedScript, embed_script_handler
-from services.forms.front import SubmissionDoor
+from services.forms.fastpath import SubmissionFastPath
 from services.forms.health import live, public_ready
 from services.forms.intake import cors_headers, submit_form
 from services.forms.openapi import SubmitOperation
-from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
+from services.forms.phonecheck import limit_phone_checks, phone_verdict
 from services.forms.reloading import reloading_forms
+from services.forms.schemas import (
+    FieldInfo,
+    PhoneCheck,
+    PublicCaptcha,
+    PublicDefinition,
+    PublicMessages,
+    PublicPhone,
+)
 from services.forms.state import FormsState
 from services.forms.timetrap import issue_token
-from services.forms.validate import message_for, published_codes
-from services.forms.web import client_bucket, forwarded_for_lines, pick_language
-
-PHONE_CHECKS_PER_MINUTE = 120
+from services.forms.validate import published_codes
+from services.forms.web import ANY_ORIGIN, client_bucket, forwarded_for_lines, pick_language
 
 log = logging.getLogger("frontdesk.forms")
-
-
-class PhoneCheck(msgspec.Struct, kw_only=True):
-    """``GET /v1/phone/check``: libphonenumber's verdict on one number (see DESIGN.md)."""
-
-    possible: bool
-    valid: bool
-    accepted: bool
-    """Whether a submission takes this number under the form's phone policy: under ``possible`` a
-    possible but not valid number is accepted (and flagged ``phone_unverified`` for staff)."""
-    reason: str | None
-    message: str
-    e164: str | None
-    national: str | None
-    international: str | None
-    extension: str | None
-    type: str | None
-    region: str | None
-    metadata_version: str
 
 
 def _state(request: Request[Any, Any, State]) -> FormsState:
@@ -82,58 +66,6 @@ def _form(state: FormsState, form_id: str) -> FormDefinition:
     return form
 
 
-class FieldInfo(msgspec.Struct, kw_only=True):
-    """One field of the public definition."""
-
-    name: str
-    label: str
-    type: str
-    required: bool
-    max_length: int | None
-    options: list[str]
-
-
-class PublicPhone(msgspec.Struct, kw_only=True):
-    """The phone policy and default region (the form's, else the site's)."""
-
-    policy: str
-    default_region: str
-
-
-class PublicCaptcha(msgspec.Struct, kw_only=True):
-    """What the page needs to render the CAPTCHA widget (never the secret)."""
-
-    provider: str
-    site_key: str
-    response_field: str
-
-
-class PublicMessages(msgspec.Struct, kw_only=True):
-    """Texts in the chosen language: success, error, phone_valid and per-code ones."""
-
-    success: str
-    error: str
-    phone_valid: str
-    codes: dict[str, str]
-
-
-class PublicDefinition(msgspec.Struct, kw_only=True):
-    """``GET /v1/forms/{form}``: what a page needs to render and submit the form."""
-
-    id: str
-    title: str
-    action: str
-    language: str
-    fields: list[FieldInfo]
-    phone: PublicPhone
-    messages: PublicMessages
-    honeypot: str
-    token: str
-    min_fill_seconds: float
-    captcha: PublicCaptcha | None
-
-
-ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
 # X-Request-ID: docs/api.md invites scripts to send their own id.
 PREFLIGHT_HEADERS = "Content-Type, Accept, Accept-Language, Idempotency-Key, X-Request-ID"
 
@@ -157,8 +89,7 @@ async def definition(
     try:
         secret = await state.secret()
     except redis.RedisError:
-        raise ProblemError(503, "store_unavailable", "Redis does not answer.") from None
-    translation = form.messages.languages.get(language)
+        raise store_unavailable() from None
     captcha = form.spam.captcha
     body = PublicDefinition(
         id=form.id,
@@ -181,10 +112,9 @@ async def definition(
             default_region=form.phone.default_region or state.default_region,
         ),
         messages=PublicMessages(
-            success=(translation.success if translation else None) or form.messages.success,
-            error=(translation.error if translation else None) or form.messages.error,
-            phone_valid=(translation.phone_valid if translation else None)
-            or form.messages.phone_valid,
+            success=form.messages.text("success", language),
+            error=form.messages.text("error", language),
+            phone_valid=form.messages.text("phone_valid", language),
             codes=published_codes(form, language),
         ),
         honeypot=form.spam.honeypot,
@@ -214,7 +144,7 @@ async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> R
     """Validate, store and queue the staff notification; 201 ``{ok, id, message}``.
 
     422 problem+json with ``message`` (the form's error text) and ``errors: [{field, code,
-    message}]``; 400, 403, 409, 413, 415, 429, 503 as DESIGN.md lists; plain HTML posts get 303 or
+    message}]``; 400, 403, 409, 413, 415, 429, 503 as docs/api.md lists; plain HTML posts get 303 or
     a small HTML page. Never a 2xx for an unstored submission.
     """
     state = _state(request)
@@ -262,50 +192,6 @@ async def phone_check(
     """The same verdict a submission gets; unparseable input is ``valid: false``, never a 5xx."""
     state = _state(request)
     definition = _form(state, form) if form else None
-    policy = definition.phone.policy if definition else "possible"
-    default = (definition.phone.default_region if definition else None) or state.default_region
-    await _limit_phone_checks(request, state)
-    verdict = check_phone(number, normalise_region(region) or default, policy, national=True)
-    if definition is None:
-        message = "Valid number" if verdict.valid else "Invalid number"
-        if verdict.accepted and not verdict.valid:
-            message = DEFAULT_MESSAGES["phone_unverified"]
-    else:
-        tag = pick_language(definition, language, request.headers.get("accept-language"))
-        translation = definition.messages.languages.get(tag)
-        if verdict.valid:
-            message = (
-                translation.phone_valid if translation else None
-            ) or definition.messages.phone_valid
-        else:
-            # Accepted but not valid: the submission goes through, so the widget must not say
-            # "Invalid number" (the page and the server never disagree).
-            code = "phone_unverified" if verdict.accepted else verdict.reason or "invalid_number"
-            message = message_for(definition, code, tag)
-    body = PhoneCheck(
-        possible=verdict.possible,
-        valid=verdict.valid,
-        accepted=verdict.accepted,
-        reason=verdict.reason,
-        message=message,
-        e164=verdict.e164,
-        national=verdict.national,
-        international=verdict.international,
-        extension=verdict.extension,
-        type=verdict.type,
-        region=verdict.region,
-        metadata_version=METADATA_VERSION,
-    )
-    return Response(content=body, headers=ANY_ORIGIN)
-
-
-async def _limit_phone_checks(request: Request[Any, Any, State], state: FormsState) -> None:
-    """120 checks a minute per client bucket (``client_bucket``: an IPv6 client's /64); lifted by
-    ``FRONTDESK_RATE_LIMITS=off``. When Redis does not answer, the check still runs: it needs no
-    storage.
-    """
-    if not state.settings.rate_limits:
-        return
     peer = request.client.host if request.client else None
     bucket = client_bucket(
         peer,
@@ -313,22 +199,15 @@ async def _limit_phone_checks(request: Request[Any, Any, State], state: FormsSta
         state.trusted_proxies,
         state.settings.ipv6_prefix,
     )
-    try:
-        wait = await state.limiter.hit([Limit(f"phone:{bucket}", PHONE_CHECKS_PER_MINUTE, 60)])
-    except redis.RedisError:
-        return
-    if wait:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            f"Too many checks; try again in {wait} seconds.",
-            headers={"Retry-After": str(wait), **ANY_ORIGIN},
-        )
+    await limit_phone_checks(state, bucket)
+    accept_language = request.headers.get("accept-language")
+    body = phone_verdict(state, number, region, definition, language, accept_language)
+    return Response(content=body, headers=ANY_ORIGIN)
 
 
-class FormsApp(EntryApp):
-    """The forms app: its :attr:`entry` (set by :func:`create_app`) is the request-id middleware
-    around the submissions' front door and :meth:`routed`, so every answer carries
+class FormsApp(FastPathApp):
+    """The forms app: its :attr:`fast_path` (set by :func:`create_app`) is the request-id
+    middleware around the submissions' fast path and :meth:`routed`, so every answer carries
     ``X-Request-ID``, unrouted 404s and 405s too.
     """
 
@@ -348,12 +227,12 @@ def forms_state(settings: Settings, catalog: Catalog | None = None) -> FormsStat
         if catalog.site is None:
             raise ValueError(f"{settings.site_dir}: {catalog.site_problem}")
     store = SubmissionStore(
-        connect(settings.redis_url),
+        connect(settings),
         settings.queue_name,
         retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
         int(settings.job_timeout),
     )
-    connection = connect_async(settings.redis_url)
+    connection = connect_async(settings)
     return FormsState(settings, catalog, store, connection)
 
 
@@ -394,7 +273,7 @@ def create_app(settings: Settings) -> FormsApp:
         openapi_config=openapi_config(title="Frontdesk forms API", version="1"),
     )
     # Outside Litestar, so unrouted answers get the id too; it binds REQUEST_ID for the handlers
-    # (the submission record, the job's meta) and the log lines. Behind it, the front door takes
-    # submissions to defined forms past Litestar's routing (services/forms/front.py).
-    app.entry = RequestIdMiddleware(SubmissionDoor(app, state, app.routed, counters))
+    # (the submission record, the job's meta) and the log lines. Behind it, the fast path takes
+    # submissions to defined forms past Litestar's routing (services/forms/fastpath.py).
+    app.fast_path = RequestIdMiddleware(SubmissionFastPath(app, state, app.routed, counters))
     return app

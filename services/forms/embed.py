@@ -19,8 +19,8 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromQuery
 
+from frontdesk.bodies import Body, etag_matches
 from frontdesk.problems import empty_response, problem_responses
-from services.content.bodies import Body, etag_matches
 
 SCRIPT_PATH = Path(__file__).resolve().parent / "static" / "frontdesk.js"
 LONG_CACHE = "public, max-age=31536000, immutable"

@@ -16,7 +16,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 
 from frontdesk.apidocs import openapi_config
-from frontdesk.entry import EntryApp
+from frontdesk.fastpath import FastPathApp
 from frontdesk.internal import NoStore
 from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
 from frontdesk.problems import exception_handlers
@@ -25,6 +25,7 @@ from frontdesk.settings import Settings
 from frontdesk.staff_tokens import StaffToken
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.keys import MESSAGE_COUNTS
 from frontdesk.submissions.staff import staff_router
 from frontdesk.submissions.store import SubmissionStore
 from services.forms.app import forms_state
@@ -54,8 +55,10 @@ class FormsStaff:
 
     @property
     def forms(self) -> Mapping[str, FormDefinition]:
-        """The forms loaded now."""
-        return self._state.forms
+        """Every form with a definition, a broken file's last good one included: staff keep reading,
+        exporting and erasing a form's submissions while an editor fixes its file.
+        """
+        return self._state.catalog.definitions
 
     @property
     def staff_tokens(self) -> Sequence[StaffToken]:
@@ -75,7 +78,7 @@ class FormsStaff:
         )
 
 
-def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> EntryApp:
+def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> FastPathApp:
     """The internal app with its own :class:`~services.forms.state.FormsState` (the same Redis
     data as the public app's) over ``catalog``, the public app's forms (same process: the
     readiness answer names the forms the public app cannot serve), else forms loaded anew.
@@ -84,10 +87,10 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> E
     # Staff requests are counted in the service's series; health and metrics never are.
     metrics_middleware, metrics = prometheus(
         "forms",
-        [QueueCollector(state.store.redis, settings.queue_name)],
+        [QueueCollector(state.store.redis, settings.queue_name, MESSAGE_COUNTS)],
         RequestCounters("forms"),
     )
-    app = EntryApp(
+    app = FastPathApp(
         route_handlers=[live, ready, health_workers, metrics, staff_router(FormsStaff(state))],
         middleware=[metrics_middleware],
         logging_config=None,
@@ -96,5 +99,5 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> E
         on_shutdown=[state.redis.aclose],
         openapi_config=openapi_config(title="Frontdesk forms internal API", version="1"),
     )
-    app.entry = RequestIdMiddleware(NoStore(app.routed))
+    app.fast_path = RequestIdMiddleware(NoStore(app.routed))
     return app

@@ -32,7 +32,7 @@ _TEXT = Schema(type=OpenAPIType.STRING)
 class SubmitOperation(Operation):
     """``POST /v1/forms/{form_id}/submissions``: the body is an object of field name → text in
     JSON, urlencoded or multipart; every error status but 404 and 415 may also be a ``text/html``
-    page (a plain HTML post, DESIGN.md), and such a post is answered 200 ``text/html`` or 303 on
+    page (a plain HTML post, docs/embedding.md), and such a post is answered 200 ``text/html`` or 303 on
     success (and 303 on an error when the form has an error page).
     """
 

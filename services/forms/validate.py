@@ -44,25 +44,12 @@ class Outcome(msgspec.Struct, kw_only=True):
     language: str = "en"
 
 
-def message_for(form: FormDefinition, code: str, language: str = "en") -> str:
-    """The form's text for ``code`` in ``language`` (a tag of ``messages.languages``), else its
-    English text, else :data:`DEFAULT_MESSAGES`' (the one lookup behind both an error's
-    ``message`` and the public definition's ``messages.codes``).
-    """
-    translation = form.messages.languages.get(language)
-    if translation is not None and code in translation.codes:
-        return translation.codes[code]
-    if code in form.messages.codes:
-        return form.messages.codes[code]
-    return DEFAULT_MESSAGES.get(code, "This value is not accepted.")
-
-
 def published_codes(form: FormDefinition, language: str) -> dict[str, str]:
     """``messages.codes`` of the public definition: every code of :data:`DEFAULT_MESSAGES` with the
-    text :func:`message_for` gives it in ``language`` (codes a form names that no client can
-    receive are left out).
+    text :meth:`~frontdesk.submissions.definition.Messages.code_text` gives it in ``language``
+    (codes a form names that no client can receive are left out).
     """
-    return {code: message_for(form, code, language) for code in DEFAULT_MESSAGES}
+    return {code: form.messages.code_text(code, language) for code in DEFAULT_MESSAGES}
 
 
 # A browser submits a textarea's line breaks as CRLF (HTML Living Standard, "normalize line breaks"
@@ -138,7 +125,7 @@ def validate(
                 FieldError(
                     field=name[:100],
                     code="unknown_field",
-                    message=message_for(form, "unknown_field", language),
+                    message=form.messages.code_text("unknown_field", language),
                 )
             )
     for field in [*form.fields, *extras]:
@@ -147,7 +134,7 @@ def validate(
 
 
 def _fail(form: FormDefinition, outcome: Outcome, field: Field, code: str) -> None:
-    message = message_for(form, code, outcome.language)
+    message = form.messages.code_text(code, outcome.language)
     outcome.errors.append(FieldError(field=field.name, code=code, message=message))
 
 

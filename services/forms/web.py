@@ -12,8 +12,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 
 from litestar.datastructures import Headers
 
+from frontdesk.negotiation import Weighted, weighted
 from frontdesk.networks import IpNetwork, normalise_origin
 from frontdesk.submissions.definition import FormDefinition
+
+# Public reads of the forms service (definitions, phone checks) are readable from any origin.
+ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
 
 
 def origin_allowed(form: FormDefinition, origin: str | None) -> bool:
@@ -149,7 +153,7 @@ def _trusted(address: IpAddress, trusted: Sequence[IpNetwork]) -> bool:
 
 
 def wants_html(content_type: str, accept: str) -> bool:
-    """A plain HTML post (DESIGN.md): urlencoded or multipart, and ``Accept`` prefers ``text/html``
+    """A plain HTML post (docs/embedding.md): urlencoded or multipart, and ``Accept`` prefers ``text/html``
     to JSON by quality value (RFC 9110 §12.5.1: each type takes the ``q`` of the most specific
     range that matches it; ``q=0`` means "not acceptable"). At equal quality a type named outright
     beats one matched by a range, then the one listed first wins, so a browser's
@@ -170,18 +174,14 @@ _JSON_TYPES = ("application/json", "application/problem+json")
 
 @functools.lru_cache(maxsize=1024)  # pure; browsers send a handful of distinct headers
 def _prefers_html(accept: str) -> bool:
-    entries: list[tuple[str, float, int]] = []  # (media range, quality, position)
-    for position, item in enumerate(accept.split(",")):
-        media, *params = item.split(";")
-        if media.strip():
-            entries.append((media.strip().lower(), _quality(params), position))
+    entries = weighted(accept)
     json_types = {*_JSON_TYPES, *(m for m, _, _ in entries if m.endswith("+json") and "*" not in m)}
     html = _rank(entries, "text/html")
     json = max(_rank(entries, media) for media in json_types)
     return html[0] > 0 and html > json
 
 
-def _rank(entries: list[tuple[str, float, int]], media: str) -> _Rank:
+def _rank(entries: tuple[Weighted, ...], media: str) -> _Rank:
     """``media``'s rank under the most specific entry matching it (RFC 9110 §12.5.1)."""
     ranges = {media: 2, media.split("/")[0] + "/*": 1, "*/*": 0}
     matching = [(ranges[m], q, -p) for m, q, p in entries if m in ranges]
@@ -189,19 +189,6 @@ def _rank(entries: list[tuple[str, float, int]], media: str) -> _Rank:
         return _NOT_ACCEPTABLE
     specificity, quality, position = max(matching)
     return (quality, specificity, position) if quality > 0 else _NOT_ACCEPTABLE
-
-
-def _quality(params: list[str]) -> float:
-    """The ``q`` parameter of one ``Accept`` entry: 1 when absent, 0 when not a number in 0–1."""
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "q":
-            try:
-                quality = float(value.strip())
-            except ValueError:
-                return 0.0
-            return quality if 0.0 <= quality <= 1.0 else 0.0
-    return 1.0
 
 
 def pick_language(form: FormDefinition, posted: str | None, accept_language: str | None) -> str:
@@ -212,16 +199,9 @@ def pick_language(form: FormDefinition, posted: str | None, accept_language: str
     candidates: list[tuple[float, int, str]] = []
     if posted:
         candidates.append((2.0, 0, posted))
-    for index, item in enumerate((accept_language or "").split(",")):
-        tag, _, params = item.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        if tag and quality > 0:
-            candidates.append((quality, index + 1, tag.strip()))
+    for tag, quality, position in weighted(accept_language or ""):
+        if quality > 0:
+            candidates.append((quality, position + 1, tag))
     for _, _, tag in sorted(candidates, key=lambda c: (-c[0], c[1])):
         lowered = tag.lower()
         if lowered in ("en", "*") or lowered.startswith("en-"):

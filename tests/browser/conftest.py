@@ -18,7 +18,7 @@ import pytest
 import redis
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from frontdesk.submissions.record import form_index_key
+from frontdesk.submissions.keys import form_index_key
 from tests.conftest import (
     CLINIC_SITE,
     ROOT,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 
+from frontdesk.bodies import not_modified_since
 from frontdesk.settings import Settings
-from services.content.bodies import not_modified_since
 from services.content.holder import SiteHolder
 from services.content.loader import load_site
 from services.content.snapshot import Snapshot, View

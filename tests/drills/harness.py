@@ -44,7 +44,8 @@ from rq import Queue
 from rq.intermediate_queue import IntermediateQueue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from frontdesk.submissions.record import Submission, submission_key
+from frontdesk.submissions.keys import submission_key
+from frontdesk.submissions.record import Submission
 from tests.conftest import CLINIC_SITE, free_port
 from tests.processes import FRONTDESK, frontdesk_env, start, stop
 

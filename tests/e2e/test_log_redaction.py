@@ -29,7 +29,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from frontdesk.settings import load_settings
-from frontdesk.submissions.record import Submission, job_id
+from frontdesk.submissions.keys import job_id
+from frontdesk.submissions.record import Submission
 from frontdesk.submissions.store import load_submission
 from services.forms.app import create_app
 from tests.conftest import CLINIC_SITE

@@ -15,9 +15,11 @@ import pytest
 import redis
 
 from frontdesk.redis import connect
-from frontdesk.submissions.record import MessageState, Submission, job_id, submission_key
+from frontdesk.submissions.keys import job_id, submission_key
+from frontdesk.submissions.record import MessageState, Submission
 from frontdesk.submissions.store import SubmissionStore, load_submission
 from tests.conftest import ROOT, free_port
+from tests.storing import store_submission
 
 pytestmark = pytest.mark.e2e
 REDIS_SERVER = shutil.which("redis-server")
@@ -93,8 +95,9 @@ def submission(number: int) -> Submission:
 def test_backup_script_and_restore(tmp_path: Path, servers: list[RedisServer]) -> None:
     source = RedisServer(tmp_path / "source")
     servers.append(source)
-    store = SubmissionStore(connect(f"redis://127.0.0.1:{source.port}/0"), "frontdesk", [1], 60)
-    store.save(submission(1), 90, ["staff"])
+    url = f"redis://127.0.0.1:{source.port}/0"
+    store = SubmissionStore(connect(url), "frontdesk", [1], 60)
+    store_submission(url, store, submission(1), 90, ["staff"])
     source.client.config_set("auto-aof-rewrite-percentage", "77")
 
     backup = tmp_path / "backup.tar.gz"
@@ -109,7 +112,7 @@ def test_backup_script_and_restore(tmp_path: Path, servers: list[RedisServer]) -
     assert source.client.config_get("auto-aof-rewrite-percentage") == {
         "auto-aof-rewrite-percentage": "77"
     }
-    store.save(submission(2), 90, ["staff"])  # after the backup: not in it
+    store_submission(url, store, submission(2), 90, ["staff"])  # after the backup: not in it
     source.stop()
 
     restored_dir = tmp_path / "restored"
@@ -142,11 +145,12 @@ def test_erased_data_leaves_the_aof_at_its_next_rewrite(
     """
     server = RedisServer(tmp_path / "data")
     servers.append(server)
-    store = SubmissionStore(connect(f"redis://127.0.0.1:{server.port}/0"), "frontdesk", [1], 60)
+    url = f"redis://127.0.0.1:{server.port}/0"
+    store = SubmissionStore(connect(url), "frontdesk", [1], 60)
     erased, kept = submission(1), submission(2)
     erased.fields["email"] = "vexmarch@canary.example"
-    store.save(erased, 90, ["staff"])
-    store.save(kept, 90, ["staff"])
+    store_submission(url, store, erased, 90, ["staff"])
+    store_submission(url, store, kept, 90, ["staff"])
 
     assert store.erase("vexmarch@canary.example") == [erased.id]
     assert _on_disk(tmp_path / "data", b"vexmarch@canary.example")  # still in the AOF

@@ -22,7 +22,8 @@ from rq import Queue
 from rq.registry import FailedJobRegistry
 
 from frontdesk.settings import load_settings
-from frontdesk.submissions.record import Submission, form_index_key
+from frontdesk.submissions.keys import form_index_key
+from frontdesk.submissions.record import Submission
 from frontdesk.submissions.store import load_submission
 from services.forms.app import create_app
 from tests.conftest import ROOT, free_port

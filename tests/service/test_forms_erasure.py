@@ -28,7 +28,7 @@ from rq.registry import (
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from frontdesk.submissions.record import form_index_key, job_id, submission_key
+from frontdesk.submissions.keys import form_index_key, job_id, submission_key
 from frontdesk.submissions.store import SubmissionStore
 from tests.conftest import TEST_REDIS_URL
 from tests.relay import Relay, running

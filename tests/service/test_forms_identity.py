@@ -115,14 +115,14 @@ def record(connection: redis.Redis, answer: Sent) -> Submission:
 CHUNK = 16_384
 
 
-@pytest.mark.parametrize("path", ["front door", "routed"])
+@pytest.mark.parametrize("path", ["fast path", "routed"])
 async def test_a_chunked_body_is_read_no_further_than_the_forms_limit(
     site: Path, redis_client: redis.Redis, path: str
 ) -> None:
     """10 MB sent in 16 KiB chunks without ``Content-Length`` to a form that takes 64 KiB: the app
     takes at most the limit and one chunk from the server, then answers the form's 413."""
     app = make_app(site)
-    target = app if path == "front door" else RequestIdMiddleware(app.routed)
+    target = app if path == "fast path" else RequestIdMiddleware(app.routed)
     chunks = [b'{"message": "', *[b"x" * CHUNK] * 640, b'"}']
     answer = await call(target, "POST", URL, JSON, chunks)
     assert answer.status == 413

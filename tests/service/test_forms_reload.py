@@ -9,8 +9,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from litestar.testing import TestClient
 from prometheus_client import REGISTRY
 
+from frontdesk.settings import load_settings
+from frontdesk.submissions.catalog import Catalog
+from services.forms.internal import create_internal_app
 from tests.service.forms_helpers import URL, VALID, ClientFactory, form_yaml, make_client
 
 __all__ = ["make_client"]
@@ -85,3 +89,24 @@ def test_a_swapped_forms_folder_reloads_the_forms(make_client: ClientFactory) ->
     (site / "forms").rename(site / "forms.old")
     fresh.rename(site / "forms")
     _eventually(lambda: client.get("/v1/forms/cap").status_code == 200)
+
+
+def test_staff_keep_reading_a_form_whose_file_broke(make_client: ClientFactory) -> None:
+    """The public routes answer 503, but the stored submissions stay the staff's to read, export
+    and erase: the staff routes take a broken file's last good definition.
+    """
+    token = "reader:" + "r" * 40
+    public = make_client(forms={"cap": form_yaml("cap")}, staff_tokens=token)
+    assert public.post("/v1/forms/cap/submissions", json=VALID).status_code == 201
+    settings = load_settings()
+    catalog = Catalog(settings.site_dir)
+    catalog.load()
+    (settings.site_dir / "forms" / "cap.yaml").write_text(BROKEN)
+    catalog.load()
+    assert "cap" in catalog.broken
+    with TestClient(create_internal_app(settings, catalog)) as staff:
+        answer = staff.get(
+            "/v1/forms/cap/submissions", headers={"Authorization": "Bearer " + "r" * 40}
+        )
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["items"]) == 1

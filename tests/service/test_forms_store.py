@@ -15,8 +15,14 @@ from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat, utcparse
 
-from frontdesk.submissions.record import MessageKind, MessageState, Submission, job_id
-from frontdesk.submissions.store import RESULT_TTL, SEND_JOB, SubmissionStore, retry_schedule
+from frontdesk.settings import Settings
+from frontdesk.submissions.keys import job_id
+from frontdesk.submissions.queueing import RESULT_TTL, SEND_JOB, retry_schedule
+from frontdesk.submissions.record import MessageKind, MessageState, Submission
+from frontdesk.submissions.store import SubmissionStore
+from tests.conftest import TEST_REDIS_URL
+from tests.storing import store_submission
+from worker.sweep import sweep
 
 QUEUE = "frontdesk"
 RETRY = retry_schedule(60, 24)
@@ -99,7 +105,7 @@ def test_submission_jobs_are_what_rq_writes(
     assert len(expected) == 2 + len(kinds)  # rq:queues, the queue, a hash per job
     redis_client.flushdb()
     store = SubmissionStore(redis_client, QUEUE, RETRY, TIMEOUT)
-    store.save(submission, RETENTION_DAYS, kinds)
+    store_submission(TEST_REDIS_URL, store, submission, RETENTION_DAYS, kinds)
     assert _rq_keys(redis_client) == expected
     assert redis_client.zscore(
         "frontdesk:form:contact:submissions", submission.id
@@ -112,7 +118,7 @@ def test_resent_jobs_are_what_rq_writes(redis_client: redis.Redis) -> None:
     kept as long as the record is left to live."""
     submission = _submission(["staff"])
     store = SubmissionStore(redis_client, QUEUE, RETRY, TIMEOUT)
-    store.save(submission, RETENTION_DAYS, [])
+    store_submission(TEST_REDIS_URL, store, submission, RETENTION_DAYS, [])
     assert redis_client.keys("rq:*") == []  # no job without a message kind
     store.queue_messages(submission.id, ["staff"], release=False)
     written = _rq_keys(redis_client)
@@ -126,6 +132,24 @@ def test_resent_jobs_are_what_rq_writes(redis_client: redis.Redis) -> None:
 
 def test_quarantined_submission_has_no_job(redis_client: redis.Redis) -> None:
     submission = _submission([])
-    SubmissionStore(redis_client, QUEUE, RETRY, TIMEOUT).save(submission, RETENTION_DAYS, [])
+    store = SubmissionStore(redis_client, QUEUE, RETRY, TIMEOUT)
+    store_submission(TEST_REDIS_URL, store, submission, RETENTION_DAYS, [])
     assert redis_client.keys("rq:*") == []
     assert redis_client.exists(f"frontdesk:submission:{submission.id}")
+
+
+def test_swept_jobs_are_what_rq_writes(redis_client: redis.Redis) -> None:
+    """The sweep enqueues a lost job again through the same path as a resend: RQ's own job,
+    with the full retry schedule, its failure kept as long as the record."""
+    submission = _submission(["staff"])
+    store = SubmissionStore(redis_client, QUEUE, RETRY, TIMEOUT)
+    store_submission(TEST_REDIS_URL, store, submission, RETENTION_DAYS, ["staff"])
+    redis_client.delete(*redis_client.keys("rq:*"))  # the job is lost
+    assert sweep(redis_client, Settings(queue_name=QUEUE, job_timeout=TIMEOUT)) == 1
+    written = _rq_keys(redis_client)
+    job = written[f"rq:job:{submission.id}-staff".encode()][2]
+    failure_ttl = int(job[b"failure_ttl"])
+    assert RETENTION_DAYS * 86400 - 5 < failure_ttl <= RETENTION_DAYS * 86400
+    redis_client.delete(*redis_client.keys("rq:*"))
+    _rq_enqueue(redis_client, submission, ["staff"], failure_ttl)
+    assert written == _rq_keys(redis_client)

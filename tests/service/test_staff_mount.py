@@ -22,7 +22,8 @@ import frontdesk.submissions.staff
 from frontdesk.problems import exception_handlers
 from frontdesk.staff_tokens import StaffToken
 from frontdesk.submissions.definition import FormDefinition, load_forms
-from frontdesk.submissions.record import Submission, encoder, form_index_key, submission_key
+from frontdesk.submissions.keys import form_index_key, submission_key
+from frontdesk.submissions.record import Submission, encoder
 from frontdesk.submissions.staff import StaffContext, staff_router
 from frontdesk.submissions.store import SubmissionStore
 from tests.conftest import CLINIC_SITE, TEST_REDIS_URL

@@ -19,7 +19,8 @@ from rq.serializers import JSONSerializer
 
 from frontdesk.cli import main as cli_main
 from frontdesk.settings import load_settings
-from frontdesk.submissions.record import Submission, job_id, sent_marker_key
+from frontdesk.submissions.keys import job_id, sent_marker_key
+from frontdesk.submissions.record import Submission
 from frontdesk.submissions.store import load_submission, update_submission
 from services.forms.app import create_app
 from tests.conftest import CLINIC_SITE

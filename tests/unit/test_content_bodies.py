@@ -7,8 +7,8 @@ import gzip
 
 import pytest
 
+from frontdesk.bodies import Body, etag_matches, not_modified_since
 from frontdesk.cursors import CursorError, decode_cursor, encode_cursor
-from services.content.bodies import Body, etag_matches, not_modified_since
 
 WHEN = dt.datetime(2026, 11, 1, 10, 30, 15, 123456, tzinfo=dt.UTC)
 

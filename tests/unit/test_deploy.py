@@ -262,3 +262,30 @@ def test_site_configmap_rebuilds_the_site_directory(tmp_path: Path) -> None:
         pod = k8s_objects()[("Deployment", f"frontdesk-{name}")]["spec"]["template"]["spec"]
         [init] = pod["initContainers"]
         assert init["command"][-1] == site_configmap.UNPACK
+
+
+def test_compose_profile_ha_is_the_failover_drill_topology() -> None:
+    """``--profile ha``: the primary ``redis``, two durable replicas of it announced by name, three
+    sentinels with quorum 2 watching it under the settings' default primary name; nothing else of
+    the stack needs the profile."""
+    services = compose()["services"]
+    ha = {name for name, spec in services.items() if "ha" in spec.get("profiles", [])}
+    assert ha == {"redis-replica-1", "redis-replica-2", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert all(spec.get("profiles") is None for name, spec in services.items() if name not in ha)
+    for name in ("redis-replica-1", "redis-replica-2"):
+        replica = services[name]
+        command = " ".join(replica["command"])
+        assert "/usr/local/etc/redis/redis.conf --replicaof redis 6379" in command
+        assert f"--replica-announce-ip {name}" in command
+        assert "./deploy/redis.conf:/usr/local/etc/redis/redis.conf:ro" in replica["volumes"]
+        assert f"{name}-data:/data" in replica["volumes"]
+    master = Settings().redis_sentinel_master
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        sentinel = services[name]
+        script = " ".join(sentinel["command"])
+        assert f"sentinel monitor {master} redis 6379 2" in script
+        assert "--sentinel" in script
+        assert f"{name}-data:/data" in sentinel["volumes"]
+        assert sentinel["healthcheck"]["test"][-1] == "ping"
+    volumes = compose()["volumes"]
+    assert {f"{name}-data" for name in ha} <= volumes.keys()

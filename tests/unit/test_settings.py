@@ -101,3 +101,46 @@ def test_log_format_is_json_or_text() -> None:
     assert load_settings({"FRONTDESK_LOG_FORMAT": "text"}).log_format == "text"
     with pytest.raises(SettingsError, match="FRONTDESK_LOG_FORMAT"):
         load_settings({"FRONTDESK_LOG_FORMAT": "pretty"})
+
+
+def test_sentinels_and_replicated_acknowledgement() -> None:
+    settings = load_settings(
+        {
+            "FRONTDESK_REDIS_SENTINELS": "10.0.0.1:26379, [fd00::2]:26380,sentinel-3:26379",
+            "FRONTDESK_REDIS_SENTINEL_MASTER": "clinic",
+            "FRONTDESK_REDIS_MIN_REPLICAS": "1",
+            "FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS": "250",
+        }
+    )
+    assert settings.redis_sentinels == ("10.0.0.1:26379", "[fd00::2]:26380", "sentinel-3:26379")
+    assert (settings.redis_sentinel_master, settings.redis_min_replicas) == ("clinic", 1)
+    assert settings.redis_min_replicas_timeout_ms == 250
+    defaults = load_settings({})
+    assert (defaults.redis_sentinels, defaults.redis_min_replicas) == ((), 0)
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"FRONTDESK_REDIS_SENTINELS": "10.0.0.1"}, "FRONTDESK_REDIS_SENTINELS"),
+        ({"FRONTDESK_REDIS_SENTINELS": "a:0"}, "FRONTDESK_REDIS_SENTINELS"),
+        ({"FRONTDESK_REDIS_SENTINELS": ":26379"}, "FRONTDESK_REDIS_SENTINELS"),
+        (
+            {"FRONTDESK_REDIS_SENTINELS": "a:1", "FRONTDESK_REDIS_URL": "unix:///run/r.sock"},
+            "FRONTDESK_REDIS_URL",
+        ),
+        ({"FRONTDESK_REDIS_MIN_REPLICAS": "-1"}, "FRONTDESK_REDIS_MIN_REPLICAS"),
+        (
+            {"FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS": "0"},
+            "FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS",
+        ),
+        (
+            {"FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS": "5000"},
+            "FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS",
+        ),
+    ],
+)
+def test_bad_sentinel_and_replica_settings_are_named(variables: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(variables)
+    assert [name for name, _ in caught.value.problems] == [named]

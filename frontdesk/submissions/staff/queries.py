@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import redis
 
 from frontdesk.cursors import encode_position
-from frontdesk.submissions.record import Submission, decoder, form_index_key, submission_key
+from frontdesk.submissions.keys import form_index_key, submission_key
+from frontdesk.submissions.record import Submission, decoder
 from frontdesk.submissions.staff.schemas import Page
 
 # Index entries read per round trip: the records of one batch are fetched with one MGET.

@@ -1,9 +1,9 @@
-"""The front door (services/content/front.py) answers public reads exactly as the routed handlers do.
+"""The fast path (services/content/fastpath.py) answers public reads exactly as the routed handlers do.
 
-Each request is sent twice, in-process: once through the app's entry (the front door) and once
-straight to the routed app behind it; status, headers (but the fresh request id) and bytes must be
-equal, the front door must have answered itself (the routed app was not called), and both must
-count the request under the same route template in the metrics.
+Each request is sent twice, in-process: once through the app's fast path and once straight to the
+routed path behind it; status, headers (but the fresh request id) and bytes must be equal, the
+fast path must have answered itself (the routed path was not called), and both must count the
+request under the same route template in the metrics.
 """
 
 from __future__ import annotations
@@ -96,22 +96,22 @@ def header_variants(app: ContentApp, path: str) -> list[list[tuple[bytes, bytes]
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-async def test_front_door_answers_like_the_routed_handlers(
+async def test_the_fast_path_answers_like_the_routed_handlers(
     app: ContentApp, path: str, method: str
 ) -> None:
     routed_calls = 0
-    routed = app.front.routed
+    routed = app.fast_path.routed
 
     async def counting_routed(scope: Any, receive: Any, send: Any) -> None:
         nonlocal routed_calls
         routed_calls += 1
         await routed(scope, receive, send)
 
-    app.front.routed = counting_routed
+    app.fast_path.routed = counting_routed
     template = app.state.holder.snapshot.public.paths[path][1]
     for headers in header_variants(app, path):
         front = await call(app, method, path, headers)
-        assert routed_calls == 0, f"the front door passed {method} {path} {headers} on"
+        assert routed_calls == 0, f"the fast path passed {method} {path} {headers} on"
         status = front[0]
         before = requests_counted(template, status, method)
         behind = await call(routed, method, path, headers)
@@ -125,7 +125,7 @@ async def test_front_door_answers_like_the_routed_handlers(
             assert front[2] == b""
 
 
-async def test_front_door_counts_its_answers(app: ContentApp) -> None:
+async def test_the_fast_path_counts_its_answers(app: ContentApp) -> None:
     before = requests_counted("/v1/pages/{slug}", 200)
     status, _, _ = await call(app, "GET", "/v1/pages/home", [])
     assert status == 200
@@ -143,17 +143,17 @@ async def test_front_door_counts_its_answers(app: ContentApp) -> None:
         ("GET", "/health/ready", []),
     ],
 )
-async def test_front_door_passes_the_rest_on(
+async def test_the_fast_path_passes_the_rest_on(
     app: ContentApp, method: str, path: str, headers: list[tuple[bytes, bytes]]
 ) -> None:
     passed: list[str] = []
-    routed = app.front.routed
+    routed = app.fast_path.routed
 
     async def noting_routed(scope: Any, receive: Any, send: Any) -> None:
         passed.append(scope["path"])
         await routed(scope, receive, send)
 
-    app.front.routed = noting_routed
+    app.fast_path.routed = noting_routed
     path, _, query = path.partition("?")
     status, answer_headers, _ = await call(app, method, path, headers, query.encode())
     assert passed == [path]
@@ -184,9 +184,9 @@ async def test_preview_token_requests_are_passed_on_when_tokens_are_configured(
 @pytest.mark.parametrize("app", ["any-origin"], indirect=True)
 async def test_repeated_header_lines(app: ContentApp) -> None:
     """List fields on several lines are one list (RFC 9110 §5.3); of X-Request-ID the first line
-    counts, on the front door as on the routed path."""
+    counts, on the fast path as on the routed path."""
     etag = app.state.holder.snapshot.public.paths["/v1/pages/home"][0].etag.encode()
-    for query in (b"", b"x=1"):  # the front door, then routed
+    for query in (b"", b"x=1"):  # the fast path, then routed
         lines = [(b"if-none-match", b'"other"'), (b"if-none-match", etag)]
         status, _, _ = await call(app, "GET", "/v1/pages/home", lines, query)
         assert status == 304, query

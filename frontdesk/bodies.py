@@ -1,4 +1,7 @@
-"""Precomputed response bodies: each encoded once per build, with a strong ETag per encoding."""
+"""Precomputed response bodies: each encoded once, with a strong ETag per encoding, and the
+conditional GET answer of one (RFC 9110 §13): the content service's bodies and the forms service's
+embed script.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import gzip
 import hashlib
 
 import msgspec
+
+from frontdesk.negotiation import weighted
 
 _encoder = msgspec.json.Encoder()
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -103,32 +108,15 @@ def conditional_answer(
 
 def _accepts_gzip(header: str) -> bool:
     """RFC 9110 §12.5.3: whether ``gzip`` is acceptable — its own quality when it is listed (a
-    listed name wins over ``*``), else that of ``*``; ``q=0`` refuses. Parameter names are
-    case-insensitive.
+    listed name wins over ``*``), else that of ``*``; ``q=0`` refuses.
     """
     star: float | None = None
-    for part in header.split(","):
-        name, _, params = part.partition(";")
-        name = name.strip().lower()
-        if name not in ("gzip", "*"):
-            continue
-        quality = _quality(params)
+    for name, quality, _ in weighted(header):
         if name == "gzip":
             return quality > 0
-        star = quality
+        if name == "*":
+            star = quality
     return star is not None and star > 0
-
-
-def _quality(params: str) -> float:
-    """The ``q`` of a list member's parameters (default 1; unreadable: 0)."""
-    for param in params.split(";"):
-        key, _, value = param.strip().partition("=")
-        if key.strip().lower() == "q":
-            try:
-                return float(value.strip())
-            except ValueError:
-                return 0.0
-    return 1.0
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

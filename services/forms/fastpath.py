@@ -1,20 +1,20 @@
-"""The forms service's front door: submissions to a defined form handed to their handler directly.
+"""The forms service's fast path: submissions to a defined form handed to their handler directly.
 
-A submission is the forms service's hot path, and issue 4's benchmark measures it against a bare
+A submission is the forms service's hot path, and bench/forms.py measures it against a bare
 Litestar endpoint. Litestar's per-request routing, kwargs model, exception middleware and the
 metrics middleware inside it cost about a sixth of a submission's CPU (measured in-process; see
-docs/forms.md "Performance"). :class:`SubmissionDoor` takes ``POST /v1/forms/{form}/submissions``
-of a defined form before routing and does what the routed app does for it: it sets the scope keys
-Litestar's router sets (the route handler — whose ``request_max_body_size`` the body read obeys —,
-the path template and the path parameters), builds the route's request class, runs
+docs/forms.md "Performance"). :class:`SubmissionFastPath` takes ``POST
+/v1/forms/{form}/submissions`` of a defined form before routing and does what the routed path
+does for it: it writes the scope keys Litestar's router writes
+(:func:`frontdesk.litestar_compat.enter_route`), builds the route's request class, runs
 :func:`services.forms.intake.submit_form` — the function the routed handler runs — and turns its
 result into the ASGI answer with the route handler's own ``to_response``. An exception gets the
 answer of the app's exception handlers (:func:`frontdesk.problems.exception_answer`), the request
 is counted in the same metrics series, and multipart form data is closed as Litestar's route does.
-``tests/service/test_forms_front.py`` sends the same requests through both paths and compares
-status, headers, body and metrics.
+``tests/service/test_forms_fastpath.py`` sends the same requests both ways and compares status,
+headers, body and metrics.
 
-Everything else goes to the routed app unchanged: other methods (the CORS preflight, the staff list
+Everything else goes the routed path unchanged: other methods (the CORS preflight, the staff list
 on the same path), unknown forms (their 404), paths Litestar would normalise (a trailing slash), a
 ``root_path``, a Host header Litestar refuses.
 """
@@ -24,15 +24,11 @@ from __future__ import annotations
 import time
 
 from litestar import Litestar
-from litestar._asgi.utils import is_valid_host
-from litestar.datastructures.multi_dicts import FormMultiDict
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
-from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, HTTPScope, Receive, Scope, Send
-from litestar.types.empty import Empty
-from litestar.utils.scope.state import ScopeState
 
+from frontdesk.litestar_compat import close_form, enter_route, route_handler, valid_host
 from frontdesk.metrics import RequestCounters, StatusNote
 from frontdesk.problems import exception_answer
 from services.forms.intake import submit_form
@@ -40,20 +36,18 @@ from services.forms.state import FormsState
 
 _PREFIX = "/v1/forms/"
 _SUFFIX = "/submissions"
+TEMPLATE = f"{_PREFIX}{{form_id}}{_SUFFIX}"
+"""The submission route's path template, as Litestar writes it in ``scope["path_template"]``."""
 
 
 def submission_route(app: Litestar) -> tuple[HTTPRouteHandler, str]:
     """The ``POST`` handler of ``/v1/forms/{form_id}/submissions`` in ``app`` and its path template
     (as Litestar puts it in ``scope["path_template"]``); raises ``LookupError`` when it is missing.
     """
-    for route in app.routes:
-        if isinstance(route, HTTPRoute) and route.path_format == f"{_PREFIX}{{form_id}}{_SUFFIX}":
-            handler, _ = route.route_handler_map["POST"]
-            return handler, route.path_format
-    raise LookupError("the app has no submission route")
+    return route_handler(app, TEMPLATE, "POST"), TEMPLATE
 
 
-class SubmissionDoor:
+class SubmissionFastPath:
     """ASGI app: submissions to the forms of ``state`` answered through ``app``'s submission route
     handler without routing, counted in ``counters``; every other request goes to ``routed``.
     """
@@ -74,11 +68,7 @@ class SubmissionDoor:
         if form_id is None or form is None or self.app.before_send:
             await self.routed(scope, receive, send)
             return
-        scope["app"] = scope["litestar_app"] = self.app
-        scope.setdefault("state", {})
-        scope["route_handler"] = self.handler
-        scope["path_template"] = self.template
-        scope["path_params"] = {"form_id": form_id}
+        enter_route(scope, self.app, self.handler, self.template, {"form_id": form_id})
         request = self.handler.resolve_request_class()(scope=scope, receive=receive, send=send)
         noted = StatusNote(send)
         started = time.perf_counter()
@@ -94,9 +84,7 @@ class SubmissionDoor:
             self.counters.end(
                 begun, "POST", self.template, noted.status, time.perf_counter() - started
             )
-            form_data = ScopeState.from_scope(scope).form
-            if form_data is not Empty:
-                await FormMultiDict.from_form_data(form_data).close()
+            await close_form(scope)
 
 
 def _form_id(scope: HTTPScope) -> str | None:
@@ -113,6 +101,6 @@ def _form_id(scope: HTTPScope) -> str | None:
     if not form_id or "/" in form_id:
         return None
     host = next((value for name, value in scope["headers"] if name == b"host"), None)
-    if host is not None and not is_valid_host(host):
+    if host is not None and not valid_host(host):
         return None  # the router answers 400: its own check keeps the two in step
     return form_id

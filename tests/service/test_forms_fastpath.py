@@ -1,9 +1,9 @@
-"""The forms front door (services/forms/front.py) answers submissions exactly as the routed app does.
+"""The forms fast path (services/forms/fastpath.py) answers submissions exactly as the routed path does.
 
 Each request is sent twice, in-process, from the same Redis state (the test database is flushed
-before each): once through the app's entry (request id, then the front door) and once through the
-request-id middleware straight into Litestar's routing. Status, headers (but the fresh request id)
-and body (but the new submission's id) must be equal; the front door must have answered the
+before each): once through the app's fast path (request id, then the submission fast path) and
+once through the request-id middleware straight into Litestar's routing. Status, headers (but the
+fresh request id) and body (but the new submission's id) must be equal; the fast path must have answered the
 submission itself and passed everything else on; both must count the request in the same metrics
 series; and both must have stored the same record.
 """
@@ -20,9 +20,9 @@ from prometheus_client import REGISTRY
 
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
-from services.forms import front
+from services.forms import fastpath
 from services.forms.app import FormsApp, create_app
-from services.forms.front import SubmissionDoor
+from services.forms.fastpath import SubmissionFastPath
 from tests.asgi import Answer, asgi_request
 from tests.service.forms_helpers import URL, VALID
 
@@ -50,10 +50,10 @@ def app(settings: Settings, redis_client: redis.Redis) -> FormsApp:
     return create_app(settings)
 
 
-def door(app: FormsApp) -> SubmissionDoor:
-    assert isinstance(app.entry, RequestIdMiddleware)
-    inner = app.entry.app
-    assert isinstance(inner, SubmissionDoor)
+def fast_path(app: FormsApp) -> SubmissionFastPath:
+    assert isinstance(app.fast_path, RequestIdMiddleware)
+    inner = app.fast_path.app
+    assert isinstance(inner, SubmissionFastPath)
     return inner
 
 
@@ -137,16 +137,16 @@ async def both_ways(
 
 
 def spy_on_routed(app: FormsApp) -> list[str]:
-    """Record the paths the front door passes on to the routed app."""
+    """Record the paths the fast path passes on to the routed app."""
     passed: list[str] = []
-    the_door = door(app)
-    routed = the_door.routed
+    submissions = fast_path(app)
+    routed = submissions.routed
 
     async def noting(scope: Any, receive: Any, send: Any) -> None:
         passed.append(scope["path"])
         await routed(scope, receive, send)
 
-    the_door.routed = noting
+    submissions.routed = noting
     return passed
 
 
@@ -207,7 +207,7 @@ SUBMISSIONS: dict[str, tuple[list[tuple[bytes, bytes]], bytes]] = {
 
 
 @pytest.mark.parametrize("case", SUBMISSIONS)
-async def test_front_door_answers_like_the_routed_app(
+async def test_the_fast_path_answers_like_the_routed_app(
     app: FormsApp, redis_client: redis.Redis, case: str
 ) -> None:
     headers, body = SUBMISSIONS[case]
@@ -215,7 +215,7 @@ async def test_front_door_answers_like_the_routed_app(
     before = counts()
     answers = await both_ways(app, redis_client, "POST", URL, headers, body)
     through_front, through_routes, front_records, routed_records = answers
-    assert passed == []  # the front door answered itself
+    assert passed == []  # the fast path answered itself
     assert comparable(through_front) == comparable(through_routes)
     assert front_records == routed_records
     status = through_front[0]
@@ -234,7 +234,7 @@ async def test_the_cases_cover_every_kind_of_answer(
     assert statuses == {201, 303, 400, 403, 413, 415, 422}
 
 
-async def test_a_duplicate_gets_the_first_id_through_the_front_door(
+async def test_a_duplicate_gets_the_first_id_through_the_fast_path(
     app: FormsApp, redis_client: redis.Redis
 ) -> None:
     headers, body = SUBMISSIONS["json accepted"]
@@ -298,7 +298,7 @@ async def test_an_unexpected_error_is_answered_like_the_routed_app(
     async def broken(*_: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(front, "submit_form", broken)
+    monkeypatch.setattr(fastpath, "submit_form", broken)
     monkeypatch.setattr("services.forms.app.submit_form", broken)
     headers, body = SUBMISSIONS["json accepted"]
     through_front, through_routes, records, _ = await both_ways(
@@ -310,8 +310,8 @@ async def test_an_unexpected_error_is_answered_like_the_routed_app(
     assert records == []
 
 
-def test_the_door_finds_the_route_template(app: FormsApp) -> None:
-    assert door(app).template == TEMPLATE
+def test_the_fast_path_finds_the_route_template(app: FormsApp) -> None:
+    assert fast_path(app).template == TEMPLATE
 
 
 async def test_a_bug_logs_its_place_never_the_visitors_text(
@@ -327,7 +327,7 @@ async def test_a_bug_logs_its_place_never_the_visitors_text(
     async def broken(*_: Any) -> Any:
         raise RuntimeError(f"could not store {canary}")
 
-    monkeypatch.setattr(front, "submit_form", broken)
+    monkeypatch.setattr(fastpath, "submit_form", broken)
     monkeypatch.setattr("services.forms.app.submit_form", broken)
     headers, body = SUBMISSIONS["json accepted"]
     with caplog.at_level("ERROR"):

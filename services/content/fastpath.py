@@ -1,14 +1,16 @@
-"""The content service's front door: public reads of prepared bodies answered before routing.
+"""The content service's fast path: public reads of prepared bodies answered before routing.
 
 Every public read — site, routes, pages, collections, the first page of each collection, items,
-sitemap, assets — is a body encoded once per site build (see :mod:`services.content.snapshot`) and
-found by its exact path in ``View.paths``. For such a request Litestar's routing, parameter parsing
-and middleware stack cost more than the rest of the work (bench/content.py measured the page GET at
-0.69× a bare Litestar endpoint through them), so :class:`FrontDoor` answers it itself with the same
-bytes and headers the routed handlers send (``tests/content/test_front.py`` compares the two),
-counts it in the same metrics and sends the same request id and CORS headers. Everything else
-is passed on to the routed app unchanged: preview requests, query strings, redirects, unknown paths
-(404), health, metrics, schema, non-read methods and CORS preflights.
+sitemap, assets — is a body encoded once per site build (see :mod:`services.content.snapshot`).
+Without a query string its request path finds it in ``View.paths``, the table the route's read
+function (:mod:`services.content.reads`) fills once per build. For such a request Litestar's
+routing, parameter parsing and middleware stack cost more than the rest of the work
+(bench/content.py measured the page GET at 0.69× a bare Litestar endpoint through them), so
+:class:`ReadFastPath` answers it itself: the body the routed handler's read function gives, with
+the same conditional answer (:func:`frontdesk.bodies.conditional_answer`), counted in the same
+metrics, with the same request id and CORS headers (``tests/content/test_fastpath.py`` compares
+the two paths). Everything else goes the routed path unchanged: preview requests, query strings,
+redirects, unknown paths (404), health, metrics, schema, non-read methods and CORS preflights.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from frontdesk.bodies import conditional_answer
 from frontdesk.metrics import RequestCounters
 from frontdesk.requestid import HEADER as REQUEST_ID_HEADER
 from frontdesk.requestid import given_or_new
-from services.content.bodies import conditional_answer
 from services.content.cors import ReadCors
 from services.content.holder import SiteHolder
 
@@ -75,7 +77,7 @@ def _joined(earlier: str | None, value: bytes) -> str:
     return text if earlier is None else f"{earlier}, {text}"
 
 
-class FrontDoor:
+class ReadFastPath:
     """ASGI app answering public reads from ``holder``'s current snapshot, else calling ``routed``.
 
     ``cache_control`` is the ``Cache-Control`` value of public answers; ``counters`` the app's

@@ -1,0 +1,126 @@
+"""Every Redis key Frontdesk names, in one place: no other module spells a ``frontdesk:`` key
+(tests/unit/test_key_literals.py fails when one does).
+
+Frontdesk's own keys (all under :data:`KEY_PREFIX`):
+
+=========================================  ====================================================
+``frontdesk:submission:<id>``              a record (msgspec JSON, TTL = the form's retention)
+``frontdesk:form:<form>:submissions``      a form's records, a sorted set scored by creation ms
+``frontdesk:sent:<id>:<kind>``             set (``SET NX``) once the relay accepted a message
+``frontdesk:idem:<form>:<hash>``           an ``Idempotency-Key`` claim, ``<id>|<body hash>``
+``frontdesk:dup:<form>:<hash>``            a duplicate claim (address, phone, message), ``<id>``
+``frontdesk:rl:<name>:<window s>:<n>``     the count of window ``n`` of a rate limit
+``frontdesk:held:<form>:<Unix hour>``      posts held past the form's hourly cap (the digest)
+``frontdesk:digest:<form>:<Unix hour>``    the digest of that hour is queued
+``frontdesk:digest-sent:<form>:<hour>``    the digest of that hour was sent
+``frontdesk:metrics:messages``             delivery outcomes, a hash ``<kind>:<outcome>`` → n
+``frontdesk:secret_key``                   the generated master key (hex)
+``frontdesk:keys:derived-since``           when keys were first derived from it (Unix ms)
+``frontdesk:replication-ack``              a counter written before ``WAIT`` (never read)
+=========================================  ====================================================
+
+RQ's keys, as RQ names them (its class attributes, so an RQ upgrade that renames them is
+followed): ``rq:queues`` (:data:`QUEUES_KEY`), ``rq:queue:<name>`` (:func:`queue_key`) and
+``rq:job:<job id>`` (:func:`job_key`), a message's job id being ``<submission id>-<kind>``
+(:func:`job_id`).
+"""
+
+from __future__ import annotations
+
+from rq import Queue
+from rq.job import Job
+
+KEY_PREFIX = "frontdesk:"
+"""What every key of Frontdesk's own starts with."""
+
+MASTER_KEY = "frontdesk:secret_key"
+"""The generated master key (:mod:`frontdesk.submissions.secret`). The name the time trap used
+before, so an upgraded deployment keeps its master; ``frontdesk:secret-key`` (the webhooks' own
+generated key before) is no longer read."""
+
+DERIVED_SINCE = "frontdesk:keys:derived-since"
+"""When this deployment first derived keys (Unix ms, ``SET NX``): tokens signed with the master
+key itself before then are the previous version's (services/forms/timetrap.py)."""
+
+MESSAGE_COUNTS = "frontdesk:metrics:messages"
+"""Delivery outcomes counted by the worker, a hash ``<kind>:<outcome>`` → count, read at scrape
+time (:class:`frontdesk.metrics.QueueCollector`)."""
+
+REPLICATION_ACK = "frontdesk:replication-ack"
+"""A counter incremented on the connection that sends ``WAIT`` (:mod:`frontdesk.submissions.replicas`),
+so the wait covers a write placed after the record; never read."""
+
+IDEMPOTENCY_PREFIX = "frontdesk:idem:"
+"""Idempotency claims: ``<prefix><form>:<hash of the key>`` = ``<id>|<body hash>``."""
+
+DUPLICATE_PREFIX = "frontdesk:dup:"
+"""Duplicate claims: ``<prefix><form>:<hash of address, phone, message>`` = ``<id>``."""
+
+CLAIM_PREFIXES = (IDEMPOTENCY_PREFIX, DUPLICATE_PREFIX)
+"""Every claim key starts with one of these (an erasure scans them)."""
+
+NO_HELD_KEY = "frontdesk:held:-"
+"""The held counter's key slot of the submission script when no tier can hold (never written)."""
+
+QUEUES_KEY: str = Queue.redis_queues_keys
+"""The set of every queue's key (``rq:queues``); a worker finds queues there."""
+
+
+def submission_key(submission_id: str) -> str:
+    """The record of a submission; ``submission_key("*")`` is the ``SCAN`` pattern of them all."""
+    return f"{KEY_PREFIX}submission:{submission_id}"
+
+
+def form_index_key(form: str) -> str:
+    """The sorted set of a form's submission ids, scored by creation time in milliseconds."""
+    return f"{KEY_PREFIX}form:{form}:submissions"
+
+
+def sent_marker_key(submission_id: str, kind: str) -> str:
+    """Set (``SET NX``) once message ``kind`` of a submission has been accepted by the relay."""
+    return f"{KEY_PREFIX}sent:{submission_id}:{kind}"
+
+
+def idempotency_key(form_id: str, key_hash: str) -> str:
+    """The claim of an ``Idempotency-Key`` (``key_hash``: a hash of the header's value)."""
+    return f"{IDEMPOTENCY_PREFIX}{form_id}:{key_hash}"
+
+
+def duplicate_key(form_id: str, content_hash: str) -> str:
+    """The claim of a content fingerprint (``content_hash``: a hash of address, phone, message)."""
+    return f"{DUPLICATE_PREFIX}{form_id}:{content_hash}"
+
+
+def rate_window_key(name: str, window: int, number: int) -> str:
+    """The count of window ``number`` (Unix seconds // ``window``) of the limit ``name``."""
+    return f"{KEY_PREFIX}rl:{name}:{window}:{number}"
+
+
+def held_count_key(form_id: str, hour: int) -> str:
+    """The count of ``form_id``'s posts held in hour ``hour`` (Unix hours), read by the digest."""
+    return f"{KEY_PREFIX}held:{form_id}:{hour}"
+
+
+def digest_queued_key(form_id: str, hour: int) -> str:
+    """Set (``SET NX``) by the worker that queues the digest of ``form_id``'s ``hour``."""
+    return f"{KEY_PREFIX}digest:{form_id}:{hour}"
+
+
+def digest_sent_key(form_id: str, hour: int) -> str:
+    """Set once the digest of ``form_id``'s ``hour`` was sent."""
+    return f"{KEY_PREFIX}digest-sent:{form_id}:{hour}"
+
+
+def job_id(submission_id: str, kind: str) -> str:
+    """The RQ job id of a message: ``<submission id>-<kind>`` (RQ allows ``[A-Za-z0-9_-]``)."""
+    return f"{submission_id}-{kind}"
+
+
+def queue_key(queue_name: str) -> str:
+    """The Redis list of a queue's waiting job ids: ``rq:queue:<name>``."""
+    return f"{Queue.redis_queue_namespace_prefix}{queue_name}"
+
+
+def job_key(rq_job_id: str) -> str:
+    """The Redis hash of a job: ``rq:job:<id>``."""
+    return f"{Job.redis_job_namespace_prefix}{rq_job_id}"

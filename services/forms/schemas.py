@@ -1,0 +1,77 @@
+"""The response bodies of the forms service's public routes (msgspec Structs, in the OpenAPI
+document as they are sent).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class PhoneCheck(msgspec.Struct, kw_only=True):
+    """``GET /v1/phone/check``: libphonenumber's verdict on one number."""
+
+    possible: bool
+    valid: bool
+    accepted: bool
+    """Whether a submission takes this number under the form's phone policy: under ``possible`` a
+    possible but not valid number is accepted (and flagged ``phone_unverified`` for staff)."""
+    reason: str | None
+    message: str
+    e164: str | None
+    national: str | None
+    international: str | None
+    extension: str | None
+    type: str | None
+    region: str | None
+    metadata_version: str
+
+
+class FieldInfo(msgspec.Struct, kw_only=True):
+    """One field of the public definition."""
+
+    name: str
+    label: str
+    type: str
+    required: bool
+    max_length: int | None
+    options: list[str]
+
+
+class PublicPhone(msgspec.Struct, kw_only=True):
+    """The phone policy and default region (the form's, else the site's)."""
+
+    policy: str
+    default_region: str
+
+
+class PublicCaptcha(msgspec.Struct, kw_only=True):
+    """What the page needs to render the CAPTCHA widget (never the secret)."""
+
+    provider: str
+    site_key: str
+    response_field: str
+
+
+class PublicMessages(msgspec.Struct, kw_only=True):
+    """Texts in the chosen language: success, error, phone_valid and per-code ones."""
+
+    success: str
+    error: str
+    phone_valid: str
+    codes: dict[str, str]
+
+
+class PublicDefinition(msgspec.Struct, kw_only=True):
+    """``GET /v1/forms/{form}``: what a page needs to render and submit the form."""
+
+    id: str
+    title: str
+    action: str
+    language: str
+    fields: list[FieldInfo]
+    phone: PublicPhone
+    messages: PublicMessages
+    honeypot: str
+    token: str
+    min_fill_seconds: float
+    captcha: PublicCaptcha | None

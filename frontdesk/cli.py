@@ -168,11 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     role = args.service if args.command == "serve" else args.command
     configure_logging(settings.log_level, settings.log_format, role)
     if args.command == "serve":
-        from frontdesk.serve import PortInUse, serve
+        from frontdesk.serve import PortInUse, ServerStopped, serve
 
         try:
             serve(args.service, settings, workers=args.workers)
-        except PortInUse as exc:
+        except (PortInUse, ServerStopped) as exc:
             print(f"frontdesk serve: {exc}", file=sys.stderr)
             return 1
         return 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import httpx
 import msgspec
 
 from frontdesk.submissions.definition import Captcha
@@ -49,6 +48,10 @@ async def verify_captcha(
     """
     if not response or not secret:
         return "failed"
+    # Imported here: httpx brings its command line (click, rich, pygments) along, a few MiB that a
+    # forms service without a CAPTCHA would carry for nothing.
+    import httpx
+
     url = verify_url or VERIFY_URLS[captcha.provider]
     data = {"secret": secret, "response": response, "remoteip": remote_ip}
     try:

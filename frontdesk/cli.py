@@ -15,6 +15,13 @@ from typing import Any
 from frontdesk.logging import configure as configure_logging
 from frontdesk.settings import Settings, SettingsError, load_settings
 
+# The app factory of each service (``module:function``), imported only by the process that serves
+# it: the CLI is the one place that names the services.
+SERVICES = {
+    "content": "services.content.asgi:app_factory",
+    "forms": "services.forms.asgi:app_factory",
+}
+
 
 def _settings() -> Settings:
     try:
@@ -28,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frontdesk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a service with the production ASGI server")
-    serve.add_argument("service", choices=["content", "forms"])
+    serve.add_argument("service", choices=sorted(SERVICES))
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     worker = commands.add_parser("worker", help="run the RQ worker (with its scheduler)")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
@@ -171,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from frontdesk.serve import PortInUse, ServerStopped, serve
 
         try:
-            serve(args.service, settings, workers=args.workers)
+            serve(args.service, SERVICES[args.service], settings, workers=args.workers)
         except (PortInUse, ServerStopped) as exc:
             print(f"frontdesk serve: {exc}", file=sys.stderr)
             return 1

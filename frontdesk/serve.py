@@ -24,11 +24,6 @@ from frontdesk.settings import Settings
 
 log = logging.getLogger("frontdesk.serve")
 
-TARGETS = {
-    "content": "services.content.asgi:app_factory",
-    "forms": "services.forms.asgi:app_factory",
-}
-
 
 class PortInUse(Exception):
     """The service's internal port is taken (another Frontdesk, or anything else)."""
@@ -38,8 +33,10 @@ class ServerStopped(Exception):
     """The app failed its startup or its server stopped without being asked to (logged above)."""
 
 
-def serve(service: str, settings: Settings, workers: int = 1) -> None:
-    """Run ``service`` on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT (graceful stop).
+def serve(service: str, target: str, settings: Settings, workers: int = 1) -> None:
+    """Run ``service``, whose app factory is ``target`` (``module:function``, named by the CLI, the
+    one place that wires services in), on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT
+    (graceful stop).
 
     One worker (the default) serves in this process; more are forked (:func:`_serve_forked`). The
     serving process (each, with more workers) also answers the service's internal port on
@@ -76,7 +73,7 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
         ),
     }
     if workers <= 1:
-        _serve_in_process(_factory(TARGETS[service]), options)
+        _serve_in_process(_factory(target), options)
         return
     # prometheus_client counters live in one process: a scrape would see one worker's share.
     log.warning(
@@ -84,7 +81,7 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
         "prefer one process per container and more replicas (docs/operations.md)",
         workers,
     )
-    _serve_forked(TARGETS[service], workers, options)
+    _serve_forked(target, workers, options)
 
 
 def _factory(target: str) -> Callable[[], Any]:

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frontdesk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a service with the production ASGI server")
-    serve.add_argument("service", choices=["content", "forms"])
+    serve.add_argument("service", choices=["content", "forms", "inbox"])
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     worker = commands.add_parser("worker", help="run the RQ worker (with its scheduler)")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")

@@ -1,4 +1,4 @@
-"""``frontdesk serve content|forms``: the production ASGI server (granian) for one service."""
+"""``frontdesk serve content|forms|inbox``: the production ASGI server (granian) for one service."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ log = logging.getLogger("frontdesk.serve")
 TARGETS = {
     "content": "services.content.asgi:app_factory",
     "forms": "services.forms.asgi:app_factory",
+    "inbox": "services.inbox.asgi:app_factory",
 }
 
 
@@ -46,10 +47,11 @@ class PortInUse(Exception):
 def serve(service: str, settings: Settings, workers: int = 1) -> None:
     """Run ``service`` on ``FRONTDESK_HOST`` and its port until SIGTERM/SIGINT (graceful stop).
 
-    Each worker process also answers the service's internal port on ``FRONTDESK_INTERNAL_HOST``
-    (health detail, metrics, staff API; frontdesk/internal.py), opened by the app's startup. Raises
-    :class:`PortInUse` when that port is already bound: granian listens with ``SO_REUSEPORT``, so a
-    second stack on the same internal port would otherwise share it silently.
+    The content and forms services' worker processes also answer the service's internal port on
+    ``FRONTDESK_INTERNAL_HOST`` (health detail, metrics, staff API; frontdesk/internal.py), opened
+    by the app's startup. Raises :class:`PortInUse` when that port is already bound: granian
+    listens with ``SO_REUSEPORT``, so a second stack on the same internal port would otherwise
+    share it silently.
 
     ``SIGHUP`` reloads the site directory in place (pages for the content service, forms and
     ``site.yaml`` for the forms service).
@@ -57,11 +59,14 @@ def serve(service: str, settings: Settings, workers: int = 1) -> None:
     A client that has not sent its request headers within ``FRONTDESK_HTTP_HEADER_READ_TIMEOUT``
     seconds is disconnected (slowloris); granian's own default is 30 s.
     """
-    port = settings.content_port if service == "content" else settings.forms_port
-    internal = (
-        settings.content_internal_port if service == "content" else settings.forms_internal_port
-    )
-    if not port_is_free(settings.internal_host, internal):
+    ports = {
+        "content": (settings.content_port, settings.content_internal_port),
+        "forms": (settings.forms_port, settings.forms_internal_port),
+        # The inbox is staff-facing as a whole: its one port is kept off the internet.
+        "inbox": (settings.inbox_port, None),
+    }
+    port, internal = ports[service]
+    if internal is not None and not port_is_free(settings.internal_host, internal):
         raise PortInUse(
             f"the internal port {settings.internal_host}:{internal} of the {service} service is "
             f"in use; set FRONTDESK_{service.upper()}_INTERNAL_PORT"

@@ -7,7 +7,6 @@ session. Answers are ``no-store`` and carry the CSP (services/inbox/app.py).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Annotated, Any
@@ -240,9 +239,14 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
         )
     audit.info("inbox view: %s viewed submission %s", member.address, found.id)
     definition = state.forms.catalog.definitions.get(found.form)
-    types = {f.name: f.type for f in definition.fields} if definition else {}
+    fields = definition.fields if definition else []
     return await _render(
-        request, "detail.html", member=member, s=found, types=types, now=dt.datetime.now(dt.UTC)
+        request,
+        "detail.html",
+        member=member,
+        s=found,
+        types={f.name: f.type for f in fields},
+        labels={f.name: f.label for f in fields},
     )
 
 

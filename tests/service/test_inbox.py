@@ -191,6 +191,27 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(
     assert [e.rcpt_tos for e in smtp_env.envelopes] == [[DESK]]
 
 
+def test_an_unknown_address_takes_the_same_path(
+    inbox: TestClient[Any], smtp_env: Inbox, redis_client: redis.Redis
+) -> None:
+    """A record and a queued job for either: the same Redis work, so the same time."""
+
+    def added_by(address: str) -> list[bytes]:
+        token = csrf(inbox)
+        before = set(redis_client.scan_iter("*"))
+        inbox.post("/sign-in", data={"address": address, "_csrf": token})
+        added = set(redis_client.scan_iter("*")) - before
+        return sorted(re.sub(rb"link:[\w-]+|sign-in-[\w-]+|[0-9a-f]{64}", b"*", k) for k in added)
+
+    known = added_by(DESK)
+    stranger = added_by("stranger@example.com")
+    # The first request also made the client's window and the queue set, which stay.
+    assert stranger[0] == b"frontdesk:inbox:*"  # the link's record
+    assert re.fullmatch(rb"frontdesk:rl:inbox-sign-in:address:\*:3600:\d+", stranger[1])
+    assert stranger[2:] == [b"rq:job:*"]
+    assert set(stranger) <= set(known)
+
+
 def test_sign_in_without_the_csrf_token_is_refused(
     inbox: TestClient[Any], smtp_env: Inbox, redis_client: redis.Redis
 ) -> None:

@@ -35,6 +35,7 @@ TEMPLATES = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 
 
 def _state(request: Request[Any, Any, State]) -> InboxState:
@@ -190,14 +191,19 @@ async def inquiries(
     request: Request[Any, Any, State],
     form: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
+    size: FromQuery[int] = PAGE_SIZE,
 ) -> Response[Any]:
-    """A form's inquiries, newest first, :data:`PAGE_SIZE` a page (``cursor``: the next page)."""
+    """A form's inquiries, newest first, ``size`` (1 to :data:`MAX_PAGE_SIZE`) a page; ``cursor``
+    names the next page. An htmx request (``HX-Request``) gets only the page's rows and the next
+    "Older inquiries" row, which replace the previous one.
+    """
     member = await _member(request)
     if member is None:
         return _to_sign_in()
     state = _state(request)
     forms = sorted(f for f in state.forms.catalog.definitions if member.reaches(f))
     chosen = form if form in forms else (forms[0] if forms else None)
+    size = min(max(size, 1), MAX_PAGE_SIZE)
     items: list[Any] = []
     next_cursor = None
     if chosen is not None:
@@ -206,18 +212,23 @@ async def inquiries(
         except CursorError:
             position = None
         found = await anyio.to_thread.run_sync(
-            lambda: page(state.forms.store.redis, chosen, PAGE_SIZE, position, None, None)
+            lambda: page(state.forms.store.redis, chosen, size, position, None, None)
         )
         items, next_cursor = found.items, found.next_cursor
-    return await _render(
+    fragment = request.headers.get("hx-request") == "true" and cursor is not None
+    response = await _render(
         request,
-        "list.html",
+        "_rows.html" if fragment else "list.html",
         member=member,
         forms=forms,
         form=chosen,
         items=items,
         next_cursor=next_cursor,
+        size=size,
     )
+    # One URL, two bodies: caches (none should keep it: no-store) and history must tell them apart.
+    response.headers["Vary"] = "HX-Request"
+    return response
 
 
 @get("/inquiries/{submission_id:str}", include_in_schema=False)

@@ -136,6 +136,15 @@ def test_a_mailed_link_signs_in_once(
     assert again.status_code == 400
 
 
+def test_cookies_are_not_secure_on_a_plain_http_inbox(
+    smtp_env: Inbox, redis_client: redis.Redis, clock: Clock
+) -> None:
+    with client_for(clock, FRONTDESK_INBOX_URL="http://127.0.0.1:8003") as client:
+        set_cookie = client.get("/sign-in").headers["set-cookie"]
+    assert "httponly" in set_cookie.lower()
+    assert "secure" not in set_cookie.lower()
+
+
 def test_the_link_ignores_the_host_header(
     inbox: TestClient[Any], smtp_env: Inbox, redis_client: redis.Redis
 ) -> None:
@@ -389,12 +398,18 @@ def test_the_link_secret_is_in_no_job_data_record_or_log_line(
     after = {k: dump(redis_client, k) for k in redis_client.keys("*")}
     secret = link.rsplit(".", 1)[1].encode()
     assert len(secret) >= 40
+    # Used, refused when used again, and refused with a forged mac: the logs stay clean.
+    assert inbox.get(local(link), follow_redirects=False).status_code == 303
+    assert inbox.get(local(link), follow_redirects=False).status_code == 400
     assert any(k.startswith(b"rq:job:") for k in before)
     for key, value in {**before, **after}.items():
         assert secret not in key
         assert secret not in value, key
-    # Every line of Frontdesk and RQ (the test relay's own protocol log is not ours).
-    logged = "\n".join(r.getMessage() for r in caplog.records if r.name != "mail.log")
+    # Every line of the service, the worker and RQ; the test relay's protocol log and the test
+    # client's request lines (httpx) are the test's own, not the service's.
+    ours = [r for r in caplog.records if r.name not in ("mail.log", "httpx")]
+    assert {r.name for r in ours} >= {"frontdesk.worker", "frontdesk.audit"}
+    logged = "\n".join(r.getMessage() for r in ours)
     assert secret.decode() not in logged
 
 
@@ -411,3 +426,30 @@ def dump(connection: redis.Redis, key: bytes) -> bytes:
     if kind == b"zset":
         return b"|".join(connection.zrange(key, 0, -1))
     return b""
+
+
+def test_the_list_pages_with_a_cursor_and_htmx_gets_rows_only(
+    inbox: TestClient[Any], smtp_env: Inbox, redis_client: redis.Redis
+) -> None:
+    from services.forms.app import create_app as create_forms_app
+
+    with TestClient(create_forms_app(load_settings())) as forms:
+        ids = [submit(forms, message=f"Message number {n}") for n in range(3)]
+    sign_in(inbox, smtp_env, redis_client)
+    first = inbox.get("/inquiries?form=contact&size=2")
+    assert ids[2] in first.text
+    assert ids[1] in first.text
+    assert ids[0] not in first.text
+    older = re.search(r'hx-get="([^"]+)"', first.text)
+    assert older
+    url = older.group(1).replace("&amp;", "&")
+    whole = inbox.get(url)
+    assert "<html" in whole.text
+    assert ids[0] in whole.text
+    assert ids[1] not in whole.text
+    rows = inbox.get(url, headers={"HX-Request": "true"})
+    assert rows.status_code == 200
+    assert "<html" not in rows.text
+    assert ids[0] in rows.text
+    assert 'id="older"' not in rows.text  # the last page
+    assert rows.headers["vary"] == "HX-Request"

@@ -453,3 +453,20 @@ def test_the_list_pages_with_a_cursor_and_htmx_gets_rows_only(
     assert ids[0] in rows.text
     assert 'id="older"' not in rows.text  # the last page
     assert rows.headers["vary"] == "HX-Request"
+
+
+def test_the_staff_json_api_is_served_by_the_inbox_too(
+    smtp_env: Inbox, redis_client: redis.Redis, clock: Clock
+) -> None:
+    token = "inbox-api-token-" + "x" * 32
+    with client_for(clock, FRONTDESK_STAFF_TOKENS=f"ops:{token}") as client:
+        assert client.get("/v1/forms/contact/submissions").status_code == 401
+        answer = client.get(
+            "/v1/forms/contact/submissions", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert answer.status_code == 200
+        assert answer.json()["items"] == []
+        assert answer.headers["cache-control"] == "no-store"
+        # A session cookie is no bearer token: the JSON API never reads it.
+        sign_in(client, smtp_env, redis_client)
+        assert client.get("/v1/forms/contact/submissions").status_code == 401

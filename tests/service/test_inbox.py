@@ -470,3 +470,16 @@ def test_the_staff_json_api_is_served_by_the_inbox_too(
         # A session cookie is no bearer token: the JSON API never reads it.
         sign_in(client, smtp_env, redis_client)
         assert client.get("/v1/forms/contact/submissions").status_code == 401
+
+
+def test_the_worker_mails_no_link_that_expired_in_the_queue(
+    smtp_env: Inbox, redis_client: redis.Redis, clock: Clock
+) -> None:
+    import time
+
+    clock.now = time.time() - 16 * 60  # asked 16 minutes ago; the worker was down since
+    with client_for(clock) as client:
+        assert ask(client).status_code == 200
+    run_jobs(redis_client, load_settings())
+    smtp_env.wait(1, timeout=1)
+    assert smtp_env.envelopes == []

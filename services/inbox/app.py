@@ -49,7 +49,10 @@ STATIC = Path(__file__).parent / "static"
 
 
 class SecurityHeaders:
-    """ASGI middleware: :data:`SECURITY_HEADERS` on every HTTP answer, errors included."""
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every HTTP answer, errors included, except
+    a header the answer already has: the API viewers under ``/schema`` keep their own CSP
+    (frontdesk/apidocs), which their inline bootstrap needs; the inbox's pages set none.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -62,9 +65,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in SECURITY_HEADERS}
-                headers = [h for h in message.get("headers", []) if h[0].lower() not in names]
-                message["headers"] = [*headers, *SECURITY_HEADERS]
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                message["headers"] = headers + [h for h in SECURITY_HEADERS if h[0] not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

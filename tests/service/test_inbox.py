@@ -331,6 +331,16 @@ def test_every_answer_is_no_store_with_a_strict_csp(
         assert answer.headers["referrer-policy"] == "no-referrer"
 
 
+def test_the_api_viewers_keep_their_own_csp(inbox: TestClient[Any]) -> None:
+    from frontdesk.apidocs import CONTENT_SECURITY_POLICY
+
+    viewer = inbox.get("/schema")
+    assert viewer.status_code == 200
+    assert viewer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert viewer.headers["cache-control"] == "no-store"
+    assert "/v1/erasures" in inbox.get("/schema/openapi.json").text
+
+
 def test_htmx_is_served_unchanged_with_eval_and_indicator_styles_off(
     inbox: TestClient[Any],
 ) -> None:

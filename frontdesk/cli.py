@@ -20,6 +20,7 @@ from frontdesk.settings import Settings, SettingsError, load_settings
 SERVICES = {
     "content": "services.content.asgi:app_factory",
     "forms": "services.forms.asgi:app_factory",
+    "inbox": "services.inbox.asgi:app_factory",
 }
 
 

@@ -1,4 +1,4 @@
-"""``frontdesk serve content|forms``: the production ASGI server (granian) for one service.
+"""``frontdesk serve content|forms|inbox``: the production ASGI server (granian) for one service.
 
 With one worker (the default) the service is one process: granian's embedded server runs the app in
 this process's event loop, with no launcher process that only waits. With ``--workers N`` (N > 1)
@@ -39,11 +39,11 @@ def serve(service: str, target: str, settings: Settings, workers: int = 1) -> No
     (graceful stop).
 
     One worker (the default) serves in this process; more are forked (:func:`_serve_forked`). The
-    serving process (each, with more workers) also answers the service's internal port on
-    ``FRONTDESK_INTERNAL_HOST`` (health detail, metrics, staff API; frontdesk/internal.py), opened by
-    the app's startup. Raises
-    :class:`PortInUse` when that port is already bound: granian listens with ``SO_REUSEPORT``, so a
-    second stack on the same internal port would otherwise share it silently.
+    content and forms services' serving process (each, with more workers) also answers the
+    service's internal port on ``FRONTDESK_INTERNAL_HOST`` (health detail, metrics, staff API;
+    frontdesk/internal.py), opened by the app's startup. Raises :class:`PortInUse` when that port
+    is already bound: granian listens with ``SO_REUSEPORT``, so a second stack on the same internal
+    port would otherwise share it silently. The inbox has one port, staff-facing as a whole.
 
     ``SIGHUP`` reloads the site directory in place (pages for the content service, forms and
     ``site.yaml`` for the forms service).
@@ -51,11 +51,14 @@ def serve(service: str, target: str, settings: Settings, workers: int = 1) -> No
     A client that has not sent its request headers within ``FRONTDESK_HTTP_HEADER_READ_TIMEOUT``
     seconds is disconnected (slowloris); granian's own default is 30 s.
     """
-    port = settings.content_port if service == "content" else settings.forms_port
-    internal = (
-        settings.content_internal_port if service == "content" else settings.forms_internal_port
-    )
-    if not port_is_free(settings.internal_host, internal):
+    ports = {
+        "content": (settings.content_port, settings.content_internal_port),
+        "forms": (settings.forms_port, settings.forms_internal_port),
+        # The inbox is staff-facing as a whole: its one port is kept off the internet.
+        "inbox": (settings.inbox_port, None),
+    }
+    port, internal = ports[service]
+    if internal is not None and not port_is_free(settings.internal_host, internal):
         raise PortInUse(
             f"the internal port {settings.internal_host}:{internal} of the {service} service is "
             f"in use; set FRONTDESK_{service.upper()}_INTERNAL_PORT"

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from frontdesk.logging import LogFormat
+from frontdesk.staff_accounts import StaffMember, parse_staff
 from frontdesk.staff_tokens import StaffToken, parse_staff_tokens
 
 PREFIX = "FRONTDESK_"
@@ -53,6 +54,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     content_internal_port: int = 9001
     forms_internal_port: int = 9002
     forms_public_url: str = "http://127.0.0.1:8002"
+    inbox_port: int = 8003
+    inbox_url: str = "http://127.0.0.1:8003"
+    staff: tuple[StaffMember, ...] = ()
+    inbox_session_idle: float = 1800.0
+    inbox_session_absolute: float = 43200.0
+    inbox_sign_in_per_address_hour: int = 5
+    inbox_sign_in_per_client_hour: int = 20
+    inbox_mail_from: str = "Frontdesk <frontdesk@localhost>"
     content_cors_origins: tuple[str, ...] = ("*",)
     trusted_proxies: tuple[str, ...] = ()
     ipv6_prefix: int = 64
@@ -110,6 +119,8 @@ def _raw_value(field: str, raw: str) -> Any:
         return Path(raw)
     if field == "staff_tokens":
         return parse_staff_tokens(raw)
+    if field == "staff":
+        return parse_staff(raw)
     if field in _BOOL_FIELDS:
         try:
             return _BOOL_WORDS[raw.strip().lower()]
@@ -160,7 +171,21 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
     for bound in ("auto_reply_per_address_day", "auto_reply_per_domain_hour"):
         if getattr(settings, bound) < 0:
             problems.append((PREFIX + bound.upper(), "expected 0 (no auto-replies) or more"))
-    ports = ("content_port", "forms_port", "content_internal_port", "forms_internal_port")
+    if (
+        not settings.inbox_url.startswith(("https://", "http://"))
+        or settings.inbox_url.rstrip("/").count("/") != 2
+    ):
+        problems.append((f"{PREFIX}INBOX_URL", "expected an origin: http(s)://host[:port]"))
+    for limit in ("inbox_session_idle", "inbox_session_absolute"):
+        if getattr(settings, limit) <= 0:
+            problems.append((PREFIX + limit.upper(), "expected a number of seconds above 0"))
+    ports: tuple[str, ...] = (
+        "content_port",
+        "forms_port",
+        "content_internal_port",
+        "forms_internal_port",
+    )
+    ports = (*ports, "inbox_port")
     for port_field in (*ports, "smtp_port"):
         if not 0 < getattr(settings, port_field) < 65536:
             problems.append((PREFIX + port_field.upper(), "expected a port from 1 to 65535"))

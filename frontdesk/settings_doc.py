@@ -47,6 +47,20 @@ DESCRIPTIONS: dict[str, str] = {
     "forms_internal_port": "Internal port of the forms service: `/health/live`, `/health/ready` "
     "with Redis's error, `/health/workers`, `/metrics` and the staff API.",
     "forms_public_url": "How browsers reach the forms service; form sections of pages point there.",
+    "inbox_port": "Port of the staff inbox (`frontdesk serve inbox`). Never public: publish it on "
+    "loopback, a VPN or behind an SSO proxy (docs/inbox.md).",
+    "inbox_url": "The inbox's public origin (`https://inbox.clinic.example`): sign-in links point "
+    "there (never at the request's `Host`), and its cookies are `Secure` when it is https.",
+    "staff": "Comma-separated `address:role[:forms=a+b]` entries: who may sign in to the inbox, "
+    "as `reader`, `responder` or `admin`, on which forms (default every form). Removing an entry "
+    "ends that address's sessions at their next request.",
+    "inbox_session_idle": "Seconds an inbox session lives without a request (30 minutes).",
+    "inbox_session_absolute": "Seconds an inbox session lives at most, however busy (12 hours).",
+    "inbox_sign_in_per_address_hour": "Sign-in links asked for one address per hour; past it the "
+    "inbox answers 429 (known and unknown addresses alike).",
+    "inbox_mail_from": "The `From` of the inbox's sign-in mails (`Name <address>`).",
+    "inbox_sign_in_per_client_hour": "Sign-in links asked for by one client (IP, IPv6 network) "
+    "per hour; past it 429.",
     "content_cors_origins": "Comma-separated origins allowed to read content; `*` for any.",
     "trusted_proxies": "Comma-separated CIDRs whose `X-Forwarded-For` is believed for the client "
     "IP (rate limits, the CAPTCHA's `remoteip`, the staff throttle): every line of the "

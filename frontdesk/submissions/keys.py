@@ -17,12 +17,15 @@ Frontdesk's own keys (all under :data:`KEY_PREFIX`):
 ``frontdesk:secret_key``                   the generated master key (hex)
 ``frontdesk:keys:derived-since``           when keys were first derived from it (Unix ms)
 ``frontdesk:replication-ack``              a counter written before ``WAIT`` (never read)
+``frontdesk:inbox:link:<link id>``         a sign-in link asked for (JSON; never its secret)
+``frontdesk:inbox:session:<hash>``         an inbox session, by the SHA-256 of its cookie (JSON)
+``frontdesk:inbox:sessions:<address>``     the session hashes of one staff address (a set)
 =========================================  ====================================================
 
 RQ's keys, as RQ names them (its class attributes, so an RQ upgrade that renames them is
 followed): ``rq:queues`` (:data:`QUEUES_KEY`), ``rq:queue:<name>`` (:func:`queue_key`) and
 ``rq:job:<job id>`` (:func:`job_key`), a message's job id being ``<submission id>-<kind>``
-(:func:`job_id`).
+(:func:`job_id`), a sign-in mail's ``sign-in-<link id>`` (:func:`sign_in_job_id`).
 """
 
 from __future__ import annotations
@@ -124,3 +127,23 @@ def queue_key(queue_name: str) -> str:
 def job_key(rq_job_id: str) -> str:
     """The Redis hash of a job: ``rq:job:<id>``."""
     return f"{Job.redis_job_namespace_prefix}{rq_job_id}"
+
+
+def sign_in_link_key(link_id: str) -> str:
+    """A sign-in link asked for: its address, browser hash and expiry, never its secret."""
+    return f"{KEY_PREFIX}inbox:link:{link_id}"
+
+
+def session_key(session_hash: str) -> str:
+    """An inbox session, by the SHA-256 (hex) of its cookie's value."""
+    return f"{KEY_PREFIX}inbox:session:{session_hash}"
+
+
+def staff_sessions_key(address: str) -> str:
+    """The set of session hashes of staff ``address`` (sign-out everywhere ends them all)."""
+    return f"{KEY_PREFIX}inbox:sessions:{address}"
+
+
+def sign_in_job_id(link_id: str) -> str:
+    """The RQ job id of a sign-in mail: ``sign-in-<link id>``."""
+    return f"sign-in-{link_id}"

@@ -130,6 +130,50 @@ def test_compose_publishes_internal_ports_on_loopback_only(service: str) -> None
     assert f"{public}:{public}" in spec["ports"]
 
 
+def test_compose_publishes_the_inbox_on_loopback_only() -> None:
+    spec = compose()["services"]["inbox"]
+    port = Settings().inbox_port
+    assert spec["command"] == ["serve", "inbox"]
+    assert spec["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"http://127.0.0.1:{port}/health/ready" in " ".join(spec["healthcheck"]["test"])
+    # The worker writes the sign-in links: it must know the inbox's origin too.
+    worker = compose()["services"]["worker"]
+    assert worker["environment"]["FRONTDESK_INBOX_URL"] == f"http://127.0.0.1:{port}"
+
+
+def test_k8s_inbox_is_cluster_internal_behind_a_network_policy() -> None:
+    objects = k8s_objects()
+    deployment = objects[("Deployment", "frontdesk-inbox")]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"] == ["serve", "inbox"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": Settings().inbox_port
+    }
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["port"] == "http"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    service = objects[("Service", "frontdesk-inbox")]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == labels
+    policy = objects[("NetworkPolicy", "frontdesk-inbox")]["spec"]
+    assert policy["podSelector"]["matchLabels"] == labels
+    assert policy["policyTypes"] == ["Ingress"]
+    [rule] = policy["ingress"]
+    assert all("podSelector" in source for source in rule["from"])  # never every pod
+    assert (
+        objects[("PodDisruptionBudget", "frontdesk-inbox")]["spec"]["selector"]["matchLabels"]
+        == labels
+    )
+    config = objects[("ConfigMap", "frontdesk-config")]["data"]
+    assert config["FRONTDESK_INBOX_URL"].startswith("https://")
+    # No ingress object anywhere routes to the inbox.
+    assert not [k for k in objects if k[0] == "Ingress"]
+
+
 def test_compose_worker_is_scalable_checked_and_drains() -> None:
     worker = compose()["services"]["worker"]
     assert worker["command"] == ["worker"]
@@ -259,7 +303,7 @@ def test_site_configmap_rebuilds_the_site_directory(tmp_path: Path) -> None:
 
     assert tree(rebuilt) == tree(CLINIC_SITE)
     # Every Deployment's init container runs exactly that script.
-    for name in ("content", "forms", "worker"):
+    for name in ("content", "forms", "inbox", "worker"):
         pod = k8s_objects()[("Deployment", f"frontdesk-{name}")]["spec"]["template"]["spec"]
         [init] = pod["initContainers"]
         assert init["command"][-1] == site_configmap.UNPACK

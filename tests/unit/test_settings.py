@@ -144,3 +144,52 @@ def test_bad_sentinel_and_replica_settings_are_named(variables: dict[str, str], 
     with pytest.raises(SettingsError) as caught:
         load_settings(variables)
     assert [name for name, _ in caught.value.problems] == [named]
+
+
+def test_staff_accounts_are_decoded() -> None:
+    from frontdesk.staff_accounts import StaffMember
+
+    settings = load_settings(
+        {"FRONTDESK_STAFF": "Desk@Clinic.example:responder, dpo@clinic.example:admin:forms=a+b"}
+    )
+    assert settings.staff == (
+        StaffMember("desk@clinic.example", "responder"),
+        StaffMember("dpo@clinic.example", "admin", forms=("a", "b")),
+    )
+    assert settings.staff[1].reaches("a")
+    assert not settings.staff[1].reaches("c")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("desk@clinic.example", "expected comma-separated address:role"),
+        ("desk@clinic.example:boss", "unknown role 'boss'"),
+        ("desk:reader", "not an email address"),
+        ("desk@clinic.example:reader:forms=", "expected address:role[:forms=a+b]"),
+        ("desk@clinic.example:reader:colour=blue", "expected address:role[:forms=a+b]"),
+        ("a@clinic.example:reader,A@clinic.example:admin", "listed twice"),
+    ],
+)
+def test_bad_staff_entries_are_named(value: str, reason: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"FRONTDESK_STAFF": value})
+    [(name, text)] = caught.value.problems
+    assert name == "FRONTDESK_STAFF"
+    assert reason in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FRONTDESK_INBOX_URL", "inbox.clinic.example"),
+        ("FRONTDESK_INBOX_URL", "https://inbox.clinic.example/path"),
+        ("FRONTDESK_INBOX_SESSION_IDLE", "0"),
+        ("FRONTDESK_INBOX_SESSION_ABSOLUTE", "-1"),
+        ("FRONTDESK_INBOX_PORT", "70000"),
+    ],
+)
+def test_bad_inbox_settings_are_named(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({variable: value})
+    assert [name for name, _ in caught.value.problems] == [variable]

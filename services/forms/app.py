@@ -17,23 +17,22 @@ from litestar.params import FromPath, FromQuery
 
 from frontdesk.apidocs import openapi_config
 from frontdesk.fastpath import FastPathApp
+from frontdesk.health import live, public_ready
 from frontdesk.metrics import RequestCounters, prometheus
+from frontdesk.networks import client_bucket, forwarded_for_lines
 from frontdesk.problems import (
     exception_handlers,
     problem_responses,
 )
-from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
+from frontdesk.submissions.access import open_access
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.problems import missing_form, store_unavailable
-from frontdesk.submissions.queueing import retry_schedule
-from frontdesk.submissions.store import SubmissionStore
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.fastpath import SubmissionFastPath
-from services.forms.health import live, public_ready
 from services.forms.intake import cors_headers, submit_form
 from services.forms.openapi import SubmitOperation
 from services.forms.phonecheck import limit_phone_checks, phone_verdict
@@ -49,7 +48,7 @@ from services.forms.schemas import (
 from services.forms.state import FormsState
 from services.forms.timetrap import issue_token
 from services.forms.validate import published_codes
-from services.forms.web import ANY_ORIGIN, client_bucket, forwarded_for_lines, pick_language
+from services.forms.web import ANY_ORIGIN, pick_language
 
 log = logging.getLogger("frontdesk.forms")
 
@@ -213,27 +212,14 @@ class FormsApp(FastPathApp):
 
 
 def forms_state(settings: Settings, catalog: Catalog | None = None) -> FormsState:
-    """Load the forms of ``settings.site_dir`` (unless ``catalog`` is given: the public app's, for
-    the internal app of the same process) and connect to Redis (a sync client for the store and RQ,
-    an asyncio one for the submission path).
-
-    Broken form files do not stop the service (their forms answer 503 until fixed); raises
-    ``ValueError`` when ``site.yaml`` gives no ``base_url`` (nothing to resolve redirects against).
-    Pages and collections are the content service's: this service never reads them.
+    """The forms service's state over :func:`~frontdesk.submissions.access.open_access` (the forms
+    of ``settings.site_dir``, or ``catalog``: the public app's, for the internal app of the same
+    process). Broken form files do not stop the service (their forms answer 503 until fixed);
+    raises ``ValueError`` when ``site.yaml`` gives no ``base_url``. Pages and collections are the
+    content service's: this service never reads them.
     """
-    if catalog is None:
-        catalog = Catalog(settings.site_dir)
-        catalog.load()
-        if catalog.site is None:
-            raise ValueError(f"{settings.site_dir}: {catalog.site_problem}")
-    store = SubmissionStore(
-        connect(settings),
-        settings.queue_name,
-        retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
-        int(settings.job_timeout),
-    )
-    connection = connect_async(settings)
-    return FormsState(settings, catalog, store, connection)
+    access = open_access(settings, catalog)
+    return FormsState(settings, access.catalog, access.store, access.redis)
 
 
 def create_app(settings: Settings) -> FormsApp:
@@ -266,7 +252,7 @@ def create_app(settings: Settings) -> FormsApp:
         # The metrics middleware stays inside Litestar: it labels requests by route template.
         middleware=[metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
-        state=State({"forms": state}),
+        state=State({"forms": state, "redis_ping": state.store.redis.ping}),
         exception_handlers=exception_handlers(),
         on_shutdown=[state.redis.aclose],
         lifespan=[lifespan],

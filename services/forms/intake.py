@@ -18,7 +18,7 @@ from litestar.enums import MediaType
 
 from frontdesk import metrics
 from frontdesk.logging import REQUEST_ID
-from frontdesk.networks import normalise_origin
+from frontdesk.networks import address_bucket, client_address, forwarded_for_lines, normalise_origin
 from frontdesk.problems import ProblemError
 from frontdesk.requestid import new_request_id
 from frontdesk.submissions import replicas
@@ -47,15 +47,7 @@ from services.forms.source import inquiry_source
 from services.forms.spam import captcha_reasons, spam_reasons
 from services.forms.state import FormsState
 from services.forms.validate import Outcome, validate
-from services.forms.web import (
-    address_bucket,
-    client_address,
-    forwarded_for_lines,
-    origin_allowed,
-    pick_language,
-    posting_origin,
-    wants_html,
-)
+from services.forms.web import origin_allowed, pick_language, posting_origin, wants_html
 
 log = logging.getLogger("frontdesk.forms")
 

@@ -23,15 +23,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontdesk.apidocs import openapi_config
 from frontdesk.fastpath import FastPathApp
+from frontdesk.health import live, public_ready
 from frontdesk.internal import NoStore
 from frontdesk.metrics import RequestCounters, prometheus
 from frontdesk.problems import exception_handlers
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
+from frontdesk.submissions.access import open_access
 from frontdesk.submissions.staff import staff_router
-from services.forms.app import forms_state
-from services.forms.health import live, public_ready
-from services.forms.internal import FormsStaff
 from services.inbox.pages import ROUTES
 from services.inbox.state import Clock, InboxState
 
@@ -77,8 +76,8 @@ def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
     """Load the forms of ``settings.site_dir``, connect to Redis and build the inbox app;
     ``clock`` (Unix seconds) decides link and session expiry. Raises on a bad ``site.yaml``.
     """
-    forms = forms_state(settings)
-    state = InboxState(forms, clock)
+    access = open_access(settings)
+    state = InboxState(access, clock)
     metrics_middleware, metrics = prometheus("inbox", [], RequestCounters("inbox"))
     app = FastPathApp(
         route_handlers=[
@@ -87,13 +86,13 @@ def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
             metrics,
             *ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], name="static"),
-            staff_router(FormsStaff(forms)),
+            staff_router(access),
         ],
         middleware=[metrics_middleware],
         logging_config=None,
-        state=State({"forms": forms, "inbox": state}),
+        state=State({"inbox": state, "redis_ping": access.store.redis.ping}),
         exception_handlers=exception_handlers(),
-        on_shutdown=[forms.redis.aclose],
+        on_shutdown=[access.redis.aclose],
         openapi_config=openapi_config(title="Frontdesk inbox staff API", version="1"),
     )
     app.fast_path = RequestIdMiddleware(SecurityHeaders(NoStore(app.routed)))

@@ -65,9 +65,7 @@ async def _render(
 
 
 def _client(state: InboxState, request: Request[Any, Any, State]) -> str:
-    from services.forms.internal import FormsStaff
-
-    return FormsStaff(state.forms).client_bucket(request)
+    return state.access.client_bucket(request)
 
 
 async def _member(request: Request[Any, Any, State]) -> StaffMember | None:
@@ -201,7 +199,7 @@ async def inquiries(
     if member is None:
         return _to_sign_in()
     state = _state(request)
-    forms = sorted(f for f in state.forms.catalog.definitions if member.reaches(f))
+    forms = sorted(f for f in state.access.catalog.definitions if member.reaches(f))
     chosen = form if form in forms else (forms[0] if forms else None)
     size = min(max(size, 1), MAX_PAGE_SIZE)
     items: list[Any] = []
@@ -212,7 +210,7 @@ async def inquiries(
         except CursorError:
             position = None
         found = await anyio.to_thread.run_sync(
-            lambda: page(state.forms.store.redis, chosen, size, position, None, None)
+            lambda: page(state.access.store.redis, chosen, size, position, None, None)
         )
         items, next_cursor = found.items, found.next_cursor
     fragment = request.headers.get("hx-request") == "true" and cursor is not None
@@ -238,7 +236,7 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
     if member is None:
         return _to_sign_in()
     state = _state(request)
-    found = await anyio.to_thread.run_sync(load_submission, state.forms.store.redis, submission_id)
+    found = await anyio.to_thread.run_sync(load_submission, state.access.store.redis, submission_id)
     if found is None or not member.reaches(found.form):
         return await _render(
             request,
@@ -249,7 +247,7 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
             text="It expired, was erased, or is on a form you do not see.",
         )
     audit.info("inbox view: %s viewed submission %s", member.address, found.id)
-    definition = state.forms.catalog.definitions.get(found.form)
+    definition = state.access.catalog.definitions.get(found.form)
     fields = definition.fields if definition else []
     return await _render(
         request,

@@ -222,7 +222,7 @@ def forms_state(settings: Settings, catalog: Catalog | None = None) -> FormsStat
     Pages and collections are the content service's: this service never reads them.
     """
     if catalog is None:
-        catalog = Catalog(settings.site_dir)
+        catalog = Catalog(settings.site_dir, settings.recipient_domains)
         catalog.load()
         if catalog.site is None:
             raise ValueError(f"{settings.site_dir}: {catalog.site_problem}")

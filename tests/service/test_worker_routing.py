@@ -234,3 +234,15 @@ def test_a_message_with_a_bcc_header_is_refused_not_sent(relay: Relay) -> None:
     assert caught.value.permanent
     assert "Bcc" in caught.value.text
     assert relay.accepted == []
+
+
+def test_the_public_definition_names_no_staff_address(relay: Relay) -> None:
+    """Routes, cc and bcc are the editor's and ops' business: the visitor sees only the options."""
+    with TestClient(create_app(load_settings())) as client:
+        answer = client.get("/v1/forms/contact")
+    assert answer.status_code == 200
+    [topic] = [f for f in answer.json()["fields"] if f["name"] == "topic"]
+    assert topic["options"] == ["Back pain", "Sports injury", "Billing", "Other"]
+    for address in [DEFAULT, PHYSIO, OFFICE, *CC, *BCC]:
+        assert address.lower() not in answer.text.lower()
+    assert "routes" not in answer.text

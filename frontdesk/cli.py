@@ -92,11 +92,11 @@ def _check_content(site_dir: Path) -> int:
     return 0
 
 
-def _check_forms(site_dir: Path) -> int:
+def _check_forms(site_dir: Path, recipient_domains: Sequence[str]) -> int:
     from frontdesk.submissions.definition import FormsError, load_forms
 
     try:
-        forms = load_forms(site_dir)
+        forms = load_forms(site_dir, recipient_domains)
     except FormsError as exc:
         for problem in exc.problems:
             print(problem)
@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)
-    return _check_forms(site_dir)
+    return _check_forms(site_dir, settings.recipient_domains)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -79,6 +80,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     captcha_verify_url: str | None = None
     webhook_allow_http: bool = False
     webhook_allow_networks: tuple[str, ...] = ()
+    recipient_domains: tuple[str, ...] = ()
     smtp_allow_plaintext: bool = False
     rate_limits: bool = True
     auto_reply_per_address_day: int = 3
@@ -101,10 +103,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _PATH_FIELDS = {"site_dir", "smtp_ca_file", "drill_pause_dir"}
 _LIST_FIELDS = {"content_cors_origins", "trusted_proxies", "preview_tokens"}
-_LIST_FIELDS |= {"webhook_allow_networks", "redis_sentinels"}
+_LIST_FIELDS |= {"webhook_allow_networks", "redis_sentinels", "recipient_domains"}
 _BOOL_WORDS = {"on": True, "true": True, "1": True, "yes": True, "off": False, "false": False}
 _BOOL_WORDS |= {"0": False, "no": False}
 _BOOL_FIELDS = {"rate_limits", "content_watch", "webhook_allow_http", "smtp_allow_plaintext"}
+# A domain name as written in an address's domain part: labels of letters (any script), digits and
+# hyphens, no scheme, port, path or "@".
+_DOMAIN = re.compile(r"(?!-)[\w-]{1,63}(?<!-)(?:\.(?!-)[\w-]{1,63}(?<!-))+", re.IGNORECASE)
 # HMAC keys shorter than the hash output weaken it (RFC 2104 §3); 32 characters also rule out a
 # password typed by hand.
 MIN_SECRET_KEY_LENGTH = 32
@@ -163,6 +168,11 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             problems.append((f"{PREFIX}WEBHOOK_ALLOW_NETWORKS", f"{cidr!r} is not a CIDR"))
+    for domain in settings.recipient_domains:
+        if not _DOMAIN.fullmatch(domain):
+            problems.append(
+                (f"{PREFIX}RECIPIENT_DOMAINS", f"{domain!r} is not a domain (e.g. clinic.example)")
+            )
     if settings.captcha_verify_url is not None and not settings.captcha_verify_url.startswith(
         ("https://", "http://")
     ):

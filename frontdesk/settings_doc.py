@@ -121,6 +121,10 @@ DESCRIPTIONS: dict[str, str] = {
     "webhook_allow_networks": "Comma-separated CIDRs webhooks may reach although they are "
     "loopback, private, link-local or otherwise not global (e.g. `10.1.2.0/24` for an "
     "in-cluster receiver). Empty: only global addresses.",
+    "recipient_domains": "Comma-separated domains a form's staff mail may go to (`recipients`, "
+    "`routes`, `cc`, `bcc`), e.g. `clinic.example`; a subdomain must be listed itself. A form file "
+    "naming an address on another domain does not load and `frontdesk forms check` names it. "
+    "Empty: any domain.",
     "worker_reconnect_max": "Longest wait in seconds between the worker's attempts to reach Redis "
     "during an outage (the worker waits for Redis, it does not exit; the waits start at 0.25 s and "
     "double up to this).",

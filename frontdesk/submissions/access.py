@@ -73,7 +73,7 @@ def open_access(settings: Settings, catalog: Catalog | None = None) -> Submissio
     when ``site.yaml`` has never loaded (no ``base_url`` to build links and redirects from).
     """
     if catalog is None:
-        catalog = Catalog(settings.site_dir)
+        catalog = Catalog(settings.site_dir, settings.recipient_domains)
         catalog.load()
         if catalog.site is None:
             raise ValueError(f"{settings.site_dir}: {catalog.site_problem}")

@@ -487,7 +487,7 @@ def test_definition_hands_out_a_token_that_is_too_young_at_once(
     body = definition.json()
     assert body["honeypot"] == "_gotcha"
     assert body["phone"] == {"policy": "possible", "default_region": "US"}
-    assert [f["name"] for f in body["fields"]] == ["name", "email", "phone", "message"]
+    assert [f["name"] for f in body["fields"]] == ["name", "email", "phone", "topic", "message"]
     response = client.post(URL, json={**VALID, "_token": body["token"]})
     record = _record(redis_client, response.json()["id"])
     assert (response.status_code, record.status) == (201, "quarantined")

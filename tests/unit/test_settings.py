@@ -193,3 +193,17 @@ def test_bad_inbox_settings_are_named(variable: str, value: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({variable: value})
     assert [name for name, _ in caught.value.problems] == [variable]
+
+
+def test_recipient_domains_are_a_list_of_domain_names() -> None:
+    settings = load_settings(
+        {"FRONTDESK_RECIPIENT_DOMAINS": "clinic.example, Physio.Clinic.example"}
+    )
+    assert settings.recipient_domains == ("clinic.example", "Physio.Clinic.example")
+    assert load_settings({}).recipient_domains == ()
+    for bad in ("@clinic.example", "https://clinic.example", "clinic", "a@clinic.example"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({"FRONTDESK_RECIPIENT_DOMAINS": f"clinic.example,{bad}"})
+        assert caught.value.problems == [
+            ("FRONTDESK_RECIPIENT_DOMAINS", f"{bad!r} is not a domain (e.g. clinic.example)")
+        ]

@@ -8,9 +8,10 @@ share it. Nothing signs with the master key itself: each use gets its own key, H
 (a webhook receiver knows the webhook key) tells nothing about another (HMAC-SHA256 is a PRF), so a
 webhook receiver cannot mint time-trap tokens.
 
-Purposes (:data:`Purpose`): ``time-trap`` and ``webhooks`` today; ``sign-in-links``, ``sessions``,
-``csrf``, ``captcha-challenges`` and ``build-hooks`` are reserved for the features that will sign
-with them. A new purpose is a new label here, never a reuse of another's key.
+Purposes (:data:`Purpose`): ``time-trap``, ``webhooks`` and ``captcha-challenges`` (the ALTCHA
+challenges' HMAC key) today; ``sign-in-links``, ``sessions``, ``csrf`` and ``build-hooks`` are
+reserved for the features that will sign with them. A new purpose is a new label here, never a
+reuse of another's key.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import logging
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import anyio
 import redis
 from litestar import HttpMethod, Litestar, Request, Response, get, post, route
 from litestar.datastructures import State
@@ -183,7 +184,9 @@ async def captcha_challenge(
     except redis.RedisError:
         raise store_unavailable() from None
     headers = {**ANY_ORIGIN, "Cache-Control": "no-store"}
-    return Response(content=new_challenge(key, form.id, captcha), headers=headers)
+    # Off the event loop: issuing derives the challenge's key once (``cost`` PBKDF2 iterations).
+    challenge = await anyio.to_thread.run_sync(new_challenge, key, form.id, captcha)
+    return Response(content=challenge, headers=headers)
 
 
 @post(

@@ -121,18 +121,32 @@ class RateLimits(Base, kw_only=True):
 
 
 class Captcha(Base, kw_only=True):
-    """An optional CAPTCHA verified server-side (``secret``: ``FRONTDESK_CAPTCHA_SECRET``).
+    """An optional CAPTCHA verified server-side.
 
-    Verified at the provider's siteverify endpoint, or at ``FRONTDESK_CAPTCHA_VERIFY_URL``;
-    ``verify_url`` is refused here (:func:`cross_check`): the request carries the secret, and the
-    site directory does not decide where secrets go. ``timeout`` in seconds. A provider that does
-    not answer quarantines the submission rather than refusing it.
+    ``turnstile``, ``hcaptcha`` and ``recaptcha`` need ``site_key`` and the secret
+    ``FRONTDESK_CAPTCHA_SECRET``; they are verified at the provider's siteverify endpoint, or at
+    ``FRONTDESK_CAPTCHA_VERIFY_URL``; ``verify_url`` is refused here (:func:`cross_check`): the
+    request carries the secret, and the site directory does not decide where secrets go.
+    ``timeout`` in seconds. A provider that does not answer quarantines the submission rather than
+    refusing it.
+
+    ``altcha`` is a proof of work issued and checked by Frontdesk itself (no third party, no
+    ``site_key``): the visitor's browser derives PBKDF2-SHA-256 keys of ``cost`` iterations for
+    counters 0, 1, 2, … until it meets the one the server drew, uniformly from 0 to
+    ``max_number``; so on average ``max_number / 2`` derivations. A challenge is good for
+    ``expires_minutes`` minutes and one submission (docs/forms.md "CAPTCHA").
     """
 
-    provider: Literal["turnstile", "hcaptcha", "recaptcha"]
-    site_key: str
+    provider: Literal["turnstile", "hcaptcha", "recaptcha", "altcha"]
+    site_key: str = ""
     verify_url: str | None = None
     timeout: Annotated[float, Meta(gt=0, le=30)] = 5.0
+    cost: Annotated[int, Meta(ge=1, le=1_000_000)] = 1_000
+    """``altcha``: PBKDF2 iterations of each key derivation."""
+    max_number: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000
+    """``altcha``: the largest counter a challenge can ask for."""
+    expires_minutes: Annotated[int, Meta(ge=1, le=1440)] = 20
+    """``altcha``: how long a challenge can be solved and submitted."""
 
 
 class Spam(Base, kw_only=True):
@@ -374,6 +388,10 @@ def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> 
         # The embed script fills these on every post: as the honeypot, every inquiry is spam.
         problems.append(f"$.spam.honeypot: {form.spam.honeypot} is a reserved source field")
     captcha = form.spam.captcha
+    if captcha and captcha.provider != "altcha" and not captcha.site_key:
+        problems.append(f"$.spam.captcha.site_key: {captcha.provider} needs the site key")
+    if captcha and captcha.provider == "altcha" and captcha.site_key:
+        problems.append("$.spam.captcha.site_key: altcha has no site key")
     if captcha and captcha.verify_url is not None:
         problems.append(
             "$.spam.captcha.verify_url: not allowed in a form (the request carries the CAPTCHA "

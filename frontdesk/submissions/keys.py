@@ -13,6 +13,8 @@ Frontdesk's own keys (all under :data:`KEY_PREFIX`):
 ``frontdesk:held:<form>:<Unix hour>``      posts held past the form's hourly cap (the digest)
 ``frontdesk:digest:<form>:<Unix hour>``    the digest of that hour is queued
 ``frontdesk:digest-sent:<form>:<hour>``    the digest of that hour was sent
+``frontdesk:captcha:<form>:<hash>``         a spent ALTCHA solution (``SET NX``, TTL = until its
+                                           challenge expires), the hash of its Idempotency-Key
 ``frontdesk:metrics:messages``             delivery outcomes, a hash ``<kind>:<outcome>`` → n
 ``frontdesk:secret_key``                   the generated master key (hex)
 ``frontdesk:keys:derived-since``           when keys were first derived from it (Unix ms)
@@ -112,6 +114,13 @@ def digest_queued_key(form_id: str, hour: int) -> str:
 def digest_sent_key(form_id: str, hour: int) -> str:
     """Set once the digest of ``form_id``'s ``hour`` was sent."""
     return f"{KEY_PREFIX}digest-sent:{form_id}:{hour}"
+
+
+def captcha_spent_key(form_id: str, challenge_hash: str) -> str:
+    """The mark of a spent ALTCHA solution of ``form_id`` (``challenge_hash``: a hash of the
+    challenge's signature), kept until the challenge expires.
+    """
+    return f"{KEY_PREFIX}captcha:{form_id}:{challenge_hash}"
 
 
 def job_id(submission_id: str, kind: str) -> str:

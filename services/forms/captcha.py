@@ -1,4 +1,5 @@
-"""Server-side CAPTCHA verification (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA).
+"""Server-side CAPTCHA verification (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA); ALTCHA,
+which needs no third party, is services/forms/altcha.py.
 
 All three take a urlencoded POST of ``secret``, ``response`` and ``remoteip`` and answer JSON with a
 boolean ``success``. A provider that does not answer (timeout, connection error, non-JSON, 5xx)
@@ -27,6 +28,7 @@ RESPONSE_FIELDS = {
     "turnstile": "cf-turnstile-response",
     "hcaptcha": "h-captcha-response",
     "recaptcha": "g-recaptcha-response",
+    "altcha": "altcha",  # checked by services/forms/altcha.py, never sent anywhere
 }
 CaptchaVerdict = Literal["passed", "failed", "unavailable"]
 

@@ -41,6 +41,7 @@ from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.ratelimit import Limit, Tier
 from frontdesk.submissions.record import MessageKind, Submission, new_submission_id
 from frontdesk.submissions.script import Claim
+from services.forms.altcha import require_solution
 from services.forms.answer import HtmlAnswer, problem_answer
 from services.forms.payload import decode_body
 from services.forms.source import inquiry_source
@@ -183,7 +184,14 @@ async def _intake(
     except redis.RedisError:
         raise _unavailable(form) from None
     limits = _limits(state, form, address_bucket(ip, state.settings.ipv6_prefix))
-    if form.spam.captcha is not None:
+    if form.spam.captcha is not None and form.spam.captcha.provider == "altcha":
+        # Checked here, by Frontdesk itself: a bad or spent solution is refused, not quarantined.
+        try:
+            captcha_key = await state.captcha_key()
+        except redis.RedisError:
+            raise _unavailable(form) from None
+        await require_solution(captcha_key, state.redis, form, data, sent.get("idempotency-key"))
+    elif form.spam.captcha is not None:
         # The provider is asked only for a post the limits take (each call costs a round trip
         # to a third party, and some providers bill it).
         await _check_limits(state, form, limits, _tiers(state, form, flags, reasons))

@@ -31,7 +31,7 @@ def test_clinic_site_forms_are_fine(
     env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["forms", "check", str(CLINIC_SITE)]) == 0
-    assert capsys.readouterr().out.strip() == "ok: 1 form(s): contact"
+    assert capsys.readouterr().out.strip() == "ok: 2 form(s): callback, contact"
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,7 @@ def test_a_good_route_passes(
 ) -> None:
     site = _site(tmp_path, {"routed": ROUTED})
     assert main(["forms", "check", str(site)]) == 0
-    assert capsys.readouterr().out.strip() == "ok: 2 form(s): contact, routed"
+    assert capsys.readouterr().out.strip() == "ok: 3 form(s): callback, contact, routed"
 
 
 def test_recipient_domains_restrict_every_staff_address(

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -102,28 +103,20 @@ def _not_experimental(record: logging.LogRecord) -> bool:
     return "experimental" not in record.getMessage()
 
 
+@dataclass
 class InternalListener:
     """The internal app served on ``host:port`` by granian's embedded server, in the running event
     loop: :meth:`start` from the public app's startup, :meth:`stop` from its shutdown.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        host: str,
-        port: int,
-        header_read_timeout: float,
-        log_level: str,
-        log_format: LogFormat = "json",
-    ) -> None:
-        self.app = app
-        self.host = host
-        self.port = port
-        self.header_read_timeout = header_read_timeout
-        self.log_level = log_level
-        self.log_format = log_format
-        self._server: Any = None
-        self._task: asyncio.Task[None] | None = None
+    app: ASGIApp
+    host: str
+    port: int
+    header_read_timeout: float
+    log_level: str
+    log_format: LogFormat = "json"
+    _server: Any = field(default=None, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         """Listen; raises ``OSError`` when the address cannot be bound (the worker then fails

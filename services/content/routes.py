@@ -11,6 +11,7 @@ and health do.
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -82,24 +83,15 @@ class Prepared(Response[Any]):
         return self._prepared
 
 
+@dataclass(slots=True)
 class Reader:
     """What one request reads: one snapshot's view and the ``Cache-Control`` it is sent with."""
 
-    __slots__ = ("cache_control", "request", "snapshot", "vary", "view")
-
-    def __init__(
-        self,
-        snapshot: Snapshot,
-        view: View,
-        request: ReadRequest,
-        cache_control: bytes,
-        vary: bytes,
-    ) -> None:
-        self.snapshot = snapshot
-        self.view = view
-        self.request = request
-        self.cache_control = cache_control
-        self.vary = vary
+    snapshot: Snapshot
+    view: View
+    request: ReadRequest
+    cache_control: bytes
+    vary: bytes
 
     @classmethod
     async def open(cls, request: AnyRequest) -> Reader:

@@ -18,15 +18,16 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Response
-from litestar.enums import ScopeType
 from litestar.openapi import ResponseSpec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
+from frontdesk.asgi import HttpMiddleware, editing_start
 from frontdesk.logging import LogFormat
 from frontdesk.settings import Settings
 
@@ -57,31 +58,19 @@ def bare_ready_responses(reason: str) -> dict[int, ResponseSpec]:
     return {503: ResponseSpec(data_container=BareReady, description=reason)}
 
 
-class NoStore:
+class NoStore(HttpMiddleware):
     """ASGI middleware: every HTTP answer gets ``Cache-Control: no-store`` (replacing any other),
     errors and unrouted 404s included.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; rewrite the headers of the answer's start."""
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
+        await self.app(scope, receive, editing_start(send, _no_store))
 
-        async def send_no_store(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() != b"cache-control"
-                ]
-                message["headers"] = [*headers, NO_STORE]
-            await send(message)
 
-        await self.app(scope, receive, send_no_store)
+def _no_store(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    kept = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+    return [*kept, NO_STORE]
 
 
 def port_is_free(host: str, port: int) -> bool:

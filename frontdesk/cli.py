@@ -69,14 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_problems(problems: Sequence[object]) -> bool:
+    """Print ``problems`` on stdout, one a line (what ``check`` reports); whether there were any."""
+    for problem in problems:
+        print(problem)
+    return bool(problems)
+
+
 def _check_content(site_dir: Path) -> int:
     from services.content.loader import SiteError, load_site
 
     try:
         site = load_site(site_dir)
     except SiteError as exc:
-        for problem in exc.problems:
-            print(problem)
+        _print_problems(exc.problems)
         print(f"{len(exc.problems)} problem(s) in {site_dir}", file=sys.stderr)
         return 1
 
@@ -98,18 +104,14 @@ def _check_forms(site_dir: Path, recipient_domains: Sequence[str]) -> int:
     try:
         forms = load_forms(site_dir, recipient_domains)
     except FormsError as exc:
-        for problem in exc.problems:
-            print(problem)
+        _print_problems(exc.problems)
         return 1
     if not forms:
         print(f"forms/: no form definitions in {site_dir}", file=sys.stderr)
         return 1
     from worker.templates import check_templates
 
-    problems = check_templates(site_dir, forms)
-    for problem in problems:
-        print(problem)
-    if problems:
+    if _print_problems(check_templates(site_dir, forms)):
         return 1
     print(f"ok: {len(forms)} form(s): {', '.join(sorted(forms))}")
     return 0

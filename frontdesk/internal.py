@@ -18,14 +18,16 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Response
-from litestar.enums import ScopeType
 from litestar.openapi import ResponseSpec
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
+from frontdesk.asgi import HttpMiddleware, editing_start
 from frontdesk.logging import LogFormat
 from frontdesk.settings import Settings
 
@@ -58,31 +60,19 @@ def bare_ready_responses(reason: str) -> dict[int, ResponseSpec]:
     }
 
 
-class NoStore:
+class NoStore(HttpMiddleware):
     """ASGI middleware: every HTTP answer gets ``Cache-Control: no-store`` (replacing any other),
     errors and unrouted 404s included.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; rewrite the headers of the answer's start."""
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
+        await self.app(scope, receive, editing_start(send, _no_store))
 
-        async def send_no_store(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() != b"cache-control"
-                ]
-                message["headers"] = [*headers, NO_STORE]
-            await send(message)
 
-        await self.app(scope, receive, send_no_store)
+def _no_store(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    kept = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+    return [*kept, NO_STORE]
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -106,28 +96,20 @@ def not_experimental(record: logging.LogRecord) -> bool:
     return "experimental" not in record.getMessage()
 
 
+@dataclass
 class InternalListener:
     """The internal app served on ``host:port`` by granian's embedded server, in the running event
     loop: :meth:`start` from the public app's startup, :meth:`stop` from its shutdown.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        host: str,
-        port: int,
-        header_read_timeout: float,
-        log_level: str,
-        log_format: LogFormat = "json",
-    ) -> None:
-        self.app = app
-        self.host = host
-        self.port = port
-        self.header_read_timeout = header_read_timeout
-        self.log_level = log_level
-        self.log_format = log_format
-        self._server: Any = None
-        self._task: asyncio.Task[None] | None = None
+    app: ASGIApp
+    host: str
+    port: int
+    header_read_timeout: float
+    log_level: str
+    log_format: LogFormat = "json"
+    _server: Any = field(default=None, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         """Listen; raises ``OSError`` when the address cannot be bound (the worker then fails

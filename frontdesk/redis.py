@@ -84,6 +84,8 @@ class AsyncSentinelSSLConnection(AsyncSentinelConnection, redis.asyncio.connecti
 
 # Sentinels answer from memory: a second is long for one, and the next one is asked after it.
 SENTINEL_TIMEOUT = 1.0
+SENTINEL_KWARGS = {"socket_timeout": SENTINEL_TIMEOUT, "socket_connect_timeout": SENTINEL_TIMEOUT}
+"""The arguments of the connections to the sentinels themselves."""
 
 
 def _common(socket_timeout: float | None) -> dict[str, Any]:
@@ -96,16 +98,20 @@ def _common(socket_timeout: float | None) -> dict[str, Any]:
     }
 
 
-def _sentinel_kwargs(url: str) -> dict[str, Any]:
-    """The primary's connection arguments from ``url`` without its host and port; ``ssl`` for
-    ``rediss://``.
+def _primary_kwargs(
+    url: str, socket_timeout: float | None, plain: type[Any], secure: type[Any]
+) -> dict[str, Any]:
+    """``master_for``'s arguments of the primary: ``url``'s without its host and port (the
+    sentinels name those), the :func:`_common` ones, and ``connection_class``: ``secure`` for
+    ``rediss://`` (TLS), else ``plain``.
     """
     kwargs = dict(parse_url(url))  # type: ignore[no-untyped-call]
     for unused in ("host", "port", "path", "connection_class"):
         kwargs.pop(unused, None)
-    if url.startswith("rediss://"):
-        kwargs["ssl"] = True  # the asyncio pool picks its TLS class from it
-    return kwargs
+    # TLS is the connection class's business: "ssl" itself is not passed on.
+    tls = kwargs.pop("ssl", False) or url.startswith("rediss://")
+    kwargs["connection_class"] = secure if tls else plain
+    return {**kwargs, **_common(socket_timeout)}
 
 
 def sentinels(settings: Settings) -> list[tuple[str, int]]:
@@ -130,19 +136,11 @@ def connect(
     if isinstance(where, str) or not where.redis_sentinels:
         return redis.Redis.from_url(url, **_common(socket_timeout), **extra)
     manager = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        sentinels(where),
-        sentinel_kwargs={
-            "socket_timeout": SENTINEL_TIMEOUT,
-            "socket_connect_timeout": SENTINEL_TIMEOUT,
-        },
+        sentinels(where), sentinel_kwargs=SENTINEL_KWARGS
     )
-    kwargs = _sentinel_kwargs(url)
-    secure = kwargs.pop("ssl", False)
     client: redis.Redis = manager.master_for(  # type: ignore[no-untyped-call]
         where.redis_sentinel_master,
-        connection_class=SentinelSSLConnection if secure else SentinelConnection,
-        **kwargs,
-        **_common(socket_timeout),
+        **_primary_kwargs(url, socket_timeout, SentinelConnection, SentinelSSLConnection),
         **extra,
     )
     return client
@@ -158,18 +156,10 @@ def connect_async(
     if isinstance(where, str) or not where.redis_sentinels:
         return redis.asyncio.Redis.from_url(url, **_common(socket_timeout))
     manager = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        sentinels(where),
-        sentinel_kwargs={
-            "socket_timeout": SENTINEL_TIMEOUT,
-            "socket_connect_timeout": SENTINEL_TIMEOUT,
-        },
+        sentinels(where), sentinel_kwargs=SENTINEL_KWARGS
     )
-    kwargs = _sentinel_kwargs(url)
-    secure = kwargs.pop("ssl", False)
     client: redis.asyncio.Redis = manager.master_for(
         where.redis_sentinel_master,
-        connection_class=AsyncSentinelSSLConnection if secure else AsyncSentinelConnection,
-        **kwargs,
-        **_common(socket_timeout),
+        **_primary_kwargs(url, socket_timeout, AsyncSentinelConnection, AsyncSentinelSSLConnection),
     )
     return client

@@ -12,9 +12,9 @@ import re
 import secrets
 from collections.abc import Iterable
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Receive, Scope, Send
 
+from frontdesk.asgi import HttpMiddleware, editing_start
 from frontdesk.logging import REQUEST_ID
 
 HEADER = b"x-request-id"
@@ -48,29 +48,21 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """ASGI middleware: binds the request id for the request's duration (HTTP only)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on with the id bound; add it to the response's headers."""
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
         # The scope's headers are left as they are (rewriting them makes Litestar parse them again,
         # a measured cost on every page view): handlers read the id from frontdesk.logging.REQUEST_ID.
         request_id = request_id_of(scope["headers"]) or new_request_id()
-        encoded = request_id.encode("ascii")
+        header = (HEADER, request_id.encode("ascii"))
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (HEADER, encoded)]
-            await send(message)
+        def with_id(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+            return [*headers, header]
 
         token = REQUEST_ID.set(request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, editing_start(send, with_id))
         finally:
             REQUEST_ID.reset(token)

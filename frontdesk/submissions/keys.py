@@ -101,19 +101,26 @@ def rate_window_key(name: str, window: int, number: int) -> str:
     return f"{KEY_PREFIX}rl:{name}:{window}:{number}"
 
 
+def _hourly(kind: str, form_id: str, hour: int) -> str:
+    """The layout of a per-form, per-hour key (``hour`` in Unix hours): the held count's and the
+    digest's keys share it.
+    """
+    return f"{KEY_PREFIX}{kind}:{form_id}:{hour}"
+
+
 def held_count_key(form_id: str, hour: int) -> str:
     """The count of ``form_id``'s posts held in hour ``hour`` (Unix hours), read by the digest."""
-    return f"{KEY_PREFIX}held:{form_id}:{hour}"
+    return _hourly("held", form_id, hour)
 
 
 def digest_queued_key(form_id: str, hour: int) -> str:
     """Set (``SET NX``) by the worker that queues the digest of ``form_id``'s ``hour``."""
-    return f"{KEY_PREFIX}digest:{form_id}:{hour}"
+    return _hourly("digest", form_id, hour)
 
 
 def digest_sent_key(form_id: str, hour: int) -> str:
     """Set once the digest of ``form_id``'s ``hour`` was sent."""
-    return f"{KEY_PREFIX}digest-sent:{form_id}:{hour}"
+    return _hourly("digest-sent", form_id, hour)
 
 
 def captcha_spent_key(form_id: str, challenge_hash: str) -> str:

@@ -19,6 +19,8 @@ from frontdesk.submissions.keys import rate_window_key
 # (frontdesk/submissions/script.py), the rate limiter's scripts below and the staff sign-in
 # throttle's. ``n`` windows are KEYS[k + 1 .. k + n], their limits in ARGV from ``base + 1``: a
 # (count, ttl ms) pair per window.
+# ``used`` is a window's count (0 before its first hit); ``is_full`` whether window ``i`` is at its
+# limit.
 # ``limits_wait`` only reads: 0 when every window has room, else the largest TTL (ms) of a full one.
 # ``full_limit`` only reads: the index of the first full window, 0 when none is.
 # ``count_limits`` counts a hit in every window, starting its TTL on the first hit.
@@ -31,11 +33,16 @@ local function window_wait(key)
   if ttl < 1 then return 1 end
   return ttl
 end
+local function used(key)
+  return tonumber(redis.call('GET', key) or '0')
+end
+local function is_full(k, i, base)
+  return used(KEYS[k + i]) >= tonumber(ARGV[base + 2 * i - 1])
+end
 local function limits_wait(k, n, base)
   local wait = 0
   for i = 1, n do
-    local used = tonumber(redis.call('GET', KEYS[k + i]) or '0')
-    if used >= tonumber(ARGV[base + 2 * i - 1]) then
+    if is_full(k, i, base) then
       local ttl = window_wait(KEYS[k + i])
       if ttl > wait then wait = ttl end
     end
@@ -44,8 +51,7 @@ local function limits_wait(k, n, base)
 end
 local function full_limit(k, n, base)
   for i = 1, n do
-    local used = tonumber(redis.call('GET', KEYS[k + i]) or '0')
-    if used >= tonumber(ARGV[base + 2 * i - 1]) then return i end
+    if is_full(k, i, base) then return i end
   end
   return 0
 end
@@ -63,8 +69,7 @@ end
 local function pick_tier(k, t, base)
   local wait = 0
   for i = 1, t do
-    local used = tonumber(redis.call('GET', KEYS[k + i]) or '0')
-    if used < tonumber(ARGV[base + 3 * i - 2]) then return i, 0 end
+    if used(KEYS[k + i]) < tonumber(ARGV[base + 3 * i - 2]) then return i, 0 end
     local ttl = window_wait(KEYS[k + i])
     if wait == 0 or ttl < wait then wait = ttl end
   end

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from frontdesk.asgi import HttpMiddleware, editing_start
+
 Headers = list[tuple[bytes, bytes]]
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -81,7 +83,7 @@ class ReadCors:
         return headers
 
 
-class ReadCorsMiddleware:
+class ReadCorsMiddleware(HttpMiddleware):
     """ASGI middleware applying ``cors`` to every HTTP answer of ``app``: it answers CORS
     preflights itself (``204``) and adds the CORS headers, and the reads' ``Vary`` where the answer
     has none of its own (problems, redirects: they too differ by origin and preview token), to the
@@ -89,14 +91,11 @@ class ReadCorsMiddleware:
     """
 
     def __init__(self, app: ASGIApp, cors: ReadCors) -> None:
-        self.app = app
+        super().__init__(app)
         self.cors = cors
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def http(self, scope: Any, receive: Any, send: Any) -> None:
         """Answer a preflight, or pass the request on with the CORS headers added."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         origin, preflight = _origin_and_preflight(scope)
         if preflight and origin is not None:
             headers = self.cors.preflight(origin)
@@ -106,15 +105,13 @@ class ReadCorsMiddleware:
         extra = self.cors.headers(origin)
         vary = self.cors.vary
 
-        async def send_with_cors(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), *extra]
-                if not any(name.lower() == b"vary" for name, _ in headers):
-                    headers.append((b"vary", vary))
-                message["headers"] = headers
-            await send(message)
+        def with_cors(given: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+            headers = [*given, *extra]
+            if not any(name.lower() == b"vary" for name, _ in headers):
+                headers.append((b"vary", vary))
+            return headers
 
-        await self.app(scope, receive, send_with_cors)
+        await self.app(scope, receive, editing_start(send, with_cors))
 
 
 def _origin_and_preflight(scope: Any) -> tuple[bytes | None, bool]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from frontdesk.bodies import conditional_answer
@@ -77,6 +78,7 @@ def _joined(earlier: str | None, value: bytes) -> str:
     return text if earlier is None else f"{earlier}, {text}"
 
 
+@dataclass(slots=True)
 class ReadFastPath:
     """ASGI app answering public reads from ``holder``'s current snapshot, else calling ``routed``.
 
@@ -85,21 +87,12 @@ class ReadFastPath:
     ``Authorization`` goes to the routed app, which checks the token).
     """
 
-    def __init__(
-        self,
-        holder: SiteHolder,
-        routed: ASGIApp,
-        cors: ReadCors,
-        cache_control: bytes,
-        counters: RequestCounters,
-        preview: bool,
-    ) -> None:
-        self.holder = holder
-        self.routed = routed
-        self.cors = cors
-        self.cache_control = cache_control
-        self.counters = counters
-        self.preview = preview
+    holder: SiteHolder
+    routed: ASGIApp
+    cors: ReadCors
+    cache_control: bytes
+    counters: RequestCounters
+    preview: bool
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Answer ``scope`` when it is a public read of a prepared body; else pass it on."""

@@ -11,12 +11,15 @@ and health do.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
 import msgspec
-from litestar import HttpMethod, Request, Response, route
+from litestar import HttpMethod, MediaType, Request, Response, route
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, Parameter
 
 from frontdesk.bodies import Body, conditional_answer
@@ -82,24 +85,15 @@ class Prepared(Response[Any]):
         return self._prepared
 
 
+@dataclass(slots=True)
 class Reader:
     """What one request reads: one snapshot's view and the ``Cache-Control`` it is sent with."""
 
-    __slots__ = ("cache_control", "request", "snapshot", "vary", "view")
-
-    def __init__(
-        self,
-        snapshot: Snapshot,
-        view: View,
-        request: ReadRequest,
-        cache_control: bytes,
-        vary: bytes,
-    ) -> None:
-        self.snapshot = snapshot
-        self.view = view
-        self.request = request
-        self.cache_control = cache_control
-        self.vary = vary
+    snapshot: Snapshot
+    view: View
+    request: ReadRequest
+    cache_control: bytes
+    vary: bytes
 
     @classmethod
     async def open(cls, request: AnyRequest) -> Reader:
@@ -170,35 +164,63 @@ def _is_preview(header: str | None, tokens: tuple[str, ...]) -> bool:
     return True
 
 
-@route(
+def _plain_read(
+    name: str,
+    path: str,
+    read: Callable[[View], Body],
+    returns: Any,
+    summary: str,
+    description: str,
+    media_type: str = MediaType.JSON,
+) -> HTTPRouteHandler:
+    """The handler ``name`` of a read without parameters: ``GET``/``HEAD`` ``path`` answers
+    ``read`` of the request's view (:meth:`Reader.send`); ``name`` (the operation id),
+    ``returns`` (its ``Response[...]`` type) and ``description`` are what the OpenAPI document
+    shows.
+    """
+
+    async def handler(request: AnyRequest) -> Response[Any]:
+        reader = await Reader.open(request)
+        return reader.send(read(reader.view))
+
+    # Litestar reads the response schema from the return annotation and the description from
+    # the docstring, as for a handler written out.
+    handler.__annotations__ = {"request": AnyRequest, "return": returns}
+    handler.__doc__ = description
+    handler.__name__ = handler.__qualname__ = name
+    return route(
+        path, http_method=GET_HEAD, summary=summary, responses=READ_RESPONSES, media_type=media_type
+    )(handler)
+
+
+get_site = _plain_read(
+    "get_site",
     "/v1/site",
-    http_method=GET_HEAD,
-    summary="Site metadata, navigation and collections",
-    responses=READ_RESPONSES,
+    reads.site,
+    Response[public.SiteOut],
+    "Site metadata, navigation and collections",
+    "``{name, base_url, default_region, navigation, collections}``.",
 )
-async def get_site(request: AnyRequest) -> Response[public.SiteOut]:
-    """``{name, base_url, default_region, navigation, collections}``."""
-    reader = await Reader.open(request)
-    return reader.send(reads.site(reader.view))
 
 
-@route(
+get_routes = _plain_read(
+    "get_routes",
     "/v1/routes",
-    http_method=GET_HEAD,
-    summary="Every published route with its ETag",
-    responses=READ_RESPONSES,
+    reads.routes,
+    Response[public.RoutesOut],
+    "Every published route with its ETag",
+    "``{items: [{path, type, etag}]}``: pages, collections, items, sitemap and assets.",
 )
-async def get_routes(request: AnyRequest) -> Response[public.RoutesOut]:
-    """``{items: [{path, type, etag}]}``: pages, collections, items, sitemap and assets."""
-    reader = await Reader.open(request)
-    return reader.send(reads.routes(reader.view))
 
 
-@route("/v1/pages", http_method=GET_HEAD, summary="Published pages", responses=READ_RESPONSES)
-async def list_pages(request: AnyRequest) -> Response[public.PagesOut]:
-    """``{items: [{slug, title, updated_at, etag}]}`` in slug order."""
-    reader = await Reader.open(request)
-    return reader.send(reads.pages(reader.view))
+list_pages = _plain_read(
+    "list_pages",
+    "/v1/pages",
+    reads.pages,
+    Response[public.PagesOut],
+    "Published pages",
+    "``{items: [{slug, title, updated_at, etag}]}`` in slug order.",
+)
 
 
 @route(
@@ -226,16 +248,14 @@ async def get_page(request: AnyRequest, slug: FromPath[str]) -> Response[public.
     return reader.send(body)
 
 
-@route(
+list_collections = _plain_read(
+    "list_collections",
     "/v1/collections",
-    http_method=GET_HEAD,
-    summary="Collections with their published item counts",
-    responses=READ_RESPONSES,
+    reads.collections,
+    Response[public.CollectionsOut],
+    "Collections with their published item counts",
+    "``{items: [{name, kind, count}]}`` in ``site.yaml`` order.",
 )
-async def list_collections(request: AnyRequest) -> Response[public.CollectionsOut]:
-    """``{items: [{name, kind, count}]}`` in ``site.yaml`` order."""
-    reader = await Reader.open(request)
-    return reader.send(reads.collections(reader.view))
 
 
 @route(
@@ -276,17 +296,15 @@ async def get_item(
     return reader.send(reads.item(reader.view, name, slug))
 
 
-@route(
+sitemap = _plain_read(
+    "sitemap",
     "/v1/sitemap.xml",
-    http_method=GET_HEAD,
-    summary="sitemaps.org XML of the published pages",
+    reads.sitemap,
+    Response[str],
+    "sitemaps.org XML of the published pages",
+    "One ``<url>`` per published page at ``{base_url}/{slug}``, with ``<lastmod>``.",
     media_type="application/xml",
-    responses=READ_RESPONSES,
 )
-async def sitemap(request: AnyRequest) -> Response[str]:
-    """One ``<url>`` per published page at ``{base_url}/{slug}``, with ``<lastmod>``."""
-    reader = await Reader.open(request)
-    return reader.send(reads.sitemap(reader.view))
 
 
 @route(

@@ -8,6 +8,7 @@ form's, in the visitor's language, so the page and the server never disagree.
 
 from __future__ import annotations
 
+import msgspec
 import redis
 
 from frontdesk.problems import ProblemError
@@ -50,20 +51,10 @@ def phone_verdict(
             # "Invalid number" (the page and the server never disagree).
             code = "phone_unverified" if verdict.accepted else verdict.reason or "invalid_number"
             message = form.messages.code_text(code, tag)
-    return PhoneCheck(
-        possible=verdict.possible,
-        valid=verdict.valid,
-        accepted=verdict.accepted,
-        reason=verdict.reason,
-        message=message,
-        e164=verdict.e164,
-        national=verdict.national,
-        international=verdict.international,
-        extension=verdict.extension,
-        type=verdict.type,
-        region=verdict.region,
-        metadata_version=METADATA_VERSION,
-    )
+    # The answer is the verdict's fields, less the number the widget sent, plus the text.
+    fields = msgspec.structs.asdict(verdict)
+    del fields["raw"]
+    return PhoneCheck(**fields, message=message, metadata_version=METADATA_VERSION)
 
 
 async def limit_phone_checks(state: FormsState, bucket: str) -> None:

@@ -26,6 +26,7 @@ from litestar import Controller, HttpMethod, Request, Response, Router, delete, 
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body, FromPath, FromQuery, SkipValidation
 from litestar.response import Stream
 
@@ -137,6 +138,30 @@ async def _requeue(
     return _found(record, submission_id)
 
 
+def _submission_route(
+    handler: type[HTTPRouteHandler],
+    action: str,
+    summary: str,
+    path: str = "",
+    *,
+    conflict: bool = False,
+    **options: Any,
+) -> HTTPRouteHandler:
+    """The decorator of a route on one submission, ``/v1/submissions/{submission_id}`` + ``path``
+    (``handler``: ``get``, ``post`` or ``delete``): 400 for a malformed id, 404 for one that does
+    not exist or is outside the token's forms, 409 with ``conflict`` (the record's status does not
+    allow ``action``), the guard's statuses; ``action`` is what the guard checks and audits.
+    """
+    statuses = (409,) if conflict else ()
+    return handler(
+        f"/v1/submissions/{{submission_id:str}}{path}",
+        summary=summary,
+        responses=problem_responses(400, 404, *statuses, *GUARD_STATUSES),
+        opt={"staff_action": action},
+        **options,
+    )
+
+
 async def _json_body_only(request: Request[Any, Any, State]) -> None:
     """Before the body is parsed: 415 ``unsupported_media_type`` unless it is
     ``application/json``, 400 ``malformed_json`` unless it is JSON (as the submission route), so
@@ -210,12 +235,7 @@ class StaffController(Controller):
         found: Page = await _from_store(page, connection, form_id, limit, position, status, since)
         return Response(content=found)
 
-    @get(
-        "/v1/submissions/{submission_id:str}",
-        summary="One submission (staff)",
-        responses=problem_responses(400, 404, *GUARD_STATUSES),
-        opt={"staff_action": "read"},
-    )
+    @_submission_route(get, "read", "One submission (staff)")
     async def get_submission(
         self, staff: Context, token: Token, submission_id: FromPath[str]
     ) -> Submission:
@@ -224,12 +244,8 @@ class StaffController(Controller):
         _log(token.name, "read", submission_id)
         return record
 
-    @post(
-        "/v1/submissions/{submission_id:str}/release",
-        status_code=200,
-        summary="Release (staff)",
-        responses=problem_responses(400, 404, 409, *GUARD_STATUSES),
-        opt={"staff_action": "release"},
+    @_submission_route(
+        post, "release", "Release (staff)", "/release", status_code=200, conflict=True
     )
     async def release(
         self, staff: Context, token: Token, submission_id: FromPath[str]
@@ -239,13 +255,7 @@ class StaffController(Controller):
         """
         return await _requeue(staff, token, submission_id, release=True)
 
-    @post(
-        "/v1/submissions/{submission_id:str}/resend",
-        status_code=200,
-        summary="Resend (staff)",
-        responses=problem_responses(400, 404, 409, *GUARD_STATUSES),
-        opt={"staff_action": "resend"},
-    )
+    @_submission_route(post, "resend", "Resend (staff)", "/resend", status_code=200, conflict=True)
     async def resend(
         self, staff: Context, token: Token, submission_id: FromPath[str]
     ) -> Submission:
@@ -254,13 +264,7 @@ class StaffController(Controller):
         """
         return await _requeue(staff, token, submission_id, release=False)
 
-    @delete(
-        "/v1/submissions/{submission_id:str}",
-        status_code=204,
-        summary="Delete (staff)",
-        responses=problem_responses(400, 404, *GUARD_STATUSES),
-        opt={"staff_action": "delete"},
-    )
+    @_submission_route(delete, "delete", "Delete (staff)", status_code=204)
     async def delete_submission(
         self, staff: Context, token: Token, submission_id: FromPath[str]
     ) -> None:

@@ -73,6 +73,106 @@
     return el;
   }
 
+  // ---- Typed fields (date, time, number, radio, checkbox_group): the server's rules, mirrored.
+  // The forms service is the truth (services/forms/validate.py, frontdesk/submissions/fieldtypes.py);
+  // these only spare a round trip and give the native pickers their bounds. A date's min/max come
+  // resolved from the definition (offsets such as +1d counted from the site's today, `d.today`).
+
+  var NATIVE_TYPES = { date: "date", time: "time", number: "number" };
+  var DATE_RE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
+  var TIME_RE = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
+  var DECIMAL_RE = /^-?[0-9]{1,30}(\.[0-9]{1,30})?$/;
+
+  // Give the controls of the definition's date, time and number fields their type (a plain text
+  // input, as Webflow writes one, becomes a native picker) and their min/max/step.
+  function applyTypes(def, controls) {
+    (def.fields || []).forEach(function (f) {
+      if (!NATIVE_TYPES[f.type]) return;
+      controls.forEach(function (el) {
+        if (fieldName(el) !== f.name || el.tagName !== "INPUT") return;
+        if (el.type === "text") el.type = NATIVE_TYPES[f.type];
+        if (f.min != null) el.setAttribute("min", f.min);
+        if (f.max != null) el.setAttribute("max", f.max);
+        if (f.type === "number") el.setAttribute("step", f.step != null ? f.step : "any");
+      });
+    });
+  }
+
+  // A valid calendar date YYYY-MM-DD (no 2026-02-30).
+  function isDate(text) {
+    if (!DATE_RE.test(text)) return false;
+    var p = text.split("-").map(Number);
+    var d = new Date(Date.UTC(p[0], p[1] - 1, p[2]));
+    return d.getUTCFullYear() === p[0] && d.getUTCMonth() === p[1] - 1 && d.getUTCDate() === p[2];
+  }
+
+  // Decimal text as a BigInt scaled by 10^places: exact, as the server's decimal.Decimal.
+  function scaled(text, places) {
+    var negative = text.charAt(0) === "-";
+    var parts = text.replace("-", "").split(".");
+    var fraction = (parts[1] || "") + new Array(places + 1).join("0");
+    var n = BigInt(parts[0] + fraction.slice(0, places));
+    return negative ? -n : n;
+  }
+
+  function decimalPlaces(text) {
+    var i = text.indexOf(".");
+    return i < 0 ? 0 : text.length - i - 1;
+  }
+
+  // The error code of a number's value, or "" (bounds and step as decimal text).
+  function numberCode(value, f) {
+    if (!DECIMAL_RE.test(value)) return "number_invalid";
+    if (typeof BigInt !== "function") return ""; // an old browser: the server decides
+    var texts = [value, f.min || "0", f.max || "0", f.step || "1"];
+    var places = Math.max.apply(null, texts.map(decimalPlaces));
+    var v = scaled(value, places);
+    if (f.min != null && v < scaled(f.min, places)) return "number_too_small";
+    if (f.max != null && v > scaled(f.max, places)) return "number_too_large";
+    if (f.step != null) {
+      var step = scaled(f.step, places);
+      var base = f.min != null ? scaled(f.min, places) : BigInt(0);
+      if (step > BigInt(0) && (v - base) % step !== BigInt(0)) return "number_step";
+    }
+    return "";
+  }
+
+  // The error code of one typed field's values (the strings the form would post), or "".
+  function typedCode(f, values) {
+    values = values.map(function (v) { return v.trim(); }).filter(function (v) { return v; });
+    if (!values.length) return "";
+    var v = values[0];
+    if (f.type === "radio" || f.type === "checkbox_group") {
+      return values.every(function (x) { return (f.options || []).indexOf(x) >= 0; }) ? "" : "invalid_option";
+    }
+    if (f.type === "date") {
+      if (!isDate(v)) return "invalid_date";
+      if (f.min && v < f.min) return "date_too_early";
+      if (f.max && v > f.max) return "date_too_late";
+    } else if (f.type === "time") {
+      if (!TIME_RE.test(v)) return "invalid_time";
+      if (f.min && v < f.min) return "time_too_early";
+      if (f.max && v > f.max) return "time_too_late";
+    } else if (f.type === "number") {
+      return numberCode(v, f);
+    }
+    return "";
+  }
+
+  // [{field, code, message}] for the typed fields of `def` whose values in `pairs` ([name, value])
+  // the server would refuse; texts from the definition's messages.codes (its language).
+  function typedErrors(def, pairs) {
+    var codes = (def.messages && def.messages.codes) || {};
+    var errors = [];
+    (def.fields || []).forEach(function (f) {
+      var values = pairs.filter(function (p) { return p[0] === f.name; }).map(function (p) { return p[1]; });
+      var code = typedCode(f, values);
+      if (code) errors.push({ field: f.name, code: code, message: codes[code] || code });
+    });
+    return errors;
+  }
+  // ---- End of typed fields.
+
   function enhance(form) {
     if (form.__frontdesk) return;
     var wrapper = form.closest(".w-form");
@@ -81,7 +181,7 @@
     if (!formId) return;
     var api = (form.getAttribute("data-frontdesk-api") || scriptOrigin).replace(/\/+$/, "");
     var base = api + "/v1/forms/" + encodeURIComponent(formId);
-    var state = { key: newKey(), sentBody: null, busy: false, token: null, phones: [] };
+    var state = { key: newKey(), sentBody: null, busy: false, token: null, phones: [], definition: null };
     form.__frontdesk = state;
     form.setAttribute("novalidate", "");
 
@@ -90,6 +190,7 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (d) {
           if (d && d.fields) d.fields.forEach(function (f) { if (f.type === "phone") watchPhone(f.name); });
+          if (d && d.fields) { state.definition = d; applyTypes(d, controls()); }
           return d && d.token ? d.token : null;
         })
         .catch(function () { return null; });
@@ -189,6 +290,15 @@
         if (button.tagName === "INPUT") button.value = text; else button.textContent = text;
       }
       var body = entries();
+      // Typed fields the server would refuse: shown at once, nothing sent.
+      var local = state.definition ? typedErrors(state.definition, JSON.parse(body.text)) : [];
+      if (local.length) {
+        clearErrors();
+        fieldErrors(local);
+        fill(fail, state.definition.messages.error || FAIL);
+        show(fail, true);
+        return;
+      }
       // Same inquiry, same key (a retry is deduplicated); a different one gets a new key.
       if (state.sentBody !== null && state.sentBody !== body.text) state.key = newKey();
       state.sentBody = body.text;

@@ -85,13 +85,25 @@ def _check_content(site_dir: Path) -> int:
 
 
 def _check_forms(site_dir: Path) -> int:
+    from frontdesk.site import SITE_FILE, SiteSettingsError, read_site_settings
     from frontdesk.submissions.definition import FormsError, load_forms
 
+    site_problems: list[str] = []
+    if (site_dir / SITE_FILE).exists():
+        # The forms service reads site.yaml too (its timezone is the date fields' today).
+        try:
+            read_site_settings(site_dir)
+        except SiteSettingsError as exc:
+            site_problems.append(str(exc))
     try:
         forms = load_forms(site_dir)
     except FormsError as exc:
-        for problem in exc.problems:
+        for problem in site_problems + exc.problems:
             print(problem)
+        return 1
+    for problem in site_problems:
+        print(problem)
+    if site_problems:
         return 1
     if not forms:
         print(f"forms/: no form definitions in {site_dir}", file=sys.stderr)

@@ -5,6 +5,7 @@ codes in the submission check, the form check's refusals, and the site's time zo
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from frontdesk.cli import main
 from frontdesk.site import SiteSettings, SiteSettingsError, read_site_settings
 from frontdesk.submissions import fieldtypes
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
 from frontdesk.submissions.definition import Field, FormDefinition, cross_check
 from services.forms.fields import public_field
 from services.forms.validate import validate
+from tests.conftest import CLINIC_SITE
 
 TODAY = dt.date(2026, 12, 5)
 
@@ -302,3 +305,18 @@ def test_form_check_accepts_good_typed_fields() -> None:
         {"name": "h", "label": "H", "type": "hidden", "value": "x"},
     )
     assert cross_check(form) == []
+
+
+def test_forms_check_reports_a_bad_timezone_and_typed_field_problems(
+    env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(CLINIC_SITE, site)
+    settings = site / "site.yaml"
+    settings.write_text(settings.read_text().replace("America/New_York", "Mars/Olympus"))
+    form = site / "forms" / "contact.yaml"
+    form.write_text(form.read_text().replace("max: +90d", "max: -1d"))
+    assert main(["forms", "check", str(site)]) == 1
+    out = capsys.readouterr().out
+    assert "site.yaml: $.timezone: 'Mars/Olympus' is not an IANA time zone" in out
+    assert "forms/contact.yaml: $.fields[4].max: '-1d' is before min '+1d'" in out

@@ -312,7 +312,7 @@ def field_problems(field: Field) -> list[str]:
     """What is wrong with one field's type-specific keys, as ``key: message`` strings: options only
     on (and required by) select, radio and checkbox_group, none with a line break, none twice;
     bounds only on date, time and number, each readable, ``min`` ≤ ``max``; ``step`` > 0 on a
-    number only; ``value`` on (and required by) a hidden field.
+    number only; ``value`` on (and required by) a hidden field, without control characters.
     """
     import datetime as dt
 
@@ -341,6 +341,9 @@ def field_problems(field: Field) -> list[str]:
         problems.append("value: a hidden field needs the value it stores")
     if kind != "hidden" and field.value is not None:
         problems.append("value: only hidden fields have a value")
+    if field.value is not None and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in field.value):
+        # Stored and mailed as is (a subject may name it): no line breaks or other controls.
+        problems.append("value: a hidden value holds no line breaks or control characters")
     bounds: dict[str, Any] = {}
     for key in ("min", "max", "step"):
         raw = getattr(field, key)

@@ -287,6 +287,7 @@ def test_codes_have_default_texts_and_are_localizable() -> None:
         ({"type": "date", "step": 1}, "step: only number fields have a step"),
         ({"type": "hidden"}, "value: a hidden field needs the value it stores"),
         ({"type": "text", "value": "x"}, "value: only hidden fields have a value"),
+        ({"type": "hidden", "value": "a\nBcc: x@y"}, "value: a hidden value holds no line breaks"),
     ],
 )
 def test_form_check_refuses(field: dict[str, Any], problem: str) -> None:

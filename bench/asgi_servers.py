@@ -1,4 +1,4 @@
-"""ASGI server (issue 7): granian (``frontdesk serve``) against uvicorn (httptools + uvloop, the
+"""ASGI server: granian (``frontdesk serve``) against uvicorn (httptools + uvloop, the
 baseline), one server process each, same app factories, same run. Per server: the clinic page from
 the content service, a phone check and a stored submission from the forms service (a private
 redis-server, AOF appendfsync always). Two rounds in alternating order; the better round of each is

@@ -1,4 +1,4 @@
-"""Content service (issue 3): page GET (200), page GET with If-None-Match (304), a collection list
+"""Content service: page GET (200), page GET with If-None-Match (304), a collection list
 (answered by the fast path, services/content/fastpath.py) and a tag-filtered one (a query string:
 routed through Litestar) from ``frontdesk serve content`` (production settings), against a bare
 Litestar app on granian answering a constant JSON body of the page's size (bench/baseline_app.py);
@@ -208,7 +208,7 @@ def main() -> None:
             "large site load + build (5,000 items, 500 pages)",
             large["load_and_build_s"],
             5.0,
-            "issue 3 limit",
+            "limit",
             "s",
             target=1.0,
             lower_is_better=True,
@@ -217,7 +217,7 @@ def main() -> None:
             "large site server RSS",
             large["server_rss_mb"],
             300.0,
-            "issue 3 limit",
+            "limit",
             "MiB",
             target=1.0,
             lower_is_better=True,

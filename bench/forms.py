@@ -1,4 +1,4 @@
-"""Forms service (issue 4): accepted submissions per second, every check on (origin, validation,
+"""Forms service: accepted submissions per second, every check on (origin, validation,
 phone, email, honeypot, a valid time-trap token, duplicate and idempotency claims, and the atomic
 write of the record with its RQ job: one Lua script, the calls of one event-loop turn in one
 pipeline), rate limits lifted in the benchmark's own form definition; against a bare Litestar endpoint

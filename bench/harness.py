@@ -251,8 +251,8 @@ def comparison(
     target: float | None = None,
     lower_is_better: bool = False,
 ) -> dict[str, Any]:
-    """One row of bench/results/summary.md: ``ratio`` is value / baseline; ``target`` (from the
-    issue) is a minimum ratio, or a maximum one when ``lower_is_better``."""
+    """One row of bench/results/summary.md: ``ratio`` is value / baseline; ``target`` (the one the
+    docs state) is a minimum ratio, or a maximum one when ``lower_is_better``."""
     row: dict[str, Any] = {
         "name": name,
         "value": value,

@@ -1,4 +1,4 @@
-"""Mixed load (issue 8): page views with a submission every 50 views, against page views alone, same
+"""Mixed load: page views with a submission every 50 views, against page views alone, same
 run. The content and forms services (granian), the worker, a private redis-server (AOF, appendfsync
 always) and an SMTP sink all run; services and worker on the server core. Writes
 bench/results/mixed.json.

@@ -1,5 +1,5 @@
 """Collects bench/results/*.json into bench/results/summary.md: each figure beside its baseline
-(measured in the same run), the ratio and the issue's target, with each result's date and core count.
+(measured in the same run), the ratio and the target the docs set, with each result's date and core count.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Worker (issue 5): emails per second delivered to a local aiosmtpd sink by the shipped worker setup
+"""Worker: emails per second delivered to a local aiosmtpd sink by the shipped worker setup
 (``frontdesk worker --burst``: RQ's forking worker, one process and one SMTP connection per job, state
 in Redis), one worker and two, for 1,000 queued submissions; against a plain ``smtplib`` loop sending
 the same messages (one connection per message, as each job does; and one connection for all).

@@ -15,6 +15,14 @@ from typing import Any
 from frontdesk.logging import configure as configure_logging
 from frontdesk.settings import Settings, SettingsError, load_settings
 
+# The app factory of each service (``module:function``), imported only by the process that serves
+# it: the CLI is the one place that names the services.
+SERVICES = {
+    "content": "services.content.asgi:app_factory",
+    "forms": "services.forms.asgi:app_factory",
+    "inbox": "services.inbox.asgi:app_factory",
+}
+
 
 def _settings() -> Settings:
     try:
@@ -28,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frontdesk", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a service with the production ASGI server")
-    serve.add_argument("service", choices=["content", "forms"])
+    serve.add_argument("service", choices=sorted(SERVICES))
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     worker = commands.add_parser("worker", help="run the RQ worker (with its scheduler)")
     worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
@@ -84,7 +92,7 @@ def _check_content(site_dir: Path) -> int:
     return 0
 
 
-def _check_forms(site_dir: Path) -> int:
+def _check_forms(site_dir: Path, recipient_domains: Sequence[str]) -> int:
     from frontdesk.site import SITE_FILE, SiteSettingsError, read_site_settings
     from frontdesk.submissions.definition import FormsError, load_forms
 
@@ -96,7 +104,7 @@ def _check_forms(site_dir: Path) -> int:
         except SiteSettingsError as exc:
             site_problems.append(str(exc))
     try:
-        forms = load_forms(site_dir)
+        forms = load_forms(site_dir, recipient_domains)
     except FormsError as exc:
         for problem in site_problems + exc.problems:
             print(problem)
@@ -137,7 +145,7 @@ def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
     from frontdesk.submissions.store import StoreUnavailable, SubmissionStore, WrongStatus
 
     store = SubmissionStore(
-        connect(settings.redis_url),
+        connect(settings),
         settings.queue_name,
         retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
         int(settings.job_timeout),
@@ -165,7 +173,7 @@ def _print_key(settings: Settings) -> int:
     from worker.webhooks import secret_key
 
     try:
-        print(secret_key(connect(settings.redis_url), settings).decode())
+        print(secret_key(connect(settings), settings).decode())
     except redis.RedisError as exc:
         print(f"frontdesk: the master key is in Redis, which failed: {exc}", file=sys.stderr)
         return 1
@@ -180,11 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     role = args.service if args.command == "serve" else args.command
     configure_logging(settings.log_level, settings.log_format, role)
     if args.command == "serve":
-        from frontdesk.serve import PortInUse, serve
+        from frontdesk.serve import PortInUse, ServerStopped, serve
 
         try:
-            serve(args.service, settings, workers=args.workers)
-        except PortInUse as exc:
+            serve(args.service, SERVICES[args.service], settings, workers=args.workers)
+        except (PortInUse, ServerStopped) as exc:
             print(f"frontdesk serve: {exc}", file=sys.stderr)
             return 1
         return 0
@@ -234,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)
-    return _check_forms(site_dir)
+    return _check_forms(site_dir, settings.recipient_domains)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def bare_ready(ok: bool) -> Response[BareReady]:
 
 def bare_ready_responses(reason: str) -> dict[int, ResponseSpec]:
     """The OpenAPI ``responses`` of a public ``/health/ready``: its 503 and ``reason``."""
-    return {503: ResponseSpec(data_container=BareReady, description=reason)}
+    return {
+        503: ResponseSpec(data_container=BareReady, description=reason, generate_examples=False)
+    }
 
 
 class NoStore:
@@ -97,8 +99,10 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def _not_experimental(record: logging.LogRecord) -> bool:
-    # granian's embedded server warns "experimental" on every start: known, and not news to ops.
+def not_experimental(record: logging.LogRecord) -> bool:
+    """A ``logging`` filter for granian's logger: drops the embedded server's "experimental" warning,
+    logged on every start (known, and not news to ops).
+    """
     return "experimental" not in record.getMessage()
 
 
@@ -148,7 +152,7 @@ class InternalListener:
                 header_read_timeout=max(1, int(self.header_read_timeout * 1000))
             ),
         )
-        logging.getLogger("_granian").addFilter(_not_experimental)
+        logging.getLogger("_granian").addFilter(not_experimental)
         self._task = asyncio.get_running_loop().create_task(self._server.serve())
         # Binding happens in the task's first steps: let it run so a failure surfaces here.
         for _ in range(50):

@@ -22,6 +22,7 @@ import contextvars
 import logging
 import logging.config
 import re
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -57,10 +58,12 @@ def log_context(*, submission_id: str | None = None) -> Iterator[None]:
 
 def _job_ids() -> tuple[str | None, str | None]:
     """``(request_id, submission_id)`` of the RQ job this process is running, if any."""
+    # A process that runs jobs has RQ loaded; importing it here would load it into the services too.
+    rq = sys.modules.get("rq")
+    if rq is None:
+        return None, None
     try:
-        from rq import get_current_job
-
-        job = get_current_job()
+        job = rq.get_current_job()
     except Exception:  # no job context (not a worker, or RQ's local stack is empty)
         return None, None
     if job is None:

@@ -65,6 +65,7 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
             data_container=Problem,
             media_type=PROBLEM_MEDIA_TYPE,
             description=_TITLES.get(status, "Error"),
+            generate_examples=False,
         )
         for status in statuses
     }
@@ -75,7 +76,9 @@ def empty_response(status: int, description: str) -> dict[int, ResponseSpec]:
     see :func:`frontdesk.redirects.redirect_spec`): merge it with :func:`problem_responses`, e.g.
     ``{**problem_responses(404), **empty_response(304, "...")}``.
     """
-    return {status: ResponseSpec(data_container=None, description=description)}
+    return {
+        status: ResponseSpec(data_container=None, description=description, generate_examples=False)
+    }
 
 
 class ProblemError(Exception):

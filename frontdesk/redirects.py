@@ -39,6 +39,9 @@ def redirect_spec(status: int, description: str) -> dict[int, ResponseSpec]:
     """OpenAPI ``responses`` entry for a :func:`redirect_response` (its note as ``text/html``)."""
     return {
         status: ResponseSpec(
-            data_container=str, media_type=REDIRECT_MEDIA_TYPE, description=description
+            data_container=str,
+            media_type=REDIRECT_MEDIA_TYPE,
+            description=description,
+            generate_examples=False,
         )
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from frontdesk.logging import LogFormat
+from frontdesk.staff_accounts import StaffMember, parse_staff
 from frontdesk.staff_tokens import StaffToken, parse_staff_tokens
 
 PREFIX = "FRONTDESK_"
@@ -42,6 +44,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     site_dir: Path = Path("examples/clinic-site")
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = "frontdesk"
+    redis_min_replicas: int = 0
+    redis_min_replicas_timeout_ms: int = 1000
     host: str = "127.0.0.1"
     content_port: int = 8001
     forms_port: int = 8002
@@ -49,6 +55,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     content_internal_port: int = 9001
     forms_internal_port: int = 9002
     forms_public_url: str = "http://127.0.0.1:8002"
+    inbox_port: int = 8003
+    inbox_url: str = "http://127.0.0.1:8003"
+    staff: tuple[StaffMember, ...] = ()
+    inbox_session_idle: float = 1800.0
+    inbox_session_absolute: float = 43200.0
+    inbox_sign_in_per_address_hour: int = 5
+    inbox_sign_in_per_client_hour: int = 20
+    inbox_mail_from: str = "Frontdesk <frontdesk@localhost>"
     content_cors_origins: tuple[str, ...] = ("*",)
     trusted_proxies: tuple[str, ...] = ()
     ipv6_prefix: int = 64
@@ -66,6 +80,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     captcha_verify_url: str | None = None
     webhook_allow_http: bool = False
     webhook_allow_networks: tuple[str, ...] = ()
+    recipient_domains: tuple[str, ...] = ()
     smtp_allow_plaintext: bool = False
     rate_limits: bool = True
     auto_reply_per_address_day: int = 3
@@ -88,13 +103,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _PATH_FIELDS = {"site_dir", "smtp_ca_file", "drill_pause_dir"}
 _LIST_FIELDS = {"content_cors_origins", "trusted_proxies", "preview_tokens"}
-_LIST_FIELDS |= {"webhook_allow_networks"}
+_LIST_FIELDS |= {"webhook_allow_networks", "redis_sentinels", "recipient_domains"}
 _BOOL_WORDS = {"on": True, "true": True, "1": True, "yes": True, "off": False, "false": False}
 _BOOL_WORDS |= {"0": False, "no": False}
 _BOOL_FIELDS = {"rate_limits", "content_watch", "webhook_allow_http", "smtp_allow_plaintext"}
+# A domain name as written in an address's domain part: labels of letters (any script), digits and
+# hyphens, no scheme, port, path or "@".
+_DOMAIN = re.compile(r"(?!-)[\w-]{1,63}(?<!-)(?:\.(?!-)[\w-]{1,63}(?<!-))+", re.IGNORECASE)
 # HMAC keys shorter than the hash output weaken it (RFC 2104 §3); 32 characters also rule out a
 # password typed by hand.
 MIN_SECRET_KEY_LENGTH = 32
+MAX_REPLICAS_TIMEOUT_MS = 4000
 
 
 def _raw_value(field: str, raw: str) -> Any:
@@ -105,6 +124,8 @@ def _raw_value(field: str, raw: str) -> Any:
         return Path(raw)
     if field == "staff_tokens":
         return parse_staff_tokens(raw)
+    if field == "staff":
+        return parse_staff(raw)
     if field in _BOOL_FIELDS:
         try:
             return _BOOL_WORDS[raw.strip().lower()]
@@ -132,6 +153,7 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
         problems.append((f"{PREFIX}IPV6_PREFIX", "expected a prefix length from 32 to 128"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append((f"{PREFIX}REDIS_URL", "expected a redis://, rediss:// or unix:// URL"))
+    problems.extend(_redis_checks(settings))
     if settings.secret_key is not None and len(settings.secret_key) < MIN_SECRET_KEY_LENGTH:
         # Never echo the value: it is a secret even when it is too short.
         problems.append(
@@ -146,6 +168,11 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             problems.append((f"{PREFIX}WEBHOOK_ALLOW_NETWORKS", f"{cidr!r} is not a CIDR"))
+    for domain in settings.recipient_domains:
+        if not _DOMAIN.fullmatch(domain):
+            problems.append(
+                (f"{PREFIX}RECIPIENT_DOMAINS", f"{domain!r} is not a domain (e.g. clinic.example)")
+            )
     if settings.captcha_verify_url is not None and not settings.captcha_verify_url.startswith(
         ("https://", "http://")
     ):
@@ -154,7 +181,21 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
     for bound in ("auto_reply_per_address_day", "auto_reply_per_domain_hour"):
         if getattr(settings, bound) < 0:
             problems.append((PREFIX + bound.upper(), "expected 0 (no auto-replies) or more"))
-    ports = ("content_port", "forms_port", "content_internal_port", "forms_internal_port")
+    if (
+        not settings.inbox_url.startswith(("https://", "http://"))
+        or settings.inbox_url.rstrip("/").count("/") != 2
+    ):
+        problems.append((f"{PREFIX}INBOX_URL", "expected an origin: http(s)://host[:port]"))
+    for limit in ("inbox_session_idle", "inbox_session_absolute"):
+        if getattr(settings, limit) <= 0:
+            problems.append((PREFIX + limit.upper(), "expected a number of seconds above 0"))
+    ports: tuple[str, ...] = (
+        "content_port",
+        "forms_port",
+        "content_internal_port",
+        "forms_internal_port",
+    )
+    ports = (*ports, "inbox_port")
     for port_field in (*ports, "smtp_port"):
         if not 0 < getattr(settings, port_field) < 65536:
             problems.append((PREFIX + port_field.upper(), "expected a port from 1 to 65535"))
@@ -167,6 +208,45 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
                     f"must differ from {PREFIX}{service.upper()}_PORT",
                 )
             )
+    return problems
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """``(host, port)`` of one ``FRONTDESK_REDIS_SENTINELS`` entry: ``host:port`` or
+    ``[IPv6]:port``; raises ValueError when it is not one.
+    """
+    host, colon, port = entry.strip().rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{entry!r} is not host:port")
+    return host, int(port)
+
+
+def _redis_checks(settings: Settings) -> list[tuple[str, str]]:
+    """Sentinel addresses and the replicated acknowledgement's bounds."""
+    problems: list[tuple[str, str]] = []
+    for entry in settings.redis_sentinels:
+        try:
+            sentinel_address(entry)
+        except ValueError as exc:
+            problems.append((f"{PREFIX}REDIS_SENTINELS", str(exc)))
+    if settings.redis_sentinels and settings.redis_url.startswith("unix://"):
+        # Sentinels name the primary by host and port; a socket path cannot follow a failover.
+        problems.append(
+            (f"{PREFIX}REDIS_URL", "with sentinels, expected a redis:// or rediss:// URL")
+        )
+    if settings.redis_sentinels and not settings.redis_sentinel_master.strip():
+        problems.append((f"{PREFIX}REDIS_SENTINEL_MASTER", "expected the primary's name"))
+    if settings.redis_min_replicas < 0:
+        problems.append((f"{PREFIX}REDIS_MIN_REPLICAS", "expected 0 (no wait) or more"))
+    if not 1 <= settings.redis_min_replicas_timeout_ms <= MAX_REPLICAS_TIMEOUT_MS:
+        # The wait is one command: it must end before the client's 5 s socket timeout.
+        problems.append(
+            (
+                f"{PREFIX}REDIS_MIN_REPLICAS_TIMEOUT_MS",
+                f"expected 1 to {MAX_REPLICAS_TIMEOUT_MS} (ms)",
+            )
+        )
     return problems
 
 

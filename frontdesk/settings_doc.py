@@ -23,6 +23,19 @@ DESCRIPTIONS: dict[str, str] = {
     "site_dir": "The site directory both services and the worker read (pages, collections, forms).",
     "redis_url": "Redis for submissions, the queue and rate limits: `redis://`, `rediss://` (TLS) "
     "or `unix://`. A password goes in the URL (`rediss://:PASSWORD@host:6380/0`).",
+    "redis_sentinels": "Comma-separated `host:port` of Redis Sentinels; set: every process asks "
+    "them for the current primary of `FRONTDESK_REDIS_SENTINEL_MASTER` and follows a failover "
+    "without a restart. `FRONTDESK_REDIS_URL` then gives only the scheme (`rediss://` for TLS), "
+    "credentials and database; its host and port are not used. Empty: `FRONTDESK_REDIS_URL` "
+    "is the server.",
+    "redis_sentinel_master": "The primary's name in the sentinels' configuration "
+    "(`sentinel monitor NAME ...`).",
+    "redis_min_replicas": "Replicas that must hold a submission before it is answered 201: "
+    "after the write, Redis's `WAIT` (docs/operations.md, Redis). 0: answered when the primary "
+    "has it (replication is asynchronous, so a failover may lose it).",
+    "redis_min_replicas_timeout_ms": "Milliseconds (1 to 4000) the answer waits for "
+    "`FRONTDESK_REDIS_MIN_REPLICAS` replicas; fewer by then: 503 `not_replicated` with "
+    "`Retry-After`, and the visitor's retry is answered with the same submission.",
     "host": "Listening address of both services (`0.0.0.0` in containers).",
     "content_port": "Port of the content service.",
     "forms_port": "Port of the forms service.",
@@ -34,6 +47,20 @@ DESCRIPTIONS: dict[str, str] = {
     "forms_internal_port": "Internal port of the forms service: `/health/live`, `/health/ready` "
     "with Redis's error, `/health/workers`, `/metrics` and the staff API.",
     "forms_public_url": "How browsers reach the forms service; form sections of pages point there.",
+    "inbox_port": "Port of the staff inbox (`frontdesk serve inbox`). Never public: publish it on "
+    "loopback, a VPN or behind an SSO proxy (docs/inbox.md).",
+    "inbox_url": "The inbox's public origin (`https://inbox.clinic.example`): sign-in links point "
+    "there (never at the request's `Host`), and its cookies are `Secure` when it is https.",
+    "staff": "Comma-separated `address:role[:forms=a+b]` entries: who may sign in to the inbox, "
+    "as `reader`, `responder` or `admin`, on which forms (default every form). Removing an entry "
+    "ends that address's sessions at their next request.",
+    "inbox_session_idle": "Seconds an inbox session lives without a request (30 minutes).",
+    "inbox_session_absolute": "Seconds an inbox session lives at most, however busy (12 hours).",
+    "inbox_sign_in_per_address_hour": "Sign-in links asked for one address per hour; past it the "
+    "inbox answers 429 (known and unknown addresses alike).",
+    "inbox_mail_from": "The `From` of the inbox's sign-in mails (`Name <address>`).",
+    "inbox_sign_in_per_client_hour": "Sign-in links asked for by one client (IP, IPv6 network) "
+    "per hour; past it 429.",
     "content_cors_origins": "Comma-separated origins allowed to read content; `*` for any.",
     "trusted_proxies": "Comma-separated CIDRs whose `X-Forwarded-For` is believed for the client "
     "IP (rate limits, the CAPTCHA's `remoteip`, the staff throttle): every line of the "
@@ -94,6 +121,10 @@ DESCRIPTIONS: dict[str, str] = {
     "webhook_allow_networks": "Comma-separated CIDRs webhooks may reach although they are "
     "loopback, private, link-local or otherwise not global (e.g. `10.1.2.0/24` for an "
     "in-cluster receiver). Empty: only global addresses.",
+    "recipient_domains": "Comma-separated domains a form's staff mail may go to (`recipients`, "
+    "`routes`, `cc`, `bcc`), e.g. `clinic.example`; a subdomain must be listed itself. A form file "
+    "naming an address on another domain does not load and `frontdesk forms check` names it. "
+    "Empty: any domain.",
     "worker_reconnect_max": "Longest wait in seconds between the worker's attempts to reach Redis "
     "during an outage (the worker waits for Redis, it does not exit; the waits start at 0.25 s and "
     "double up to this).",

@@ -11,11 +11,12 @@ Sources:
   the package's installed metadata in this virtual environment (core metadata 2.4 `License-Expression`,
   else the first line of `License`, else the `License ::` classifiers), so the venv must match the lock
   (`uv sync --locked`); a version mismatch is an error, not a stale line.
-- Front-end assets: JavaScript and CSS under frontdesk/, services/, worker/ and examples/. Files under
-  a `vendor/<package>/` directory are third-party: name, version and licence come from the npm
-  package's `package.json` copied beside them (`name`, `version`, `license`), else from the header
-  comment of the package's JavaScript (`/* Name vX.Y.Z ... Licensed under the MIT license */`, the form
-  npm builds ship). Every other file is Frontdesk's own (Apache-2.0) and listed as such.
+- Front-end assets: JavaScript (`.js`, `.mjs`, `.cjs`) and CSS under frontdesk/, services/,
+  worker/ and examples/. Files under a `vendor/<package>/` directory are third-party: name, version
+  and licence come from the npm package's `package.json` copied beside them (`name`, `version`,
+  `license`), else from the header comment of the package's JavaScript (`/* Name vX.Y.Z ...
+  Licensed under the MIT license */`, the form npm builds ship). Every other file is Frontdesk's own
+  (Apache-2.0) and listed as such.
 
 Usage: `python scripts/licences.py` (writes the file) or `--check` (exit 1 when it is out of date).
 """
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "THIRD-PARTY-LICENSES.md"
 PROJECT = "frontdesk"
 ASSET_ROOTS = ("frontdesk", "services", "worker", "examples")
-ASSET_SUFFIXES = {".js", ".mjs", ".css"}
+ASSET_SUFFIXES = {".js", ".mjs", ".cjs", ".css"}
 
 # Metadata spellings (License field first lines, classifiers) -> SPDX identifiers.
 ALIASES = {

@@ -30,7 +30,7 @@ def send_test(settings: Settings, to: str, sender: str | None) -> int:
         from frontdesk.submissions.definition import FormsError, load_forms
 
         try:
-            forms = load_forms(settings.site_dir)
+            forms = load_forms(settings.site_dir, settings.recipient_domains)
         except FormsError:
             forms = {}
         sender = next((f.sender for f in forms.values()), f"frontdesk@{socket.getfqdn()}")

@@ -42,7 +42,7 @@ class JobContext:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog = Catalog(settings.site_dir)
+        self.catalog = Catalog(settings.site_dir, settings.recipient_domains)
         self.flag = ReloadFlag(
             settings.site_dir,
             watch_files=settings.content_watch,

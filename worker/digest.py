@@ -112,7 +112,7 @@ def send_digest(form_id: str, hour: int) -> str:
     """
     context = current_context()
     settings = context.settings
-    connection = connect(settings.redis_url)
+    connection = connect(settings)
     if connection.exists(digest_sent_key(form_id, hour)):
         return "already_sent"
     form = context.form(form_id)

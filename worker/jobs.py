@@ -63,8 +63,11 @@ class FormBroken(Exception):
     """
 
 
-def compose(context: JobContext, submission: Submission, kind: MessageKind) -> EmailMessage | None:
-    """The email of message ``kind``, or ``None`` when there is nothing to send.
+def compose(
+    context: JobContext, submission: Submission, kind: MessageKind
+) -> tuple[EmailMessage, list[str]] | None:
+    """The email of message ``kind`` and its envelope recipients (the staff email's include the
+    form's ``bcc``, which no header names), or ``None`` when there is nothing to send.
 
     Raises :class:`FormBroken` when the form's file is broken and has no last good definition,
     ``RuntimeError`` when the submission's form is no longer defined.
@@ -76,8 +79,10 @@ def compose(context: JobContext, submission: Submission, kind: MessageKind) -> E
         raise RuntimeError(f"form {submission.form!r} of submission {submission.id} is not defined")
     envs = context.environments(form.id)
     if kind == "auto_reply":
-        return auto_reply_message(form, submission, envs)
-    return staff_message(form, submission, envs)
+        reply = auto_reply_message(form, submission, envs)
+        return None if reply is None else (reply, recipients_of(reply))
+    message = staff_message(form, submission, envs)
+    return message, recipients_of(message, form.bcc)
 
 
 def _fail(connection: redis.Redis, submission_id: str, kind: MessageKind, error: SmtpError) -> str:
@@ -162,7 +167,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     settings = context.settings
     # In the worker, the client waits out a Redis outage (bounded by the job's timeout), so a
     # message the relay accepted gets its marker when Redis is back instead of being sent again.
-    connection = connect(settings.redis_url, retry=riding_out())
+    connection = connect(settings, retry=riding_out())
     submission = load_submission(connection, submission_id)
     if submission is None:
         log.warning("submission %s is gone (expired or erased); nothing sent", submission_id)
@@ -182,7 +187,7 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
     if kind == "webhook":
         return _send_webhook(connection, context, submission)
     try:
-        message = compose(context, submission, kind)
+        composed = compose(context, submission, kind)
     except FormBroken as exc:
         transient = DeliveryError(None, str(exc), permanent=False)
         return _transient_or_failed(connection, submission, kind, transient)
@@ -193,15 +198,16 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         # retrying cannot fix it, and staff see the error on the record (worker/templates.py).
         text = f"template error: {describe(exc)}"
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))
-    if message is None:
+    if composed is None:
         text = "nothing to send: the form has no auto-reply or the submission no email address"
         return _fail(connection, submission_id, kind, SmtpError(code=None, text=text))
+    message, recipients = composed
 
     update_submission(
         connection, submission_id, lambda s: set_message(s, kind, status="sending", attempt=True)
     )
     try:
-        accepted = asyncio.run(deliver(message, recipients_of(message), settings))
+        accepted = asyncio.run(deliver(message, recipients, settings))
     except DeliveryError as exc:
         return _transient_or_failed(connection, submission, kind, exc)
     pause_point(settings.drill_pause_dir, "sent")

@@ -10,7 +10,7 @@ maintenance run also runs :func:`worker.sweep.sweep` and queues the hourly diges
 (:func:`worker.digest.queue_digests`).
 
 Redis outages (``worker.outage``): every Redis client of the worker's processes waits for Redis instead
-of failing, so the parent (same PID), its scheduler process and a running job go on where they were
+of failing, so the worker (same PID), its scheduler thread and a running job go on where they were
 when Redis answers again; the outage is logged once, its end once. The worker exits only when asked
 to (status 0) or when RQ's loop ends on an error it does not handle (status 1, see :func:`run`).
 """
@@ -18,9 +18,14 @@ to (status 0) or when RQ's loop ends on an error it does not handle (status 1, s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
+import signal
 import socket
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -31,9 +36,10 @@ from redis.client import Pipeline, PubSub, PubSubWorkerThread
 from redis.retry import Retry
 from rq import Queue, Worker, worker_registration
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.exceptions import DeserializationError
+from rq.exceptions import DeserializationError, StopRequested
 from rq.job import Job
 from rq.scheduler import RQScheduler
+from rq.scheduler import run as run_scheduler
 from rq.serializers import JSONSerializer
 
 from frontdesk.redis import connect
@@ -45,6 +51,8 @@ from worker.smtp import DeliveryError, ProbeError, probe
 
 log = logging.getLogger("frontdesk.worker")
 
+SCHEDULER_STOP_WAIT = 10.0  # seconds a stopping worker waits for its scheduler's round to end
+
 
 class StartError(Exception):
     """The worker's settings cannot work; the message names the settings involved."""
@@ -55,11 +63,45 @@ class LoopEnded(Exception):
 
 
 class FrontdeskScheduler(RQScheduler):
-    """RQ's scheduler process, whose client is the worker's (it waits out an outage, see
-    ``worker.outage``); stopped during an outage, it exits without a traceback.
+    """RQ's scheduler, run in a thread of the worker's process (:meth:`start`) instead of a process
+    of its own, whose client is the worker's (it waits out an outage, see ``worker.outage``);
+    stopped during an outage, it ends without a traceback.
     """
 
     ride_out: RideOut | None = None
+    # Builds the scheduler's own client (set by the worker).
+    client: Callable[[], redis.Redis] | None = None
+
+    @property
+    def connection(self) -> redis.Redis:
+        """The scheduler's client, built by :attr:`client` (Frontdesk's own connection factory).
+
+        RQ rebuilds it from the worker's pool's arguments instead, as a plain ``ConnectionPool``: on
+        a Sentinel client that is a pool of Sentinel-managed connections tied to the worker's
+        pool through a weak proxy (or, with other redis-py versions, arguments a plain pool refuses:
+        rq/rq#2379), which no longer follows the primary as a Sentinel pool does. Without
+        :attr:`client`, RQ's own.
+        """
+        if self._connection is None:
+            if self.client is None:
+                return RQScheduler.connection.fget(self)  # type: ignore[attr-defined,no-any-return]
+            self._connection = self.client()  # type: ignore[assignment]
+        return self._connection  # type: ignore[return-value]
+
+    def start(self) -> threading.Thread:
+        """Run RQ's scheduling loop (one round a second: move due scheduled jobs, i.e. the retries,
+        to the queue) in a daemon thread of this process; RQ forks a process for it, which would
+        only wait. RQ's worker keeps the thread in ``_process``: its maintenance starts a new one
+        when it has ended (an error it did not ride out), as it restarts a dead process.
+        """
+        self._status = self.Status.STARTED
+        thread = threading.Thread(target=_schedule, args=(self,), name="scheduler", daemon=True)
+        self._process = thread  # type: ignore[assignment]
+        thread.start()
+        return thread
+
+    def _install_signal_handlers(self) -> None:
+        """None: a thread cannot install signal handlers; the worker's stop the scheduler."""
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         """SIGTERM/SIGINT: stop after this round; a wait for Redis gives up at its next attempt."""
@@ -68,7 +110,7 @@ class FrontdeskScheduler(RQScheduler):
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
     def work(self) -> None:
-        """RQ's scheduling loop, in the scheduler process."""
+        """RQ's scheduling loop, in the scheduler thread."""
         try:
             super().work()  # type: ignore[no-untyped-call]
         except redis.RedisError as exc:
@@ -78,6 +120,15 @@ class FrontdeskScheduler(RQScheduler):
                 "scheduler stopped while Redis was unreachable (%s); its lock expires by itself",
                 type(exc).__name__,
             )
+
+
+def _schedule(scheduler: FrontdeskScheduler) -> None:
+    """The scheduler thread: RQ's ``run`` (it logs an error with its traceback, then raises it
+    again), whose error ends the thread quietly: a thread's uncaught error would be printed a second
+    time, outside the log format.
+    """
+    with contextlib.suppress(Exception):
+        run_scheduler(scheduler)  # type: ignore[no-untyped-call]
 
 
 class FrontdeskWorker(ContextWorker):
@@ -125,6 +176,19 @@ class FrontdeskWorker(ContextWorker):
         except Exception:
             log.exception("the held-posts digest failed; it runs again at the next maintenance")
 
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop, with the stop signals' handlers installed before it registers the worker and
+        starts the scheduler: RQ installs them after both, so a SIGTERM while either waited for Redis
+        ended the process by the signal's default action. A stop requested before the loop began
+        tears the worker down as one requested in it.
+        """
+        self._install_signal_handlers()  # type: ignore[no-untyped-call]
+        try:
+            return bool(super().work(*args, **kwargs))
+        except StopRequested:
+            self.teardown()
+            return False
+
     def _start_scheduler(
         self,
         burst: bool = False,
@@ -142,12 +206,15 @@ class FrontdeskWorker(ContextWorker):
             serializer=self.serializer,
         )
         scheduler.ride_out = self.ride_out
+        scheduler.client = functools.partial(
+            connect, self.frontdesk_settings, socket_timeout=None, retry=self.ride_out
+        )
         self.scheduler = scheduler
         scheduler.acquire_locks()  # type: ignore[no-untyped-call]
         if not scheduler.acquired_locks:
             return
         if not burst:
-            scheduler.start()  # type: ignore[no-untyped-call]
+            scheduler.start()
             return
         try:
             scheduler.register_birth()
@@ -155,6 +222,19 @@ class FrontdeskWorker(ContextWorker):
         finally:
             scheduler.release_locks()  # type: ignore[no-untyped-call]
             scheduler.register_death()
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler thread after its current round (RQ's would SIGTERM a process) and wait
+        for it at most :data:`SCHEDULER_STOP_WAIT` seconds: it is a daemon thread, so a round stuck
+        on Redis does not keep the process from exiting.
+        """
+        scheduler = self.scheduler
+        if scheduler is None:
+            return
+        RQScheduler.request_stop(scheduler)  # type: ignore[no-untyped-call]
+        thread: Any = scheduler._process
+        if isinstance(thread, threading.Thread) and thread.is_alive():
+            thread.join(SCHEDULER_STOP_WAIT)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat; the first after an outage also writes the worker's whole hash and its
@@ -261,7 +341,7 @@ def build_worker(settings: Settings) -> FrontdeskWorker:
     """
     ride_out = RideOut(RedisWatch(), settings.worker_reconnect_max)
     install(ride_out)
-    connection = connect(settings.redis_url, socket_timeout=None, retry=ride_out)
+    connection = connect(settings, socket_timeout=None, retry=ride_out)
     queue = Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
     interval = max(1, int(settings.worker_maintenance_interval))
     worker = FrontdeskWorker(
@@ -290,6 +370,23 @@ def build_context(settings: Settings) -> JobContext:
     return JobContext.build(settings)
 
 
+class _Stopped(Exception):
+    """SIGTERM or SIGINT before RQ's own handlers took over (:meth:`FrontdeskWorker.work`)."""
+
+
+def _stop_by_raising() -> None:
+    """Until the worker works, SIGTERM and SIGINT raise :class:`_Stopped` instead of ending the
+    process by their default action: building the RQ worker asks Redis, and waits for it during an
+    outage (``worker.outage``), and a stop then is a stop (exit status 0).
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _Stopped
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+
+
 def run(settings: Settings, *, burst: bool = False) -> bool:
     """Work until stopped (or, with ``burst``, until the queue is empty); always with the scheduler,
     since retries with an interval run only under it. Raises :class:`StartError` on bad settings and
@@ -304,10 +401,17 @@ def run(settings: Settings, *, burst: bool = False) -> bool:
     except DeliveryError as exc:
         # A relay that is down now may be up later; jobs wait for it with their retries.
         log.warning("relay not reachable at start (%s); starting anyway", exc)
-    worker = build_worker(settings)
-    worker.context.watch()
-    log.info("worker %s listening on queue %s", worker.name, settings.queue_name)
-    worked = bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
+    _stop_by_raising()
+    try:
+        worker = build_worker(settings)
+        worker.context.watch()
+        log.info("worker %s listening on queue %s", worker.name, settings.queue_name)
+        worked = bool(
+            worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        )
+    except _Stopped:
+        log.warning("worker stopped while starting, before it registered")
+        return False
     if not burst and not worker.stop_requested:
         raise LoopEnded(
             "the worker stopped on an error (logged above); exit status 1, so that a supervisor "
@@ -323,7 +427,7 @@ def healthy_workers(settings: Settings, hostname: str | None = None) -> list[str
     Raises ``redis.ConnectionError`` or ``redis.TimeoutError`` at once when Redis does not answer (one
     attempt: a probe has seconds, not redis-py's ten retries).
     """
-    connection = connect(settings.redis_url, retry=Retry(NoBackoff(), 0))
+    connection = connect(settings, retry=Retry(NoBackoff(), 0))
     host = hostname or socket.gethostname()
     limit = min(420, max(1, int(settings.worker_maintenance_interval)) + 15) + 60
     names = []

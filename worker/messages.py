@@ -1,10 +1,13 @@
 """Composes the emails of a submission with jinja2 (autoescape on for HTML).
 
-Headers: From = the form's sender, To = its recipients (staff) or the visitor (auto-reply),
-Reply-To = the visitor (staff mail only), Subject from the form's template with the visitor's
+Headers: From = the form's sender, To = its recipients or the route of the submission's value
+(staff) or the visitor (auto-reply), Cc = the form's ``cc`` (staff), Reply-To = the visitor (staff
+mail only), Subject from the form's template with the visitor's
 values cleaned, Date, and a Message-ID derived from the submission id and the sender's domain, so a
 repeated send carries the same Message-ID. The auto-reply carries ``Auto-Submitted: auto-replied``
 (RFC 3834 §5) and text from the form definition only: its templates get no visitor value.
+The form's ``bcc`` addresses are envelope recipients only (:func:`recipients_of`): no header names
+them.
 
 Non-ASCII display names and subjects are left to the ``email`` package, which writes them as RFC 2047
 encoded-words when the message is flattened for a 7-bit/8-bit relay, or as UTF-8 over SMTPUTF8
@@ -23,6 +26,7 @@ looked up in ``<site>/templates/<form id>/``, then ``<site>/templates/``, then t
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -116,6 +120,8 @@ def staff_context(form: FormDefinition, submission: Submission) -> dict[str, Any
         "fields": submission.fields,
         "phone": submission.phone,
         "flags": submission.flags,
+        # Where the inquiry came from (a Source, or None for a record kept without one).
+        "source": submission.source,
     }
 
 
@@ -144,11 +150,17 @@ def _base(form: FormDefinition, submission: Submission, kind: MessageKind) -> Em
 
 
 def staff_message(form: FormDefinition, submission: Submission, envs: Environments) -> EmailMessage:
-    """The staff notification: text and HTML parts, Reply-To the visitor's email field."""
+    """The staff notification: text and HTML parts, To the form's recipients or the route of the
+    submission's value (:meth:`~frontdesk.submissions.definition.FormDefinition.staff_recipients`),
+    Cc the form's ``cc``, Reply-To the visitor's email field. The form's ``bcc`` is not in it: pass
+    it to :func:`recipients_of` for the envelope.
+    """
     context = staff_context(form, submission)
     text_env, html_env = envs
     message = _base(form, submission, "staff")
-    message["To"] = ", ".join(form.recipients)
+    message["To"] = ", ".join(form.staff_recipients(submission.fields))
+    if form.cc:
+        message["Cc"] = ", ".join(form.cc)
     visitor = visitor_address(form, submission)
     if visitor is not None:
         message["Reply-To"] = visitor
@@ -192,14 +204,23 @@ def auto_reply_message(
     return message
 
 
-def recipients_of(message: EmailMessage) -> list[str]:
-    """The envelope recipients: every address of To and Cc."""
-    return [
+def recipients_of(message: EmailMessage, bcc: Sequence[str] = ()) -> list[str]:
+    """The envelope recipients (RCPT TO): every address of To and Cc, then the blind copies
+    ``bcc``, which no header names; each address once (compared without case), in that order.
+    """
+    named = [
         address.addr_spec
         for key in ("To", "Cc")
         for header in message.get_all(key, [])
         for address in header.addresses
     ]
+    seen: set[str] = set()
+    recipients: list[str] = []
+    for address in [*named, *bcc]:
+        if address.lower() not in seen:
+            seen.add(address.lower())
+            recipients.append(address)
+    return recipients
 
 
 class HeadersChanged(Exception):

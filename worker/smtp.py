@@ -17,6 +17,10 @@ reply) is not chained, so RQ's traceback of a retried job carries no visitor add
 
 The bytes written for the relay are parsed back and compared with the headers built
 (:func:`worker.messages.verify_written`) before DATA: a difference fails the message permanently.
+
+Blind copies are envelope recipients (``RCPT TO``) only: ``recipients`` may hold addresses no
+header names, and a message that carries a ``Bcc`` header is refused, never sent, so no copy
+reveals who else got it.
 """
 
 from __future__ import annotations
@@ -115,6 +119,9 @@ def _written(message: EmailMessage, *, utf8: bool, cte_type: str) -> bytes:
     package refuses to write a header (a patched interpreter raises ``HeaderWriteError`` where an
     unpatched one writes a line break, CVE-2024-6923): either way, nothing is sent.
     """
+    if "Bcc" in message:
+        # aiosmtplib's send_message would drop it; sendmail sends bytes as they are.
+        raise HeadersChanged("refused, not sent: a Bcc header would name the blind copies")
     try:
         flat = flatten_message(message, utf8=utf8, cte_type=cte_type)
     except Exception:  # what the email package cannot write is not sent; its text may quote values
@@ -126,7 +133,8 @@ def _written(message: EmailMessage, *, utf8: bool, cte_type: str) -> bytes:
 
 
 async def deliver(message: EmailMessage, recipients: list[str], settings: Settings) -> Accepted:
-    """Send ``message`` to ``recipients`` over one connection; returns what the relay accepted.
+    """Send ``message`` to ``recipients`` (every ``RCPT TO``: To, Cc and blind copies) over one
+    connection; returns what the relay accepted.
 
     The envelope sender is the From address. Raises :class:`DeliveryError` (``permanent`` or not)
     when nothing was delivered; never after the relay accepted DATA.

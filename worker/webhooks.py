@@ -27,7 +27,7 @@ import msgspec
 import redis
 
 from frontdesk.settings import Settings
-from frontdesk.submissions.record import PhoneInfo, Submission
+from frontdesk.submissions.record import PhoneInfo, Source, Submission
 from frontdesk.submissions.secret import key_for
 from worker.destinations import Refused, Unresolved, check
 from worker.smtp import DeliveryError
@@ -42,6 +42,7 @@ class Payload(msgspec.Struct, kw_only=True):
     fields: dict[str, str]
     phone: PhoneInfo | None
     flags: list[str]
+    source: Source | None = None
 
 
 def secret_key(connection: redis.Redis, settings: Settings) -> bytes:
@@ -67,6 +68,7 @@ def body_of(submission: Submission) -> bytes:
         fields=submission.fields,
         phone=submission.phone,
         flags=submission.flags,
+        source=submission.source,
     )
     return msgspec.json.encode(payload)
 

@@ -21,6 +21,7 @@ swaps whole dictionaries, never changes one in place.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from frontdesk.site import SiteSettings, SiteSettingsError, form_files, read_site_settings
@@ -40,10 +41,14 @@ class Catalog:
     - :attr:`site` — the last good site settings (``None`` until ``site.yaml`` has loaded once),
       :attr:`site_problem` the problem of the current ``site.yaml`` (``None`` when good);
     - :attr:`loads` — how many loads ran.
+
+    ``recipient_domains`` (``FRONTDESK_RECIPIENT_DOMAINS``; empty: any) are the domains staff mail
+    may go to: a form file that names another one does not load.
     """
 
-    def __init__(self, site_dir: Path) -> None:
+    def __init__(self, site_dir: Path, recipient_domains: Sequence[str] = ()) -> None:
         self.site_dir = site_dir
+        self.recipient_domains = tuple(recipient_domains)
         self.forms: dict[str, FormDefinition] = {}
         self.definitions: dict[str, FormDefinition] = {}
         self.broken: dict[str, list[str]] = {}
@@ -79,7 +84,7 @@ class Catalog:
             return False
         for form_id, file in files.items():
             try:
-                definitions[form_id] = load_form_file(self.site_dir, file)
+                definitions[form_id] = load_form_file(self.site_dir, file, self.recipient_domains)
             except FormsError as exc:
                 broken[form_id] = exc.problems
                 last = self.definitions.get(form_id)

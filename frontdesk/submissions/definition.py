@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,7 @@ from msgspec import Meta, Struct
 from frontdesk.decoding import where_and_what
 from frontdesk.site import form_files
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
-from frontdesk.submissions.record import MessageKind
+from frontdesk.submissions.record import SOURCE_FIELDS, MessageKind
 
 FieldType = Literal[
     "text",
@@ -150,18 +151,32 @@ class RateLimits(Base, kw_only=True):
 
 
 class Captcha(Base, kw_only=True):
-    """An optional CAPTCHA verified server-side (``secret``: ``FRONTDESK_CAPTCHA_SECRET``).
+    """An optional CAPTCHA verified server-side.
 
-    Verified at the provider's siteverify endpoint, or at ``FRONTDESK_CAPTCHA_VERIFY_URL``;
-    ``verify_url`` is refused here (:func:`cross_check`): the request carries the secret, and the
-    site directory does not decide where secrets go. ``timeout`` in seconds. A provider that does
-    not answer quarantines the submission rather than refusing it.
+    ``turnstile``, ``hcaptcha`` and ``recaptcha`` need ``site_key`` and the secret
+    ``FRONTDESK_CAPTCHA_SECRET``; they are verified at the provider's siteverify endpoint, or at
+    ``FRONTDESK_CAPTCHA_VERIFY_URL``; ``verify_url`` is refused here (:func:`cross_check`): the
+    request carries the secret, and the site directory does not decide where secrets go.
+    ``timeout`` in seconds. A provider that does not answer quarantines the submission rather than
+    refusing it.
+
+    ``altcha`` is a proof of work issued and checked by Frontdesk itself (no third party, no
+    ``site_key``): the visitor's browser derives PBKDF2-SHA-256 keys of ``cost`` iterations for
+    counters 0, 1, 2, … until it meets the one the server drew, uniformly from 0 to
+    ``max_number``; so on average ``max_number / 2`` derivations. A challenge is good for
+    ``expires_minutes`` minutes and one submission (docs/forms.md "CAPTCHA").
     """
 
-    provider: Literal["turnstile", "hcaptcha", "recaptcha"]
-    site_key: str
+    provider: Literal["turnstile", "hcaptcha", "recaptcha", "altcha"]
+    site_key: str = ""
     verify_url: str | None = None
     timeout: Annotated[float, Meta(gt=0, le=30)] = 5.0
+    cost: Annotated[int, Meta(ge=1, le=1_000_000)] = 1_000
+    """``altcha``: PBKDF2 iterations of each key derivation."""
+    max_number: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000
+    """``altcha``: the largest counter a challenge can ask for."""
+    expires_minutes: Annotated[int, Meta(ge=1, le=1440)] = 20
+    """``altcha``: how long a challenge can be solved and submitted."""
 
 
 class Spam(Base, kw_only=True):
@@ -197,17 +212,50 @@ class Webhook(Base, kw_only=True):
     url: Annotated[str, Meta(pattern=r"^https?://")]
 
 
+# The field types whose value is one of the editor's ``options``: the only ones a route may read,
+# so the visitor picks among the editor's choices and never names a recipient.
+ROUTABLE_TYPES = frozenset({"select", "radio"})
+
+
+class Routes(Base, kw_only=True):
+    """Staff recipients chosen by the value of one select or radio field.
+
+    ``field`` names the field; ``to`` maps some of its options to the addresses that get the staff
+    email instead of the form's ``recipients``. Any other value (an option with no route, an empty
+    value, anything else) goes to the form's ``recipients``. Example::
+
+        routes:
+          field: topic
+          to:
+            Back pain: [physio-a@clinic.example]
+            Billing: [office@clinic.example]
+    """
+
+    field: str
+    to: Annotated[dict[str, Annotated[list[str], Meta(min_length=1)]], Meta(min_length=1)]
+
+
 class FormDefinition(Base, kw_only=True):
     """``forms/<id>.yaml``: fields, phone policy, recipients, sender, subject, messages, redirects,
     allowed origins (absent: any), retention (days a submission is kept), spam defences, auto-reply,
     extra-field policy and the body size limit in bytes (413 beyond it).
+
+    Staff mail goes to ``recipients``, or to the route of the submission's value (``routes``), with
+    ``cc`` named in a Cc header and ``bcc`` in the envelope only.
     """
 
     id: Annotated[str, Meta(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
     title: str
     fields: list[Field]
     recipients: list[str]
+    """The staff email's To: every submission when there are no ``routes``, else those whose value
+    has no route."""
     sender: str
+    cc: list[str] = []
+    """Copied on every staff email, named in its Cc header."""
+    bcc: list[str] = []
+    """Blind copies of every staff email: envelope recipients named in no header."""
+    routes: Routes | None = None
     subject: str = "New inquiry from {name} via {form}"
     phone: PhonePolicy = msgspec.field(default_factory=PhonePolicy)
     messages: Messages = msgspec.field(default_factory=Messages)
@@ -235,6 +283,30 @@ class FormDefinition(Base, kw_only=True):
         """The field called ``name``, if any."""
         return next((f for f in self.fields if f.name == name), None)
 
+    def staff_recipients(self, values: Mapping[str, str]) -> list[str]:
+        """The staff email's To for a submission's stored ``values`` (field name → value): the
+        route of the routing field's value when that value is one of the field's options and has a
+        route, else :attr:`recipients`. Never an address a visitor typed.
+        """
+        if self.routes is None:
+            return list(self.recipients)
+        field = self.field(self.routes.field)
+        value = values.get(self.routes.field, "")
+        if field is None or field.type not in ROUTABLE_TYPES or value not in field.options:
+            return list(self.recipients)
+        return list(self.routes.to.get(value, self.recipients))
+
+    def addresses(self) -> list[tuple[str, str]]:
+        """Every address the editor directs staff mail to, as (``$.path``, address): recipients,
+        each route's, ``cc`` and ``bcc``.
+        """
+        found = [(f"$.recipients[{i}]", a) for i, a in enumerate(self.recipients)]
+        for value, targets in self.routes.to.items() if self.routes else []:
+            found += [(f"$.routes.to[{value!r}][{i}]", a) for i, a in enumerate(targets)]
+        found += [(f"$.cc[{i}]", a) for i, a in enumerate(self.cc)]
+        found += [(f"$.bcc[{i}]", a) for i, a in enumerate(self.bcc)]
+        return found
+
 
 class FormsError(Exception):
     """One or more form files are bad; ``problems`` lists ``file: path: message`` strings."""
@@ -244,10 +316,52 @@ class FormsError(Exception):
         super().__init__("\n".join(problems))
 
 
-def cross_check(form: FormDefinition) -> list[str]:
+def _check_routes(form: FormDefinition) -> list[str]:
+    """A route reads a select or radio field of the form, and routes only values it can take."""
+    routes = form.routes
+    if routes is None:
+        return []
+    field = form.field(routes.field)
+    if field is None:
+        return [f"$.routes.field: {routes.field!r} is not a field of this form"]
+    if field.type not in ROUTABLE_TYPES:
+        return [
+            f"$.routes.field: {routes.field!r} is a {field.type} field; routes read a select or"
+            " radio field, whose value is one of the editor's options"
+        ]
+    return [
+        f"$.routes.to[{value!r}]: not an option of field {field.name!r}"
+        f" ({', '.join(repr(o) for o in field.options)})"
+        for value in routes.to
+        if value not in field.options
+    ]
+
+
+def _check_addresses(form: FormDefinition, recipient_domains: Sequence[str]) -> list[str]:
+    """Every staff address is one, and on an allowed domain when ops restrict them."""
+    from frontdesk.submissions.emails import check_email
+
+    allowed = {d.strip().lower() for d in recipient_domains if d.strip()}
+    problems: list[str] = []
+    for path, address in form.addresses():
+        normalized = check_email(address).normalized
+        if normalized is None:
+            problems.append(f"{path}: {address!r} is not an email address")
+            continue
+        domain = normalized.rpartition("@")[2].lower()
+        if allowed and domain not in allowed:
+            problems.append(
+                f"{path}: {address!r}: mail may go only to {', '.join(sorted(allowed))}"
+                " (FRONTDESK_RECIPIENT_DOMAINS)"
+            )
+    return problems
+
+
+def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> list[str]:
     """Rules one msgspec type cannot say, as ``$.path: message`` strings: each field's
-    type-specific keys (:func:`field_problems`), message codes, regions libphonenumber knows,
-    origins, redirect targets, addresses, subject placeholders.
+    type-specific keys (:func:`field_problems`), routes, message codes, regions libphonenumber
+    knows, origins, redirect targets, addresses (on one of ``recipient_domains`` unless it is
+    empty), subject placeholders.
     """
     import string
 
@@ -286,9 +400,8 @@ def cross_check(form: FormDefinition) -> list[str]:
             )
         if target and target.startswith("//"):
             problems.append(f"$.redirects.{name}: {target!r} is another host, not a path")
-    for index, address in enumerate(form.recipients):
-        if check_email(address).normalized is None:
-            problems.append(f"$.recipients[{index}]: {address!r} is not an email address")
+    problems += _check_routes(form)
+    problems += _check_addresses(form, recipient_domains)
     sender = form.sender.rsplit("<", 1)[-1].rstrip(">").strip()
     if check_email(sender).normalized is None:
         problems.append(f"$.sender: {form.sender!r} has no valid address")
@@ -299,7 +412,14 @@ def cross_check(form: FormDefinition) -> list[str]:
     else:
         for placeholder in sorted(placeholders - names - {"form"}):
             problems.append(f"$.subject: {{{placeholder}}} is not a field of this form")
+    if form.spam.honeypot in SOURCE_FIELDS:
+        # The embed script fills these on every post: as the honeypot, every inquiry is spam.
+        problems.append(f"$.spam.honeypot: {form.spam.honeypot} is a reserved source field")
     captcha = form.spam.captcha
+    if captcha and captcha.provider != "altcha" and not captcha.site_key:
+        problems.append(f"$.spam.captcha.site_key: {captcha.provider} needs the site key")
+    if captcha and captcha.provider == "altcha" and captcha.site_key:
+        problems.append("$.spam.captcha.site_key: altcha has no site key")
     if captcha and captcha.verify_url is not None:
         problems.append(
             "$.spam.captcha.verify_url: not allowed in a form (the request carries the CAPTCHA "
@@ -374,9 +494,12 @@ def _mixed_date_bounds(low: Any, high: Any) -> bool:
     return len(offsets) == 2 and offsets[0] != offsets[1]
 
 
-def load_form_file(site_dir: Path, file: Path) -> FormDefinition:
+def load_form_file(
+    site_dir: Path, file: Path, recipient_domains: Sequence[str] = ()
+) -> FormDefinition:
     """The form of ``file`` (a ``forms/*.yaml`` of ``site_dir``); raises :class:`FormsError` listing
-    its problems as ``forms/<file>: $.path: message``.
+    its problems as ``forms/<file>: $.path: message``. ``recipient_domains`` (ops'
+    ``FRONTDESK_RECIPIENT_DOMAINS``; empty: any) are the domains its staff mail may go to.
     """
     rel = file.relative_to(site_dir).as_posix()
     if file.is_symlink() or file.parent.is_symlink():
@@ -397,7 +520,7 @@ def load_form_file(site_dir: Path, file: Path) -> FormDefinition:
     for index, name in enumerate(names):
         if names.index(name) != index:
             problems.append(f"{rel}: $.fields[{index}].name: duplicate field {name!r}")
-    problems += [f"{rel}: {problem}" for problem in cross_check(form)]
+    problems += [f"{rel}: {problem}" for problem in cross_check(form, recipient_domains)]
     if file.stem != form.id:
         problems.append(f"{rel}: $.id: {form.id!r} differs from the file name {file.stem!r}")
     if problems:
@@ -405,8 +528,9 @@ def load_form_file(site_dir: Path, file: Path) -> FormDefinition:
     return form
 
 
-def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
-    """Every ``forms/*.yaml`` of ``site_dir`` by id; raises :class:`FormsError` listing all problems
+def load_forms(site_dir: Path, recipient_domains: Sequence[str] = ()) -> dict[str, FormDefinition]:
+    """Every ``forms/*.yaml`` of ``site_dir`` by id (staff mail to ``recipient_domains`` only, when
+    not empty); raises :class:`FormsError` listing all problems
     (the check command's all-or-nothing view; the running processes use
     :class:`frontdesk.submissions.catalog.Catalog`, which keeps the good forms of a broken site).
     """
@@ -414,7 +538,7 @@ def load_forms(site_dir: Path) -> dict[str, FormDefinition]:
     problems: list[str] = []
     for file in form_files(site_dir).values():
         try:
-            forms[file.stem] = load_form_file(site_dir, file)
+            forms[file.stem] = load_form_file(site_dir, file, recipient_domains)
         except FormsError as exc:
             problems += exc.problems
     if problems:

@@ -13,15 +13,21 @@ Frontdesk's own keys (all under :data:`KEY_PREFIX`):
 ``frontdesk:held:<form>:<Unix hour>``      posts held past the form's hourly cap (the digest)
 ``frontdesk:digest:<form>:<Unix hour>``    the digest of that hour is queued
 ``frontdesk:digest-sent:<form>:<hour>``    the digest of that hour was sent
+``frontdesk:captcha:<form>:<hash>``         a spent ALTCHA solution (``SET NX``, TTL = until its
+                                           challenge expires), the hash of its Idempotency-Key
 ``frontdesk:metrics:messages``             delivery outcomes, a hash ``<kind>:<outcome>`` → n
 ``frontdesk:secret_key``                   the generated master key (hex)
 ``frontdesk:keys:derived-since``           when keys were first derived from it (Unix ms)
+``frontdesk:replication-ack``              a counter written before ``WAIT`` (never read)
+``frontdesk:inbox:link:<link id>``         a sign-in link asked for (JSON; never its secret)
+``frontdesk:inbox:session:<hash>``         an inbox session, by the SHA-256 of its cookie (JSON)
+``frontdesk:inbox:sessions:<address>``     the session hashes of one staff address (a set)
 =========================================  ====================================================
 
 RQ's keys, as RQ names them (its class attributes, so an RQ upgrade that renames them is
 followed): ``rq:queues`` (:data:`QUEUES_KEY`), ``rq:queue:<name>`` (:func:`queue_key`) and
 ``rq:job:<job id>`` (:func:`job_key`), a message's job id being ``<submission id>-<kind>``
-(:func:`job_id`).
+(:func:`job_id`), a sign-in mail's ``sign-in-<link id>`` (:func:`sign_in_job_id`).
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ key itself before then are the previous version's (services/forms/timetrap.py)."
 MESSAGE_COUNTS = "frontdesk:metrics:messages"
 """Delivery outcomes counted by the worker, a hash ``<kind>:<outcome>`` → count, read at scrape
 time (:class:`frontdesk.metrics.QueueCollector`)."""
+
+REPLICATION_ACK = "frontdesk:replication-ack"
+"""A counter incremented on the connection that sends ``WAIT`` (:mod:`frontdesk.submissions.replicas`),
+so the wait covers a write placed after the record; never read."""
 
 IDEMPOTENCY_PREFIX = "frontdesk:idem:"
 """Idempotency claims: ``<prefix><form>:<hash of the key>`` = ``<id>|<body hash>``."""
@@ -106,6 +116,13 @@ def digest_sent_key(form_id: str, hour: int) -> str:
     return f"{KEY_PREFIX}digest-sent:{form_id}:{hour}"
 
 
+def captcha_spent_key(form_id: str, challenge_hash: str) -> str:
+    """The mark of a spent ALTCHA solution of ``form_id`` (``challenge_hash``: a hash of the
+    challenge's signature), kept until the challenge expires.
+    """
+    return f"{KEY_PREFIX}captcha:{form_id}:{challenge_hash}"
+
+
 def job_id(submission_id: str, kind: str) -> str:
     """The RQ job id of a message: ``<submission id>-<kind>`` (RQ allows ``[A-Za-z0-9_-]``)."""
     return f"{submission_id}-{kind}"
@@ -119,3 +136,23 @@ def queue_key(queue_name: str) -> str:
 def job_key(rq_job_id: str) -> str:
     """The Redis hash of a job: ``rq:job:<id>``."""
     return f"{Job.redis_job_namespace_prefix}{rq_job_id}"
+
+
+def sign_in_link_key(link_id: str) -> str:
+    """A sign-in link asked for: its address, browser hash and expiry, never its secret."""
+    return f"{KEY_PREFIX}inbox:link:{link_id}"
+
+
+def session_key(session_hash: str) -> str:
+    """An inbox session, by the SHA-256 (hex) of its cookie's value."""
+    return f"{KEY_PREFIX}inbox:session:{session_hash}"
+
+
+def staff_sessions_key(address: str) -> str:
+    """The set of session hashes of staff ``address`` (sign-out everywhere ends them all)."""
+    return f"{KEY_PREFIX}inbox:sessions:{address}"
+
+
+def sign_in_job_id(link_id: str) -> str:
+    """The RQ job id of a sign-in mail: ``sign-in-<link id>``."""
+    return f"sign-in-{link_id}"

@@ -54,6 +54,30 @@ class MessageState(msgspec.Struct, kw_only=True):
     skip_reason: str | None = None
 
 
+# The standard campaign parameters (Google Analytics' five); any other utm_* name is dropped.
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# The reserved fields the embed script posts them in: "_" names are never form fields.
+SOURCE_FIELDS = ("_source_url", "_source_title", *(f"_{key}" for key in UTM_KEYS))
+
+
+class Source(msgspec.Struct, kw_only=True):
+    """Where an inquiry came from, as the forms service cleaned it (docs/forms.md, "Where the
+    inquiry came from").
+
+    ``url``: the page, without query or fragment when it is on an origin the form's
+    ``allowed_origins`` lists, else only its origin (``https://other.example``). With a listed
+    origin only: ``title``, the page's title (at most 200 characters, one line), and ``utm``, the
+    standard campaign parameters (``utm_source``, ``utm_medium``, ``utm_campaign``, ``utm_term``,
+    ``utm_content`` → value, at most 200 characters each). ``via``: ``page`` when the embed
+    script sent it, ``referer`` when it was read from the ``Referer`` header of a plain post.
+    """
+
+    url: str
+    title: str | None = None
+    utm: dict[str, str] = {}
+    via: Literal["page", "referer"] = "page"
+
+
 class Submission(msgspec.Struct, kw_only=True):
     """One stored inquiry.
 
@@ -75,6 +99,8 @@ class Submission(msgspec.Struct, kw_only=True):
     request_id: str | None = None
     language: str | None = None
     quarantine_reason: str | None = None
+    # Absent from records stored before it was kept: they still decode.
+    source: Source | None = None
 
     def message(self, kind: MessageKind) -> MessageState | None:
         """The delivery state of message ``kind``, if the submission has one."""

@@ -10,6 +10,7 @@ import logging
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+import anyio
 import redis
 from litestar import HttpMethod, Litestar, Request, Response, get, post, route
 from litestar.datastructures import State
@@ -17,24 +18,25 @@ from litestar.params import FromPath, FromQuery
 
 from frontdesk.apidocs import openapi_config
 from frontdesk.fastpath import FastPathApp
+from frontdesk.health import live, public_ready
 from frontdesk.metrics import RequestCounters, prometheus
+from frontdesk.networks import client_bucket, forwarded_for_lines
 from frontdesk.problems import (
+    ProblemError,
     exception_handlers,
     problem_responses,
 )
-from frontdesk.redis import connect, connect_async
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
+from frontdesk.submissions.access import open_access
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.problems import missing_form, store_unavailable
-from frontdesk.submissions.queueing import retry_schedule
-from frontdesk.submissions.store import SubmissionStore
+from services.forms.altcha import Challenge, limit_challenges, new_challenge
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.fastpath import SubmissionFastPath
 from services.forms.fields import public_field
-from services.forms.health import live, public_ready
 from services.forms.intake import cors_headers, submit_form
 from services.forms.openapi import SubmitOperation
 from services.forms.phonecheck import limit_phone_checks, phone_verdict
@@ -49,7 +51,8 @@ from services.forms.schemas import (
 from services.forms.state import FormsState
 from services.forms.timetrap import issue_token
 from services.forms.validate import published_codes
-from services.forms.web import ANY_ORIGIN, client_bucket, forwarded_for_lines, pick_language
+from services.forms.web import ANY_ORIGIN, pick_language
+from services.forms.widget import AltchaWidget, widget_handler
 
 log = logging.getLogger("frontdesk.forms")
 
@@ -90,7 +93,6 @@ async def definition(
         secret = await state.secret()
     except redis.RedisError:
         raise store_unavailable() from None
-    captcha = form.spam.captcha
     today = state.today()
     body = PublicDefinition(
         id=form.id,
@@ -111,17 +113,71 @@ async def definition(
         honeypot=form.spam.honeypot,
         token=issue_token(secret, form.id),
         min_fill_seconds=form.spam.min_fill_seconds,
-        captcha=PublicCaptcha(
-            provider=captcha.provider,
-            site_key=captcha.site_key,
-            response_field=RESPONSE_FIELDS[captcha.provider],
-        )
-        if captcha
-        else None,
+        captcha=_public_captcha(state, form, request.app.state.altcha_widget),
         today=today.isoformat(),
     )
     headers = {**ANY_ORIGIN, "Cache-Control": "no-store", "Vary": "Accept-Language"}
     return Response(content=body, headers=headers)
+
+
+def _public_captcha(
+    state: FormsState, form: FormDefinition, widget: AltchaWidget
+) -> PublicCaptcha | None:
+    """The CAPTCHA part of the public definition; ALTCHA's names its challenge and widget URLs."""
+    captcha = form.spam.captcha
+    if captcha is None:
+        return None
+    public = PublicCaptcha(
+        provider=captcha.provider,
+        site_key=captcha.site_key,
+        response_field=RESPONSE_FIELDS[captcha.provider],
+    )
+    if captcha.provider == "altcha":
+        origin = state.settings.forms_public_url.rstrip("/")
+        public.challenge_url = f"{origin}/v1/forms/{form.id}/captcha/challenge"
+        public.script_url = f"{origin}{widget.path}"
+    return public
+
+
+@get(
+    ["/v1/forms/{form_id:str}/captcha/challenge"],
+    summary="A fresh ALTCHA proof-of-work challenge for a form",
+    responses=problem_responses(400, 404, 429, 503),
+)
+async def captcha_challenge(
+    request: Request[Any, Any, State], form_id: FromPath[str]
+) -> Response[Challenge]:
+    """A challenge signed for this form (docs/forms.md "CAPTCHA"); 404 ``captcha_not_used`` when
+    the form's CAPTCHA is not ``altcha``. ``Cache-Control: no-store`` (each answer is new), readable
+    from any origin, 120 a minute per client (429 ``rate_limited``), 503 when the key cannot be
+    read from Redis.
+    """
+    state = _state(request)
+    form = _form(state, form_id)
+    captcha = form.spam.captcha
+    if captcha is None or captcha.provider != "altcha":
+        raise ProblemError(
+            404,
+            "captcha_not_used",
+            f"Form {form_id!r} has no ALTCHA challenge.",
+            headers=ANY_ORIGIN,
+        )
+    peer = request.client.host if request.client else None
+    bucket = client_bucket(
+        peer,
+        forwarded_for_lines(request.headers),
+        state.trusted_proxies,
+        state.settings.ipv6_prefix,
+    )
+    await limit_challenges(state.limiter, state.settings.rate_limits, bucket)
+    try:
+        key = await state.captcha_key()
+    except redis.RedisError:
+        raise store_unavailable() from None
+    headers = {**ANY_ORIGIN, "Cache-Control": "no-store"}
+    # Off the event loop: issuing derives the challenge's key once (``cost`` PBKDF2 iterations).
+    challenge = await anyio.to_thread.run_sync(new_challenge, key, form.id, captcha)
+    return Response(content=challenge, headers=headers)
 
 
 @post(
@@ -205,27 +261,14 @@ class FormsApp(FastPathApp):
 
 
 def forms_state(settings: Settings, catalog: Catalog | None = None) -> FormsState:
-    """Load the forms of ``settings.site_dir`` (unless ``catalog`` is given: the public app's, for
-    the internal app of the same process) and connect to Redis (a sync client for the store and RQ,
-    an asyncio one for the submission path).
-
-    Broken form files do not stop the service (their forms answer 503 until fixed); raises
-    ``ValueError`` when ``site.yaml`` gives no ``base_url`` (nothing to resolve redirects against).
-    Pages and collections are the content service's: this service never reads them.
+    """The forms service's state over :func:`~frontdesk.submissions.access.open_access` (the forms
+    of ``settings.site_dir``, or ``catalog``: the public app's, for the internal app of the same
+    process). Broken form files do not stop the service (their forms answer 503 until fixed);
+    raises ``ValueError`` when ``site.yaml`` gives no ``base_url``. Pages and collections are the
+    content service's: this service never reads them.
     """
-    if catalog is None:
-        catalog = Catalog(settings.site_dir)
-        catalog.load()
-        if catalog.site is None:
-            raise ValueError(f"{settings.site_dir}: {catalog.site_problem}")
-    store = SubmissionStore(
-        connect(settings.redis_url),
-        settings.queue_name,
-        retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
-        int(settings.job_timeout),
-    )
-    connection = connect_async(settings.redis_url)
-    return FormsState(settings, catalog, store, connection)
+    access = open_access(settings, catalog)
+    return FormsState(settings, access.catalog, access.store, access.redis)
 
 
 def create_app(settings: Settings) -> FormsApp:
@@ -235,6 +278,7 @@ def create_app(settings: Settings) -> FormsApp:
     ``SIGHUP`` (:mod:`services.forms.reloading`).
     """
     state = forms_state(settings)
+    widget = AltchaWidget.load()
 
     def lifespan(_: Litestar) -> AbstractAsyncContextManager[None]:
         return reloading_forms(state.catalog, settings)
@@ -251,14 +295,18 @@ def create_app(settings: Settings) -> FormsApp:
             definition,
             submit,
             phone_check,
+            captcha_challenge,
             live,
             public_ready,
             embed_script_handler(EmbedScript.load()),
+            widget_handler(widget),
         ],
         # The metrics middleware stays inside Litestar: it labels requests by route template.
         middleware=[metrics_middleware],
         logging_config=None,  # frontdesk.logging configures every process (JSON lines)
-        state=State({"forms": state}),
+        state=State(
+            {"forms": state, "redis_ping": state.store.redis.ping, "altcha_widget": widget}
+        ),
         exception_handlers=exception_handlers(),
         on_shutdown=[state.redis.aclose],
         lifespan=[lifespan],

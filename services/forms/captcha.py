@@ -1,4 +1,5 @@
-"""Server-side CAPTCHA verification (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA).
+"""Server-side CAPTCHA verification (Cloudflare Turnstile, hCaptcha, Google reCAPTCHA); ALTCHA,
+which needs no third party, is services/forms/altcha.py.
 
 All three take a urlencoded POST of ``secret``, ``response`` and ``remoteip`` and answer JSON with a
 boolean ``success``. A provider that does not answer (timeout, connection error, non-JSON, 5xx)
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import httpx
 import msgspec
 
 from frontdesk.submissions.definition import Captcha
@@ -28,6 +28,7 @@ RESPONSE_FIELDS = {
     "turnstile": "cf-turnstile-response",
     "hcaptcha": "h-captcha-response",
     "recaptcha": "g-recaptcha-response",
+    "altcha": "altcha",  # checked by services/forms/altcha.py, never sent anywhere
 }
 CaptchaVerdict = Literal["passed", "failed", "unavailable"]
 
@@ -49,6 +50,10 @@ async def verify_captcha(
     """
     if not response or not secret:
         return "failed"
+    # Imported here: httpx brings its command line (click, rich, pygments) along, a few MiB that a
+    # forms service without a CAPTCHA would carry for nothing.
+    import httpx
+
     url = verify_url or VERIFY_URLS[captcha.provider]
     data = {"secret": secret, "response": response, "remoteip": remote_ip}
     try:

@@ -23,7 +23,7 @@ import redis
 from litestar import HttpMethod, Request, Response, route
 from litestar.datastructures import State
 
-from frontdesk.internal import BareReady, bare_ready, bare_ready_responses
+from frontdesk.health import GET_HEAD
 from frontdesk.problems import ProblemError, problem_responses
 
 
@@ -112,16 +112,6 @@ class ReadyOut(msgspec.Struct, kw_only=True, omit_defaults=True):
     errors: list[str] = []
 
 
-# Load-balancer probes may send HEAD: the health routes answer it too (RFC 9110 §9.3.2).
-GET_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
-
-
-@route("/health/live", http_method=GET_HEAD, summary="The process is up")
-async def live() -> dict[str, str]:
-    """Always ``{"status": "ok"}`` while the process answers."""
-    return {"status": "ok"}
-
-
 async def _ping(request: Request[Any, Any, State]) -> None:
     """Raises whatever the PING raised when Redis does not answer."""
     state = request.app.state.forms
@@ -153,20 +143,3 @@ async def ready(request: Request[Any, Any, State]) -> Response[ReadyOut]:
             errors=errors,
         )
     )
-
-
-@route(
-    "/health/ready",
-    http_method=GET_HEAD,
-    summary="Ready to take submissions",
-    responses=bare_ready_responses("Redis does not answer"),
-)
-async def public_ready(request: Request[Any, Any, State]) -> Response[BareReady]:
-    """200 ``{"status": "ok"}`` when Redis answers, else 503 ``{"status": "unavailable"}``; the
-    reason is on the internal port only.
-    """
-    try:
-        await _ping(request)
-    except Exception:
-        return bare_ready(False)
-    return bare_ready(True)

@@ -18,9 +18,10 @@ from litestar.enums import MediaType
 
 from frontdesk import metrics
 from frontdesk.logging import REQUEST_ID
-from frontdesk.networks import normalise_origin
+from frontdesk.networks import address_bucket, client_address, forwarded_for_lines, normalise_origin
 from frontdesk.problems import ProblemError
 from frontdesk.requestid import new_request_id
+from frontdesk.submissions import replicas
 from frontdesk.submissions.budget import (
     HELD_REASON,
     auto_reply_skip,
@@ -40,20 +41,14 @@ from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.ratelimit import Limit, Tier
 from frontdesk.submissions.record import MessageKind, Submission, new_submission_id
 from frontdesk.submissions.script import Claim
+from services.forms.altcha import require_solution
 from services.forms.answer import HtmlAnswer, problem_answer
 from services.forms.payload import decode_body
+from services.forms.source import inquiry_source
 from services.forms.spam import captcha_reasons, spam_reasons
 from services.forms.state import FormsState
 from services.forms.validate import Outcome, validate
-from services.forms.web import (
-    address_bucket,
-    client_address,
-    forwarded_for_lines,
-    origin_allowed,
-    pick_language,
-    posting_origin,
-    wants_html,
-)
+from services.forms.web import origin_allowed, pick_language, posting_origin, wants_html
 
 log = logging.getLogger("frontdesk.forms")
 
@@ -189,7 +184,14 @@ async def _intake(
     except redis.RedisError:
         raise _unavailable(form) from None
     limits = _limits(state, form, address_bucket(ip, state.settings.ipv6_prefix))
-    if form.spam.captcha is not None:
+    if form.spam.captcha is not None and form.spam.captcha.provider == "altcha":
+        # Checked here, by Frontdesk itself: a bad or spent solution is refused, not quarantined.
+        try:
+            captcha_key = await state.captcha_key()
+        except redis.RedisError:
+            raise _unavailable(form) from None
+        await require_solution(captcha_key, state.redis, form, data, sent.get("idempotency-key"))
+    elif form.spam.captcha is not None:
         # The provider is asked only for a post the limits take (each call costs a round trip
         # to a third party, and some providers bill it).
         await _check_limits(state, form, limits, _tiers(state, form, flags, reasons))
@@ -208,6 +210,7 @@ async def _intake(
         messages=messages,
         language=language,
         quarantine_reason=reasons[0] if reasons else None,
+        source=inquiry_source(form, data, sent.get("referer")),
     )
     claims = _claims(form, submission, outcome, sent.get("idempotency-key"), body)
     tiers = _tiers(state, form, flags, reasons)
@@ -335,11 +338,30 @@ async def _store(
     limits: list[Limit],
     tiers: list[Tier],
 ) -> Stored:
-    """Rate limits, tiers, claims and the write in one round trip (asyncio client)."""
+    """Rate limits, tiers, claims and the write in one round trip (asyncio client); then, with
+    ``FRONTDESK_REDIS_MIN_REPLICAS``, the wait for replicas to hold the answered record (503
+    ``not_replicated`` when they do not in time: a retry is answered with the same record).
+    """
     write = state.store.prepare(submission, form.retention_days, kinds)
     budget = plan(state.settings, form, submission, kinds, write.record, tiers)
+    settings = state.settings
     try:
-        return await state.claimer.run(submission.id, claims, write, limits, budget)
+        stored = await state.claimer.run(submission.id, claims, write, limits, budget)
+        await replicas.confirm(
+            state.redis,
+            stored.id,
+            settings.redis_min_replicas,
+            settings.redis_min_replicas_timeout_ms,
+        )
+        return stored
+    except replicas.NotReplicated as exc:
+        log.warning("submission %s not confirmed by replicas: %s", submission.id, exc)
+        raise ProblemError(
+            503,
+            "not_replicated",
+            "The submission was not yet confirmed; send it again shortly: it will not be doubled.",
+            headers={"Retry-After": "2"},
+        ) from None
     except RateLimited as limited:
         raise _limited(limited) from None
     except IdempotencyConflict:

@@ -8,74 +8,22 @@ Every answer is ``Cache-Control: no-store`` and carries ``X-Request-ID``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-import redis.asyncio
-from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 
 from frontdesk.apidocs import openapi_config
 from frontdesk.fastpath import FastPathApp
+from frontdesk.health import live
 from frontdesk.internal import NoStore
 from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
 from frontdesk.problems import exception_handlers
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
-from frontdesk.staff_tokens import StaffToken
+from frontdesk.submissions.access import SubmissionAccess
 from frontdesk.submissions.catalog import Catalog
-from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.keys import MESSAGE_COUNTS
 from frontdesk.submissions.staff import staff_router
-from frontdesk.submissions.store import SubmissionStore
 from services.forms.app import forms_state
-from services.forms.health import health_workers, live, ready
-from services.forms.state import FormsState
-from services.forms.web import client_bucket, forwarded_for_lines
-
-
-class FormsStaff:
-    """The forms service's :class:`~frontdesk.submissions.staff.StaffContext`: its state's store,
-    Redis client, forms and staff tokens, read through at every request, and the client bucket
-    of its submissions' limits.
-    """
-
-    def __init__(self, state: FormsState) -> None:
-        self._state = state
-
-    @property
-    def store(self) -> SubmissionStore:
-        """The state's submission store."""
-        return self._state.store
-
-    @property
-    def redis(self) -> redis.asyncio.Redis:
-        """The state's asyncio Redis client."""
-        return self._state.redis
-
-    @property
-    def forms(self) -> Mapping[str, FormDefinition]:
-        """Every form with a definition, a broken file's last good one included: staff keep reading,
-        exporting and erasing a form's submissions while an editor fixes its file.
-        """
-        return self._state.catalog.definitions
-
-    @property
-    def staff_tokens(self) -> Sequence[StaffToken]:
-        """``FRONTDESK_STAFF_TOKENS`` of the settings."""
-        return self._state.settings.staff_tokens
-
-    def client_bucket(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-        """The client behind trusted proxies, IPv6 by ``FRONTDESK_IPV6_PREFIX``: the bucket the
-        submissions' limits count.
-        """
-        peer = connection.client.host if connection.client else None
-        return client_bucket(
-            peer,
-            forwarded_for_lines(connection.headers),
-            self._state.trusted_proxies,
-            self._state.settings.ipv6_prefix,
-        )
+from services.forms.health import health_workers, ready
 
 
 def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> FastPathApp:
@@ -84,6 +32,7 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> F
     readiness answer names the forms the public app cannot serve), else forms loaded anew.
     """
     state = forms_state(settings, catalog)
+    staff = SubmissionAccess(settings, state.catalog, state.store, state.redis)
     # Staff requests are counted in the service's series; health and metrics never are.
     metrics_middleware, metrics = prometheus(
         "forms",
@@ -91,7 +40,13 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> F
         RequestCounters("forms"),
     )
     app = FastPathApp(
-        route_handlers=[live, ready, health_workers, metrics, staff_router(FormsStaff(state))],
+        route_handlers=[
+            live,
+            ready,
+            health_workers,
+            metrics,
+            staff_router(staff),
+        ],
         middleware=[metrics_middleware],
         logging_config=None,
         state=State({"forms": state}),

@@ -51,12 +51,16 @@ class PublicPhone(msgspec.Struct, kw_only=True):
     default_region: str
 
 
-class PublicCaptcha(msgspec.Struct, kw_only=True):
+class PublicCaptcha(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What the page needs to render the CAPTCHA widget (never the secret)."""
 
     provider: str
     site_key: str
     response_field: str
+    challenge_url: str | None = None
+    """``altcha``: where the widget fetches a challenge."""
+    script_url: str | None = None
+    """``altcha``: the widget's script, served by this service."""
 
 
 class PublicMessages(msgspec.Struct, kw_only=True):

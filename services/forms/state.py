@@ -43,6 +43,7 @@ class FormsState:
         self.claimer = Claimer(connection)
         self.trusted_proxies: list[IpNetwork] = parse_networks(settings.trusted_proxies)
         self._secret: bytes | None = None
+        self._captcha_key: bytes | None = None
         self.legacy: LegacyKey | None = None
 
     @property
@@ -90,6 +91,23 @@ class FormsState:
             else:
                 self.legacy = LegacyKey(self.settings.secret_key.encode(), since)
         return self._secret
+
+    async def captcha_key(self) -> bytes:
+        """The ALTCHA challenges' HMAC key (``captcha-challenges``,
+        :mod:`frontdesk.submissions.secret`), cached. A configured ``FRONTDESK_SECRET_KEY`` needs
+        no Redis; a generated master is read from Redis once. Raises ``redis.RedisError`` when
+        Redis fails and the key cannot be had without it.
+        """
+        if self._captcha_key is None:
+            master = (
+                self.settings.secret_key.encode()
+                if self.settings.secret_key
+                else await anyio.to_thread.run_sync(
+                    master_key, self.store.redis, self.settings.secret_key
+                )
+            )
+            self._captcha_key = derive(master, "captcha-challenges")
+        return self._captcha_key
 
     def _master(self) -> tuple[bytes, float]:
         return master_key(self.store.redis, self.settings.secret_key), derived_since(

@@ -6,14 +6,10 @@ the "back to the form" link of the HTML answers.
 from __future__ import annotations
 
 import functools
-import ipaddress
-from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
-from litestar.datastructures import Headers
-
 from frontdesk.negotiation import Weighted, weighted
-from frontdesk.networks import IpNetwork, normalise_origin
+from frontdesk.networks import normalise_origin
 from frontdesk.submissions.definition import FormDefinition
 
 # Public reads of the forms service (definitions, phone checks) are readable from any origin.
@@ -40,116 +36,6 @@ def posting_origin(
     if referer_header:
         return True, normalise_origin(referer_header)
     return False, None
-
-
-# The IPv6 prefix a client is counted by (FRONTDESK_IPV6_PREFIX): one customer network.
-DEFAULT_IPV6_PREFIX = 64
-
-
-def forwarded_for_lines(headers: Headers | Iterable[tuple[bytes, bytes]]) -> list[str]:
-    """Every ``X-Forwarded-For`` line of a request, in the order received: from Litestar's
-    ``Headers`` or from an ASGI scope's raw ``headers`` (name lower-case, latin-1, as ASGI gives
-    them). A proxy may append its own line rather than extend the visitor's, so the lines are one
-    list (RFC 9110 §5.3) and reading only the first would read the visitor's own.
-    """
-    if isinstance(headers, Headers):
-        return headers.getall("x-forwarded-for", [])
-    return [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"]
-
-
-def client_address(
-    peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[IpNetwork]
-) -> str:
-    """The visitor's IP address: the peer, unless it is a trusted proxy; then the hops of all
-    ``forwarded_for`` lines (joined in order, RFC 9110 §5.3) read from the right, skipping trusted
-    proxies: the first untrusted hop is the client. Every hop read was appended by a trusted
-    proxy, so a visitor's own entries (on the left) are never reached.
-
-    An IPv4-mapped IPv6 address (``::ffff:192.0.2.9``, RFC 4291 §2.5.5.2) is given as IPv4; a
-    hop may carry a port (``192.0.2.9:4711``, ``[2001:db8::1]:443``), which is dropped. A hop that
-    is not an IP address (a misconfigured proxy), an empty one (``""``, ``a, , b``, a trailing
-    comma) included, ends the walk at the proxy that wrote it, so the answer is always an address
-    a server or a trusted proxy saw, never visitor text. No peer
-    (no ASGI ``client``) is ``unknown``; a peer that is not an IP (a test client) is given as is.
-    """
-    if peer is None:
-        return "unknown"
-    address = _address(peer)
-    if address is None:
-        return peer
-    if not trusted or not forwarded_for or not _trusted(address, trusted):
-        return str(address)
-    hops = [hop for line in forwarded_for for hop in line.split(",")]
-    for text in reversed(hops):
-        # An empty entry is no address either: skipping it would read on into the visitor's text.
-        # Longer text is no address (and stays out of _address's cache).
-        hop = _address(text) if len(text) <= _MAX_HOP else None
-        if hop is None:
-            break
-        address = hop
-        if not _trusted(hop, trusted):
-            break
-    return str(address)
-
-
-def client_bucket(
-    peer: str | None,
-    forwarded_for_lines: Sequence[str],
-    trusted: Sequence[IpNetwork],
-    ipv6_prefix: int = DEFAULT_IPV6_PREFIX,
-) -> str:
-    """The rate-limit bucket of a request: its :func:`client_address`, and for IPv6 the
-    ``ipv6_prefix`` network holding it (``2001:db8:1:2::/64``). A /64 is one customer's network
-    (RFC 6177; every address in it is the same visitor's to pick), so counting per address lets
-    one visitor post from 2^64 buckets. IPv4 (and IPv4-mapped IPv6) is counted per address.
-
-    ``peer`` is the ASGI ``client`` host, ``forwarded_for_lines`` every ``X-Forwarded-For`` line
-    (:func:`forwarded_for_lines`), ``trusted`` :func:`parse_networks` of
-    ``FRONTDESK_TRUSTED_PROXIES``, ``ipv6_prefix`` ``FRONTDESK_IPV6_PREFIX``. Every limit a
-    visitor meets counts this (submissions, phone checks, the staff throttle); the bucket is also
-    what a log line may name (an address a server or proxy saw, never header text).
-    """
-    return address_bucket(client_address(peer, forwarded_for_lines, trusted), ipv6_prefix)
-
-
-@functools.lru_cache(maxsize=4096)  # pure; a burst comes from the same few addresses
-def address_bucket(address: str, ipv6_prefix: int = DEFAULT_IPV6_PREFIX) -> str:
-    """The bucket of one :func:`client_address`: an IPv6 address's ``ipv6_prefix`` network,
-    anything else unchanged.
-    """
-    if ":" not in address:
-        return address
-    try:
-        network = ipaddress.IPv6Network((address, ipv6_prefix), strict=False)
-    except ValueError:
-        return address
-    return str(network)
-
-
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-# The longest hop that can be an address: "[" + IPv6 with an IPv4 tail and a zone id + "]:65535".
-_MAX_HOP = 100
-
-
-@functools.lru_cache(maxsize=4096)  # pure; the same peers and proxies on every request
-def _address(text: str) -> IpAddress | None:
-    """One hop or peer as an address (IPv4-mapped IPv6 as IPv4, a port dropped), else ``None``."""
-    text = text.strip()
-    if text.startswith("["):  # [IPv6]:port
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:  # IPv4:port
-        text = text.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _trusted(address: IpAddress, trusted: Sequence[IpNetwork]) -> bool:
-    return any(address in network for network in trusted)
 
 
 def wants_html(content_type: str, accept: str) -> bool:

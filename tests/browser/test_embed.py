@@ -4,6 +4,7 @@ without JavaScript (``contact.html``). Every test leaves a screenshot in ``test-
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ expect.set_options(timeout=20_000)
 
 SUCCESS = "Thank you! Your submission has been received!"
 FAILURE = "Oops! Something went wrong while submitting the form."
-# DESIGN.md: the time trap's default minimum fill time. The browser waits it out before submitting,
+# The time trap's default minimum fill time (docs/forms.md). The browser waits it out before submitting,
 # so these tests hold once the forms service quarantines faster submissions.
 MIN_FILL_SECONDS = 3.0
 ANN = {
@@ -143,6 +144,61 @@ def test_valid_submission_shows_success_and_mails_staff(
     assert post.headers["content-type"].startswith("multipart/form-data")
     # The time-trap token from GET /v1/forms/contact travels as `_token`.
     assert 'name="_token"' in (post.post_data or "")
+
+
+TOPICS = ["Back pain", "Sports injury", "Billing", "Other"]
+
+
+def choose_topic_and_send(page: Page, url: str, ann: dict[str, str], topic: str) -> None:
+    """Open ``url``, check its topic select offers the form's options, choose ``topic`` and send."""
+    opened = open_form(page, url)
+    topic_select = field(page, "topic")
+    expect(topic_select).to_be_visible()
+    options = topic_select.locator("option")
+    # A placeholder first ("Choose…", Webflow's "Select one..."), then the form's options.
+    expect(options).to_have_text([re.compile(r"\S"), *TOPICS])
+    fill(page, ann)
+    topic_select.select_option(topic)
+    past_time_trap(page, opened)
+    page.locator("form [type=submit]").click()
+
+
+@pytest.mark.parametrize(
+    ("form_page", "topic", "to"),
+    [
+        (PAGES[0], "Back pain", "physio-a@clinic.example"),
+        (PAGES[1], "Billing", "office@clinic.example"),
+        (PAGES[1], "Sports injury", "frontdesk@clinic.example"),
+    ],
+    ids=["index.html-back-pain", "webflow.html-billing", "webflow.html-unrouted"],
+)
+def test_topic_routes_the_staff_email(
+    page: Page,
+    ann: dict[str, str],
+    stack: BrowserStack,
+    inbox: Inbox,
+    form_page: FormPage,
+    topic: str,
+    to: str,
+) -> None:
+    choose_topic_and_send(page, f"{stack.site}/{form_page.path}", ann, topic)
+    expect(page.locator(form_page.done)).to_have_text(SUCCESS)
+    [message] = inbox.wait(1, timeout=30)
+    assert message["To"] == to
+    assert inbox.envelopes[0].rcpt_tos == [to]
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert topic in body.get_content()
+
+
+@pytest.mark.no_javascript
+def test_contact_page_without_javascript_routes_by_topic(
+    page: Page, ann: dict[str, str], stack: BrowserStack, inbox: Inbox
+) -> None:
+    choose_topic_and_send(page, f"{stack.site}/contact.html", ann, "Back pain")
+    page.wait_for_url(f"{stack.site}/thanks.html")
+    [message] = inbox.wait(1, timeout=30)
+    assert message["To"] == "physio-a@clinic.example"
 
 
 @pytest.mark.parametrize("form_page", PAGES, ids=PAGE_IDS)

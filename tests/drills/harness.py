@@ -608,7 +608,7 @@ def rq_keys(client: redis.Redis) -> RqKeys:
 
 
 def staff_message_id(submission_id: str) -> str:
-    """The Message-ID the worker gives the staff email of a submission (DESIGN.md lifecycle 4)."""
+    """The Message-ID the worker gives the staff email of a submission (docs/worker.md)."""
     return f"<{submission_id}.staff@{STAFF_DOMAIN}>"
 
 

@@ -65,15 +65,14 @@ class SteeredSmtp(DrillSmtp):
 
 @dataclass(frozen=True)
 class StackPids:
-    """The processes of one ``scripts/run``: honcho, the services, the site, the worker parent and
-    the scheduler it forked (its work horses come and go)."""
+    """The processes of one ``scripts/run``: honcho, the services, the site and the worker (its
+    scheduler is a thread of it; its work horses come and go)."""
 
     honcho: int
     content: int
     forms: int
     site: int
     worker: int
-    scheduler: int
 
 
 def _table() -> dict[int, tuple[int, list[str]]]:
@@ -170,7 +169,7 @@ class StackDrill(Drill):
         return found
 
     def find_pids(self) -> StackPids | None:
-        """The stack's processes while the worker is idle (its only child is the scheduler)."""
+        """The stack's processes while the worker is idle (it has no child: no work horse)."""
         assert self.run is not None
         found = self.processes()
 
@@ -183,8 +182,7 @@ class StackDrill(Drill):
         parents = [pid for pid in workers if _table().get(pid, (0, []))[0] not in workers]
         if len(content) < 1 or len(forms) < 1 or len(site) != 1 or len(parents) != 1:
             return None
-        children = [pid for pid in workers if pid not in parents]
-        if len(children) != 1:
+        if len(workers) != 1:
             return None
 
         def top(pids: list[int]) -> list[int]:
@@ -197,7 +195,6 @@ class StackDrill(Drill):
             forms=top(forms)[0],
             site=site[0],
             worker=parents[0],
-            scheduler=children[0],
         )
 
     def dead(self) -> list[str]:

@@ -8,8 +8,8 @@ exactly: the SMTP server holds the message, and the worker's test-only pause poi
 (``FRONTDESK_DRILL_PAUSE_DIR``, see ``worker/pause.py``) hold the process there while Redis dies.
 
 At the end: every 201 has its staff email, the stack's processes are the ones started (the worker
-parent and its scheduler with the same PIDs), and the worker logged one line per outage and one per
-recovery, never RQ's "quitting".
+with the same PID, its scheduler a thread of it), and the worker logged one line per outage and one
+per recovery, never RQ's "quitting".
 """
 
 from __future__ import annotations

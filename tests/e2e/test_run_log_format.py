@@ -25,9 +25,14 @@ from tests.processes import frontdesk_env
 pytestmark = pytest.mark.e2e
 
 # honcho's own prefix ("19:04:05 forms.1 | "), colours included on a terminal, then the line.
-_PREFIX = re.compile(r"^.*?\b(content|forms|worker)\.1\s*\| ?")
+_PREFIX = re.compile(r"^.*?\b(content|forms|inbox|worker)\.1\s*\| ?")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_TEXT = re.compile(r"\d\d:\d\d:\d\d (content|forms|worker) (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S")
+_TEXT = re.compile(
+    r"\d\d:\d\d:\d\d (content|forms|inbox|worker) (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S"
+)
+
+
+ROLES = ("content", "forms", "inbox", "worker")
 
 
 def _env() -> dict[str, str]:
@@ -45,8 +50,9 @@ def _run_until(
     read: Callable[[], bytes], process: subprocess.Popen[bytes], wanted: Callable[[str], bool]
 ) -> list[tuple[str, str]]:
     """``(process, line)`` of the services' lines (honcho's prefix and colours removed) until each
-    of content, forms and worker wrote a ``wanted`` line, or 25 s pass; then the stack is stopped
-    like Ctrl-C does (SIGINT to its process group)."""
+    of content, forms, inbox and worker wrote a ``wanted`` line, or 25 s pass; then the stack is
+    stopped like Ctrl-C does (SIGINT to its process group). Lines of no process (the script's
+    banner) come as ``("", line)``."""
     seen: list[tuple[str, str]] = []
     roles: set[str] = set()
     pending = b""
@@ -62,11 +68,12 @@ def _run_until(
                 line = _ANSI.sub("", raw.decode(errors="replace")).rstrip("\r")
                 prefix = _PREFIX.match(line)
                 if prefix is None:
+                    seen.append(("", line))
                     continue
                 seen.append((prefix.group(1), line[prefix.end() :]))
                 if wanted(seen[-1][1]):
                     roles.add(seen[-1][0])
-                if roles == {"content", "forms", "worker"}:
+                if roles == set(ROLES):
                     return seen
         return seen
     finally:
@@ -112,7 +119,7 @@ def test_on_a_terminal_the_logs_are_text(redis_client: redis.Redis) -> None:
         seen = _run_until(read, process, lambda line: bool(_TEXT.match(line)))
     finally:
         os.close(main)
-    for role in ("content", "forms", "worker"):
+    for role in ROLES:
         assert any(name == role and _TEXT.match(line) for name, line in seen), seen
     assert not any(_is_json(line) for _, line in seen), seen
 
@@ -136,6 +143,10 @@ def test_without_a_terminal_the_logs_are_json(redis_client: redis.Redis) -> None
         return os.read(output, 65536)
 
     seen = _run_until(read, process, _is_json)
-    for role in ("content", "forms", "worker"):
+    for role in ROLES:
         assert any(name == role and _is_json(line) for name, line in seen), seen
     assert not any(_TEXT.match(line) for _, line in seen), seen
+    # The banner says where the inbox is and how to sign in locally.
+    banner = "\n".join(line for name, line in seen if name == "")
+    assert re.search(r"staff inbox +http://127\.0\.0\.1:\d+/sign-in", banner), banner
+    assert "sign in as frontdesk@clinic.example" in banner, banner

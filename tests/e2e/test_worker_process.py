@@ -343,3 +343,17 @@ def test_sigterm_during_a_redis_outage_stops_the_worker_promptly(
     assert "stopped while Redis was unreachable" in log
     assert "Traceback" not in log
     assert "could not connect to Redis instance" not in log, "RQ's own line per attempt"
+
+
+def test_sigterm_while_the_start_waits_for_redis_stops_the_worker(
+    private_redis: DrillRedis, workers: Workers
+) -> None:
+    # Redis is down before the worker registers: its start waits for Redis (riding the outage out),
+    # and a stop then is a stop (exit 0), not the end of the process by the signal.
+    private_redis.kill()
+    process = workers.start()
+    assert wait_until(lambda: "Redis unreachable" in workers.log(0), 30)
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=30) == 0, workers.log(0)
+    assert "worker stopped while starting" in workers.log(0)
+    assert "Traceback" not in workers.log(0)

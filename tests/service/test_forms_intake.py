@@ -491,6 +491,7 @@ def test_definition_hands_out_a_token_that_is_too_young_at_once(
         "name",
         "email",
         "phone",
+        "topic",
         "message",
         "preferred_date",
     ]

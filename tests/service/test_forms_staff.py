@@ -112,7 +112,7 @@ def test_csv_export_neutralises_formulas_and_opens_as_utf8(make_client: ClientFa
     assert rows[1]["message"] == "'@SUM(A1)"
     assert rows[1]["phone_e164"] == "'+14155552671"
     plain = client.get(URL, params={"format": "csv"}, headers=STAFF)
-    assert plain.content.startswith(b"id,status,created_at,name,email,phone,message")
+    assert plain.content.startswith(b"id,status,created_at,name,email,phone,topic,message")
 
 
 def test_jsonl_export(make_client: ClientFactory) -> None:

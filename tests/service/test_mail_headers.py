@@ -39,7 +39,7 @@ VISITOR = {
     "email": "ann@example.com",
     "alt_email": "ann.work@example.com",
     "phone": "+1 415 555 2671",
-    "topic": "knee",
+    "reason": "knee",
     "message": "Knee pain since Monday",
 }
 FORM_EXTRA = """
@@ -53,7 +53,7 @@ auto_reply:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    """The clinic site: a subject naming ``name`` and ``topic``, a second email field, an
+    """The clinic site: a subject naming ``name`` and ``reason``, a second email field, an
     auto-reply."""
     site = tmp_path / "site"
     shutil.copytree(CLINIC_SITE, site)
@@ -61,12 +61,12 @@ def site(tmp_path: Path) -> Path:
     text = form.read_text()
     text = text.replace(
         'subject: "New inquiry from {name} via {form}"',
-        'subject: "New inquiry from {name} about {topic} via {form}"',
+        'subject: "New inquiry from {name} about {reason} via {form}"',
     )
     text = text.replace(
         "  - {name: message,",
         "  - {name: alt_email, label: Work email, type: email}\n"
-        "  - {name: topic, label: Topic, type: text, max_length: 100}\n"
+        "  - {name: reason, label: Reason, type: text, max_length: 100}\n"
         "  - {name: message,",
     )
     form.write_text(text + FORM_EXTRA)
@@ -121,7 +121,7 @@ BUILT_STAFF = ["from", "date", "message-id", "to", "reply-to", "subject", "mime-
         ("alt_email", f"{B_WORD}@example.com"),
         ("name", Q_WORD),
         ("name", SPOOF_NAME),
-        ("topic", Q_WORD),
+        ("reason", Q_WORD),
     ],
 )
 def test_an_encoded_word_never_becomes_a_header(
@@ -170,7 +170,7 @@ OLD_RECORDS = {
     # field: (stored value, the kinds of message it reaches)
     "email": (f"{B_WORD}@example.com", ["staff", "auto_reply"]),
     "name": (Q_WORD, ["staff"]),
-    "topic": (Q_WORD, ["staff"]),
+    "reason": (Q_WORD, ["staff"]),
     "spoof_name": (SPOOF_NAME, ["staff"]),
 }
 

@@ -29,7 +29,7 @@ def test_a_broken_file_keeps_its_last_good_definition_and_leaves_the_others(site
     (site / "forms" / "intake.yaml").write_text("id: intake\ntitle: [unclosed\n")
 
     assert not catalog.load()
-    assert sorted(catalog.forms) == ["contact"]  # what the public is served
+    assert sorted(catalog.forms) == ["callback", "contact"]  # what the public is served
     assert catalog.definitions["intake"] is good  # what mail of stored submissions is built from
     [problem] = catalog.broken["intake"]
     assert problem.startswith("forms/intake.yaml: $: not readable YAML")
@@ -47,7 +47,7 @@ def test_a_form_broken_from_the_start_has_no_definition_until_fixed(site: Path) 
 
     intake.write_text(good)
     assert catalog.load()
-    assert sorted(catalog.forms) == ["contact", "intake"]
+    assert sorted(catalog.forms) == ["callback", "contact", "intake"]
     assert catalog.broken == {}
 
 
@@ -56,7 +56,7 @@ def test_a_removed_file_removes_its_form(site: Path) -> None:
     catalog.load()
     (site / "forms" / "intake.yaml").unlink()
     assert catalog.load()
-    assert sorted(catalog.forms) == sorted(catalog.definitions) == ["contact"]
+    assert sorted(catalog.forms) == sorted(catalog.definitions) == ["callback", "contact"]
 
 
 def test_a_broken_site_yaml_keeps_the_last_site_settings(site: Path) -> None:
@@ -69,7 +69,7 @@ def test_a_broken_site_yaml_keeps_the_last_site_settings(site: Path) -> None:
     assert not catalog.load()
     assert catalog.site is before
     assert catalog.problems[0].startswith("site.yaml: $: not readable YAML")
-    assert sorted(catalog.forms) == ["contact", "intake"]
+    assert sorted(catalog.forms) == ["callback", "contact", "intake"]
 
 
 def test_site_settings_read_only_what_the_forms_need(tmp_path: Path) -> None:

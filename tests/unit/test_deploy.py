@@ -1,6 +1,7 @@
 """The deploy files, checked by the tools ops would run (no Docker engine or cluster needed):
 hadolint for the Dockerfiles, the compose-spec JSON schema for docker-compose.yml,
-kubernetes-validate --strict for deploy/k8s/, plus the rules of issue 7 that no schema knows."""
+kubernetes-validate --strict for deploy/k8s/, plus the rules of docs/operations.md that no schema
+knows (durable Redis, probes, loopback-only internal ports, no secrets in committed files)."""
 
 from __future__ import annotations
 
@@ -127,6 +128,50 @@ def test_compose_publishes_internal_ports_on_loopback_only(service: str) -> None
     assert published == [f"127.0.0.1:{port}:{port}"]
     public = getattr(Settings(), f"{service}_port")
     assert f"{public}:{public}" in spec["ports"]
+
+
+def test_compose_publishes_the_inbox_on_loopback_only() -> None:
+    spec = compose()["services"]["inbox"]
+    port = Settings().inbox_port
+    assert spec["command"] == ["serve", "inbox"]
+    assert spec["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert f"http://127.0.0.1:{port}/health/ready" in " ".join(spec["healthcheck"]["test"])
+    # The worker writes the sign-in links: it must know the inbox's origin too.
+    worker = compose()["services"]["worker"]
+    assert worker["environment"]["FRONTDESK_INBOX_URL"] == f"http://127.0.0.1:{port}"
+
+
+def test_k8s_inbox_is_cluster_internal_behind_a_network_policy() -> None:
+    objects = k8s_objects()
+    deployment = objects[("Deployment", "frontdesk-inbox")]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["args"] == ["serve", "inbox"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": Settings().inbox_port
+    }
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["port"] == "http"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    labels = deployment["spec"]["selector"]["matchLabels"]
+    service = objects[("Service", "frontdesk-inbox")]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == labels
+    policy = objects[("NetworkPolicy", "frontdesk-inbox")]["spec"]
+    assert policy["podSelector"]["matchLabels"] == labels
+    assert policy["policyTypes"] == ["Ingress"]
+    [rule] = policy["ingress"]
+    assert all("podSelector" in source for source in rule["from"])  # never every pod
+    assert (
+        objects[("PodDisruptionBudget", "frontdesk-inbox")]["spec"]["selector"]["matchLabels"]
+        == labels
+    )
+    config = objects[("ConfigMap", "frontdesk-config")]["data"]
+    assert config["FRONTDESK_INBOX_URL"].startswith("https://")
+    # No ingress object anywhere routes to the inbox.
+    assert not [k for k in objects if k[0] == "Ingress"]
 
 
 def test_compose_worker_is_scalable_checked_and_drains() -> None:
@@ -258,7 +303,34 @@ def test_site_configmap_rebuilds_the_site_directory(tmp_path: Path) -> None:
 
     assert tree(rebuilt) == tree(CLINIC_SITE)
     # Every Deployment's init container runs exactly that script.
-    for name in ("content", "forms", "worker"):
+    for name in ("content", "forms", "inbox", "worker"):
         pod = k8s_objects()[("Deployment", f"frontdesk-{name}")]["spec"]["template"]["spec"]
         [init] = pod["initContainers"]
         assert init["command"][-1] == site_configmap.UNPACK
+
+
+def test_compose_profile_ha_is_the_failover_drill_topology() -> None:
+    """``--profile ha``: the primary ``redis``, two durable replicas of it announced by name, three
+    sentinels with quorum 2 watching it under the settings' default primary name; nothing else of
+    the stack needs the profile."""
+    services = compose()["services"]
+    ha = {name for name, spec in services.items() if "ha" in spec.get("profiles", [])}
+    assert ha == {"redis-replica-1", "redis-replica-2", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert all(spec.get("profiles") is None for name, spec in services.items() if name not in ha)
+    for name in ("redis-replica-1", "redis-replica-2"):
+        replica = services[name]
+        command = " ".join(replica["command"])
+        assert "/usr/local/etc/redis/redis.conf --replicaof redis 6379" in command
+        assert f"--replica-announce-ip {name}" in command
+        assert "./deploy/redis.conf:/usr/local/etc/redis/redis.conf:ro" in replica["volumes"]
+        assert f"{name}-data:/data" in replica["volumes"]
+    master = Settings().redis_sentinel_master
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        sentinel = services[name]
+        script = " ".join(sentinel["command"])
+        assert f"sentinel monitor {master} redis 6379 2" in script
+        assert "--sentinel" in script
+        assert f"{name}-data:/data" in sentinel["volumes"]
+        assert sentinel["healthcheck"]["test"][-1] == "ping"
+    volumes = compose()["volumes"]
+    assert {f"{name}-data" for name in ha} <= volumes.keys()

@@ -4,15 +4,18 @@ import msgspec
 import pytest
 from litestar.datastructures import Headers
 
-from frontdesk.networks import normalise_origin, parse_networks
-from frontdesk.submissions.definition import FormDefinition
-from services.forms.web import (
-    MAX_BACK_URL,
+from frontdesk.networks import (
     address_bucket,
-    back_url,
     client_address,
     client_bucket,
     forwarded_for_lines,
+    normalise_origin,
+    parse_networks,
+)
+from frontdesk.submissions.definition import FormDefinition
+from services.forms.web import (
+    MAX_BACK_URL,
+    back_url,
     origin_allowed,
     pick_language,
     posting_origin,

@@ -1,4 +1,4 @@
-"""Phone rules (issue 4's exact cases): characters first, then libphonenumber."""
+"""Phone rules (the cases docs/forms.md names): characters first, then libphonenumber."""
 
 import phonenumbers
 import pytest

@@ -101,3 +101,109 @@ def test_log_format_is_json_or_text() -> None:
     assert load_settings({"FRONTDESK_LOG_FORMAT": "text"}).log_format == "text"
     with pytest.raises(SettingsError, match="FRONTDESK_LOG_FORMAT"):
         load_settings({"FRONTDESK_LOG_FORMAT": "pretty"})
+
+
+def test_sentinels_and_replicated_acknowledgement() -> None:
+    settings = load_settings(
+        {
+            "FRONTDESK_REDIS_SENTINELS": "10.0.0.1:26379, [fd00::2]:26380,sentinel-3:26379",
+            "FRONTDESK_REDIS_SENTINEL_MASTER": "clinic",
+            "FRONTDESK_REDIS_MIN_REPLICAS": "1",
+            "FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS": "250",
+        }
+    )
+    assert settings.redis_sentinels == ("10.0.0.1:26379", "[fd00::2]:26380", "sentinel-3:26379")
+    assert (settings.redis_sentinel_master, settings.redis_min_replicas) == ("clinic", 1)
+    assert settings.redis_min_replicas_timeout_ms == 250
+    defaults = load_settings({})
+    assert (defaults.redis_sentinels, defaults.redis_min_replicas) == ((), 0)
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"FRONTDESK_REDIS_SENTINELS": "10.0.0.1"}, "FRONTDESK_REDIS_SENTINELS"),
+        ({"FRONTDESK_REDIS_SENTINELS": "a:0"}, "FRONTDESK_REDIS_SENTINELS"),
+        ({"FRONTDESK_REDIS_SENTINELS": ":26379"}, "FRONTDESK_REDIS_SENTINELS"),
+        (
+            {"FRONTDESK_REDIS_SENTINELS": "a:1", "FRONTDESK_REDIS_URL": "unix:///run/r.sock"},
+            "FRONTDESK_REDIS_URL",
+        ),
+        ({"FRONTDESK_REDIS_MIN_REPLICAS": "-1"}, "FRONTDESK_REDIS_MIN_REPLICAS"),
+        (
+            {"FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS": "0"},
+            "FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS",
+        ),
+        (
+            {"FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS": "5000"},
+            "FRONTDESK_REDIS_MIN_REPLICAS_TIMEOUT_MS",
+        ),
+    ],
+)
+def test_bad_sentinel_and_replica_settings_are_named(variables: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(variables)
+    assert [name for name, _ in caught.value.problems] == [named]
+
+
+def test_staff_accounts_are_decoded() -> None:
+    from frontdesk.staff_accounts import StaffMember
+
+    settings = load_settings(
+        {"FRONTDESK_STAFF": "Desk@Clinic.example:responder, dpo@clinic.example:admin:forms=a+b"}
+    )
+    assert settings.staff == (
+        StaffMember("desk@clinic.example", "responder"),
+        StaffMember("dpo@clinic.example", "admin", forms=("a", "b")),
+    )
+    assert settings.staff[1].reaches("a")
+    assert not settings.staff[1].reaches("c")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("desk@clinic.example", "expected comma-separated address:role"),
+        ("desk@clinic.example:boss", "unknown role 'boss'"),
+        ("desk:reader", "not an email address"),
+        ("desk@clinic.example:reader:forms=", "expected address:role[:forms=a+b]"),
+        ("desk@clinic.example:reader:colour=blue", "expected address:role[:forms=a+b]"),
+        ("a@clinic.example:reader,A@clinic.example:admin", "listed twice"),
+    ],
+)
+def test_bad_staff_entries_are_named(value: str, reason: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"FRONTDESK_STAFF": value})
+    [(name, text)] = caught.value.problems
+    assert name == "FRONTDESK_STAFF"
+    assert reason in text
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FRONTDESK_INBOX_URL", "inbox.clinic.example"),
+        ("FRONTDESK_INBOX_URL", "https://inbox.clinic.example/path"),
+        ("FRONTDESK_INBOX_SESSION_IDLE", "0"),
+        ("FRONTDESK_INBOX_SESSION_ABSOLUTE", "-1"),
+        ("FRONTDESK_INBOX_PORT", "70000"),
+    ],
+)
+def test_bad_inbox_settings_are_named(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({variable: value})
+    assert [name for name, _ in caught.value.problems] == [variable]
+
+
+def test_recipient_domains_are_a_list_of_domain_names() -> None:
+    settings = load_settings(
+        {"FRONTDESK_RECIPIENT_DOMAINS": "clinic.example, Physio.Clinic.example"}
+    )
+    assert settings.recipient_domains == ("clinic.example", "Physio.Clinic.example")
+    assert load_settings({}).recipient_domains == ()
+    for bad in ("@clinic.example", "https://clinic.example", "clinic", "a@clinic.example"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({"FRONTDESK_RECIPIENT_DOMAINS": f"clinic.example,{bad}"})
+        assert caught.value.problems == [
+            ("FRONTDESK_RECIPIENT_DOMAINS", f"{bad!r} is not a domain (e.g. clinic.example)")
+        ]

@@ -16,6 +16,7 @@ import msgspec
 import redis
 
 from frontdesk.submissions.definition import FormDefinition
+from frontdesk.submissions.record import UTM_KEYS
 from frontdesk.submissions.staff.queries import scan
 
 # Spreadsheet programs run a cell starting with one of these as a formula (OWASP "CSV Injection").
@@ -35,7 +36,8 @@ def csv_rows(
     bom: bool,
 ) -> Iterator[bytes]:
     """The CSV export of ``form`` (RFC 4180, UTF-8, a BOM first when ``bom``): one header row (id,
-    status, created_at, the form's field names, the phone's parts, flags), then one row a
+    status, created_at, the form's field names, the phone's parts, flags, where it came from:
+    ``source_url``, ``source_title`` and the five ``utm_*`` parameters), then one row a
     submission; cells starting with ``= + - @``, tab or CR are prefixed with ``'`` so no
     spreadsheet runs them.
     """
@@ -50,6 +52,9 @@ def csv_rows(
         "phone_region",
         "phone_valid",
         "flags",
+        "source_url",
+        "source_title",
+        *UTM_KEYS,
     ]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -59,6 +64,7 @@ def csv_rows(
         buffer.seek(0)
         buffer.truncate()
         phone = record.phone
+        source = record.source
         writer.writerow(
             [
                 _cell(v)
@@ -72,6 +78,9 @@ def csv_rows(
                     phone.region if phone else "",
                     ("yes" if phone.valid else "no") if phone else "",
                     " ".join(record.flags),
+                    source.url if source else "",
+                    (source.title or "") if source else "",
+                    *[source.utm.get(k, "") if source else "" for k in UTM_KEYS],
                 ]
             ]
         )

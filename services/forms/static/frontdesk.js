@@ -58,6 +58,23 @@
     return data && data.iso2 ? String(data.iso2).toUpperCase() : "";
   }
 
+  // --- Where the inquiry came from -------------------------------------------------------------
+  // The page's URL, title and standard utm_* parameters, as reserved "_" fields no form field can
+  // be named: a cross-origin fetch sends at most the origin as Referer. The server keeps the path
+  // only for the form's own origins and never puts any of it in a mail header.
+  var UTM_KEYS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"];
+
+  function sourceFields() {
+    var list = [["_source_url", location.href], ["_source_title", document.title || ""]];
+    var params = new URLSearchParams(location.search);
+    UTM_KEYS.forEach(function (key) {
+      var value = params.get(key);
+      if (value) list.push(["_" + key, value]);
+    });
+    return list;
+  }
+  // --- end: where the inquiry came from ------------------------------------------------------------
+
   function note(input, cls) {
     var id = (input.id || fieldName(input)) + "-" + cls;
     var el = document.getElementById(id);
@@ -173,6 +190,95 @@
   }
   // ---- End of typed fields.
 
+  // ---- ALTCHA: the proof-of-work CAPTCHA Frontdesk issues itself (docs/embedding.md) ----------
+  // The widget (<altcha-widget>, vendored and served by the forms service) fetches a challenge
+  // from the form's challenge_url, solves it in workers and keeps the payload in a hidden input;
+  // the script posts that payload as the form's response_field.
+  var altchaLoads = {};
+
+  // Load the widget's script once per address; resolves once <altcha-widget> is defined.
+  function altchaLoad(src) {
+    if (!altchaLoads[src]) {
+      altchaLoads[src] = new Promise(function (resolve, reject) {
+        if (window.customElements && customElements.get("altcha-widget")) { resolve(); return; }
+        var tag = document.createElement("script");
+        tag.src = src;
+        tag.async = true;
+        tag.onload = function () { resolve(); };
+        tag.onerror = reject;
+        document.head.appendChild(tag);
+      });
+    }
+    return altchaLoads[src];
+  }
+
+  // Show the widget in `form` (the site's own <altcha-widget>, else one placed before the submit
+  // button); returns { el, field } for altchaPayload and altchaReset.
+  function altchaShow(form, captcha) {
+    var el = form.querySelector("altcha-widget");
+    if (!el) {
+      el = document.createElement("altcha-widget");
+      var button = form.querySelector("[type=submit]");
+      if (button) button.parentNode.insertBefore(el, button); else form.appendChild(el);
+    }
+    el.setAttribute("challenge", captcha.challenge_url);
+    el.setAttribute("name", captcha.response_field);
+    // The work starts when the visitor starts filling the form, so it is done by "Send".
+    if (!el.hasAttribute("auto")) el.setAttribute("auto", "onfocus");
+    altchaLoad(captcha.script_url).catch(function () { /* the post is refused; the form says so */ });
+    return { el: el, field: captcha.response_field };
+  }
+
+  function altchaInput(altcha) {
+    return altcha.el.querySelector('input[name="' + altcha.field + '"]');
+  }
+
+  // The payload to post: at once when solved, else once the widget has solved a challenge
+  // ("" when it fails: the server then refuses the post with captcha_failed).
+  function altchaPayload(altcha) {
+    if (!altcha) return Promise.resolve(null);
+    var input = altchaInput(altcha);
+    if (input && input.value) return Promise.resolve(input.value);
+    var el = altcha.el;
+    function current() { return typeof el.getState === "function" ? el.getState() : ""; }
+    return new Promise(function (resolve) {
+      var settled = false;
+      function done(payload) {
+        if (settled) return;
+        settled = true;
+        el.removeEventListener("verified", verified);
+        el.removeEventListener("statechange", changed);
+        resolve(payload);
+      }
+      function verified(event) {
+        var found = altchaInput(altcha);
+        done((event.detail && event.detail.payload) || (found && found.value) || "");
+      }
+      function changed(event) {
+        var now = event.detail && event.detail.state;
+        // A failed run may be followed by the widget's own retry: give up only if it stays failed.
+        if (now === "error" || now === "expired") {
+          setTimeout(function () { if (/^(error|expired)$/.test(current())) done(""); }, 500);
+        }
+      }
+      el.addEventListener("verified", verified);
+      el.addEventListener("statechange", changed);
+      // Clicking "Send" focuses the form, which may have started the work ("auto: onfocus"): ask
+      // for it only when nothing runs, or two runs would race.
+      setTimeout(function () {
+        var now = current();
+        if (now === "verified") verified({});
+        else if (now !== "verifying" && typeof el.verify === "function") el.verify();
+      }, 100);
+    });
+  }
+
+  // A spent or refused solution is never sent again: the widget solves a new challenge.
+  function altchaReset(altcha) {
+    if (altcha && typeof altcha.el.reset === "function") altcha.el.reset();
+  }
+  // ---- end of ALTCHA ---------------------------------------------------------------------------
+
   function enhance(form) {
     if (form.__frontdesk) return;
     var wrapper = form.closest(".w-form");
@@ -181,7 +287,7 @@
     if (!formId) return;
     var api = (form.getAttribute("data-frontdesk-api") || scriptOrigin).replace(/\/+$/, "");
     var base = api + "/v1/forms/" + encodeURIComponent(formId);
-    var state = { key: newKey(), sentBody: null, busy: false, token: null, phones: [], definition: null };
+    var state = { key: newKey(), sentBody: null, busy: false, token: null, phones: [], altcha: null, definition: null };
     form.__frontdesk = state;
     form.setAttribute("novalidate", "");
 
@@ -191,6 +297,7 @@
         .then(function (d) {
           if (d && d.fields) d.fields.forEach(function (f) { if (f.type === "phone") watchPhone(f.name); });
           if (d && d.fields) { state.definition = d; applyTypes(d, controls()); }
+          if (d && d.captcha && d.captcha.provider === "altcha" && !state.altcha) state.altcha = altchaShow(form, d.captcha);
           return d && d.token ? d.token : null;
         })
         .catch(function () { return null; });
@@ -198,7 +305,8 @@
 
     function controls() {
       return Array.prototype.filter.call(form.elements, function (el) {
-        return fieldName(el) && !el.disabled && !/^(submit|button|reset|image|file)$/.test(el.type);
+        return fieldName(el) && !el.disabled && !/^(submit|button|reset|image|file)$/.test(el.type) &&
+          !el.closest("altcha-widget"); // its payload is added by send()
       });
     }
 
@@ -307,8 +415,14 @@
       show(fail, false);
       clearErrors();
       setLabel(wait);
+      // Added after the retry key's text is taken: the same inquiry from a changed URL is one.
+      sourceFields().forEach(function (pair) { body.data.append(pair[0], pair[1]); });
+      // The token's promise settles after the definition has shown any CAPTCHA widget.
       Promise.resolve(state.token).then(function (token) {
         if (token) body.data.append("_token", token);
+        return altchaPayload(state.altcha);
+      }).then(function (payload) {
+        if (payload !== null) body.data.append(state.altcha.field, payload);
         return fetch(base + "/submissions", {
           method: "POST",
           body: body.data,
@@ -319,6 +433,9 @@
           return { status: r.status, json: json };
         });
       }).then(function (res) {
+        if (res.status >= 200 && res.status < 300 || /^captcha_/.test(res.json.code || "")) {
+          altchaReset(state.altcha);
+        }
         if (res.status >= 200 && res.status < 300) {
           state.key = newKey();
           state.sentBody = null;

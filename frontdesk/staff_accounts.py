@@ -1,0 +1,67 @@
+"""``FRONTDESK_STAFF``: who may sign in to the staff inbox, with which role, on which forms.
+
+The variable is a comma-separated list of entries ``address:role`` with an optional
+``:forms=a+b`` part::
+
+    desk@clinic.example:responder                    every form
+    nurse@clinic.example:reader:forms=contact        the contact form only
+    ops@clinic.example:admin
+
+Roles are ``reader``, ``responder`` and ``admin`` (docs/inbox.md has what each may do). Addresses
+are compared in lower case; an address listed twice is an error. Removing an entry ends that
+address's inbox sessions at their next request (services/inbox/sessions.py).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import msgspec
+
+Role = Literal["reader", "responder", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+SYNTAX = "address:role[:forms=a+b]"
+
+
+class StaffMember(msgspec.Struct, frozen=True):
+    """One inbox account: its address (lower case), role and the form ids it sees (``None``:
+    every form).
+    """
+
+    address: str
+    role: Role
+    forms: tuple[str, ...] | None = None
+
+    def reaches(self, form_id: str) -> bool:
+        """Whether this member may see submissions of ``form_id``."""
+        return self.forms is None or form_id in self.forms
+
+
+def parse_staff(raw: str) -> list[dict[str, object]]:
+    """The entries of ``raw`` as dicts :class:`StaffMember` is converted from; raises
+    ``ValueError`` naming the entry for a malformed one, an unknown role, an address without
+    ``@`` or one listed twice.
+    """
+    entries: list[dict[str, object]] = []
+    for entry in filter(None, (e.strip() for e in raw.split(","))):
+        address, _, rest = entry.partition(":")
+        role, *options = rest.split(":")
+        address, role = address.strip().lower(), role.strip()
+        if not address or not role:
+            raise ValueError(f"expected comma-separated {SYNTAX} entries, got {entry!r}")
+        local, at, domain = address.partition("@")
+        if not (local and at and domain) or any(c.isspace() for c in address):
+            raise ValueError(f"entry {address!r}: not an email address")
+        if role not in ROLES:
+            raise ValueError(f"entry {address!r}: unknown role {role!r}; known: {', '.join(ROLES)}")
+        parsed: dict[str, object] = {"address": address, "role": role}
+        for option in options:
+            key, sep, value = option.partition("=")
+            words = [w.strip() for w in value.split("+")]
+            if key.strip() != "forms" or not sep or "forms" in parsed or not all(words):
+                raise ValueError(f"entry {address!r}: expected {SYNTAX}")
+            parsed["forms"] = words
+        if any(e["address"] == address for e in entries):
+            raise ValueError(f"entry {address!r} is listed twice")
+        entries.append(parsed)
+    return entries

@@ -1,0 +1,99 @@
+"""The staff inbox's Litestar app: ``create_app(settings)``.
+
+One port (``FRONTDESK_INBOX_PORT``), staff-facing as a whole and never public: the HTML inbox
+(services/inbox/pages.py), its static files (``/static``: its stylesheet and the vendored htmx),
+the staff JSON API (bearer tokens, the same controller the forms service's internal port mounts),
+``/health/live``, ``/health/ready`` and ``/metrics``.
+
+Every answer carries ``Cache-Control: no-store`` (staff answers hold patient data), a strict CSP
+(no inline script or style, no eval: htmx's indicator styles and eval are off by its meta
+config), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` (a sign-in link's
+token must not leave in a Referer) and ``X-Frame-Options: DENY``; and ``X-Request-ID``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from frontdesk.apidocs import openapi_config
+from frontdesk.fastpath import FastPathApp
+from frontdesk.health import live, public_ready
+from frontdesk.internal import NoStore
+from frontdesk.metrics import RequestCounters, prometheus
+from frontdesk.problems import exception_handlers
+from frontdesk.requestid import RequestIdMiddleware
+from frontdesk.settings import Settings
+from frontdesk.submissions.access import open_access
+from frontdesk.submissions.staff import staff_router
+from services.inbox.pages import ROUTES
+from services.inbox.state import Clock, InboxState
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+STATIC = Path(__file__).parent / "static"
+
+
+class SecurityHeaders:
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every HTTP answer, errors included, except
+    a header the answer already has: the API viewers under ``/schema`` keep their own CSP
+    (frontdesk/apidocs), which their inline bootstrap needs; the inbox's pages set none.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; add the headers to the answer's start."""
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                message["headers"] = headers + [h for h in SECURITY_HEADERS if h[0] not in present]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
+    """Load the forms of ``settings.site_dir``, connect to Redis and build the inbox app;
+    ``clock`` (Unix seconds) decides link and session expiry. Raises on a bad ``site.yaml``.
+    """
+    access = open_access(settings)
+    state = InboxState(access, clock)
+    metrics_middleware, metrics = prometheus("inbox", [], RequestCounters("inbox"))
+    app = FastPathApp(
+        route_handlers=[
+            live,
+            public_ready,
+            metrics,
+            *ROUTES,
+            create_static_files_router(path="/static", directories=[STATIC], name="static"),
+            staff_router(access),
+        ],
+        middleware=[metrics_middleware],
+        logging_config=None,
+        state=State({"inbox": state, "redis_ping": access.store.redis.ping}),
+        exception_handlers=exception_handlers(),
+        on_shutdown=[access.redis.aclose],
+        openapi_config=openapi_config(title="Frontdesk inbox staff API", version="1"),
+    )
+    app.fast_path = RequestIdMiddleware(SecurityHeaders(NoStore(app.routed)))
+    return app

@@ -1,0 +1,146 @@
+"""The staff inbox in the system Chromium: sign in with the mailed link, list, detail.
+
+Real processes (forms, worker, inbox), a real aiosmtpd server catching the sign-in mail; any
+Content Security Policy violation reported by the browser fails the test, and no request may
+leave the inbox's origin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from playwright.sync_api import Browser, ConsoleMessage, Route
+
+from tests.browser.conftest import SECRET, screenshot
+from tests.conftest import CLINIC_SITE, TEST_REDIS_URL, Inbox, free_port
+from tests.processes import FRONTDESK, Processes, frontdesk_env, wait_http
+
+STAFF = "desk@clinic.example"
+LINK = re.compile(r"(http://\S+/sign-in/link\?token=\S+)")
+
+
+class InboxStack:
+    """forms, worker and inbox processes over the test database."""
+
+    def __init__(self, tmp: Path, smtp_port: int) -> None:
+        self.forms_port, self.inbox_port = free_port(), free_port()
+        self.inbox = f"http://127.0.0.1:{self.inbox_port}"
+        self.processes = Processes(tmp / "logs")
+        self.env = frontdesk_env(
+            {
+                "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
+                "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
+                "FRONTDESK_FORMS_PORT": str(self.forms_port),
+                "FRONTDESK_FORMS_INTERNAL_PORT": str(free_port()),
+                "FRONTDESK_INBOX_PORT": str(self.inbox_port),
+                "FRONTDESK_INBOX_URL": self.inbox,
+                "FRONTDESK_STAFF": f"{STAFF}:responder",
+                "FRONTDESK_SMTP_PORT": str(smtp_port),
+                "FRONTDESK_SECRET_KEY": SECRET,
+            }
+        )
+
+    def up(self) -> None:
+        self.processes.start("forms", [FRONTDESK, "serve", "forms"], self.env)
+        self.processes.start("worker", [FRONTDESK, "worker"], self.env)
+        self.processes.start("inbox", [FRONTDESK, "serve", "inbox"], self.env)
+        wait_http(f"http://127.0.0.1:{self.forms_port}/health/ready")
+        wait_http(f"{self.inbox}/health/ready")
+
+
+@pytest.fixture(scope="module")
+def inbox_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    module_redis: redis.Redis,
+    mail_server: tuple[Inbox, int],
+) -> Iterator[InboxStack]:
+    running = InboxStack(tmp_path_factory.mktemp("inbox"), mail_server[1])
+    try:
+        running.up()
+        yield running
+    finally:
+        running.processes.stop()
+
+
+def test_sign_in_list_and_detail_under_the_csp(
+    browser: Browser, inbox_stack: InboxStack, inbox: Inbox
+) -> None:
+    submission_id = ""
+    for message_text in ("My shoulder hurts", "And my knee"):
+        submitted = httpx.post(
+            f"http://127.0.0.1:{inbox_stack.forms_port}/v1/forms/contact/submissions",
+            json={
+                "name": "Browser Visitor",
+                "email": "browser.visitor@example.com",
+                "phone": "+1 415 555 0177",
+                "message": message_text,
+            },
+        )
+        assert submitted.status_code == 201
+        submission_id = submission_id or submitted.json()["id"]  # the older one
+    origin = inbox_stack.inbox
+    context = browser.new_context()
+    page = context.new_page()
+    elsewhere: list[str] = []
+    refused: list[str] = []
+
+    def only_this_origin(route: Route) -> None:
+        if route.request.url.startswith(origin + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    page.route("**/*", only_this_origin)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: refused.append(str(error)))
+    try:
+        page.goto(f"{origin}/sign-in")
+        page.get_by_label("Your staff email address").fill(STAFF)
+        page.get_by_role("button", name="Email me a sign-in link").click()
+        page.get_by_role("heading", name="Check your mail").wait_for()
+        mails: list[str] = []
+        for message in inbox.wait(3, timeout=20):
+            if message["Subject"] == "Your Frontdesk sign-in link":
+                body = message.get_body(("plain",))
+                assert body is not None
+                mails.append(body.get_content())
+        [mail] = mails
+        found = LINK.search(mail)
+        assert found, mail
+        page.goto(found.group(1))
+        page.get_by_role("heading", name="Inquiries").wait_for()
+        assert page.evaluate("typeof htmx") == "object"
+        assert page.evaluate("htmx.config.allowEval") is False
+        assert page.evaluate("htmx.config.includeIndicatorStyles") is False
+        # One a page; htmx puts the older one below without leaving the page.
+        page.goto(f"{origin}/inquiries?form=contact&size=1")
+        received = page.get_by_role("link", name=re.compile("UTC"))
+        assert received.count() == 1
+        page.get_by_role("link", name="Older inquiries").click()
+        page.locator(f'a[href="/inquiries/{submission_id}"]').wait_for()
+        assert received.count() == 2
+        assert page.url.endswith("/inquiries?form=contact&size=1")
+        page.locator(f'a[href="/inquiries/{submission_id}"]').click()
+        page.get_by_role("heading", name=f"Inquiry {submission_id}").wait_for()
+        assert page.locator('a[href="tel:+14155550177"]').count() == 1
+        assert page.locator('a[href="mailto:browser.visitor@example.com"]').count() == 1
+        page.wait_for_load_state("networkidle")
+        screenshot(page, "inbox-detail")
+        # The same link again, in the same browser: used up.
+        again = page.goto(found.group(1))
+        assert again is not None
+        assert again.status == 400
+    finally:
+        context.close()
+    assert elsewhere == []
+    assert refused == [], refused

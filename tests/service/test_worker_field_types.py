@@ -27,7 +27,7 @@ __all__ = ["relay", "smtp_port", "worker_env"]
 
 FIELDS = """\
   - {name: at, label: Preferred time, type: time, min: "08:00", max: "18:00"}
-  - {name: topic, label: Topic, type: radio, options: [Back pain, Billing]}
+  - {name: reach, label: How to reach you, type: radio, options: [Phone, Email]}
   - {name: days, label: Days that suit, type: checkbox_group, options: [Monday, Tuesday, Friday]}
   - {name: visits, label: Visits so far, type: number, min: 0, max: 50, step: 1}
   - {name: campaign, label: Campaign, type: hidden, value: winter-leaflet}
@@ -51,7 +51,7 @@ def test_staff_email_shows_the_typed_values(
     values = {
         "preferred_date": day.isoformat(),
         "at": "09:30",
-        "topic": "Billing",
+        "reach": "Email",
         "days": ["Friday", "Monday"],
         "visits": "3",
         "campaign": "posted-and-ignored",
@@ -63,11 +63,11 @@ def test_staff_email_shows_the_typed_values(
     html = staff.get_body(("html",)).get_content().replace("\r\n", "\n")
     assert f"Preferred appointment date: {day.isoformat()}" in text
     assert "Preferred time: 09:30" in text
-    assert "Topic: Billing" in text
+    assert "How to reach you: Email" in text
     # A checkbox group: one chosen option a line, indented under its label, in the form's order.
     assert "Days that suit: \n  Monday\n  Friday\n" in text
     assert "Visits so far: 3" in text
     assert "Campaign: winter-leaflet" in text
     assert "posted-and-ignored" not in text + html
-    for shown in (day.isoformat(), "09:30", "Billing", "Monday\nFriday", "winter-leaflet"):
+    for shown in (day.isoformat(), "09:30", "Email", "Monday\nFriday", "winter-leaflet"):
         assert shown in html

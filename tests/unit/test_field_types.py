@@ -5,6 +5,7 @@ codes in the submission check, the form check's refusals, and the site's time zo
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -320,4 +321,6 @@ def test_forms_check_reports_a_bad_timezone_and_typed_field_problems(
     assert main(["forms", "check", str(site)]) == 1
     out = capsys.readouterr().out
     assert "site.yaml: $.timezone: 'Mars/Olympus' is not an IANA time zone" in out
-    assert "forms/contact.yaml: $.fields[4].max: '-1d' is before min '+1d'" in out
+    assert re.search(
+        r"forms/contact\.yaml: \$\.fields\[\d+\]\.max: '-1d' is before min '\+1d'", out
+    )

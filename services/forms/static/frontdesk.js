@@ -90,24 +90,15 @@
     return el;
   }
 
-  // ---- Typed fields (date, time, number, radio, checkbox_group): the server's rules, mirrored.
-  // The forms service is the truth (services/forms/validate.py, frontdesk/submissions/fieldtypes.py);
-  // these only spare a round trip and give the native pickers their bounds. A date's min/max come
-  // resolved from the definition (offsets such as +1d counted from the site's today, `d.today`).
+  // ---- Typed fields (date, time, number, radio, checkbox_group): mirrors fieldtypes.py; the server decides.
+  var NATIVE = { date: 1, time: 1, number: 1 };
 
-  var NATIVE_TYPES = { date: "date", time: "time", number: "number" };
-  var DATE_RE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
-  var TIME_RE = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
-  var DECIMAL_RE = /^-?[0-9]{1,30}(\.[0-9]{1,30})?$/;
-
-  // Give the controls of the definition's date, time and number fields their type (a plain text
-  // input, as Webflow writes one, becomes a native picker) and their min/max/step.
+  // Native type (Webflow writes type=text) and min/max/step from the definition.
   function applyTypes(def, controls) {
     (def.fields || []).forEach(function (f) {
-      if (!NATIVE_TYPES[f.type]) return;
-      controls.forEach(function (el) {
+      if (NATIVE[f.type]) controls.forEach(function (el) {
         if (fieldName(el) !== f.name || el.tagName !== "INPUT") return;
-        if (el.type === "text") el.type = NATIVE_TYPES[f.type];
+        if (el.type === "text") el.type = f.type;
         if (f.min != null) el.setAttribute("min", f.min);
         if (f.max != null) el.setAttribute("max", f.max);
         if (f.type === "number") el.setAttribute("step", f.step != null ? f.step : "any");
@@ -115,75 +106,52 @@
     });
   }
 
-  // A valid calendar date YYYY-MM-DD (no 2026-02-30).
-  function isDate(text) {
-    if (!DATE_RE.test(text)) return false;
-    var p = text.split("-").map(Number);
-    var d = new Date(Date.UTC(p[0], p[1] - 1, p[2]));
-    return d.getUTCFullYear() === p[0] && d.getUTCMonth() === p[1] - 1 && d.getUTCDate() === p[2];
+  function isDate(t) {
+    if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(t)) return false;
+    var p = t.split("-").map(Number), d = new Date(Date.UTC(p[0], p[1] - 1, p[2]));
+    return d.getUTCMonth() === p[1] - 1 && d.getUTCDate() === p[2];
   }
 
-  // Decimal text as a BigInt scaled by 10^places: exact, as the server's decimal.Decimal.
-  function scaled(text, places) {
-    var negative = text.charAt(0) === "-";
-    var parts = text.replace("-", "").split(".");
-    var fraction = (parts[1] || "") + new Array(places + 1).join("0");
-    var n = BigInt(parts[0] + fraction.slice(0, places));
-    return negative ? -n : n;
+  // Decimal text as a BigInt times 10^n: exact, as decimal.Decimal.
+  function scaled(t, n) {
+    var parts = t.replace("-", "").split(".");
+    var v = BigInt(parts[0] + ((parts[1] || "") + "0".repeat(n)).slice(0, n));
+    return t.charAt(0) === "-" ? -v : v;
   }
 
-  function decimalPlaces(text) {
-    var i = text.indexOf(".");
-    return i < 0 ? 0 : text.length - i - 1;
+  function numberCode(v, f) {
+    if (!/^-?[0-9]{1,30}(\.[0-9]{1,30})?$/.test(v)) return "number_invalid";
+    if (typeof BigInt !== "function") return "";
+    var n = Math.max.apply(null, [v, f.min, f.max, f.step].map(function (t) {
+      return t && t.indexOf(".") >= 0 ? t.length - t.indexOf(".") - 1 : 0;
+    }));
+    var x = scaled(v, n), zero = BigInt(0);
+    if (f.min != null && x < scaled(f.min, n)) return "number_too_small";
+    if (f.max != null && x > scaled(f.max, n)) return "number_too_large";
+    var step = f.step != null ? scaled(f.step, n) : zero;
+    return step > zero && (x - (f.min != null ? scaled(f.min, n) : zero)) % step !== zero ? "number_step" : "";
   }
 
-  // The error code of a number's value, or "" (bounds and step as decimal text).
-  function numberCode(value, f) {
-    if (!DECIMAL_RE.test(value)) return "number_invalid";
-    if (typeof BigInt !== "function") return ""; // an old browser: the server decides
-    var texts = [value, f.min || "0", f.max || "0", f.step || "1"];
-    var places = Math.max.apply(null, texts.map(decimalPlaces));
-    var v = scaled(value, places);
-    if (f.min != null && v < scaled(f.min, places)) return "number_too_small";
-    if (f.max != null && v > scaled(f.max, places)) return "number_too_large";
-    if (f.step != null) {
-      var step = scaled(f.step, places);
-      var base = f.min != null ? scaled(f.min, places) : BigInt(0);
-      if (step > BigInt(0) && (v - base) % step !== BigInt(0)) return "number_step";
-    }
-    return "";
-  }
-
-  // The error code of one typed field's values (the strings the form would post), or "".
+  // The code the server would give one field's posted values, or "".
   function typedCode(f, values) {
-    values = values.map(function (v) { return v.trim(); }).filter(function (v) { return v; });
-    if (!values.length) return "";
-    var v = values[0];
-    if (f.type === "radio" || f.type === "checkbox_group") {
-      return values.every(function (x) { return (f.options || []).indexOf(x) >= 0; }) ? "" : "invalid_option";
+    values = values.map(function (v) { return v.trim(); }).filter(Boolean);
+    var v = values[0], low = f.min && v < f.min, high = f.max && v > f.max;
+    if (!v) return "";
+    if (f.options && f.options.length && f.type !== "select") {
+      return values.every(function (x) { return f.options.indexOf(x) >= 0; }) ? "" : "invalid_option";
     }
-    if (f.type === "date") {
-      if (!isDate(v)) return "invalid_date";
-      if (f.min && v < f.min) return "date_too_early";
-      if (f.max && v > f.max) return "date_too_late";
-    } else if (f.type === "time") {
-      if (!TIME_RE.test(v)) return "invalid_time";
-      if (f.min && v < f.min) return "time_too_early";
-      if (f.max && v > f.max) return "time_too_late";
-    } else if (f.type === "number") {
-      return numberCode(v, f);
+    if (f.type === "date") return !isDate(v) ? "invalid_date" : low ? "date_too_early" : high ? "date_too_late" : "";
+    if (f.type === "time") {
+      return !/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(v) ? "invalid_time" : low ? "time_too_early" : high ? "time_too_late" : "";
     }
-    return "";
+    return f.type === "number" ? numberCode(v, f) : "";
   }
 
-  // [{field, code, message}] for the typed fields of `def` whose values in `pairs` ([name, value])
-  // the server would refuse; texts from the definition's messages.codes (its language).
+  // [{field, code, message}] for pairs ([name, value]) the server would refuse.
   function typedErrors(def, pairs) {
-    var codes = (def.messages && def.messages.codes) || {};
-    var errors = [];
-    (def.fields || []).forEach(function (f) {
-      var values = pairs.filter(function (p) { return p[0] === f.name; }).map(function (p) { return p[1]; });
-      var code = typedCode(f, values);
+    var codes = def.messages.codes || {}, errors = [];
+    def.fields.forEach(function (f) {
+      var code = typedCode(f, pairs.filter(function (p) { return p[0] === f.name; }).map(function (p) { return p[1]; }));
       if (code) errors.push({ field: f.name, code: code, message: codes[code] || code });
     });
     return errors;

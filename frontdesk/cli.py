@@ -99,12 +99,22 @@ def _check_content(site_dir: Path) -> int:
 
 
 def _check_forms(site_dir: Path, recipient_domains: Sequence[str]) -> int:
+    from frontdesk.site import SITE_FILE, SiteSettingsError, read_site_settings
     from frontdesk.submissions.definition import FormsError, load_forms
 
+    site_problems: list[str] = []
+    if (site_dir / SITE_FILE).exists():
+        # The forms service reads site.yaml too (its timezone is the date fields' today).
+        try:
+            read_site_settings(site_dir)
+        except SiteSettingsError as exc:
+            site_problems.append(str(exc))
     try:
         forms = load_forms(site_dir, recipient_domains)
     except FormsError as exc:
-        _print_problems(exc.problems)
+        _print_problems(site_problems + exc.problems)
+        return 1
+    if _print_problems(site_problems):
         return 1
     if not forms:
         print(f"forms/: no form definitions in {site_dir}", file=sys.stderr)

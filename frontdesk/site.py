@@ -1,5 +1,5 @@
-"""The site's settings every process shares: ``base_url`` and ``default_region`` of ``site.yaml``,
-and the ids of the forms under ``forms/``.
+"""The site's settings every process shares: ``base_url``, ``default_region`` and ``timezone`` of
+``site.yaml``, and the ids of the forms under ``forms/``.
 
 The content service reads the whole site (pages, collections, navigation) with its own loader; the
 forms service and the worker need only these, so a broken page or collection file never stops them.
@@ -8,6 +8,8 @@ forms service and the worker need only these, so a broken page or collection fil
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from pathlib import Path
 from typing import Annotated
 
@@ -22,11 +24,29 @@ FORMS_DIR = "forms"
 
 class SiteSettings(msgspec.Struct, frozen=True, kw_only=True):
     """``base_url`` (where the site's pages are, the base of the forms' relative redirects) and
-    ``default_region`` (ISO 3166-1 alpha-2, the phone region of forms that set none).
+    ``default_region`` (ISO 3166-1 alpha-2, the phone region of forms that set none) and
+    ``timezone`` (an IANA name such as ``Europe/Berlin``: the zone whose calendar date is "today"
+    for the date fields' bounds, :meth:`today`).
     """
 
     base_url: str
     default_region: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")] = "US"
+    timezone: str = "UTC"
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """The calendar date in :attr:`timezone` at ``now`` (an aware datetime; default: now)."""
+        moment = now if now is not None else dt.datetime.now(dt.UTC)
+        return moment.astimezone(zoneinfo.ZoneInfo(self.timezone)).date()
+
+
+def check_timezone(name: str) -> str | None:
+    """Why ``name`` is not an IANA time zone this host knows, or ``None`` when it is one."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        # ValueError: a name that is not a relative key ("../x", "/etc/x").
+        return f"{name!r} is not an IANA time zone (such as Europe/Berlin)"
+    return None
 
 
 class SiteSettingsError(Exception):
@@ -46,13 +66,17 @@ def read_site_settings(site_dir: Path) -> SiteSettings:
     except OSError as exc:
         raise SiteSettingsError(f"{SITE_FILE}: $: not readable: {exc}") from None
     try:
-        return msgspec.yaml.decode(raw, type=SiteSettings, strict=False)
+        settings = msgspec.yaml.decode(raw, type=SiteSettings, strict=False)
     except msgspec.ValidationError as exc:
         path, message = where_and_what(exc)
         raise SiteSettingsError(f"{SITE_FILE}: {path}: {message}") from None
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
         first = str(exc).strip().splitlines()[:1] or [type(exc).__name__]
         raise SiteSettingsError(f"{SITE_FILE}: $: not readable YAML: {first[0]}") from None
+    problem = check_timezone(settings.timezone)
+    if problem is not None:
+        raise SiteSettingsError(f"{SITE_FILE}: $.timezone: {problem}")
+    return settings
 
 
 def form_files(site_dir: Path) -> dict[str, Path]:

@@ -26,4 +26,16 @@ DEFAULT_MESSAGES = {
     "not_a_number": "Invalid number",
     "invalid_number": "Invalid number",
     "phone_unverified": "This number could not be verified; please check it.",
+    # The typed fields (frontdesk/submissions/fieldtypes.py). "number_invalid", not
+    # "invalid_number": that one is the phone's, and one code has one text.
+    "invalid_date": "Enter a date as YYYY-MM-DD.",
+    "date_too_early": "Choose a later date.",
+    "date_too_late": "Choose an earlier date.",
+    "invalid_time": "Enter a time as HH:MM.",
+    "time_too_early": "Choose a later time.",
+    "time_too_late": "Choose an earlier time.",
+    "number_invalid": "Enter a number.",
+    "number_too_small": "Enter a larger number.",
+    "number_too_large": "Enter a smaller number.",
+    "number_step": "Enter a number on the allowed steps.",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -14,7 +14,24 @@ from frontdesk.site import form_files
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
 from frontdesk.submissions.record import SOURCE_FIELDS, MessageKind
 
-FieldType = Literal["text", "email", "phone", "textarea", "select", "checkbox"]
+FieldType = Literal[
+    "text",
+    "email",
+    "phone",
+    "textarea",
+    "select",
+    "checkbox",
+    "date",
+    "time",
+    "radio",
+    "checkbox_group",
+    "number",
+    "hidden",
+]
+# The types whose value is one (or, for checkbox_group, several) of the field's ``options``.
+OPTION_TYPES = ("select", "radio", "checkbox_group")
+# The types with ``min``/``max`` bounds (``step``: number only); rules in fieldtypes.py.
+BOUNDED_TYPES = ("date", "time", "number")
 
 DEFAULT_SUCCESS = "Thank you! Your submission has been received!"
 DEFAULT_ERROR = "Oops! Something went wrong while submitting the form."
@@ -27,7 +44,16 @@ class Base(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True)
 
 
 class Field(Base, kw_only=True):
-    """One form field; ``max_length`` counts characters after normalisation."""
+    """One form field; ``max_length`` counts characters after normalisation.
+
+    ``options``: the values of a ``select``, ``radio`` or ``checkbox_group``. ``min``/``max``: the
+    bounds of a ``date`` (``YYYY-MM-DD``, or days from today in the site's time zone: ``+1d``,
+    ``-7d``), a ``time`` (``"HH:MM"``, quoted: YAML reads ``10:30`` as a number) or a ``number``
+    (decimal); ``step``: a number's (decimal, > 0, counted from ``min``). ``value``: what a
+    ``hidden`` field stores (a posted value is ignored). Typed ``Any`` because YAML reads a date,
+    a number or text depending on how a bound is written; :func:`cross_check` reads each with
+    frontdesk/submissions/fieldtypes.py, which the submission check uses too.
+    """
 
     name: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]*$")]
     label: str
@@ -35,6 +61,10 @@ class Field(Base, kw_only=True):
     required: bool = False
     max_length: Annotated[int, Meta(ge=1, le=100_000)] | None = None
     options: list[str] = []
+    min: Any = None
+    max: Any = None
+    step: Any = None
+    value: str | None = None
 
 
 class PhonePolicy(Base, kw_only=True):
@@ -328,9 +358,10 @@ def _check_addresses(form: FormDefinition, recipient_domains: Sequence[str]) -> 
 
 
 def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> list[str]:
-    """Rules one msgspec type cannot say, as ``$.path: message`` strings: select options, routes,
-    message codes, regions libphonenumber knows, origins, redirect targets, addresses (on one of
-    ``recipient_domains`` unless it is empty), subject placeholders.
+    """Rules one msgspec type cannot say, as ``$.path: message`` strings: each field's
+    type-specific keys (:func:`field_problems`), routes, message codes, regions libphonenumber
+    knows, origins, redirect targets, addresses (on one of ``recipient_domains`` unless it is
+    empty), subject placeholders.
     """
     import string
 
@@ -342,10 +373,7 @@ def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> 
     problems: list[str] = []
     names = {f.name for f in form.fields}
     for index, field in enumerate(form.fields):
-        if field.type == "select" and not field.options:
-            problems.append(f"$.fields[{index}].options: a select field needs options")
-        if field.type != "select" and field.options:
-            problems.append(f"$.fields[{index}].options: only select fields have options")
+        problems += [f"$.fields[{index}].{problem}" for problem in field_problems(field)]
         if f"{field.name}_country" in names and field.type == "phone":
             problems.append(f"$.fields[{index}].name: {field.name}_country is the region field")
     region = form.phone.default_region
@@ -398,6 +426,72 @@ def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> 
             "secret); ops set FRONTDESK_CAPTCHA_VERIFY_URL for a proxy or a test server"
         )
     return problems
+
+
+def field_problems(field: Field) -> list[str]:
+    """What is wrong with one field's type-specific keys, as ``key: message`` strings: options only
+    on (and required by) select, radio and checkbox_group, none with a line break, none twice;
+    bounds only on date, time and number, each readable, ``min`` ≤ ``max``; ``step`` > 0 on a
+    number only; ``value`` on (and required by) a hidden field, without control characters.
+    """
+    import datetime as dt
+
+    from frontdesk.submissions import fieldtypes
+
+    problems: list[str] = []
+    kind = field.type
+    if kind in OPTION_TYPES and not field.options:
+        problems.append(f"options: a {kind} field needs options")
+    if kind not in OPTION_TYPES and field.options:
+        problems.append("options: only select, radio and checkbox_group fields have options")
+    for position, option in enumerate(field.options):
+        if "\n" in option or "\r" in option:
+            problems.append(f"options[{position}]: an option holds no line break")
+        if field.options.index(option) != position:
+            problems.append(f"options[{position}]: {option!r} is listed twice")
+    if kind not in BOUNDED_TYPES:
+        problems += [
+            f"{key}: only date, time and number fields have {key}"
+            for key in ("min", "max")
+            if getattr(field, key) is not None
+        ]
+    if kind != "number" and field.step is not None:
+        problems.append("step: only number fields have a step")
+    if kind == "hidden" and field.value is None:
+        problems.append("value: a hidden field needs the value it stores")
+    if kind != "hidden" and field.value is not None:
+        problems.append("value: only hidden fields have a value")
+    if field.value is not None and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in field.value):
+        # Stored and mailed as is (a subject may name it): no line breaks or other controls.
+        problems.append("value: a hidden value holds no line breaks or control characters")
+    bounds: dict[str, Any] = {}
+    for key in ("min", "max", "step"):
+        raw = getattr(field, key)
+        try:
+            if kind == "date":
+                # Offsets are compared on one day: "+1d" vs "+90d" is the same order every day.
+                bounds[key] = fieldtypes.date_bound(raw, dt.date(2000, 1, 1))
+            elif kind == "time":
+                bounds[key] = fieldtypes.time_bound(raw)
+            elif kind == "number":
+                bounds[key] = fieldtypes.decimal_bound(raw)
+        except fieldtypes.BoundError as exc:
+            problems.append(f"{key}: {exc}")
+    low, high = bounds.get("min"), bounds.get("max")
+    if kind == "date" and _mixed_date_bounds(field.min, field.max):
+        pass  # a fixed date against an offset: which is earlier depends on the day
+    elif low is not None and high is not None and low > high:
+        problems.append(f"max: {field.max!r} is before min {field.min!r}")
+    step = bounds.get("step")
+    if step is not None and step <= 0:
+        problems.append(f"step: {field.step!r} is not greater than 0")
+    return problems
+
+
+def _mixed_date_bounds(low: Any, high: Any) -> bool:
+    """Whether one date bound is an offset and the other a fixed date."""
+    offsets = [isinstance(b, str) and b[:1] in "+-" for b in (low, high) if b is not None]
+    return len(offsets) == 2 and offsets[0] != offsets[1]
 
 
 def load_form_file(

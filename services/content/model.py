@@ -43,13 +43,15 @@ class NavLink(Base, kw_only=True):
 
 
 class SiteConfig(Base, kw_only=True):
-    """``site.yaml``: site metadata, phone default region (ISO 3166-1 alpha-2), collections,
-    navigation and redirects (old page slug → new page slug, answered with 308).
+    """``site.yaml``: site metadata, phone default region (ISO 3166-1 alpha-2), time zone (IANA;
+    read by the forms, frontdesk/site.py), collections, navigation and redirects (old page slug →
+    new page slug, answered with 308).
     """
 
     name: str
     base_url: str
     default_region: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")] = "US"
+    timezone: str = "UTC"
     collections: list[CollectionConfig] = []
     navigation: list[NavLink] = []
     redirects: dict[Slug, Slug] = {}

@@ -36,12 +36,12 @@ from services.forms.altcha import Challenge, limit_challenges, new_challenge
 from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.fastpath import SubmissionFastPath
+from services.forms.fields import public_field
 from services.forms.intake import cors_headers, submit_form
 from services.forms.openapi import SubmitOperation
 from services.forms.phonecheck import limit_phone_checks, phone_verdict
 from services.forms.reloading import reloading_forms
 from services.forms.schemas import (
-    FieldInfo,
     PhoneCheck,
     PublicCaptcha,
     PublicDefinition,
@@ -93,22 +93,13 @@ async def definition(
         secret = await state.secret()
     except redis.RedisError:
         raise store_unavailable() from None
+    today = state.today()
     body = PublicDefinition(
         id=form.id,
         title=form.title,
         action=f"{state.settings.forms_public_url.rstrip('/')}/v1/forms/{form.id}/submissions",
         language=language,
-        fields=[
-            FieldInfo(
-                name=f.name,
-                label=f.label,
-                type=f.type,
-                required=f.required,
-                max_length=f.max_length,
-                options=f.options,
-            )
-            for f in form.fields
-        ],
+        fields=[public_field(f, today) for f in form.fields],
         phone=PublicPhone(
             policy=form.phone.policy,
             default_region=form.phone.default_region or state.default_region,
@@ -123,6 +114,7 @@ async def definition(
         token=issue_token(secret, form.id),
         min_fill_seconds=form.spam.min_fill_seconds,
         captcha=_public_captcha(state, form, request.app.state.altcha_widget),
+        today=today.isoformat(),
     )
     headers = {**ANY_ORIGIN, "Cache-Control": "no-store", "Vary": "Accept-Language"}
     return Response(content=body, headers=headers)

@@ -164,7 +164,7 @@ async def _intake(
     _next target)`` or raises ProblemError. ``sent`` are the request's headers.
     """
     present, body, data = received
-    outcome = validate(form, data, state.default_region, language)
+    outcome = validate(form, data, state.default_region, language, today=state.today())
     success_text = form.messages.text("success", language)
     if outcome.errors:
         raise ProblemError(

@@ -27,7 +27,11 @@ class PhoneCheck(msgspec.Struct, kw_only=True):
 
 
 class FieldInfo(msgspec.Struct, kw_only=True):
-    """One field of the public definition."""
+    """One field of the public definition. ``min``/``max``: a date field's bounds as dates
+    (``YYYY-MM-DD``, offsets resolved against the definition's ``today``), a time field's
+    (``HH:MM``), a number field's (decimal text, never a binary float); ``step``: a number's.
+    A hidden field is listed without its value (the server stores it; nothing to post).
+    """
 
     name: str
     label: str
@@ -35,6 +39,9 @@ class FieldInfo(msgspec.Struct, kw_only=True):
     required: bool
     max_length: int | None
     options: list[str]
+    min: str | None = None
+    max: str | None = None
+    step: str | None = None
 
 
 class PublicPhone(msgspec.Struct, kw_only=True):
@@ -79,3 +86,6 @@ class PublicDefinition(msgspec.Struct, kw_only=True):
     token: str
     min_fill_seconds: float
     captcha: PublicCaptcha | None
+    today: str
+    """Today's date (``YYYY-MM-DD``) in the site's time zone: the day date bounds count from, so
+    the embed script checks a date against the same day as the server."""

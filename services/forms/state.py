@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import anyio
 import redis
 import redis.asyncio
@@ -54,6 +56,11 @@ class FormsState:
         """The site's phone region (ISO 3166-1 alpha-2), from ``site.yaml``'s last good load."""
         assert self.catalog.site is not None  # checked at construction; a reload keeps the last
         return self.catalog.site.default_region
+
+    def today(self) -> dt.date:
+        """Today's date in the site's ``timezone`` (``site.yaml``): what date bounds count from."""
+        assert self.catalog.site is not None
+        return self.catalog.site.today()
 
     @property
     def base_url(self) -> str:

@@ -1,5 +1,6 @@
 """Field rules of a submission: shape, required, length, options, control characters, encoded words,
-email, phone.
+email, phone, and the typed fields (date, time, number, radio, checkbox_group, hidden; their rules
+in frontdesk/submissions/fieldtypes.py).
 
 Values are normalised first: Unicode NFC, trimmed. Field error codes are stable; their messages come
 from the form (``messages.codes``) or :data:`DEFAULT_MESSAGES`.
@@ -7,6 +8,7 @@ from the form (``messages.codes``) or :data:`DEFAULT_MESSAGES`.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import string
@@ -15,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from frontdesk.submissions import fieldtypes
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
 from frontdesk.submissions.definition import Field, FormDefinition
 from frontdesk.submissions.emails import check_email
@@ -42,6 +45,7 @@ class Outcome(msgspec.Struct, kw_only=True):
     flags: list[str] = []
     errors: list[FieldError] = []
     language: str = "en"
+    today: dt.date | None = None
 
 
 def published_codes(form: FormDefinition, language: str) -> dict[str, str]:
@@ -100,16 +104,23 @@ def _has_control(text: str, multiline: bool) -> bool:
 
 
 def validate(
-    form: FormDefinition, data: dict[str, Any], default_region: str, language: str = "en"
+    form: FormDefinition,
+    data: dict[str, Any],
+    default_region: str,
+    language: str = "en",
+    today: dt.date | None = None,
 ) -> Outcome:
     """Check ``data`` (field name → posted value) against ``form``; messages in ``language``.
 
     Names starting with ``_`` are reserved and skipped, as is the CAPTCHA provider's response
     field; ``<phone field>_country`` carries the phone region. Other unknown names follow the
-    form's ``extra_fields`` policy. ``default_region`` is the site's (ISO 3166-1 alpha-2).
+    form's ``extra_fields`` policy. ``default_region`` is the site's (ISO 3166-1 alpha-2);
+    ``today`` the calendar date in the site's time zone that date bounds count from (default: the
+    UTC date).
     """
     outcome = Outcome()
     outcome.language = language
+    outcome.today = today or dt.datetime.now(dt.UTC).date()
     known = {f.name for f in form.fields}
     reserved = {f"{f.name}_country" for f in form.fields if f.type == "phone"}
     if form.spam.captcha is not None:
@@ -141,7 +152,17 @@ def _fail(form: FormDefinition, outcome: Outcome, field: Field, code: str) -> No
 def _check_field(
     form: FormDefinition, field: Field, data: dict[str, Any], default_region: str, outcome: Outcome
 ) -> None:
+    if field.type == "hidden":
+        # The editor's value, whatever was posted under the name (a page cannot change it).
+        if field.value:
+            outcome.fields[field.name] = field.value
+        return
+    if field.type == "checkbox_group":
+        _check_group(form, field, data.get(field.name), outcome)
+        return
     raw = data.get(field.name)
+    if field.type == "number" and isinstance(raw, int | float) and not isinstance(raw, bool):
+        raw = str(raw)  # a JSON number, read back as its shortest text: 0.1 stays "0.1"
     if field.type == "checkbox" and raw in (None, "", False):
         raw = None
     if isinstance(raw, bool) and field.type == "checkbox":
@@ -165,8 +186,12 @@ def _check_field(
     if reaches_a_header(form, field) and _ENCODED_WORD.search(value):
         _fail(form, outcome, field, "encoded_word")
         return
-    if field.type == "select" and value not in field.options:
+    if field.type in ("select", "radio") and value not in field.options:
         _fail(form, outcome, field, "invalid_option")
+        return
+    code = _typed_code(field, value, outcome.today or dt.datetime.now(dt.UTC).date())
+    if code is not None:
+        _fail(form, outcome, field, code)
         return
     if field.type == "email":
         verdict = check_email(value)
@@ -194,3 +219,39 @@ def _check_field(
             valid=phone.valid,
         )
     outcome.fields[field.name] = value
+
+
+def _typed_code(field: Field, value: str, today: dt.date) -> str | None:
+    """The error code of a date, time or number ``value`` under ``field``'s bounds, else ``None``."""
+    if field.type == "date":
+        return fieldtypes.check_date(value, field.min, field.max, today)
+    if field.type == "time":
+        return fieldtypes.check_time(value, field.min, field.max)
+    if field.type == "number":
+        return fieldtypes.check_number(value, field.min, field.max, field.step)
+    return None
+
+
+def _check_group(form: FormDefinition, field: Field, raw: Any, outcome: Outcome) -> None:
+    """A checkbox group: one string or a list of strings (a JSON array, or a form body's repeated
+    key), each one of ``options``; stored as the chosen options in the field's order, one a line.
+    Empty strings are left out (a page's "none" placeholder); an empty choice is a missing value.
+    """
+    values = raw if isinstance(raw, list) else [] if raw is None or raw is False else [raw]
+    if not all(isinstance(value, str) for value in values):
+        _fail(form, outcome, field, "not_a_string")
+        return
+    chosen = [unicodedata.normalize("NFC", value).strip() for value in values]
+    chosen = [value for value in chosen if value]
+    if not chosen:
+        if field.required:
+            _fail(form, outcome, field, "required")
+        return
+    stored = fieldtypes.chosen_options(chosen, field.options)
+    if stored is None:
+        _fail(form, outcome, field, "invalid_option")
+        return
+    if field.max_length is not None and len(stored) > field.max_length:
+        _fail(form, outcome, field, "too_long")
+        return
+    outcome.fields[field.name] = stored

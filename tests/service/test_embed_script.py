@@ -18,9 +18,11 @@ def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient
         yield test_client
 
 
-def test_script_is_under_six_kilobytes_gzipped() -> None:
+def test_script_is_under_seven_kilobytes_gzipped() -> None:
+    # 6 KiB until the script also carried the ALTCHA widget's loader, the source fields and the
+    # typed fields' checks (about 1 KiB of exact-decimal, date and time rules).
     size = len(gzip.compress(SCRIPT_PATH.read_bytes(), 9))
-    assert size < 6 * 1024, f"frontdesk.js is {size} bytes gzipped"
+    assert size < 7 * 1024, f"frontdesk.js is {size} bytes gzipped"
 
 
 def test_script_is_served_gzipped_with_etag_and_short_cache(client: TestClient) -> None:

@@ -487,7 +487,14 @@ def test_definition_hands_out_a_token_that_is_too_young_at_once(
     body = definition.json()
     assert body["honeypot"] == "_gotcha"
     assert body["phone"] == {"policy": "possible", "default_region": "US"}
-    assert [f["name"] for f in body["fields"]] == ["name", "email", "phone", "topic", "message"]
+    assert [f["name"] for f in body["fields"]] == [
+        "name",
+        "email",
+        "phone",
+        "topic",
+        "message",
+        "preferred_date",
+    ]
     response = client.post(URL, json={**VALID, "_token": body["token"]})
     record = _record(redis_client, response.json()["id"])
     assert (response.status_code, record.status) == (201, "quarantined")
@@ -922,6 +929,17 @@ CLIENT_CODES = {
     "not_a_number",
     "invalid_number",
     "phone_unverified",  # GET /v1/phone/check's message for an accepted, unverified number
+    # The typed fields' codes (date, time, number).
+    "invalid_date",
+    "date_too_early",
+    "date_too_late",
+    "invalid_time",
+    "time_too_early",
+    "time_too_late",
+    "number_invalid",
+    "number_too_small",
+    "number_too_large",
+    "number_step",
 }
 SHORT_PHONE = """
 fields:

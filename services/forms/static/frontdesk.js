@@ -90,6 +90,74 @@
     return el;
   }
 
+  // ---- Typed fields (date, time, number, radio, checkbox_group): mirrors fieldtypes.py; the server decides.
+  var NATIVE = { date: 1, time: 1, number: 1 };
+
+  // Native type (Webflow writes type=text) and min/max/step from the definition.
+  function applyTypes(def, controls) {
+    (def.fields || []).forEach(function (f) {
+      if (NATIVE[f.type]) controls.forEach(function (el) {
+        if (fieldName(el) !== f.name || el.tagName !== "INPUT") return;
+        if (el.type === "text") el.type = f.type;
+        if (f.min != null) el.setAttribute("min", f.min);
+        if (f.max != null) el.setAttribute("max", f.max);
+        if (f.type === "number") el.setAttribute("step", f.step != null ? f.step : "any");
+      });
+    });
+  }
+
+  function isDate(t) {
+    if (!/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(t)) return false;
+    var p = t.split("-").map(Number), d = new Date(Date.UTC(p[0], p[1] - 1, p[2]));
+    return d.getUTCMonth() === p[1] - 1 && d.getUTCDate() === p[2];
+  }
+
+  // Decimal text as a BigInt times 10^n: exact, as decimal.Decimal.
+  function scaled(t, n) {
+    var parts = t.replace("-", "").split(".");
+    var v = BigInt(parts[0] + ((parts[1] || "") + "0".repeat(n)).slice(0, n));
+    return t.charAt(0) === "-" ? -v : v;
+  }
+
+  function numberCode(v, f) {
+    if (!/^-?[0-9]{1,30}(\.[0-9]{1,30})?$/.test(v)) return "number_invalid";
+    if (typeof BigInt !== "function") return "";
+    var n = Math.max.apply(null, [v, f.min, f.max, f.step].map(function (t) {
+      return t && t.indexOf(".") >= 0 ? t.length - t.indexOf(".") - 1 : 0;
+    }));
+    var x = scaled(v, n), zero = BigInt(0);
+    if (f.min != null && x < scaled(f.min, n)) return "number_too_small";
+    if (f.max != null && x > scaled(f.max, n)) return "number_too_large";
+    var step = f.step != null ? scaled(f.step, n) : zero;
+    return step > zero && (x - (f.min != null ? scaled(f.min, n) : zero)) % step !== zero ? "number_step" : "";
+  }
+
+  // The code the server would give one field's posted values, or "".
+  function typedCode(f, values) {
+    values = values.map(function (v) { return v.trim(); }).filter(Boolean);
+    var v = values[0], low = f.min && v < f.min, high = f.max && v > f.max;
+    if (!v) return "";
+    if (f.options && f.options.length && f.type !== "select") {
+      return values.every(function (x) { return f.options.indexOf(x) >= 0; }) ? "" : "invalid_option";
+    }
+    if (f.type === "date") return !isDate(v) ? "invalid_date" : low ? "date_too_early" : high ? "date_too_late" : "";
+    if (f.type === "time") {
+      return !/^([01][0-9]|2[0-3]):[0-5][0-9]$/.test(v) ? "invalid_time" : low ? "time_too_early" : high ? "time_too_late" : "";
+    }
+    return f.type === "number" ? numberCode(v, f) : "";
+  }
+
+  // [{field, code, message}] for pairs ([name, value]) the server would refuse.
+  function typedErrors(def, pairs) {
+    var codes = def.messages.codes || {}, errors = [];
+    def.fields.forEach(function (f) {
+      var code = typedCode(f, pairs.filter(function (p) { return p[0] === f.name; }).map(function (p) { return p[1]; }));
+      if (code) errors.push({ field: f.name, code: code, message: codes[code] || code });
+    });
+    return errors;
+  }
+  // ---- End of typed fields.
+
   // ---- ALTCHA: the proof-of-work CAPTCHA Frontdesk issues itself (docs/embedding.md) ----------
   // The widget (<altcha-widget>, vendored and served by the forms service) fetches a challenge
   // from the form's challenge_url, solves it in workers and keeps the payload in a hidden input;
@@ -187,7 +255,7 @@
     if (!formId) return;
     var api = (form.getAttribute("data-frontdesk-api") || scriptOrigin).replace(/\/+$/, "");
     var base = api + "/v1/forms/" + encodeURIComponent(formId);
-    var state = { key: newKey(), sentBody: null, busy: false, token: null, phones: [], altcha: null };
+    var state = { key: newKey(), sentBody: null, busy: false, token: null, phones: [], altcha: null, definition: null };
     form.__frontdesk = state;
     form.setAttribute("novalidate", "");
 
@@ -196,6 +264,7 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (d) {
           if (d && d.fields) d.fields.forEach(function (f) { if (f.type === "phone") watchPhone(f.name); });
+          if (d && d.fields) { state.definition = d; applyTypes(d, controls()); }
           if (d && d.captcha && d.captcha.provider === "altcha" && !state.altcha) state.altcha = altchaShow(form, d.captcha);
           return d && d.token ? d.token : null;
         })
@@ -297,6 +366,15 @@
         if (button.tagName === "INPUT") button.value = text; else button.textContent = text;
       }
       var body = entries();
+      // Typed fields the server would refuse: shown at once, nothing sent.
+      var local = state.definition ? typedErrors(state.definition, JSON.parse(body.text)) : [];
+      if (local.length) {
+        clearErrors();
+        fieldErrors(local);
+        fill(fail, state.definition.messages.error || FAIL);
+        show(fail, true);
+        return;
+      }
       // Same inquiry, same key (a retry is deduplicated); a different one gets a new key.
       if (state.sentBody !== null && state.sentBody !== body.text) state.key = newKey();
       state.sentBody = body.text;

@@ -145,19 +145,24 @@ def job_key(rq_job_id: str) -> str:
     return f"{Job.redis_job_namespace_prefix}{rq_job_id}"
 
 
+def _inbox(kind: str, name: str) -> str:
+    """The layout of the staff inbox's keys: ``frontdesk:inbox:<kind>:<name>``."""
+    return f"{KEY_PREFIX}inbox:{kind}:{name}"
+
+
 def sign_in_link_key(link_id: str) -> str:
     """A sign-in link asked for: its address, browser hash and expiry, never its secret."""
-    return f"{KEY_PREFIX}inbox:link:{link_id}"
+    return _inbox("link", link_id)
 
 
 def session_key(session_hash: str) -> str:
     """An inbox session, by the SHA-256 (hex) of its cookie's value."""
-    return f"{KEY_PREFIX}inbox:session:{session_hash}"
+    return _inbox("session", session_hash)
 
 
 def staff_sessions_key(address: str) -> str:
     """The set of session hashes of staff ``address`` (sign-out everywhere ends them all)."""
-    return f"{KEY_PREFIX}inbox:sessions:{address}"
+    return _inbox("sessions", address)
 
 
 def sign_in_job_id(link_id: str) -> str:

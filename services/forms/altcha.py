@@ -33,7 +33,8 @@ import redis.asyncio
 from frontdesk.problems import ProblemError
 from frontdesk.submissions.definition import Captcha, FormDefinition
 from frontdesk.submissions.keys import captcha_spent_key
-from frontdesk.submissions.ratelimit import Limit, RateLimiter
+from frontdesk.submissions.ratelimit import RateLimiter
+from services.forms.throttle import limit_per_minute
 
 ALGORITHM = "PBKDF2/SHA-256"
 FIELD = "altcha"
@@ -176,16 +177,6 @@ async def limit_challenges(limiter: RateLimiter, enabled: bool, bucket: str) -> 
     ``rate_limited`` with ``Retry-After``. ``enabled`` is ``FRONTDESK_RATE_LIMITS``. When Redis does
     not answer, the challenge is still issued: issuing needs no storage.
     """
-    if not enabled:
-        return
-    try:
-        wait = await limiter.hit([Limit(f"captcha:{bucket}", CHALLENGES_PER_MINUTE, 60)])
-    except redis.RedisError:
-        return
-    if wait:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            f"Too many challenges; try again in {wait} seconds.",
-            headers={"Retry-After": str(wait), "Access-Control-Allow-Origin": "*"},
-        )
+    await limit_per_minute(
+        limiter, enabled, f"captcha:{bucket}", CHALLENGES_PER_MINUTE, "challenges"
+    )

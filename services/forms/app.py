@@ -20,7 +20,6 @@ from frontdesk.apidocs import openapi_config
 from frontdesk.fastpath import FastPathApp
 from frontdesk.health import live, public_ready
 from frontdesk.metrics import RequestCounters, prometheus
-from frontdesk.networks import client_bucket, forwarded_for_lines
 from frontdesk.problems import (
     ProblemError,
     exception_handlers,
@@ -162,13 +161,7 @@ async def captcha_challenge(
             f"Form {form_id!r} has no ALTCHA challenge.",
             headers=ANY_ORIGIN,
         )
-    peer = request.client.host if request.client else None
-    bucket = client_bucket(
-        peer,
-        forwarded_for_lines(request.headers),
-        state.trusted_proxies,
-        state.settings.ipv6_prefix,
-    )
+    bucket = state.access.client_bucket(request)
     await limit_challenges(state.limiter, state.settings.rate_limits, bucket)
     try:
         key = await state.captcha_key()
@@ -240,13 +233,7 @@ async def phone_check(
     """The same verdict a submission gets; unparseable input is ``valid: false``, never a 5xx."""
     state = _state(request)
     definition = _form(state, form) if form else None
-    peer = request.client.host if request.client else None
-    bucket = client_bucket(
-        peer,
-        forwarded_for_lines(request.headers),
-        state.trusted_proxies,
-        state.settings.ipv6_prefix,
-    )
+    bucket = state.access.client_bucket(request)
     await limit_phone_checks(state, bucket)
     accept_language = request.headers.get("accept-language")
     body = phone_verdict(state, number, region, definition, language, accept_language)
@@ -267,8 +254,7 @@ def forms_state(settings: Settings, catalog: Catalog | None = None) -> FormsStat
     raises ``ValueError`` when ``site.yaml`` gives no ``base_url``. Pages and collections are the
     content service's: this service never reads them.
     """
-    access = open_access(settings, catalog)
-    return FormsState(settings, access.catalog, access.store, access.redis)
+    return FormsState(open_access(settings, catalog))
 
 
 def create_app(settings: Settings) -> FormsApp:

@@ -30,6 +30,14 @@ SHORT_CACHE = "public, max-age=300"
 MEDIA_TYPE = "text/javascript"
 
 
+def static_body(data: bytes, tag: str) -> Body:
+    """``data`` as served: identity and gzip (level 9), with the ETags ``"<tag>"`` and
+    ``"<tag>-gz"``. mtime=0 keeps the gzip bytes, and so their ETag, stable across restarts and
+    replicas.
+    """
+    return Body(data, f'"{tag}"', gzip.compress(data, 9, mtime=0), f'"{tag}-gz"')
+
+
 class EmbedScript(msgspec.Struct, frozen=True):
     """The script's bytes in identity and gzip encodings, their ETags, and ``version`` (hex digest)."""
 
@@ -41,9 +49,7 @@ class EmbedScript(msgspec.Struct, frozen=True):
         """Read ``path``; raises ``OSError`` when it is missing."""
         data = path.read_bytes()
         digest = hashlib.blake2b(data, digest_size=8).hexdigest()
-        # mtime=0 keeps the gzip bytes, and so their ETag, stable across restarts and replicas.
-        body = Body(data, f'"{digest}"', gzip.compress(data, 9, mtime=0), f'"{digest}-gz"')
-        return cls(body=body, version=digest)
+        return cls(body=static_body(data, digest), version=digest)
 
     @property
     def url(self) -> str:
@@ -68,20 +74,33 @@ def embed_script_handler(script: EmbedScript) -> HTTPRouteHandler:
         request: Request[Any, Any, State], v: FromQuery[str | None] = None
     ) -> Response[bytes]:
         """The script; ``v`` equal to the current version makes it cacheable for a year."""
-        data, etag, gzipped = script.body.select(request.headers.get("accept-encoding"))
-        headers = {
-            "ETag": etag,
-            "Cache-Control": LONG_CACHE if v == script.version else SHORT_CACHE,
-            "Vary": "Accept-Encoding",
-            "Access-Control-Allow-Origin": "*",
-            "X-Content-Type-Options": "nosniff",
-        }
-        if v != script.version:
-            headers["Content-Location"] = script.url
-        if etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(content=b"", status_code=304, headers=headers)
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
-        return Response(content=data, media_type=MEDIA_TYPE, headers=headers)
+        if v == script.version:
+            return script_response(request, script.body, LONG_CACHE)
+        return script_response(request, script.body, SHORT_CACHE, {"Content-Location": script.url})
 
     return frontdesk_js
+
+
+def script_response(
+    request: Request[Any, Any, State],
+    body: Body,
+    cache_control: str,
+    extra: dict[str, str] | None = None,
+) -> Response[bytes]:
+    """A served script: gzip when accepted, its ETag (304 on ``If-None-Match``), ``cache_control``,
+    readable from any origin, never sniffed; ``extra`` headers added.
+    """
+    data, etag, gzipped = body.select(request.headers.get("accept-encoding"))
+    headers = {
+        "ETag": etag,
+        "Cache-Control": cache_control,
+        "Vary": "Accept-Encoding",
+        "Access-Control-Allow-Origin": "*",
+        "X-Content-Type-Options": "nosniff",
+        **(extra or {}),
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(content=b"", status_code=304, headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(content=data, media_type=MEDIA_TYPE, headers=headers)

@@ -18,7 +18,6 @@ from frontdesk.metrics import QueueCollector, RequestCounters, prometheus
 from frontdesk.problems import exception_handlers
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
-from frontdesk.submissions.access import SubmissionAccess
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.keys import MESSAGE_COUNTS
 from frontdesk.submissions.staff import staff_router
@@ -32,7 +31,6 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> F
     readiness answer names the forms the public app cannot serve), else forms loaded anew.
     """
     state = forms_state(settings, catalog)
-    staff = SubmissionAccess(settings, state.catalog, state.store, state.redis)
     # Staff requests are counted in the service's series; health and metrics never are.
     metrics_middleware, metrics = prometheus(
         "forms",
@@ -45,7 +43,7 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> F
             ready,
             health_workers,
             metrics,
-            staff_router(staff),
+            staff_router(state.access),
         ],
         middleware=[metrics_middleware],
         logging_config=None,

@@ -9,16 +9,14 @@ form's, in the visitor's language, so the page and the server never disagree.
 from __future__ import annotations
 
 import msgspec
-import redis
 
-from frontdesk.problems import ProblemError
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
 from frontdesk.submissions.definition import FormDefinition
-from frontdesk.submissions.ratelimit import Limit
 from services.forms.phone import METADATA_VERSION, check_phone, normalise_region
 from services.forms.schemas import PhoneCheck
 from services.forms.state import FormsState
-from services.forms.web import ANY_ORIGIN, pick_language
+from services.forms.throttle import limit_per_minute
+from services.forms.web import pick_language
 
 PHONE_CHECKS_PER_MINUTE = 120
 
@@ -62,16 +60,10 @@ async def limit_phone_checks(state: FormsState, bucket: str) -> None:
     past them 429 ``rate_limited`` with ``Retry-After``. Lifted by ``FRONTDESK_RATE_LIMITS=off``.
     When Redis does not answer, the check still runs: it needs no storage.
     """
-    if not state.settings.rate_limits:
-        return
-    try:
-        wait = await state.limiter.hit([Limit(f"phone:{bucket}", PHONE_CHECKS_PER_MINUTE, 60)])
-    except redis.RedisError:
-        return
-    if wait:
-        raise ProblemError(
-            429,
-            "rate_limited",
-            f"Too many checks; try again in {wait} seconds.",
-            headers={"Retry-After": str(wait), **ANY_ORIGIN},
-        )
+    await limit_per_minute(
+        state.limiter,
+        state.settings.rate_limits,
+        f"phone:{bucket}",
+        PHONE_CHECKS_PER_MINUTE,
+        "checks",
+    )

@@ -8,8 +8,9 @@ import anyio
 import redis
 import redis.asyncio
 
-from frontdesk.networks import IpNetwork, parse_networks
+from frontdesk.networks import IpNetwork
 from frontdesk.settings import Settings
+from frontdesk.submissions.access import SubmissionAccess
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.claims import Claimer
 from frontdesk.submissions.definition import FormDefinition
@@ -23,25 +24,23 @@ class FormsState:
     """Settings, the reloadable forms and site settings (``catalog``: :attr:`forms`,
     :attr:`default_region`, :attr:`base_url` read through it), the submission store (sync client,
     for RQ and the staff API), the asyncio client of the submission path (``redis``), rate limiter,
-    claimer, trusted proxy networks and the signing secret.
+    claimer, trusted proxy networks and the signing secret; over a
+    :class:`~frontdesk.submissions.access.SubmissionAccess` (:attr:`access`, also the staff
+    routes' context on the internal port).
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        catalog: Catalog,
-        store: SubmissionStore,
-        connection: redis.asyncio.Redis,
-    ) -> None:
-        if catalog.site is None:
-            raise ValueError(f"the site settings of {catalog.site_dir} have not loaded")
-        self.settings = settings
-        self.catalog = catalog
-        self.store = store
-        self.redis = connection
+    def __init__(self, access: SubmissionAccess) -> None:
+        if access.catalog.site is None:
+            raise ValueError(f"the site settings of {access.catalog.site_dir} have not loaded")
+        self.access = access
+        self.settings: Settings = access.settings
+        self.catalog: Catalog = access.catalog
+        self.store: SubmissionStore = access.store
+        self.redis: redis.asyncio.Redis = access.redis
+        self.trusted_proxies: list[IpNetwork] = access.trusted_proxies
+        connection = access.redis
         self.limiter = RateLimiter(connection)
         self.claimer = Claimer(connection)
-        self.trusted_proxies: list[IpNetwork] = parse_networks(settings.trusted_proxies)
         self._secret: bytes | None = None
         self._captcha_key: bytes | None = None
         self.legacy: LegacyKey | None = None

@@ -209,15 +209,9 @@ def _check_field(
             return
         if not phone.valid:
             outcome.flags.append("phone_unverified")
-        outcome.phone = PhoneInfo(
-            raw=value,
-            e164=phone.e164,
-            international=phone.international,
-            extension=phone.extension,
-            region=phone.region,
-            type=phone.type,
-            valid=phone.valid,
-        )
+        # Every field of the stored PhoneInfo but the raw input comes from the verdict, by name.
+        read = {name: getattr(phone, name) for name in PhoneInfo.__struct_fields__[1:]}
+        outcome.phone = PhoneInfo(raw=value, **read)
     outcome.fields[field.name] = value
 
 

@@ -9,7 +9,6 @@ it (a host page's ``<script>``: docs/embedding.md lists the CSP it needs).
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
-from frontdesk.bodies import Body, etag_matches
+from frontdesk.bodies import Body
 from frontdesk.problems import ProblemError, empty_response, problem_responses
-from services.forms.embed import LONG_CACHE, MEDIA_TYPE
+from services.forms.embed import LONG_CACHE, MEDIA_TYPE, script_response, static_body
 
 VENDOR = Path(__file__).resolve().parent / "vendor" / "altcha"
 BUNDLE = "altcha.umd.min.cjs"
@@ -39,9 +38,7 @@ class AltchaWidget(msgspec.Struct, frozen=True):
         """Read the bundle and ``package.json`` of ``folder``; raises ``OSError`` when missing."""
         data = (folder / BUNDLE).read_bytes()
         version = str(json.loads((folder / "package.json").read_bytes())["version"])
-        etag = f'"altcha-{version}"'
-        body = Body(data, etag, gzip.compress(data, 9, mtime=0), f'"altcha-{version}-gz"')
-        return cls(body=body, version=version)
+        return cls(body=static_body(data, f"altcha-{version}"), version=version)
 
     @property
     def path(self) -> str:
@@ -69,18 +66,6 @@ def widget_handler(widget: AltchaWidget) -> HTTPRouteHandler:
             raise ProblemError(
                 404, "not_found", f"This service serves the ALTCHA widget {widget.version} only."
             )
-        data, etag, gzipped = widget.body.select(request.headers.get("accept-encoding"))
-        headers = {
-            "ETag": etag,
-            "Cache-Control": LONG_CACHE,
-            "Vary": "Accept-Encoding",
-            "Access-Control-Allow-Origin": "*",
-            "X-Content-Type-Options": "nosniff",
-        }
-        if etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(content=b"", status_code=304, headers=headers)
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
-        return Response(content=data, media_type=MEDIA_TYPE, headers=headers)
+        return script_response(request, widget.body, LONG_CACHE)
 
     return altcha_js

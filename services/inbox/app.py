@@ -14,14 +14,15 @@ token must not leave in a Referer) and ``X-Frame-Options: DENY``; and ``X-Reques
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from litestar.datastructures import State
-from litestar.enums import ScopeType
 from litestar.static_files import create_static_files_router
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Receive, Scope, Send
 
 from frontdesk.apidocs import openapi_config
+from frontdesk.asgi import HttpMiddleware, editing_start
 from frontdesk.fastpath import FastPathApp
 from frontdesk.health import live, public_ready
 from frontdesk.internal import NoStore
@@ -47,29 +48,22 @@ SECURITY_HEADERS = [
 STATIC = Path(__file__).parent / "static"
 
 
-class SecurityHeaders:
+def _with_security_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus each of :data:`SECURITY_HEADERS` the answer does not set itself."""
+    kept = list(headers)
+    present = {name.lower() for name, _ in kept}
+    return kept + [h for h in SECURITY_HEADERS if h[0] not in present]
+
+
+class SecurityHeaders(HttpMiddleware):
     """ASGI middleware: :data:`SECURITY_HEADERS` on every HTTP answer, errors included, except
     a header the answer already has: the API viewers under ``/schema`` keep their own CSP
     (frontdesk/apidocs), which their inline bootstrap needs; the inbox's pages set none.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; add the headers to the answer's start."""
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                message["headers"] = headers + [h for h in SECURITY_HEADERS if h[0] not in present]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, editing_start(send, _with_security_headers))
 
 
 def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:

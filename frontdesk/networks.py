@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
-from litestar.datastructures import Headers
+if TYPE_CHECKING:  # the worker imports this module too, and must not load Litestar
+    from litestar.datastructures import Headers
+
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -65,8 +68,8 @@ def forwarded_for_lines(headers: Headers | Iterable[tuple[bytes, bytes]]) -> lis
     them). A proxy may append its own line rather than extend the visitor's, so the lines are one
     list (RFC 9110 §5.3) and reading only the first would read the visitor's own.
     """
-    if isinstance(headers, Headers):
-        return headers.getall("x-forwarded-for", [])
+    if isinstance(headers, Mapping):  # Litestar's Headers, a multi-mapping; raw ASGI pairs are not
+        return cast("Headers", headers).getall("x-forwarded-for", [])
     return [value.decode("latin-1") for name, value in headers if name == b"x-forwarded-for"]
 
 

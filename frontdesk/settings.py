@@ -63,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     inbox_sign_in_per_address_hour: int = 5
     inbox_sign_in_per_client_hour: int = 20
     inbox_mail_from: str = "Frontdesk <frontdesk@localhost>"
+    audit_retention_days: int = 365
     content_cors_origins: tuple[str, ...] = ("*",)
     trusted_proxies: tuple[str, ...] = ()
     ipv6_prefix: int = 64
@@ -186,6 +187,8 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
         or settings.inbox_url.rstrip("/").count("/") != 2
     ):
         problems.append((f"{PREFIX}INBOX_URL", "expected an origin: http(s)://host[:port]"))
+    if not 1 <= settings.audit_retention_days <= 3650:
+        problems.append((f"{PREFIX}AUDIT_RETENTION_DAYS", "expected 1 to 3650 days"))
     for limit in ("inbox_session_idle", "inbox_session_absolute"):
         if getattr(settings, limit) <= 0:
             problems.append((PREFIX + limit.upper(), "expected a number of seconds above 0"))

@@ -54,6 +54,8 @@ DESCRIPTIONS: dict[str, str] = {
     "staff": "Comma-separated `address:role[:forms=a+b]` entries: who may sign in to the inbox, "
     "as `reader`, `responder` or `admin`, on which forms (default every form). Removing an entry "
     "ends that address's sessions at their next request.",
+    "audit_retention_days": "Days the audit log keeps an entry (who signed in, viewed, exported, "
+    "erased, released, resent or replied; never visitor data), 1 to 3650.",
     "inbox_session_idle": "Seconds an inbox session lives without a request (30 minutes).",
     "inbox_session_absolute": "Seconds an inbox session lives at most, however busy (12 hours).",
     "inbox_sign_in_per_address_hour": "Sign-in links asked for one address per hour; past it the "

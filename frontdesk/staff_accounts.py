@@ -22,6 +22,29 @@ Role = Literal["reader", "responder", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
 SYNTAX = "address:role[:forms=a+b]"
 
+Action = Literal[
+    "read",
+    "workflow",
+    "note",
+    "reply",
+    "release",
+    "resend",
+    "export",
+    "erase",
+    "audit",
+]
+"""What a staff member may do in the inbox: ``read`` (list, detail, search), ``workflow`` (inquiry
+status and assignee), ``note`` (internal notes), ``reply`` (email the visitor), ``release`` (a
+quarantined inquiry), ``resend`` (a message), ``export`` (CSV/JSONL), ``erase`` (by email) and
+``audit`` (read the audit log)."""
+ACTIONS: tuple[Action, ...] = get_args(Action)
+ALLOWED: dict[Role, frozenset[Action]] = {
+    "reader": frozenset({"read"}),
+    "responder": frozenset({"read", "workflow", "note", "reply", "release", "resend"}),
+    "admin": frozenset(ACTIONS),
+}
+"""The role × action table (docs/inbox.md shows it): every action not listed is refused (403)."""
+
 
 class StaffMember(msgspec.Struct, frozen=True):
     """One inbox account: its address (lower case), role and the form ids it sees (``None``:
@@ -31,6 +54,10 @@ class StaffMember(msgspec.Struct, frozen=True):
     address: str
     role: Role
     forms: tuple[str, ...] | None = None
+
+    def may(self, action: Action) -> bool:
+        """Whether this member's role allows ``action`` (:data:`ALLOWED`)."""
+        return action in ALLOWED[self.role]
 
     def reaches(self, form_id: str) -> bool:
         """Whether this member may see submissions of ``form_id``."""

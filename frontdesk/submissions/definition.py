@@ -269,6 +269,9 @@ class FormDefinition(Base, kw_only=True):
     (dropped) or ``keep`` (stored as text, same control-character and length rules as ``text``)."""
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 65_536
     webhook: Webhook | None = None
+    notify: Literal["full", "summary"] = "full"
+    """What the staff email carries: ``full`` (every field) or ``summary`` (no visitor data: the
+    form, the time and a link to the inquiry in the inbox)."""
 
     def message_kinds(self) -> list[MessageKind]:
         """The messages a stored (not quarantined) submission gets: staff, then the optional ones."""

@@ -22,6 +22,8 @@ Frontdesk's own keys (all under :data:`KEY_PREFIX`):
 ``frontdesk:inbox:link:<link id>``         a sign-in link asked for (JSON; never its secret)
 ``frontdesk:inbox:session:<hash>``         an inbox session, by the SHA-256 of its cookie (JSON)
 ``frontdesk:inbox:sessions:<address>``     the session hashes of one staff address (a set)
+``frontdesk:audit``                        the audit log, a sorted set of JSON entries by time
+``frontdesk:audit:submission:<id>``        one inquiry's audit entries (a sorted set by time)
 =========================================  ====================================================
 
 RQ's keys, as RQ names them (its class attributes, so an RQ upgrade that renames them is
@@ -163,6 +165,15 @@ def session_key(session_hash: str) -> str:
 def staff_sessions_key(address: str) -> str:
     """The set of session hashes of staff ``address`` (sign-out everywhere ends them all)."""
     return _inbox("sessions", address)
+
+
+AUDIT_LOG = f"{KEY_PREFIX}audit"
+"""The audit log: a sorted set, score Unix seconds, member an entry's JSON."""
+
+
+def submission_audit_key(submission_id: str) -> str:
+    """One inquiry's audit entries, a sorted set like :data:`AUDIT_LOG`."""
+    return f"{AUDIT_LOG}:submission:{submission_id}"
 
 
 def sign_in_job_id(link_id: str) -> str:

@@ -16,6 +16,9 @@ import msgspec
 SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
 MessageKind = Literal["staff", "auto_reply", "webhook"]
 MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
+InquiryStatus = Literal["new", "in_progress", "answered", "closed"]
+"""The staff's workflow on an inquiry (the inbox): new → in progress → answered → closed; a closed
+one may be reopened. Apart from :data:`SubmissionStatus`, which is the delivery side."""
 
 
 class PhoneInfo(msgspec.Struct, kw_only=True):
@@ -78,6 +81,26 @@ class Source(msgspec.Struct, kw_only=True):
     via: Literal["page", "referer"] = "page"
 
 
+class Note(msgspec.Struct, kw_only=True):
+    """An internal note staff wrote on an inquiry in the inbox: never sent to the visitor."""
+
+    author: str
+    at: dt.datetime
+    text: str
+
+
+class Reply(msgspec.Struct, kw_only=True):
+    """A reply staff sent the visitor from the inbox: who signed it, when it was asked for, its
+    text, and the Message-ID it is (or will be) sent under, which the next reply references.
+    """
+
+    id: str
+    author: str
+    at: dt.datetime
+    text: str
+    message_id: str | None = None
+
+
 class Submission(msgspec.Struct, kw_only=True):
     """One stored inquiry.
 
@@ -101,6 +124,13 @@ class Submission(msgspec.Struct, kw_only=True):
     quarantine_reason: str | None = None
     # Absent from records stored before it was kept: they still decode.
     source: Source | None = None
+    # What the inbox adds (workflow, notes, replies, who has read it) lives on the record itself,
+    # so it expires with the form's retention and goes with an erasure, like every field.
+    inquiry_status: InquiryStatus = "new"
+    assignee: str | None = None
+    notes: list[Note] = []
+    replies: list[Reply] = []
+    read_by: list[str] = []
 
     def message(self, kind: MessageKind) -> MessageState | None:
         """The delivery state of message ``kind``, if the submission has one."""

@@ -7,83 +7,32 @@ session. Answers are ``no-store`` and carry the CSP (services/inbox/app.py).
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
-import jinja2
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from frontdesk.cursors import CursorError, decode_position
-from frontdesk.staff_accounts import StaffMember
 from frontdesk.submissions.staff.queries import page
 from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
-from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
-from services.inbox.state import InboxState
-
-audit = logging.getLogger("frontdesk.audit")
-
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
+from services.inbox.rendering import (
+    Form,
+    audit,
+    client_of,
+    member_of,
+    refused,
+    render,
+    state_of,
+    to_sign_in,
 )
+from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
+
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-
-
-def _state(request: Request[Any, Any, State]) -> InboxState:
-    state: InboxState = request.app.state.inbox
-    return state
-
-
-async def _render(
-    request: Request[Any, Any, State],
-    template: str,
-    status_code: int = 200,
-    member: StaffMember | None = None,
-    **values: Any,
-) -> Response[str]:
-    """``template`` with the CSRF token of the request's browser; sets the browser cookie when the
-    request had none.
-    """
-    state = _state(request)
-    browser_id = request.cookies.get(BROWSER_COOKIE)
-    cookies = []
-    if not browser_id:
-        browser_id = sessions.new_browser_id()
-        cookies.append(sessions.cookie(state, BROWSER_COOKIE, browser_id))
-    csrf = await sessions.csrf_token(state, browser_id)
-    body = TEMPLATES.get_template(template).render(member=member, csrf=csrf, **values)
-    return Response(body, status_code=status_code, media_type="text/html", cookies=cookies)
-
-
-def _client(state: InboxState, request: Request[Any, Any, State]) -> str:
-    return state.access.client_bucket(request)
-
-
-async def _member(request: Request[Any, Any, State]) -> StaffMember | None:
-    return await sessions.current_member(_state(request), request.cookies.get(SESSION_COOKIE))
-
-
-def _to_sign_in() -> Redirect:
-    return Redirect("/sign-in", status_code=303)
-
-
-async def _refused(request: Request[Any, Any, State]) -> Response[str]:
-    return await _render(
-        request,
-        "message.html",
-        status_code=403,
-        heading="Refused",
-        text="This request came without this browser's form token. Reload the page and try again.",
-    )
 
 
 @get("/", include_in_schema=False)
@@ -95,10 +44,7 @@ async def home() -> Redirect:
 @get("/sign-in", include_in_schema=False)
 async def sign_in_page(request: Request[Any, Any, State]) -> Response[str]:
     """The address form."""
-    return await _render(request, "sign_in.html", problem=None)
-
-
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+    return await render(request, "sign_in.html", problem=None)
 
 
 @post("/sign-in", include_in_schema=False, status_code=200)
@@ -106,19 +52,19 @@ async def ask_for_link(request: Request[Any, Any, State], data: Form) -> Respons
     """Queue a sign-in link for the address (known or not: the same page, the same work); 403
     without the CSRF token, 429 past the throttle.
     """
-    state = _state(request)
+    state = state_of(request)
     if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await _refused(request)
+        return await refused(request)
     address = data.get("address", "").strip().lower()
     browser_id = request.cookies.get(BROWSER_COOKIE)
     if not address or not browser_id:
-        return await _render(
+        return await render(
             request, "sign_in.html", status_code=400, problem="Type your email address."
         )
-    limits = sessions.sign_in_limits(state, address, _client(state, request))
+    limits = sessions.sign_in_limits(state, address, client_of(state, request))
     wait = await state.limiter.hit(limits, state.clock())
     if wait:
-        response = await _render(
+        response = await render(
             request,
             "message.html",
             status_code=429,
@@ -128,7 +74,7 @@ async def ask_for_link(request: Request[Any, Any, State], data: Form) -> Respons
         response.headers["Retry-After"] = str(wait)
         return response
     await sessions.ask_for_link(state, address, browser_id)
-    return await _render(request, "check_mail.html")
+    return await render(request, "check_mail.html")
 
 
 @get("/sign-in/link", include_in_schema=False)
@@ -136,10 +82,10 @@ async def use_link(request: Request[Any, Any, State], token: FromQuery[str] = ""
     """Sign in with a link from the mail: a session cookie and 303 to the list; 400 when the link
     is forged, expired, used or from another browser (one answer for all).
     """
-    state = _state(request)
+    state = state_of(request)
     address = await sessions.use_link(state, token, request.cookies.get(BROWSER_COOKIE))
     if address is None:
-        return await _render(
+        return await render(
             request,
             "message.html",
             status_code=400,
@@ -158,13 +104,13 @@ async def use_link(request: Request[Any, Any, State], token: FromQuery[str] = ""
 @post("/sign-out", include_in_schema=False)
 async def sign_out(request: Request[Any, Any, State], data: Form) -> Response[Any]:
     """End this browser's session."""
-    state = _state(request)
+    state = state_of(request)
     if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await _refused(request)
+        return await refused(request)
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         await sessions.end_session(state, session_id)
-    response = _to_sign_in()
+    response = to_sign_in()
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -172,14 +118,14 @@ async def sign_out(request: Request[Any, Any, State], data: Form) -> Response[An
 @post("/sign-out/everywhere", include_in_schema=False)
 async def sign_out_everywhere(request: Request[Any, Any, State], data: Form) -> Response[Any]:
     """End every session of the signed-in address."""
-    state = _state(request)
+    state = state_of(request)
     if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await _refused(request)
-    member = await _member(request)
+        return await refused(request)
+    member = await member_of(request)
     if member is not None:
         ended = await sessions.end_every_session(state, member.address)
         audit.info("inbox sign-out everywhere: %s (%d sessions)", member.address, ended)
-    response = _to_sign_in()
+    response = to_sign_in()
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -195,10 +141,10 @@ async def inquiries(
     names the next page. An htmx request (``HX-Request``) gets only the page's rows and the next
     "Older inquiries" row, which replace the previous one.
     """
-    member = await _member(request)
+    member = await member_of(request)
     if member is None:
-        return _to_sign_in()
-    state = _state(request)
+        return to_sign_in()
+    state = state_of(request)
     forms = sorted(f for f in state.access.catalog.definitions if member.reaches(f))
     chosen = form if form in forms else (forms[0] if forms else None)
     size = min(max(size, 1), MAX_PAGE_SIZE)
@@ -214,7 +160,7 @@ async def inquiries(
         )
         items, next_cursor = found.items, found.next_cursor
     fragment = request.headers.get("hx-request") == "true" and cursor is not None
-    response = await _render(
+    response = await render(
         request,
         "_rows.html" if fragment else "list.html",
         member=member,
@@ -232,13 +178,13 @@ async def inquiries(
 @get("/inquiries/{submission_id:str}", include_in_schema=False)
 async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Response[Any]:
     """One inquiry with every field; 404 when gone or outside the member's forms."""
-    member = await _member(request)
+    member = await member_of(request)
     if member is None:
-        return _to_sign_in()
-    state = _state(request)
+        return to_sign_in()
+    state = state_of(request)
     found = await anyio.to_thread.run_sync(load_submission, state.access.store.redis, submission_id)
     if found is None or not member.reaches(found.form):
-        return await _render(
+        return await render(
             request,
             "message.html",
             status_code=404,
@@ -249,7 +195,7 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
     audit.info("inbox view: %s viewed submission %s", member.address, found.id)
     definition = state.access.catalog.definitions.get(found.form)
     fields = definition.fields if definition else []
-    return await _render(
+    return await render(
         request,
         "detail.html",
         member=member,

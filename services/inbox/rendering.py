@@ -1,0 +1,115 @@
+"""What every inbox page handler shares: the templates, rendering with the CSRF token, the
+signed-in member, the role check, the refusal and redirect answers.
+
+Route modules (services/inbox/pages.py, and one module per part of the inbox) import from here and
+never from each other; services/inbox/app.py mounts their ``ROUTES``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import jinja2
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from frontdesk.staff_accounts import Action, StaffMember
+from services.inbox import sessions
+from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
+from services.inbox.state import InboxState
+
+audit = logging.getLogger("frontdesk.audit")
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def state_of(request: Request[Any, Any, State]) -> InboxState:
+    """The inbox state the app factory built."""
+    state: InboxState = request.app.state.inbox
+    return state
+
+
+async def render(
+    request: Request[Any, Any, State],
+    template: str,
+    status_code: int = 200,
+    member: StaffMember | None = None,
+    **values: Any,
+) -> Response[str]:
+    """``template`` with the CSRF token of the request's browser; sets the browser cookie when the
+    request had none.
+    """
+    state = state_of(request)
+    browser_id = request.cookies.get(BROWSER_COOKIE)
+    cookies = []
+    if not browser_id:
+        browser_id = sessions.new_browser_id()
+        cookies.append(sessions.cookie(state, BROWSER_COOKIE, browser_id))
+    csrf = await sessions.csrf_token(state, browser_id)
+    body = TEMPLATES.get_template(template).render(member=member, csrf=csrf, **values)
+    return Response(body, status_code=status_code, media_type="text/html", cookies=cookies)
+
+
+def client_of(state: InboxState, request: Request[Any, Any, State]) -> str:
+    """The request's client bucket (frontdesk/networks.py): its address or network."""
+    return state.access.client_bucket(request)
+
+
+async def member_of(request: Request[Any, Any, State]) -> StaffMember | None:
+    """The signed-in staff member, or ``None`` without a live session."""
+    return await sessions.current_member(state_of(request), request.cookies.get(SESSION_COOKIE))
+
+
+def to_sign_in() -> Redirect:
+    """303 to the sign-in page."""
+    return Redirect("/sign-in", status_code=303)
+
+
+async def refused(request: Request[Any, Any, State]) -> Response[str]:
+    """403: a state change without this browser's CSRF token."""
+    return await render(
+        request,
+        "message.html",
+        status_code=403,
+        heading="Refused",
+        text="This request came without this browser's form token. Reload the page and try again.",
+    )
+
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+"""A url-encoded form body as a dict of its fields."""
+
+
+async def forbidden(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:
+    """403: the member's role does not allow what was asked (docs/inbox.md, roles)."""
+    return await render(
+        request,
+        "message.html",
+        status_code=403,
+        member=member,
+        heading="Not allowed",
+        text=f"Your role ({member.role}) does not allow this. Ask an admin.",
+    )
+
+
+async def allowed(
+    request: Request[Any, Any, State], action: Action
+) -> tuple[StaffMember | None, Response[Any] | None]:
+    """The signed-in member and ``None`` when they may do ``action``; else ``None`` or the member
+    and the answer to send instead: a redirect to sign in, or 403.
+    """
+    member = await member_of(request)
+    if member is None:
+        return None, to_sign_in()
+    if not member.may(action):
+        return member, await forbidden(request, member)
+    return member, None

@@ -16,6 +16,7 @@ import pytest
 import redis
 from playwright.sync_api import Browser, ConsoleMessage, Route
 
+from tests.browser.axe import assert_accessible
 from tests.browser.conftest import SECRET, screenshot
 from tests.conftest import CLINIC_SITE, TEST_REDIS_URL, Inbox, free_port
 from tests.processes import FRONTDESK, Processes, frontdesk_env, wait_http
@@ -105,6 +106,7 @@ def test_sign_in_list_and_detail_under_the_csp(
     page.on("pageerror", lambda error: refused.append(str(error)))
     try:
         page.goto(f"{origin}/sign-in")
+        assert_accessible(page)
         page.get_by_label("Your staff email address").fill(STAFF)
         page.get_by_role("button", name="Email me a sign-in link").click()
         page.get_by_role("heading", name="Check your mail").wait_for()
@@ -119,6 +121,7 @@ def test_sign_in_list_and_detail_under_the_csp(
         assert found, mail
         page.goto(found.group(1))
         page.get_by_role("heading", name="Inquiries").wait_for()
+        assert_accessible(page)
         assert page.evaluate("typeof htmx") == "object"
         assert page.evaluate("htmx.config.allowEval") is False
         assert page.evaluate("htmx.config.includeIndicatorStyles") is False
@@ -134,7 +137,7 @@ def test_sign_in_list_and_detail_under_the_csp(
         page.get_by_role("heading", name=f"Inquiry {submission_id}").wait_for()
         assert page.locator('a[href="tel:+14155550177"]').count() == 1
         assert page.locator('a[href="mailto:browser.visitor@example.com"]').count() == 1
-        page.wait_for_load_state("networkidle")
+        assert_accessible(page)
         screenshot(page, "inbox-detail")
         # The same link again, in the same browser: used up.
         again = page.goto(found.group(1))

@@ -11,34 +11,7 @@ cd "$(dirname "$0")/.."
 redoc_version=${1:-2.5.4}
 swagger_version=${2:-5.35.0}
 vendor=frontdesk/apidocs/vendor
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-# vendor_package NAME VERSION FILE... : FILEs are paths inside the tarball's package/ folder.
-vendor_package() {
-  local name=$1 version=$2
-  shift 2
-  (cd "$work" && npm pack --silent "$name@$version" >/dev/null)
-  local tarball="$work/$name-$version.tgz"
-  local integrity
-  integrity=$(npm view "$name@$version" dist.integrity)
-  # npm's integrity is the tarball's SHA-512: check the download against the registry's record.
-  [ "sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)" = "$integrity" ] \
-    || { echo "$name@$version: tarball does not match its integrity $integrity" >&2; exit 1; }
-  mkdir -p "$work/$name" && tar xzf "$tarball" -C "$work/$name"
-  rm -rf "${vendor:?}/$name" && mkdir -p "$vendor/$name"
-  for file in "$@"; do cp "$work/$name/package/$file" "$vendor/$name/"; done
-  (cd "$vendor/$name" && sha256sum -- * > SHA256SUMS)
-  cat > "$vendor/$name/SOURCE" <<SRC
-npm package: $name@$version (licence $(npm view "$name@$version" license))
-tarball sha256: $(sha256sum "$tarball" | cut -d' ' -f1)
-tarball integrity: $integrity
-files: $* (their SHA-256 as vendored: SHA256SUMS); written by scripts/vendor-apidocs.sh.
-SRC
-  echo "vendored $name@$version into $vendor/$name"
-}
-
-vendor_package redoc "$redoc_version" LICENSE package.json \
+scripts/vendor-npm.sh redoc "$redoc_version" "$vendor/redoc" LICENSE package.json \
   bundles/redoc.standalone.js bundles/redoc.standalone.js.LICENSE.txt
 logo=https://cdn.redoc.ly/redoc/logo-mini.svg
 bundle=$vendor/redoc/redoc.standalone.js
@@ -51,6 +24,6 @@ cat >> "$vendor/redoc/SOURCE" <<SRC
 changed: redoc.standalone.js (upstream sha256 $upstream): the address of the sidebar's Redocly
 logo, "$logo", is "data:," (no request to another host; the logo hides itself).
 SRC
-vendor_package swagger-ui-dist "$swagger_version" LICENSE NOTICE package.json \
+scripts/vendor-npm.sh swagger-ui-dist "$swagger_version" "$vendor/swagger-ui-dist" LICENSE NOTICE package.json \
   swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt \
   swagger-ui-standalone-preset.js swagger-ui-standalone-preset.js.LICENSE.txt swagger-ui.css

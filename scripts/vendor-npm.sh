@@ -3,7 +3,7 @@
 # and a SOURCE file naming the package, its licence and its tarball's hashes. The tarball is checked
 # against the registry's integrity record first. Needs npm and openssl; run it to change a version,
 # then `make licences`. tests/unit/test_vendored_copies.py checks every SHA256SUMS in the project.
-# Usage: scripts/vendor-npm.sh PACKAGE VERSION TARGET FILE...
+# Usage: scripts/vendor-npm.sh PACKAGE VERSION TARGET FILE...  (FILEs: paths inside the package)
 #   scripts/vendor-npm.sh axe-core 4.14.1 tests/browser/vendor/axe-core LICENSE package.json axe.min.js
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,6 @@ cat > "$target/SOURCE" <<SRC
 npm package: $package@$version (licence $(npm view "$package@$version" license))
 tarball sha256: $(sha256sum "$tarball" | cut -d' ' -f1)
 tarball integrity: $integrity
-files: $* (unchanged; their SHA-256: SHA256SUMS); written by scripts/vendor-npm.sh.
+files: $* (copied from the package; their SHA-256: SHA256SUMS); written by scripts/vendor-npm.sh.
 SRC
 echo "vendored $package@$version into $target"

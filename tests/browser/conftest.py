@@ -1,5 +1,5 @@
 """The stack a browser test drives: content, forms (and a second forms process whose Redis is a dead
-port, for 503s), the worker, a real aiosmtpd server, and a static file server for a copy of
+port, for 503s), the worker, the staff inbox, a real aiosmtpd server, and a static file server for a copy of
 ``examples/static-site`` whose API URLs point at these processes. Chromium is the system one
 (``/usr/bin/chromium``), driven by Playwright; no browser is ever downloaded.
 
@@ -43,6 +43,13 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "test-results" / "browser"
 STATIC_SITE = ROOT / "examples" / "static-site"
 SECRET = "browser-tests-secret-key-0123456789abcdef"
+STAFF = {
+    "desk@clinic.example": "responder",
+    "front@clinic.example": "responder",
+    "reader@clinic.example": "reader",
+    "dpo@clinic.example": "admin",
+}
+"""The inbox's staff in browser tests: address → role."""
 
 
 class BrowserStack:
@@ -54,7 +61,8 @@ class BrowserStack:
             free_port(),
             free_port(),
         )
-        self.site_port = free_port()
+        self.site_port, self.inbox_port = free_port(), free_port()
+        self.inbox = f"http://127.0.0.1:{self.inbox_port}"
         self.site = f"http://127.0.0.1:{self.site_port}"
         self.content = f"http://127.0.0.1:{self.content_port}"
         self.forms = f"http://127.0.0.1:{self.forms_port}"
@@ -76,6 +84,9 @@ class BrowserStack:
                 "FRONTDESK_RATE_LIMITS": "off",
                 # Tokens must not need Redis: the dead-Redis forms process still hands them out.
                 "FRONTDESK_SECRET_KEY": SECRET,
+                "FRONTDESK_INBOX_PORT": str(self.inbox_port),
+                "FRONTDESK_INBOX_URL": self.inbox,
+                "FRONTDESK_STAFF": ",".join(f"{a}:{r}" for a, r in STAFF.items()),
             }
         )
 
@@ -126,6 +137,7 @@ class BrowserStack:
         self.start("forms", frontdesk, "serve", "forms")
         self.start("forms-dead-redis", frontdesk, "serve", "forms", env=dead_env)
         self.start("worker", frontdesk, "worker")
+        self.start("inbox", frontdesk, "serve", "inbox")
         self.start(
             "site",
             PYTHON,
@@ -141,6 +153,7 @@ class BrowserStack:
         wait_http(f"{self.forms}/health/ready")
         wait_http(f"{self.dead_forms}/health/live")
         wait_http(f"{self.site}/index.html")
+        wait_http(f"{self.inbox}/health/ready")
 
     def down(self) -> None:
         self.processes.stop()

@@ -1,80 +1,32 @@
 """The staff inbox in the system Chromium: sign in with the mailed link, list, detail.
 
-Real processes (forms, worker, inbox), a real aiosmtpd server catching the sign-in mail; any
-Content Security Policy violation reported by the browser fails the test, and no request may
-leave the inbox's origin.
+Real processes (the browser tests' stack: forms, worker, inbox), a real aiosmtpd server catching
+the sign-in mail; any Content Security Policy violation reported by the browser fails the test,
+and no request may leave the inbox's origin.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-import redis
 from playwright.sync_api import Browser, ConsoleMessage, Route
 
 from tests.browser.axe import assert_accessible
-from tests.browser.conftest import SECRET, screenshot
-from tests.conftest import CLINIC_SITE, TEST_REDIS_URL, Inbox, free_port
-from tests.processes import FRONTDESK, Processes, frontdesk_env, wait_http
+from tests.browser.conftest import BrowserStack, screenshot
+from tests.conftest import Inbox
 
 STAFF = "desk@clinic.example"
 LINK = re.compile(r"(http://\S+/sign-in/link\?token=\S+)")
 
 
-class InboxStack:
-    """forms, worker and inbox processes over the test database."""
-
-    def __init__(self, tmp: Path, smtp_port: int) -> None:
-        self.forms_port, self.inbox_port = free_port(), free_port()
-        self.inbox = f"http://127.0.0.1:{self.inbox_port}"
-        self.processes = Processes(tmp / "logs")
-        self.env = frontdesk_env(
-            {
-                "FRONTDESK_REDIS_URL": TEST_REDIS_URL,
-                "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
-                "FRONTDESK_FORMS_PORT": str(self.forms_port),
-                "FRONTDESK_FORMS_INTERNAL_PORT": str(free_port()),
-                "FRONTDESK_INBOX_PORT": str(self.inbox_port),
-                "FRONTDESK_INBOX_URL": self.inbox,
-                "FRONTDESK_STAFF": f"{STAFF}:responder",
-                "FRONTDESK_SMTP_PORT": str(smtp_port),
-                "FRONTDESK_SECRET_KEY": SECRET,
-            }
-        )
-
-    def up(self) -> None:
-        self.processes.start("forms", [FRONTDESK, "serve", "forms"], self.env)
-        self.processes.start("worker", [FRONTDESK, "worker"], self.env)
-        self.processes.start("inbox", [FRONTDESK, "serve", "inbox"], self.env)
-        wait_http(f"http://127.0.0.1:{self.forms_port}/health/ready")
-        wait_http(f"{self.inbox}/health/ready")
-
-
-@pytest.fixture(scope="module")
-def inbox_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    module_redis: redis.Redis,
-    mail_server: tuple[Inbox, int],
-) -> Iterator[InboxStack]:
-    running = InboxStack(tmp_path_factory.mktemp("inbox"), mail_server[1])
-    try:
-        running.up()
-        yield running
-    finally:
-        running.processes.stop()
-
-
 def test_sign_in_list_and_detail_under_the_csp(
-    browser: Browser, inbox_stack: InboxStack, inbox: Inbox
+    browser: Browser, stack: BrowserStack, inbox: Inbox
 ) -> None:
     submission_id = ""
     for message_text in ("My shoulder hurts", "And my knee"):
         submitted = httpx.post(
-            f"http://127.0.0.1:{inbox_stack.forms_port}/v1/forms/contact/submissions",
+            f"http://127.0.0.1:{stack.forms_port}/v1/forms/contact/submissions",
             json={
                 "name": "Browser Visitor",
                 "email": "browser.visitor@example.com",
@@ -84,7 +36,7 @@ def test_sign_in_list_and_detail_under_the_csp(
         )
         assert submitted.status_code == 201
         submission_id = submission_id or submitted.json()["id"]  # the older one
-    origin = inbox_stack.inbox
+    origin = stack.inbox
     context = browser.new_context()
     page = context.new_page()
     elsewhere: list[str] = []

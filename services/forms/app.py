@@ -36,7 +36,7 @@ from services.forms.captcha import RESPONSE_FIELDS
 from services.forms.embed import EmbedScript, embed_script_handler
 from services.forms.fastpath import SubmissionFastPath
 from services.forms.fields import public_field
-from services.forms.intake import cors_headers, submit_form
+from services.forms.intake import cors_headers, html_post, submit_form, unavailable_page
 from services.forms.openapi import SubmitOperation
 from services.forms.phonecheck import limit_phone_checks, phone_verdict
 from services.forms.reloading import reloading_forms
@@ -191,7 +191,12 @@ async def submit(request: Request[Any, Any, State], form_id: FromPath[str]) -> R
     state = _state(request)
     form = state.forms.get(form_id)
     if form is None:
-        raise missing_form(state.catalog.broken, form_id, headers={"Vary": "Origin"})
+        problem = missing_form(state.catalog.broken, form_id, headers={"Vary": "Origin"})
+        last_good = state.catalog.definitions.get(form_id)
+        if last_good is not None and html_post(request):
+            # A browser posting without JavaScript gets the form's own error page, not JSON.
+            return unavailable_page(request, state, last_good, problem)
+        raise problem
     return await submit_form(request, state, form)
 
 

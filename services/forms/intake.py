@@ -116,6 +116,27 @@ async def submit_form(
     )
 
 
+def html_post(request: Request[Any, Any, State]) -> bool:
+    """Whether ``request`` is a plain HTML post (services/forms/web.py ``wants_html``)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return wants_html(content_type, request.headers.get("accept", ""))
+
+
+def unavailable_page(
+    request: Request[Any, Any, State],
+    state: FormsState,
+    last_good: FormDefinition,
+    problem: ProblemError,
+) -> Response[bytes]:
+    """A plain HTML post to a form whose file broke: the answer ``problem`` (503
+    ``form_unavailable``) as its last good definition would give it (its error page or redirect),
+    in the language the request asks for.
+    """
+    language = pick_language(last_good, None, request.headers.get("accept-language"))
+    headers = cors_headers(last_good, request.headers.get("origin"))
+    return _html(request, state, last_good, language, headers).error(problem)
+
+
 def _html(
     request: Request[Any, Any, State],
     state: FormsState,

@@ -110,3 +110,25 @@ def test_staff_keep_reading_a_form_whose_file_broke(make_client: ClientFactory) 
         )
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["items"]) == 1
+
+
+def test_a_plain_html_post_to_a_form_whose_file_broke_gets_a_page(
+    make_client: ClientFactory,
+) -> None:
+    """A browser without JavaScript posting to a form whose file broke reads a page in the form's
+    words (its last good definition), not problem+json; API callers still get the problem."""
+    client = make_client(forms={"cap": form_yaml("cap")}, content_reload_debounce="0.05")
+    site = Path(os.environ["FRONTDESK_SITE_DIR"])
+    (site / "forms" / "cap.yaml").write_text(BROKEN)
+    _eventually(lambda: client.get("/v1/forms/cap").status_code == 503)
+    answer = client.post(
+        "/v1/forms/cap/submissions",
+        data={k: str(v) for k, v in VALID.items()},
+        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"},
+    )
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    assert answer.headers["retry-after"] == "60"
+    assert "<h1>" in answer.text
+    api = client.post("/v1/forms/cap/submissions", json=VALID)
+    assert api.headers["content-type"].startswith("application/problem+json")

@@ -375,7 +375,13 @@ def test_list_and_detail_show_the_stored_inquiries(
     from services.forms.app import create_app as create_forms_app
 
     with TestClient(create_forms_app(load_settings())) as forms:
-        older = submit(forms, name="Older Visitor")
+        older = submit(
+            forms,
+            name="Older Visitor",
+            _source_url="http://127.0.0.1:8000/knee?x=1",
+            _source_title="<b>Knee</b> & back",
+            _utm_source="newsletter",
+        )
         newer = submit(forms, message="A second, different message")
     caplog.set_level(logging.DEBUG)
     sign_in(inbox, smtp_env, redis_client, count=1)
@@ -388,6 +394,10 @@ def test_list_and_detail_show_the_stored_inquiries(
     assert 'href="tel:+14155550132"' in detail.text
     assert 'href="mailto:canary.visitor@example.com"' in detail.text
     assert "Canary message about my knee" in detail.text
+    # Where it came from: the page's title (escaped), its address without the query, the utm_*.
+    assert "&lt;b&gt;Knee&lt;/b&gt; &amp; back" in detail.text
+    assert "http://127.0.0.1:8000/knee<" in detail.text.replace(")", "<")
+    assert "utm_source=newsletter" in detail.text
     # Every line of Frontdesk and RQ (the test relay's own protocol log is not ours).
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name != "mail.log")
     for value in VISITOR.values():

@@ -190,6 +190,12 @@ def _default_text(value: Any) -> str | None:
 _FAMILIES = {"chat_secrets": (f"{CHAT_PREFIX}<NAME>", "text, one variable per name")}
 
 
+def variable_of(field_name: str) -> str:
+    """The variable (or family of variables, ``FRONTDESK_CHAT_<NAME>``) of setting ``field_name``."""
+    family = _FAMILIES.get(field_name)
+    return family[0] if family else PREFIX + field_name.upper()
+
+
 def _fields() -> list[tuple[str, str, str | None, str]]:
     """``(variable, type, default text, description)`` for every setting, in struct order."""
     hints = typing.get_type_hints(Settings)

@@ -53,7 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     resend = commands.add_parser("resend", help="queue a submission's email(s) again")
     resend.add_argument("id", help="submission id")
     resend.add_argument(
-        "--kind", action="append", choices=["staff", "auto_reply", "webhook"], help="default: staff"
+        "--kind",
+        action="append",
+        choices=["staff", "auto_reply", "webhook", "chat_1", "chat_2", "chat_3", "chat_4"],
+        help="default: staff; chat_<n>: the form's n-th notify_chat target",
     )
     keys = commands.add_parser("keys", help="print a key derived from the master key")
     keys.add_argument("purpose", choices=["webhook"], help="webhook: the receivers' signing key")
@@ -98,7 +101,7 @@ def _check_content(site_dir: Path) -> int:
     return 0
 
 
-def _check_forms(site_dir: Path, recipient_domains: Sequence[str]) -> int:
+def _check_forms(site_dir: Path, settings: Settings) -> int:
     from frontdesk.site import SITE_FILE, SiteSettingsError, read_site_settings
     from frontdesk.submissions.definition import FormsError, load_forms
 
@@ -110,10 +113,13 @@ def _check_forms(site_dir: Path, recipient_domains: Sequence[str]) -> int:
         except SiteSettingsError as exc:
             site_problems.append(str(exc))
     try:
-        forms = load_forms(site_dir, recipient_domains)
+        forms = load_forms(site_dir, settings.recipient_domains)
     except FormsError as exc:
         _print_problems(site_problems + exc.problems)
         return 1
+    from frontdesk.submissions.definition import chat_secret_problems
+
+    site_problems += chat_secret_problems(forms, settings)
     if _print_problems(site_problems):
         return 1
     if not forms:
@@ -242,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
         return _check_content(site_dir)
-    return _check_forms(site_dir, settings.recipient_domains)
+    return _check_forms(site_dir, settings)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ from frontdesk.staff_accounts import StaffMember, parse_staff
 from frontdesk.staff_tokens import StaffToken, parse_staff_tokens
 
 PREFIX = "FRONTDESK_"
+CHAT_PREFIX = PREFIX + "CHAT_"
+"""``FRONTDESK_CHAT_<NAME>``: the URL or token of the chat target a form names ``<NAME>``."""
+# A chat secret's name as a form writes it: upper-case letters, digits and underscores.
+CHAT_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
 
@@ -34,6 +38,43 @@ class SettingsError(Exception):
         self.problems = problems
         lines = "\n".join(f"  {name}: {reason}" for name, reason in problems)
         super().__init__(f"bad settings ({len(problems)}):\n{lines}")
+
+
+class SecretText:
+    """A secret's text that never shows itself: ``repr()`` and ``str()`` give ``'***'``, so a
+    settings dump, an exception or a log line that formats it carries no secret; :meth:`reveal`
+    gives the text to the one place that uses it.
+    """
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    def reveal(self) -> str:
+        """The secret's text."""
+        return self._text
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretText) and other._text == self._text
+
+    def __hash__(self) -> int:
+        return hash(self._text)
+
+
+class ChatSecret(msgspec.Struct, frozen=True):
+    """One ``FRONTDESK_CHAT_<NAME>`` variable: its ``name`` (``<NAME>``, what a form's
+    ``notify_chat`` target names) and its ``value`` (a webhook URL, or a Telegram
+    ``<bot token>/<chat id>``), masked.
+    """
+
+    name: str
+    value: SecretText
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +122,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     captcha_verify_url: str | None = None
     webhook_allow_http: bool = False
     webhook_allow_networks: tuple[str, ...] = ()
+    chat_secrets: tuple[ChatSecret, ...] = ()
+    telegram_api_url: str = "https://api.telegram.org"
     recipient_domains: tuple[str, ...] = ()
     smtp_allow_plaintext: bool = False
     rate_limits: bool = True
@@ -115,6 +158,30 @@ _DOMAIN = re.compile(r"(?!-)[\w-]{1,63}(?<!-)(?:\.(?!-)[\w-]{1,63}(?<!-))+", re.
 # password typed by hand.
 MIN_SECRET_KEY_LENGTH = 32
 MAX_REPLICAS_TIMEOUT_MS = 4000
+
+
+def chat_secret(settings: Settings, name: str) -> SecretText | None:
+    """The value of ``FRONTDESK_CHAT_<name>``, or ``None`` when ops did not set it."""
+    return next((s.value for s in settings.chat_secrets if s.name == name), None)
+
+
+def _chat_secrets(env: Mapping[str, str]) -> tuple[tuple[ChatSecret, ...], list[tuple[str, str]]]:
+    """Every non-empty ``FRONTDESK_CHAT_<NAME>`` of ``env`` (sorted by name), and the problems
+    of the bad ones (a name forms cannot write). A problem never echoes the value.
+    """
+    found: list[ChatSecret] = []
+    problems: list[tuple[str, str]] = []
+    for variable in sorted(env):
+        name = variable.removeprefix(CHAT_PREFIX)
+        if not variable.startswith(CHAT_PREFIX) or not env[variable].strip():
+            continue
+        if not CHAT_NAME.fullmatch(name):
+            problems.append(
+                (variable, "a chat secret's name is upper-case letters, digits and underscores")
+            )
+            continue
+        found.append(ChatSecret(name, SecretText(env[variable].strip())))
+    return tuple(found), problems
 
 
 def _raw_value(field: str, raw: str) -> Any:
@@ -152,6 +219,8 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
             problems.append((f"{PREFIX}TRUSTED_PROXIES", f"{cidr!r} is not a CIDR"))
     if not 32 <= settings.ipv6_prefix <= 128:
         problems.append((f"{PREFIX}IPV6_PREFIX", "expected a prefix length from 32 to 128"))
+    if not settings.telegram_api_url.startswith(("https://", "http://")):
+        problems.append((f"{PREFIX}TELEGRAM_API_URL", "expected an http(s) URL"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append((f"{PREFIX}REDIS_URL", "expected a redis://, rediss:// or unix:// URL"))
     problems.extend(_redis_checks(settings))
@@ -298,9 +367,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     Raises :class:`SettingsError` naming every bad variable at once, so one restart fixes them all.
     """
     env = os.environ if environ is None else environ
-    problems: list[tuple[str, str]] = []
     values: dict[str, Any] = {}
+    values["chat_secrets"], problems = _chat_secrets(env)
     for field in msgspec.structs.fields(Settings):
+        if field.name == "chat_secrets":  # prefix-scanned above: FRONTDESK_CHAT_<NAME>
+            continue
         variable = PREFIX + field.name.upper()
         # An empty value means "unset", so a copied .env.example with blank lines keeps defaults.
         if not env.get(variable, "").strip():

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from frontdesk.settings import PREFIX, Settings
+from frontdesk.settings import CHAT_PREFIX, PREFIX, Settings
 
 DOC_PATH = Path("docs/settings.md")
 ENV_PATH = Path(".env.example")
@@ -119,6 +119,13 @@ DESCRIPTIONS: dict[str, str] = {
     "captcha_verify_url": "Where every form's CAPTCHA is verified instead of its provider's "
     "siteverify URL (tests, a self-hosted proxy). Never taken from the site directory: the "
     "request carries the CAPTCHA secret.",
+    "chat_secrets": "One variable per chat target a form's `notify_chat` names: "
+    "`FRONTDESK_CHAT_CLINIC_SLACK` for `secret: CLINIC_SLACK`. The value is the incoming webhook "
+    "URL (Slack, Teams, Discord) or, for Telegram, `<bot token>/<chat id>`. Unset: that target's "
+    "messages are skipped (`frontdesk forms check` reports it). Destinations follow the webhook "
+    "rules (`https`, global addresses) (docs/forms.md, Chat notifications). Secrets.",
+    "telegram_api_url": "The Telegram Bot API's base URL (a local Bot API server, or a test "
+    "receiver); the bot token is added to its path and never logged.",
     "webhook_allow_http": "`on` or `off`: allow `http://` webhook URLs (default: `https://` only).",
     "webhook_allow_networks": "Comma-separated CIDRs webhooks may reach although they are "
     "loopback, private, link-local or otherwise not global (e.g. `10.1.2.0/24` for an "
@@ -179,15 +186,28 @@ def _default_text(value: Any) -> str | None:
     return str(value)
 
 
+# Settings read from a family of variables rather than one: (variable shown, type shown).
+_FAMILIES = {"chat_secrets": (f"{CHAT_PREFIX}<NAME>", "text, one variable per name")}
+
+
+def variable_of(field_name: str) -> str:
+    """The variable (or family of variables, ``FRONTDESK_CHAT_<NAME>``) of setting ``field_name``."""
+    family = _FAMILIES.get(field_name)
+    return family[0] if family else PREFIX + field_name.upper()
+
+
 def _fields() -> list[tuple[str, str, str | None, str]]:
     """``(variable, type, default text, description)`` for every setting, in struct order."""
     hints = typing.get_type_hints(Settings)
     rows = []
     for field in msgspec.structs.fields(Settings):
+        variable, type_name = _FAMILIES.get(
+            field.name, (PREFIX + field.name.upper(), _type_name(hints[field.name]))
+        )
         rows.append(
             (
-                PREFIX + field.name.upper(),
-                _type_name(hints[field.name]),
+                variable,
+                type_name,
                 _default_text(field.default),
                 DESCRIPTIONS.get(field.name, ""),
             )
@@ -220,7 +240,8 @@ def render_markdown() -> str:
     lines += [
         "",
         "Secrets (`FRONTDESK_SMTP_PASSWORD`, `FRONTDESK_STAFF_TOKENS`, `FRONTDESK_PREVIEW_TOKENS`, "
-        "`FRONTDESK_SECRET_KEY`, and a Redis URL with a password) belong in `.env` (compose) or "
+        "`FRONTDESK_SECRET_KEY`, `FRONTDESK_CHAT_<NAME>`, and a Redis URL with a password) "
+        "belong in `.env` (compose) or "
         "the `frontdesk-secrets` Secret (Kubernetes), never in a committed file.",
         "",
     ]

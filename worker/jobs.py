@@ -18,9 +18,11 @@ import redis
 from rq import get_current_job
 
 from frontdesk.redis import connect
+from frontdesk.settings import CHAT_PREFIX, chat_secret
 from frontdesk.submissions.counters import record_message
 from frontdesk.submissions.keys import sent_marker_key, submission_key
 from frontdesk.submissions.record import (
+    CHAT_KINDS,
     MessageKind,
     SmtpError,
     Submission,
@@ -125,6 +127,31 @@ def _transient_or_failed(
     raise DeliveryError(exc.code, text, permanent=False) from None
 
 
+def _delivered(
+    connection: redis.Redis, submission: Submission, kind: MessageKind, status: int
+) -> str:
+    """Record an HTTP message (webhook, chat) accepted with ``status``: the ``sent`` marker, the
+    record's state (its delivery id ``<submission id>.<kind>``), the count, one log line.
+    """
+    delivery = f"{submission.id}.{kind}"
+    ttl = max(connection.ttl(submission_key(submission.id)), 3600)
+    connection.set(sent_marker_key(submission.id, kind), delivery, nx=True, ex=ttl)
+    update_submission(
+        connection,
+        submission.id,
+        lambda s: set_message(s, kind, status="sent", message_id=delivery),
+    )
+    record_message(connection, kind, "sent")
+    log.info("submission %s: %s message delivered (%d)", submission.id, kind, status)
+    return "sent"
+
+
+def _sending(connection: redis.Redis, submission_id: str, kind: MessageKind) -> None:
+    update_submission(
+        connection, submission_id, lambda s: set_message(s, kind, status="sending", attempt=True)
+    )
+
+
 def _send_webhook(connection: redis.Redis, context: JobContext, submission: Submission) -> str:
     from worker.webhooks import post, secret_key
 
@@ -133,31 +160,60 @@ def _send_webhook(connection: redis.Redis, context: JobContext, submission: Subm
     if form is None or form.webhook is None:
         text = f"form {submission.form!r} has no webhook"
         return _fail(connection, submission.id, "webhook", SmtpError(code=None, text=text))
-    update_submission(
-        connection,
-        submission.id,
-        lambda s: set_message(s, "webhook", status="sending", attempt=True),
-    )
+    _sending(connection, submission.id, "webhook")
     try:
         status = post(form.webhook.url, submission, secret_key(connection, settings), settings)
     except DeliveryError as exc:
         return _transient_or_failed(connection, submission, "webhook", exc)
-    delivery = f"{submission.id}.webhook"
-    ttl = max(connection.ttl(submission_key(submission.id)), 3600)
-    connection.set(sent_marker_key(submission.id, "webhook"), delivery, nx=True, ex=ttl)
-    update_submission(
-        connection,
-        submission.id,
-        lambda s: set_message(s, "webhook", status="sent", message_id=delivery),
-    )
-    record_message(connection, "webhook", "sent")
-    log.info("submission %s: webhook delivered (%d)", submission.id, status)
-    return "sent"
+    return _delivered(connection, submission, "webhook", status)
+
+
+def _skip(connection: redis.Redis, submission_id: str, kind: MessageKind, reason: str) -> str:
+    def skip(submission: Submission) -> None:
+        state = submission.message(kind)
+        if state is not None:
+            state.status, state.skip_reason = "skipped", reason
+
+    update_submission(connection, submission_id, skip)
+    record_message(connection, kind, "skipped")
+    log.warning("submission %s: %s message skipped: %s", submission_id, kind, reason)
+    return "skipped"
+
+
+def _send_chat(
+    connection: redis.Redis, context: JobContext, submission: Submission, kind: MessageKind
+) -> str:
+    """Chat message ``kind`` (worker/chat.py): skipped when its secret is not set, retried like
+    email, never a URL or token in a log line, the record or RQ's job.
+    """
+    from worker.chat import chat_text, send
+
+    settings = context.settings
+    form = context.form(submission.form)
+    if form is None and context.is_broken(submission.form):
+        broken = DeliveryError(None, f"form {submission.form!r} does not load", permanent=False)
+        return _transient_or_failed(connection, submission, kind, broken)
+    target = form.chat_target(kind) if form is not None else None
+    if form is None or target is None:
+        text = f"form {submission.form!r} has no notify_chat target for {kind}"
+        return _fail(connection, submission.id, kind, SmtpError(code=None, text=text))
+    secret = chat_secret(settings, target.secret)
+    if secret is None:
+        reason = f"secret_unset: {CHAT_PREFIX}{target.secret} is not set"
+        return _skip(connection, submission.id, kind, reason)
+    _sending(connection, submission.id, kind)
+    try:
+        status = send(
+            target, secret.reveal(), chat_text(form, target, submission, settings), settings
+        )
+    except DeliveryError as exc:
+        return _transient_or_failed(connection, submission, kind, exc)
+    return _delivered(connection, submission, kind, status)
 
 
 def send_message(submission_id: str, kind: MessageKind) -> str:
-    """Deliver message ``kind`` (``staff``, ``auto_reply`` or ``webhook``) of submission
-    ``submission_id``.
+    """Deliver message ``kind`` (``staff``, ``auto_reply``, ``webhook`` or ``chat_<n>``) of
+    submission ``submission_id``.
 
     Returns a short outcome (``sent``, ``already_sent``, ``gone``, ``quarantined``, ``skipped``,
     ``failed``). Raises
@@ -186,6 +242,8 @@ def send_message(submission_id: str, kind: MessageKind) -> str:
         return "already_sent"
     if kind == "webhook":
         return _send_webhook(connection, context, submission)
+    if kind in CHAT_KINDS:
+        return _send_chat(connection, context, submission, kind)
     try:
         composed = compose(context, submission, kind)
     except FormBroken as exc:

@@ -9,7 +9,8 @@ over ``<t>.<raw body>``
 ``Frontdesk-Form``.
 
 Where it goes is checked on every attempt, and the POST connects to the checked address
-(:mod:`worker.destinations`). Redirects are not followed: a signed POST is not re-sent elsewhere.
+(:mod:`worker.outbound`, :mod:`worker.destinations`). Redirects are not followed: a signed POST is
+not re-sent elsewhere.
 
 Outcomes follow RFC 9110: 2xx delivered; 408, 429, 5xx, connection errors, timeouts and a host that
 does not resolve are transient (retried on the email schedule); any other status, and a refused
@@ -22,15 +23,13 @@ import hashlib
 import hmac
 import time
 
-import httpx
 import msgspec
 import redis
 
 from frontdesk.settings import Settings
 from frontdesk.submissions.record import PhoneInfo, Source, Submission
 from frontdesk.submissions.secret import key_for
-from worker.destinations import Refused, Unresolved, check
-from worker.smtp import DeliveryError
+from worker.outbound import post_checked
 
 
 class Payload(msgspec.Struct, kw_only=True):
@@ -74,57 +73,16 @@ def body_of(submission: Submission) -> bytes:
 
 
 def post(url: str, submission: Submission, key: bytes, settings: Settings) -> int:
-    """POST the signed submission to ``url``; returns the 2xx status.
-
-    Raises :class:`~worker.smtp.DeliveryError` (``code`` = HTTP status, ``None`` without one).
+    """POST the signed submission to ``url`` (:func:`worker.outbound.post_checked`); returns the
+    2xx status. Raises :class:`~worker.smtp.DeliveryError` (``code`` = HTTP status, ``None``
+    without one).
     """
-    try:
-        target = check(
-            url,
-            allow_http=settings.webhook_allow_http,
-            allow_networks=settings.webhook_allow_networks,
-        )
-    except Refused as exc:
-        raise DeliveryError(None, str(exc), permanent=True) from None
-    except Unresolved as exc:
-        raise DeliveryError(None, str(exc), permanent=False) from None
     body = body_of(submission)
-    parts = httpx.URL(url)
     headers = {
-        "Host": parts.netloc.decode("ascii"),
         "Content-Type": "application/json",
         "User-Agent": "Frontdesk-Webhook",
         "Frontdesk-Signature": signature(key, int(time.time()), body),
         "Frontdesk-Delivery": f"{submission.id}.webhook",
         "Frontdesk-Form": submission.form,
     }
-    # trust_env=False: no proxy from the environment, which would resolve the host again.
-    with httpx.Client(
-        timeout=settings.smtp_timeout, trust_env=False, follow_redirects=False
-    ) as client:
-        for index, address in enumerate(target.addresses):
-            try:
-                response = client.post(
-                    parts.copy_with(host=address),
-                    content=body,
-                    headers=headers,
-                    # The certificate is verified for the host name, not the pinned address.
-                    extensions={"sni_hostname": target.host},
-                )
-                break
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # Nothing was sent: the next checked address may answer.
-                if index + 1 < len(target.addresses):
-                    continue
-                raise DeliveryError(None, _error_text(exc), permanent=False) from exc
-            except httpx.HTTPError as exc:
-                raise DeliveryError(None, _error_text(exc), permanent=False) from exc
-    status = response.status_code
-    if 200 <= status < 300:
-        return status
-    transient = status in (408, 429) or status >= 500
-    raise DeliveryError(status, response.reason_phrase[:200], permanent=not transient)
-
-
-def _error_text(exc: httpx.HTTPError) -> str:
-    return f"{type(exc).__name__}: {exc}"[:200]
+    return post_checked(url, body, headers, settings)

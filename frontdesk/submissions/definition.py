@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -10,9 +11,10 @@ import msgspec
 from msgspec import Meta, Struct
 
 from frontdesk.decoding import where_and_what
+from frontdesk.settings import CHAT_NAME, CHAT_PREFIX, Settings, chat_secret
 from frontdesk.site import form_files
 from frontdesk.submissions.codes import DEFAULT_MESSAGES
-from frontdesk.submissions.record import SOURCE_FIELDS, MessageKind
+from frontdesk.submissions.record import CHAT_KINDS, SOURCE_FIELDS, MessageKind
 
 FieldType = Literal[
     "text",
@@ -35,6 +37,9 @@ BOUNDED_TYPES = ("date", "time", "number")
 
 DEFAULT_SUCCESS = "Thank you! Your submission has been received!"
 DEFAULT_ERROR = "Oops! Something went wrong while submitting the form."
+# A Telegram target's secret: the bot token (``<bot id>:<key>``), "/", the chat id (a number,
+# negative for groups, or a channel's @name).
+TELEGRAM_SECRET = re.compile(r"(\d+:[A-Za-z0-9_-]+)/(-?\d+|@[A-Za-z0-9_]{5,})")
 # The texts of :class:`Messages` that :class:`Translation` can override (error codes aside).
 TextName = Literal["success", "error", "phone_valid", "back"]
 
@@ -212,6 +217,50 @@ class Webhook(Base, kw_only=True):
     url: Annotated[str, Meta(pattern=r"^https?://")]
 
 
+ChatFormat = Literal["slack", "teams", "discord", "telegram"]
+
+
+class ChatTarget(Base, kw_only=True):
+    """A chat message of each stored inquiry (docs/forms.md, "Chat notifications").
+
+    ``format``: ``slack``, ``teams`` (an incoming webhook or a Workflows webhook taking an
+    Adaptive Card), ``discord`` or ``telegram`` (Bot API ``sendMessage``). ``secret``: the name
+    of the ops secret holding the URL or token, ``FRONTDESK_CHAT_<secret>``; the site directory
+    never holds one (:func:`cross_check`, :func:`secrets_written`). ``full``: the message carries
+    the visitor's values, and only when the form also says ``notify: full`` in so many words;
+    otherwise it is a summary (the form, the time, a link to the inquiry in the inbox).
+    """
+
+    format: ChatFormat
+    secret: str
+    full: bool = False
+
+
+# Where an editor may paste what must stay an ops secret: the URL shapes of the chat services'
+# webhooks and a Telegram bot token. Found anywhere in a form file, the file is refused.
+_CHAT_SECRET_SHAPES = (
+    re.compile(r"hooks\.slack\.com/", re.IGNORECASE),
+    re.compile(r"discord(?:app)?\.com/api/webhooks/", re.IGNORECASE),
+    re.compile(r"\.webhook\.office\.com/|\.logic\.azure\.com|\.powerplatform\.com", re.I),
+    re.compile(r"api\.telegram\.org/bot", re.IGNORECASE),
+    re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"),  # a Telegram bot token
+)
+
+
+def secrets_written(text: str) -> list[str]:
+    """What in a form file's ``text`` looks like a chat webhook URL or bot token, as
+    ``$: message`` strings (never the text itself: it is a secret, now in the site directory).
+    """
+    if not any(shape.search(text) for shape in _CHAT_SECRET_SHAPES):
+        return []
+    return [
+        "$: the file holds what looks like a chat webhook URL or bot token; a form names its "
+        "chat target's secret (notify_chat: [{format: slack, secret: CLINIC_SLACK}]) and ops set "
+        "FRONTDESK_CHAT_CLINIC_SLACK. Remove it, and have ops replace it: the site directory is "
+        "not a place for secrets"
+    ]
+
+
 # The field types whose value is one of the editor's ``options``: the only ones a route may read,
 # so the visitor picks among the editor's choices and never names a recipient.
 ROUTABLE_TYPES = frozenset({"select", "radio"})
@@ -269,18 +318,37 @@ class FormDefinition(Base, kw_only=True):
     (dropped) or ``keep`` (stored as text, same control-character and length rules as ``text``)."""
     max_body_bytes: Annotated[int, Meta(ge=1024, le=10_000_000)] = 65_536
     webhook: Webhook | None = None
-    notify: Literal["full", "summary"] = "full"
-    """What the staff email carries: ``full`` (every field) or ``summary`` (no visitor data: the
-    form, the time and a link to the inquiry in the inbox)."""
+    notify: Literal["full", "summary"] | None = None
+    """What the staff email carries: ``full`` (every field; also when absent) or ``summary`` (no
+    visitor data: the form, the time and a link to the inquiry in the inbox). Chat messages carry
+    values only when it is written ``full`` (not when absent) and the target says ``full: true``."""
+    notify_chat: Annotated[list[ChatTarget], Meta(max_length=len(CHAT_KINDS))] = []
+    """Chat messages of each stored inquiry (at most four targets), kinds ``chat_1`` …"""
 
     def message_kinds(self) -> list[MessageKind]:
-        """The messages a stored (not quarantined) submission gets: staff, then the optional ones."""
+        """The messages a stored (not quarantined) submission gets: staff, then the optional ones
+        (auto-reply, webhook, one ``chat_<n>`` per ``notify_chat`` target).
+        """
         kinds: list[MessageKind] = ["staff"]
         if self.auto_reply is not None:
             kinds.append("auto_reply")
         if self.webhook is not None:
             kinds.append("webhook")
+        kinds += CHAT_KINDS[: len(self.notify_chat)]
         return kinds
+
+    def chat_target(self, kind: MessageKind) -> ChatTarget | None:
+        """The ``notify_chat`` target of message ``kind`` (``chat_2``: the second), if any."""
+        if kind not in CHAT_KINDS:
+            return None
+        index = CHAT_KINDS.index(kind)
+        return self.notify_chat[index] if index < len(self.notify_chat) else None
+
+    def chat_full(self, target: ChatTarget) -> bool:
+        """Whether ``target``'s message carries the visitor's values: the target says
+        ``full: true`` and the form says ``notify: full`` explicitly (docs/security.md, chat).
+        """
+        return target.full and self.notify == "full"
 
     def field(self, name: str) -> Field | None:
         """The field called ``name``, if any."""
@@ -415,6 +483,14 @@ def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> 
     else:
         for placeholder in sorted(placeholders - names - {"form"}):
             problems.append(f"$.subject: {{{placeholder}}} is not a field of this form")
+    for index, chat in enumerate(form.notify_chat):
+        if not CHAT_NAME.fullmatch(chat.secret):
+            # Never echo it: it may be the URL or token itself.
+            problems.append(
+                f"$.notify_chat[{index}].secret: the name of an ops secret (upper-case letters, "
+                "digits, underscores: CLINIC_SLACK, set as FRONTDESK_CHAT_CLINIC_SLACK), not a "
+                "URL or token"
+            )
     if form.spam.honeypot in SOURCE_FIELDS:
         # The embed script fills these on every post: as the honeypot, every inquiry is spam.
         problems.append(f"$.spam.honeypot: {form.spam.honeypot} is a reserved source field")
@@ -509,7 +585,11 @@ def load_form_file(
         # The site directory is content: never read a file of the host through it.
         raise FormsError([f"{rel}: $: a symbolic link; the site directory takes no links"])
     try:
-        form = msgspec.yaml.decode(file.read_bytes(), type=FormDefinition)
+        raw = file.read_bytes()
+        written = secrets_written(raw.decode("utf-8", "replace"))
+        if written:
+            raise FormsError([f"{rel}: {problem}" for problem in written])
+        form = msgspec.yaml.decode(raw, type=FormDefinition)
     except msgspec.ValidationError as exc:
         path, message = where_and_what(exc)
         raise FormsError([f"{rel}: {path}: {message}"]) from None
@@ -529,6 +609,28 @@ def load_form_file(
     if problems:
         raise FormsError(problems)
     return form
+
+
+def chat_secret_problems(forms: Mapping[str, FormDefinition], settings: Settings) -> list[str]:
+    """What ``frontdesk forms check`` reports about the chat secrets ``forms`` name, as
+    ``forms/<id>.yaml: $.path: message`` strings: a name ops did not set, a Telegram value that
+    is not ``<bot token>/<chat id>``, a webhook value that is not an http(s) URL. Never a value.
+    """
+    problems: list[str] = []
+    for form_id, form in sorted(forms.items()):
+        for index, target in enumerate(form.notify_chat):
+            where = f"forms/{form_id}.yaml: $.notify_chat[{index}].secret"
+            variable = f"{CHAT_PREFIX}{target.secret}"
+            value = chat_secret(settings, target.secret)
+            if value is None:
+                problems.append(
+                    f"{where}: {variable} is not set; its messages are skipped until ops set it"
+                )
+            elif target.format == "telegram" and not TELEGRAM_SECRET.fullmatch(value.reveal()):
+                problems.append(f"{where}: {variable} is not <bot token>/<chat id>")
+            elif target.format != "telegram" and not value.reveal().startswith("http"):
+                problems.append(f"{where}: {variable} is not the {target.format} webhook URL")
+    return problems
 
 
 def load_forms(site_dir: Path, recipient_domains: Sequence[str] = ()) -> dict[str, FormDefinition]:

@@ -14,7 +14,10 @@ from typing import Literal
 import msgspec
 
 SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
-MessageKind = Literal["staff", "auto_reply", "webhook"]
+MessageKind = Literal["staff", "auto_reply", "webhook", "chat_1", "chat_2", "chat_3", "chat_4"]
+"""A message of a submission; ``chat_<n>`` is the form's ``n``-th ``notify_chat`` target."""
+CHAT_KINDS: tuple[MessageKind, ...] = ("chat_1", "chat_2", "chat_3", "chat_4")
+"""One message kind per chat target, in the order of the form's ``notify_chat`` (at most four)."""
 MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
 InquiryStatus = Literal["new", "in_progress", "answered", "closed"]
 """The staff's workflow on an inquiry (the inbox): new → in progress → answered → closed; a closed
@@ -41,9 +44,10 @@ class SmtpError(msgspec.Struct, kw_only=True):
 
 
 class MessageState(msgspec.Struct, kw_only=True):
-    """Delivery state of one email of a submission: ``queued`` → ``sending`` → ``sent`` | ``failed``,
-    or ``skipped`` (an auto-reply decided against at intake; ``skip_reason`` says why:
-    ``no_token``, ``origin_unknown``, ``address_limit``, ``domain_limit``).
+    """Delivery state of one message of a submission: ``queued`` → ``sending`` → ``sent`` |
+    ``failed``, or ``skipped`` (an auto-reply decided against at intake, or a chat message whose
+    ops secret is not set; ``skip_reason`` says why: ``no_token``, ``origin_unknown``,
+    ``address_limit``, ``domain_limit``, ``secret_unset: FRONTDESK_CHAT_<NAME> is not set``).
     """
 
     kind: MessageKind

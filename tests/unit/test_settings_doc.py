@@ -8,8 +8,14 @@ from pathlib import Path
 
 import msgspec
 
-from frontdesk.settings import PREFIX, Settings, load_settings
-from frontdesk.settings_doc import render_env_example, render_markdown, undocumented, write
+from frontdesk.settings import Settings, load_settings
+from frontdesk.settings_doc import (
+    render_env_example,
+    render_markdown,
+    undocumented,
+    variable_of,
+    write,
+)
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -31,7 +37,7 @@ def test_every_setting_is_described() -> None:
     assert undocumented() == []
     text = render_markdown()
     for field in msgspec.structs.fields(Settings):
-        assert f"| `{PREFIX}{field.name.upper()}` |" in text
+        assert f"| `{variable_of(field.name)}` |" in text
 
 
 def test_check_finds_a_stale_file(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -114,18 +114,31 @@ async def _reachable(staff: StaffContext, token: StaffToken, submission_id: str)
 
 
 async def _requeue(
-    staff: StaffContext, token: StaffToken, submission_id: str, release: bool
+    staff: StaffContext,
+    token: StaffToken,
+    submission_id: str,
+    release: bool,
+    asked: Sequence[MessageKind] = ("staff",),
 ) -> Submission:
     stored = await _reachable(staff, token, submission_id)
-    kinds: list[MessageKind] = ["staff"]
+    kinds: list[MessageKind] = list(dict.fromkeys(asked))
+    form = staff.forms.get(stored.form)
+    defined = set(form.message_kinds() if form is not None else []) | {
+        m.kind for m in stored.messages
+    }
+    unknown = [k for k in kinds if k != "staff" and k not in defined]
+    if unknown:
+        raise ProblemError(
+            409,
+            "wrong_status",
+            f"submission has no {', '.join(unknown)} message (its form does not define one)",
+        )
     skipped: list[MessageState] = []
-    if release:
+    if release and form is not None:
         # A released submission gets every message its form defines, as it would have at intake
         # (no auto-reply for a post not from the form page: frontdesk/submissions/budget.py).
-        form = staff.forms.get(stored.form)
-        if form is not None:
-            kinds, states = queued_messages(form.message_kinds(), stored.flags)
-            skipped = [s for s in states if s.status == "skipped"]
+        kinds, states = queued_messages(form.message_kinds(), stored.flags)
+        skipped = [s for s in states if s.status == "skipped"]
     try:
         record = await _from_store(
             lambda: staff.store.queue_messages(
@@ -257,12 +270,17 @@ class StaffController(Controller):
 
     @_submission_route(post, "resend", "Resend (staff)", "/resend", status_code=200, conflict=True)
     async def resend(
-        self, staff: Context, token: Token, submission_id: FromPath[str]
+        self,
+        staff: Context,
+        token: Token,
+        submission_id: FromPath[str],
+        kind: FromQuery[list[MessageKind] | None] = None,
     ) -> Submission:
-        """Queue the staff notification again (its ``sent`` marker cleared); 409 for a
-        quarantined one.
+        """Queue messages again (their ``sent`` markers cleared): ``kind`` (repeatable: ``staff``,
+        ``auto_reply``, ``webhook``, ``chat_1`` … ``chat_4``), default the staff notification;
+        409 for a quarantined one or a kind its form does not define.
         """
-        return await _requeue(staff, token, submission_id, release=False)
+        return await _requeue(staff, token, submission_id, False, kind or ["staff"])
 
     @_submission_route(delete, "delete", "Delete (staff)", status_code=204)
     async def delete_submission(

@@ -4,7 +4,8 @@ port and the inbox build one :class:`SubmissionAccess` each and mount the staff 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio
@@ -22,7 +23,8 @@ from frontdesk.submissions.store import SubmissionStore
 
 class SubmissionAccess:
     """Settings, the reloadable forms (``catalog``), the submission store (sync client: RQ and the
-    staff routes), an asyncio client (``redis``) and the trusted proxy networks.
+    staff routes), an asyncio client (``redis``), the trusted proxy networks and the ``clock``
+    (Unix seconds) audit entries are dated by.
 
     It is a :class:`~frontdesk.submissions.staff.StaffContext`: :attr:`forms` are every form with a
     definition, a broken file's last good one included, so staff keep reading, exporting and
@@ -35,8 +37,10 @@ class SubmissionAccess:
         catalog: Catalog,
         store: SubmissionStore,
         connection: redis.asyncio.Redis,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.catalog = catalog
         self.store = store
         self.redis = connection
@@ -52,6 +56,11 @@ class SubmissionAccess:
         """``FRONTDESK_STAFF_TOKENS`` of the settings."""
         return self.settings.staff_tokens
 
+    @property
+    def audit_retention_days(self) -> int:
+        """``FRONTDESK_AUDIT_RETENTION_DAYS`` of the settings."""
+        return self.settings.audit_retention_days
+
     def client_bucket(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         """The client behind trusted proxies, IPv6 by ``FRONTDESK_IPV6_PREFIX``: the bucket the
         submissions' limits count (:func:`frontdesk.networks.client_bucket`).
@@ -65,9 +74,12 @@ class SubmissionAccess:
         )
 
 
-def open_access(settings: Settings, catalog: Catalog | None = None) -> SubmissionAccess:
+def open_access(
+    settings: Settings, catalog: Catalog | None = None, clock: Callable[[], float] = time.time
+) -> SubmissionAccess:
     """Load the forms of ``settings.site_dir`` (unless ``catalog`` is given: another app's of the
-    same process) and connect to Redis (a sync client for the store and RQ, an asyncio one).
+    same process) and connect to Redis (a sync client for the store and RQ, an asyncio one);
+    ``clock`` dates audit entries.
 
     Broken form files do not stop it (their last good definitions are kept); raises ``ValueError``
     when ``site.yaml`` has never loaded (no ``base_url`` to build links and redirects from).
@@ -83,4 +95,4 @@ def open_access(settings: Settings, catalog: Catalog | None = None) -> Submissio
         retry_schedule(settings.retry_base_seconds, settings.retry_max_hours),
         int(settings.job_timeout),
     )
-    return SubmissionAccess(settings, catalog, store, connect_async(settings))
+    return SubmissionAccess(settings, catalog, store, connect_async(settings), clock)

@@ -19,6 +19,7 @@ import msgspec
 import redis
 import redis.client
 
+from frontdesk.submissions.audit import forget_submissions
 from frontdesk.submissions.erasure import erase_submissions, find_by_email
 from frontdesk.submissions.keys import sent_marker_key, submission_key
 from frontdesk.submissions.queueing import MessageJobs
@@ -122,22 +123,27 @@ class SubmissionStore:
 
     def delete(self, submission_id: str) -> Submission | None:
         """Delete the submission and every copy in Redis (:func:`erase_submissions`: record, index
-        entry, sent markers, claims, RQ jobs); returns the deleted record or ``None``. A job
-        running meanwhile finds the record gone and sends nothing more.
+        entry, sent markers, claims, RQ jobs), and its id from the audit log (its entries then name
+        ``"erased"``, its trail is deleted: :func:`~frontdesk.submissions.audit.forget_submissions`);
+        returns the deleted record or ``None``. A job running meanwhile finds the record gone and
+        sends nothing more.
         """
         submission = load_submission(self.redis, submission_id)
         if submission is None:
             return None
         erase_submissions(self.redis, self.jobs.queue_name, [submission])
+        forget_submissions(self.redis, [submission.id])
         return submission
 
     def erase(self, email: str, forms: Collection[str] | None = None) -> list[str]:
         """Delete every stored submission holding ``email`` (:func:`find_by_email`: any form,
-        defined now or not; only ``forms`` when given, ``None`` = all) with every copy in Redis;
-        returns the erased ids, sorted. Raises ``redis.RedisError``.
+        defined now or not; only ``forms`` when given, ``None`` = all) with every copy in Redis,
+        and their ids from the audit log (as :meth:`delete`); returns the erased ids, sorted.
+        Raises ``redis.RedisError``.
         """
         found = find_by_email(self.redis, email, forms)
         erase_submissions(self.redis, self.jobs.queue_name, found)
+        forget_submissions(self.redis, [s.id for s in found])
         return [s.id for s in found]
 
 

@@ -32,6 +32,7 @@ from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.submissions.access import open_access
 from frontdesk.submissions.staff import staff_router
+from services.inbox import admin
 from services.inbox.pages import ROUTES
 from services.inbox.state import Clock, InboxState
 
@@ -68,9 +69,10 @@ class SecurityHeaders(HttpMiddleware):
 
 def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
     """Load the forms of ``settings.site_dir``, connect to Redis and build the inbox app;
-    ``clock`` (Unix seconds) decides link and session expiry. Raises on a bad ``site.yaml``.
+    ``clock`` (Unix seconds) decides link and session expiry and dates audit entries. Raises on a
+    bad ``site.yaml``.
     """
-    access = open_access(settings)
+    access = open_access(settings, clock=clock)
     state = InboxState(access, clock)
     metrics_middleware, metrics = prometheus("inbox", [], RequestCounters("inbox"))
     app = FastPathApp(
@@ -79,6 +81,7 @@ def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
             public_ready,
             metrics,
             *ROUTES,
+            *admin.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], name="static"),
             staff_router(access),
         ],

@@ -19,6 +19,7 @@ from frontdesk.cursors import CursorError, decode_position
 from frontdesk.submissions.staff.queries import page
 from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
+from services.inbox.auditing import audited, trail_of
 from services.inbox.rendering import (
     Form,
     audit,
@@ -94,6 +95,7 @@ async def use_link(request: Request[Any, Any, State], token: FromQuery[str] = ""
         )
     session_id = await sessions.open_session(state, address)
     audit.info("inbox sign-in: %s", address)
+    await audited(state, address, "sign_in")
     return Redirect(
         "/inquiries",
         status_code=303,
@@ -125,6 +127,7 @@ async def sign_out_everywhere(request: Request[Any, Any, State], data: Form) -> 
     if member is not None:
         ended = await sessions.end_every_session(state, member.address)
         audit.info("inbox sign-out everywhere: %s (%d sessions)", member.address, ended)
+        await audited(state, member.address, "sign_out_everywhere", detail=str(ended))
     response = to_sign_in()
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -177,7 +180,9 @@ async def inquiries(
 
 @get("/inquiries/{submission_id:str}", include_in_schema=False)
 async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Response[Any]:
-    """One inquiry with every field; 404 when gone or outside the member's forms."""
+    """One inquiry with every field and its audit trail (this view included); 404 when gone or
+    outside the member's forms.
+    """
     member = await member_of(request)
     if member is None:
         return to_sign_in()
@@ -193,6 +198,7 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
             text="It expired, was erased, or is on a form you do not see.",
         )
     audit.info("inbox view: %s viewed submission %s", member.address, found.id)
+    await audited(state, member.address, "view", found.id)
     definition = state.access.catalog.definitions.get(found.form)
     fields = definition.fields if definition else []
     return await render(
@@ -202,6 +208,7 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
         s=found,
         types={f.name: f.type for f in fields},
         labels={f.name: f.label for f in fields},
+        trail=await trail_of(state, found.id),
     )
 
 

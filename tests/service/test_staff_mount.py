@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ class BareContext:
     forms: Mapping[str, FormDefinition]
     staff_tokens: Sequence[StaffToken] = (DESK, ELSEWHERE, READER)
     clients: list[str] = field(default_factory=list)
+    audit_retention_days: int = 365
+    clock: Callable[[], float] = time.time
 
     def client_bucket(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         bucket = connection.headers.get("x-test-client", "peer")

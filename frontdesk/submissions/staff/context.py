@@ -7,7 +7,7 @@ so a service that reloads its forms or settings is seen at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import redis.asyncio
@@ -43,6 +43,16 @@ class StaffContext(Protocol):
     @property
     def staff_tokens(self) -> Sequence[StaffToken]:
         """``FRONTDESK_STAFF_TOKENS`` (empty: every staff request is 401)."""
+        ...
+
+    @property
+    def audit_retention_days(self) -> int:
+        """``FRONTDESK_AUDIT_RETENTION_DAYS``: how long the audit log keeps a staff action."""
+        ...
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """Unix seconds now: the time of an audit entry (tests hand in a clock they move)."""
         ...
 
     def client_bucket(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:

@@ -6,10 +6,13 @@ its internal port). Every route but ``OPTIONS`` runs the guard of
 :mod:`frontdesk.submissions.staff.auth` first — throttle, ``Authorization: Bearer <token>``
 (RFC 6750) against the context's staff tokens, the token's forms and actions — before its
 parameters or body are read. Every action writes one audit line (logger ``frontdesk.audit``: token
-name, action, submission id or form) and never visitor data. The mounting app answers every route
-``no-store`` (the forms internal app's :class:`~frontdesk.internal.NoStore`) and turns
-:class:`~frontdesk.problems.ProblemError` into problem+json
-(:func:`~frontdesk.problems.exception_handlers`).
+name, action, submission id or form) and never visitor data; a read of one submission, an export,
+a release, a resend, a delete and an erasure also write an audit log entry
+(:mod:`frontdesk.submissions.audit`, actor = the token's name; a delete's entry names the
+submission ``"erased"``, an erasure's names none and its detail is the count erased). The
+mounting app answers every route ``no-store`` (the forms internal app's
+:class:`~frontdesk.internal.NoStore`) and turns :class:`~frontdesk.problems.ProblemError` into
+problem+json (:func:`~frontdesk.problems.exception_handlers`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from litestar.response import Stream
 from frontdesk.cursors import CursorError, decode_position
 from frontdesk.problems import ProblemError, on_http_exception, problem_response, problem_responses
 from frontdesk.staff_tokens import StaffToken
+from frontdesk.submissions.audit import ERASED, AuditAction, AuditEntry, record_audit
 from frontdesk.submissions.budget import queued_messages
 from frontdesk.submissions.problems import (
     form_not_found,
@@ -71,6 +75,24 @@ T = TypeVar("T")
 
 def _log(name: str, action: str, target: str) -> None:
     audit.info("staff=%s action=%s target=%s", name, action, target)
+
+
+async def _record(
+    staff: StaffContext,
+    token: StaffToken,
+    action: AuditAction,
+    submission_id: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """An audit log entry of ``token``'s ``action`` (503 problem+json when Redis fails)."""
+    entry = AuditEntry(
+        at=staff.clock(),
+        actor=token.name,
+        action=action,
+        submission_id=submission_id,
+        detail=detail,
+    )
+    await _from_store(record_audit, staff.store.redis, entry, staff.audit_retention_days)
 
 
 def _list_parameter_problem(request: Request[Any, Any, State], exc: ValidationException) -> Any:
@@ -148,7 +170,9 @@ async def _requeue(
     except WrongStatus as exc:
         raise ProblemError(409, "wrong_status", str(exc)) from None
     _log(token.name, "release" if release else "resend", submission_id)
-    return _found(record, submission_id)
+    found = _found(record, submission_id)
+    await _record(staff, token, "release" if release else "resend", submission_id)
+    return found
 
 
 def _submission_route(
@@ -227,6 +251,8 @@ class StaffController(Controller):
             raise ProblemError(400, *BAD_SINCE)
         _log(token.name, f"list:{format}", f"form:{form_id}")
         connection = staff.store.redis
+        if format != "json":
+            await _record(staff, token, "export", detail=f"{form_id} {format}")
         if format == "csv":
             disposition = f'attachment; filename="{form_id}-submissions.csv"'
             return Stream(
@@ -255,6 +281,7 @@ class StaffController(Controller):
         """The stored record: id, form, status, created_at, fields, phone, flags, messages."""
         record = await _reachable(staff, token, submission_id)
         _log(token.name, "read", submission_id)
+        await _record(staff, token, "view", submission_id)
         return record
 
     @_submission_route(
@@ -291,6 +318,8 @@ class StaffController(Controller):
         record = await _from_store(staff.store.delete, submission_id)
         _found(record, submission_id)
         _log(token.name, "delete", submission_id)
+        # The store rewrote the id to "erased" in the log; the deletion's own entry names no id.
+        await _record(staff, token, "delete", ERASED, detail="1")
 
     @post(
         "/v1/erasures",
@@ -316,6 +345,7 @@ class StaffController(Controller):
         for submission_id in ids:
             _log(token.name, "erase", submission_id)
         _log(token.name, "erasure", f"count:{len(ids)}")
+        await _record(staff, token, "erase", detail=str(len(ids)))
         return Erased(erased=len(ids))
 
 

@@ -34,12 +34,13 @@ def csv_rows(
     status: str | None,
     since: dt.datetime | None,
     bom: bool,
+    until: dt.datetime | None = None,
 ) -> Iterator[bytes]:
     """The CSV export of ``form`` (RFC 4180, UTF-8, a BOM first when ``bom``): one header row (id,
     status, created_at, the form's field names, the phone's parts, flags, where it came from:
     ``source_url``, ``source_title`` and the five ``utm_*`` parameters), then one row a
     submission; cells starting with ``= + - @``, tab or CR are prefixed with ``'`` so no
-    spreadsheet runs them.
+    spreadsheet runs them. ``until`` (exclusive) ends a date range that ``since`` starts.
     """
     names = [f.name for f in form.fields]
     header = [
@@ -60,7 +61,7 @@ def csv_rows(
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     yield (("\ufeff" if bom else "") + buffer.getvalue()).encode()
-    for _, record in scan(connection, form.id, status, since, None):
+    for _, record in scan(connection, form.id, status, since, None, until):
         buffer.seek(0)
         buffer.truncate()
         phone = record.phone
@@ -88,11 +89,17 @@ def csv_rows(
 
 
 def jsonl_rows(
-    connection: redis.Redis, form_id: str, status: str | None, since: dt.datetime | None
+    connection: redis.Redis,
+    form_id: str,
+    status: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None = None,
 ) -> Iterator[bytes]:
-    """The JSON Lines export: one submission record (as ``GET /v1/submissions/{id}``) a line."""
+    """The JSON Lines export: one submission record (as ``GET /v1/submissions/{id}``) a line;
+    ``since`` (inclusive) and ``until`` (exclusive) bound the creation times when given.
+    """
     encoder = msgspec.json.Encoder()
-    for _, record in scan(connection, form_id, status, since, None):
+    for _, record in scan(connection, form_id, status, since, None, until):
         yield encoder.encode(record) + b"\n"
 
 

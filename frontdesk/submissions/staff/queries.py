@@ -28,14 +28,17 @@ def scan(
     status: str | None,
     since: dt.datetime | None,
     cursor: tuple[float, str] | None,
+    until: dt.datetime | None = None,
 ) -> Iterator[tuple[float, Submission]]:
     """``(score, record)`` of ``form_id``'s submissions newest first (score = creation ms), only
-    those of ``status`` and created at or after ``since`` when given, strictly after the position
-    ``cursor`` (``(score, id)`` of the last one seen) when given; index entries whose record
-    expired are dropped from the index on the way.
+    those of ``status``, created at or after ``since`` and before ``until`` when given, strictly
+    after the position ``cursor`` (``(score, id)`` of the last one seen) when given; index
+    entries whose record expired are dropped from the index on the way.
     """
     index = form_index_key(form_id)
     top: float | str = "+inf" if cursor is None else cursor[0]
+    if cursor is None and until is not None:
+        top = f"({until.timestamp() * 1000}"  # exclusive: the first ms of the day after a range
     bottom: float | str = "-inf" if since is None else since.timestamp() * 1000
     while True:
         rows: list[tuple[bytes, float]] = list(

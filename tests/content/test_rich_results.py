@@ -358,3 +358,18 @@ def test_bad_practice_data_is_a_load_problem(
     [problem] = raised.value.problems
     assert (problem.file, problem.path) == ("site.yaml", path)
     assert problem.message.startswith(message), problem.message
+
+
+def test_the_site_schema_describes_the_practice() -> None:
+    """``frontdesk content schema`` is generated from the types: the practice block is in it."""
+    from services.content.schemas import site_schemas
+
+    schemas = site_schemas()
+    definitions = schemas["site.schema.json"]["$defs"]
+    assert "practice" in definitions["SiteConfig"]["properties"]
+    practice = definitions["Practice"]
+    assert practice["additionalProperties"] is False
+    assert "address" in practice["required"]
+    assert "Physiotherapy" in practice["properties"]["type"]["enum"]
+    person = schemas["item-person.schema.json"]["$defs"]["PersonItem"]
+    assert "same_as" in person["properties"]

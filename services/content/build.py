@@ -159,9 +159,9 @@ class Builder:
         if faqs is not None:
             data.append(faqs)
         data.extend(
-            structured.person(i, config.base_url, works_for=business is not None)
-            for i in shown.values()
-            if isinstance(i, public.PersonOut)
+            structured.person(item, collection, config.base_url, works_for=business is not None)
+            for (collection, _), item in shown.items()
+            if isinstance(item, public.PersonOut)
         )
         return data
 

@@ -19,6 +19,8 @@ documentation:
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +30,9 @@ from services.content import model, public
 
 CONTEXT = "https://schema.org"
 _WEB = ("https://", "http://")
+# Tags that separate words (blocks, line breaks) become a space; the others (emphasis, links) go.
+_BREAK = re.compile(r"</?(?:p|br|hr|li|ul|ol|h[1-6]|blockquote|pre|table|tr|td|th)\b[^>]*>")
+_TAG = re.compile(r"<[^>]*>")
 # Characters that could end the script element or start markup inside it (``</script>``,
 # ``<!--``), written as JSON escapes: the text stays the same JSON, and no HTML parser sees a tag.
 _SCRIPT_ESCAPES = str.maketrans(
@@ -48,6 +53,13 @@ def script_json(objects: list[dict[str, Any]]) -> str:
     """
     # The characters only ever occur inside JSON strings, where \uXXXX means the same character.
     return msgspec.json.encode(objects).decode().translate(_SCRIPT_ESCAPES)
+
+
+def plain_text(html_text: str) -> str:
+    """The text of HTML that the Markdown renderer made (well-formed tags, raw HTML escaped):
+    tags dropped, entities decoded, white space runs made one space.
+    """
+    return " ".join(html.unescape(_TAG.sub("", _BREAK.sub(" ", html_text))).split())
 
 
 def practice_id(base_url: str) -> str:
@@ -131,22 +143,25 @@ def faq_page(page_url: str, faqs: Iterable[public.FaqOut]) -> dict[str, Any] | N
     return {"@context": CONTEXT, "@type": "FAQPage", "url": page_url, "mainEntity": questions}
 
 
-def person(person: public.PersonOut, base_url: str, works_for: bool) -> dict[str, Any]:
-    """A ``Person`` of a professional. ``image`` only when the photo is an absolute URL: the content
-    API does not know the address it is published under, so an ``/assets/`` path would not resolve
-    for a search engine reading the frontend's page.
+def person(
+    person: public.PersonOut, collection: str, base_url: str, works_for: bool
+) -> dict[str, Any]:
+    """A ``Person`` of a professional of ``collection``, ``@id`` ``<base_url>/#<collection>/<slug>``;
+    ``description`` is the bio as plain text. ``image`` only when the photo is an absolute URL: the
+    content API does not know the address it is published under, so an ``/assets/`` path would not
+    resolve for a search engine reading the frontend's page.
     """
     photo = person.photo
     entry: dict[str, Any] = {
         "@context": CONTEXT,
         "@type": "Person",
-        "@id": f"{base_url.rstrip('/')}/#person-{person.slug}",
+        "@id": f"{base_url.rstrip('/')}/#{collection}/{person.slug}",
         "name": person.name,
     }
     optional = {
         "jobTitle": person.role,
         "honorificSuffix": person.credentials,
-        "description": person.bio.markdown if person.bio is not None else None,
+        "description": plain_text(person.bio.html) if person.bio is not None else None,
         "image": photo.src if photo is not None and photo.src.startswith(_WEB) else None,
     }
     entry.update({key: value for key, value in optional.items() if value is not None})

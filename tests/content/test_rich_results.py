@@ -226,11 +226,11 @@ def test_one_person_per_professional(site_dir: Path, make_client: ClientFactory)
         {
             "@context": "https://schema.org",
             "@type": "Person",
-            "@id": "http://127.0.0.1:8000/#person-ana",
+            "@id": "http://127.0.0.1:8000/#professionals/ana",
             "name": "Ana Lima",
             "jobTitle": "Physical Therapist",
             "honorificSuffix": "PT, DPT",
-            "description": "Ana has treated joint pain for **ten years**.",
+            "description": "Ana has treated joint pain for ten years.",
             "image": "https://cdn.clinic.example/ana.jpg",
             "sameAs": ["https://www.linkedin.com/in/ana-lima-example"],
             "worksFor": {"@id": "http://127.0.0.1:8000/#practice"},
@@ -238,7 +238,7 @@ def test_one_person_per_professional(site_dir: Path, make_client: ClientFactory)
         {
             "@context": "https://schema.org",
             "@type": "Person",
-            "@id": "http://127.0.0.1:8000/#person-ben",
+            "@id": "http://127.0.0.1:8000/#professionals/ben",
             "name": "Ben Okafor",
             "worksFor": {"@id": "http://127.0.0.1:8000/#practice"},
         },
@@ -281,6 +281,7 @@ def test_script_breaking_text_is_escaped_and_round_trips(
             "collections/professionals/eve.yaml": f"""
                 name: "Eve {ATTACK} & Co"
                 role: "<b>Boss</b>"
+                bio: "Raw <i>HTML</i> stays text & so does {ATTACK}"
             """,
         },
     )
@@ -299,6 +300,7 @@ def test_script_breaking_text_is_escaped_and_round_trips(
     [eve] = _of_type(page, "Person")
     assert eve["name"] == f"Eve {ATTACK} & Co"
     assert eve["jobTitle"] == "<b>Boss</b>"
+    assert eve["description"] == f"Raw <i>HTML</i> stays text & so does {ATTACK}"
 
 
 def test_structured_data_is_part_of_the_etag(site_dir: Path, make_client: ClientFactory) -> None:

@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "content":
             schema = group.add_parser("schema", help="write JSON Schema files of the site's YAML")
             schema.add_argument("out", type=Path, help="directory to write *.schema.json into")
+        else:
+            schema = group.add_parser("schema", help="write the JSON Schema of forms/<id>.yaml")
+            schema.add_argument("out", type=Path, help="directory to write form.schema.json into")
     return parser
 
 
@@ -221,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         for path in write_schemas(args.out):
             print(path)
+        return 0
+    if args.command == "forms" and args.action == "schema":
+        from frontdesk.submissions.form_schema import write_form_schema
+
+        print(write_form_schema(args.out))
         return 0
     if args.command == "resend":
         return _resend(settings, args.id, args.kind or ["staff"])

@@ -7,9 +7,10 @@ preview build (``preview=True``), which shows everything.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from urllib.parse import quote
 
-from services.content import model, public
+from services.content import model, public, structured
 from services.content.loader import LoadedItem, Site
 from services.content.markdown import MarkdownRenderer
 from services.content.slugs import slugify
@@ -120,13 +121,49 @@ class Builder:
         page = loaded.page
         self._touched = [modified_at(loaded.mtime, page.publish_at, self.now)]
         sections = [self.section(s) for s in page.sections]
+        data = self.structured_data(page.slug, sections)
+        if self.site.config.practice is not None:
+            # The practice's facts are site.yaml's: the page changes when they do.
+            self._touched.append(self.site.config_mtime)
         return public.PageOut(
             slug=page.slug,
             title=page.title,
             seo=public.SeoOut(title=page.seo.title or page.title, description=page.seo.description),
             updated_at=max(self._touched),
             sections=sections,
+            structured_data=data,
+            structured_data_json=structured.script_json(data),
         )
+
+    def structured_data(
+        self, slug: str, sections: list[public.SectionOutT]
+    ) -> list[dict[str, Any]]:
+        """The page's schema.org JSON-LD (see :mod:`services.content.structured`): the practice,
+        an ``FAQPage`` of the FAQ items its sections show, a ``Person`` per person shown (each
+        item once, in page order).
+        """
+        config = self.site.config
+        shown: dict[tuple[str, str], public.ItemOut] = {}
+        for section in sections:
+            if isinstance(section, public.CollectionOut):
+                for item in section.items:
+                    shown.setdefault((section.collection, item.slug), item)
+        data: list[dict[str, Any]] = []
+        business = structured.practice(config)
+        if business is not None:
+            data.append(business)
+        page_url = f"{config.base_url.rstrip('/')}/{slug}"
+        faqs = structured.faq_page(
+            page_url, (i for i in shown.values() if isinstance(i, public.FaqOut))
+        )
+        if faqs is not None:
+            data.append(faqs)
+        data.extend(
+            structured.person(item, collection, config.base_url, works_for=business is not None)
+            for (collection, _), item in shown.items()
+            if isinstance(item, public.PersonOut)
+        )
+        return data
 
     def section(self, section: model.Section) -> public.SectionOutT:
         """One resolved section."""
@@ -249,6 +286,7 @@ class Builder:
                     credentials=item.credentials,
                     bio=md.optional(item.bio),
                     photo=self.image(item.photo),
+                    same_as=list(item.same_as),
                 )
             case model.PostItem():
                 return public.PostOut(

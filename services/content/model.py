@@ -17,6 +17,45 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_RE = re.compile(SLUG_PATTERN)
 Slug = Annotated[str, Meta(pattern=SLUG_PATTERN)]
 Status = Literal["draft", "published"]
+# An absolute web address: what schema.org ``sameAs``, ``url`` and ``image`` need.
+WEB_URL_PATTERN = r"^https?://[^\s<>\"]+$"
+WebUrl = Annotated[str, Meta(pattern=WEB_URL_PATTERN)]
+# A telephone number with its country code (Google: "include the country code and area code").
+Telephone = Annotated[str, Meta(pattern=r"^\+[0-9][0-9 ()./-]{3,30}$")]
+HourMinute = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+# schema.org's MedicalBusiness and its subtypes (https://schema.org/MedicalBusiness): the practice's
+# ``@type``, the most specific that fits.
+PracticeType = Literal[
+    "MedicalBusiness",
+    "CommunityHealth",
+    "Dentist",
+    "Dermatology",
+    "DietNutrition",
+    "Emergency",
+    "Geriatric",
+    "Gynecologic",
+    "MedicalClinic",
+    "CovidTestingFacility",
+    "Midwifery",
+    "Nursing",
+    "Obstetric",
+    "Oncologic",
+    "Optician",
+    "Optometric",
+    "Otolaryngologic",
+    "Pediatric",
+    "Pharmacy",
+    "Physician",
+    "IndividualPhysician",
+    "PhysiciansOffice",
+    "Physiotherapy",
+    "PlasticSurgery",
+    "Podiatric",
+    "PrimaryCare",
+    "Psychiatric",
+    "PublicHealth",
+]
 
 
 class Base(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
@@ -42,10 +81,67 @@ class NavLink(Base, kw_only=True):
     page: Slug
 
 
+class PostalAddress(Base, kw_only=True):
+    """The practice's street address (schema.org ``PostalAddress``); ``country`` is ISO 3166-1
+    alpha-2 (``US``), ``region`` the state or province where addresses have one.
+    """
+
+    street: str
+    locality: str
+    region: str | None = None
+    postal_code: str | None = None
+    country: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")]
+
+
+class OpeningHours(Base, kw_only=True):
+    """One line of opening hours: the ``days`` it applies to, ``opens`` and ``closes`` as ``HH:MM``
+    (24-hour clock; ``closes`` before ``opens`` runs past midnight; ``00:00``–``00:00`` is closed
+    all day), and optionally the dates it is limited to (holiday hours).
+    """
+
+    days: Annotated[list[Weekday], Meta(min_length=1)]
+    opens: HourMinute
+    closes: HourMinute
+    valid_from: dt.date | None = None
+    valid_through: dt.date | None = None
+
+
+class Geo(Base, kw_only=True):
+    """Where the practice is: WGS 84 ``latitude`` and ``longitude`` in decimal degrees."""
+
+    latitude: Annotated[float, Meta(ge=-90, le=90)]
+    longitude: Annotated[float, Meta(ge=-180, le=180)]
+
+
+class Practice(Base, kw_only=True):
+    """``practice`` of ``site.yaml``: the facts search engines show about the practice, published
+    on every page as schema.org JSON-LD (services/content/structured.py).
+
+    ``type`` is ``MedicalBusiness`` or a more specific subtype (``Physiotherapy``, ``Dentist``);
+    ``name`` defaults to the site's name and ``url`` to its ``base_url``; ``phone`` starts with the
+    country code (``+1 555 0100``); ``same_as`` lists the practice's profiles elsewhere (maps,
+    directories, social media) as absolute URLs; ``image`` is an absolute URL of a photo or logo.
+    """
+
+    type: PracticeType = "MedicalBusiness"
+    name: str | None = None
+    description: str | None = None
+    url: WebUrl | None = None
+    phone: Telephone | None = None
+    email: str | None = None
+    address: PostalAddress
+    geo: Geo | None = None
+    opening_hours: list[OpeningHours] = []
+    price_range: str | None = None
+    image: WebUrl | None = None
+    same_as: list[WebUrl] = []
+
+
 class SiteConfig(Base, kw_only=True):
     """``site.yaml``: site metadata, phone default region (ISO 3166-1 alpha-2), time zone (IANA;
-    read by the forms, frontdesk/site.py), collections, navigation and redirects (old page slug →
-    new page slug, answered with 308).
+    read by the forms, frontdesk/site.py), collections, navigation, redirects (old page slug →
+    new page slug, answered with 308) and the ``practice`` behind the site (search engines'
+    structured data; none when unset).
     """
 
     name: str
@@ -55,6 +151,7 @@ class SiteConfig(Base, kw_only=True):
     collections: list[CollectionConfig] = []
     navigation: list[NavLink] = []
     redirects: dict[Slug, Slug] = {}
+    practice: Practice | None = None
 
 
 class Image(Base, kw_only=True):
@@ -201,13 +298,14 @@ class FaqItem(ItemBase, kw_only=True):
 
 
 class PersonItem(ItemBase, kw_only=True):
-    """A practitioner."""
+    """A practitioner; ``same_as``: their profiles elsewhere (registries, LinkedIn) as absolute URLs."""
 
     name: str
     role: str | None = None
     credentials: str | None = None
     bio: str | None = None
     photo: Image | None = None
+    same_as: list[WebUrl] = []
 
 
 class PostItem(ItemBase, kw_only=True):

@@ -7,7 +7,7 @@ Empty states are data: a collection section always has ``items`` (maybe ``[]``),
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from msgspec import Struct
 
@@ -76,7 +76,7 @@ class FaqOut(Out, tag="faq", tag_field="kind", kw_only=True):
 
 
 class PersonOut(Out, tag="person", tag_field="kind", kw_only=True):
-    """A person item."""
+    """A person item; ``same_as``: their profiles elsewhere (absolute URLs)."""
 
     slug: str
     tags: list[str]
@@ -85,6 +85,7 @@ class PersonOut(Out, tag="person", tag_field="kind", kw_only=True):
     credentials: str | None
     bio: Markdown | None
     photo: ImageOut | None
+    same_as: list[str]
 
 
 class PostOut(Out, tag="post", tag_field="kind", kw_only=True):
@@ -175,13 +176,22 @@ SectionOutT = RichTextOut | ListOut | ComparisonOut | StepsOut | CollectionOut |
 
 
 class PageOut(Out, kw_only=True):
-    """``GET /v1/pages/{slug}``: the page with every section resolved."""
+    r"""``GET /v1/pages/{slug}``: the page with every section resolved.
+
+    ``structured_data``: schema.org JSON-LD objects for search engines (the practice, an
+    ``FAQPage`` of the FAQ items shown, a ``Person`` per professional shown; maybe ``[]``);
+    ``structured_data_json``: the same list serialized with ``<``, ``>`` and ``&`` escaped as
+    ``\u003c``, ``\u003e``, ``\u0026``: the text of a ``<script type="application/ld+json">``
+    element, set as its text (never as HTML).
+    """
 
     slug: str
     title: str
     seo: SeoOut
     updated_at: dt.datetime
     sections: list[SectionOutT]
+    structured_data: list[dict[str, Any]]
+    structured_data_json: str
 
 
 class NavLinkOut(Out, kw_only=True):

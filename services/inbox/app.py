@@ -32,7 +32,7 @@ from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.submissions.access import open_access
 from frontdesk.submissions.staff import staff_router
-from services.inbox import admin
+from services.inbox import admin, workflow
 from services.inbox.pages import ROUTES
 from services.inbox.state import Clock, InboxState
 
@@ -82,6 +82,7 @@ def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
             metrics,
             *ROUTES,
             *admin.ROUTES,
+            *workflow.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], name="static"),
             staff_router(access),
         ],

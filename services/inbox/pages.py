@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from frontdesk.cursors import CursorError, decode_position
+from frontdesk.submissions import workflow
 from frontdesk.submissions.staff.queries import page
 from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
@@ -199,6 +200,16 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
         )
     audit.info("inbox view: %s viewed submission %s", member.address, found.id)
     await audited(state, member.address, "view", found.id)
+    if member.address not in found.read_by:
+        # The list's unread markers read this; written once per member, atomically.
+        read = await anyio.to_thread.run_sync(
+            workflow.change,
+            state.access.store.redis,
+            found.id,
+            member,
+            lambda s: workflow.mark_read(s, member.address),
+        )
+        found = read or found
     definition = state.access.catalog.definitions.get(found.form)
     fields = definition.fields if definition else []
     return await render(
@@ -209,6 +220,7 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
         types={f.name: f.type for f in fields},
         labels={f.name: f.label for f in fields},
         trail=await trail_of(state, found.id),
+        workflow=workflow.panel(found, member, state.staff),
     )
 
 

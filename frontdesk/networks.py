@@ -166,3 +166,35 @@ def _address(text: str) -> IpAddress | None:
 
 def _trusted(address: IpAddress, trusted: Sequence[IpNetwork]) -> bool:
     return any(address in network for network in trusted)
+
+
+def non_global_kind(address: IpAddress) -> str | None:
+    """Why ``address`` is not a public destination (``loopback``, ``link-local``, ``6to4`` ...),
+    or ``None``: IPv4-mapped IPv6 is judged as the IPv4 address, 6to4 and Teredo (IPv6 tunnelled to
+    IPv4 through a relay) are refused whatever they carry (worker/destinations.py says why).
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            return "6to4"
+        elif address.teredo is not None:
+            return "Teredo"
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("non-global", not address.is_global),
+    )
+    return next((name for name, hit in checks if hit), None)
+
+
+def allowed_in(address: IpAddress, networks: Sequence[IpNetwork]) -> bool:
+    """Whether ``address`` (or the IPv4 address an IPv4-mapped one means) lies in ``networks``."""
+    candidates: list[IpAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        candidates.append(address.ipv4_mapped)
+    return any(a in n for a in candidates for n in networks if a.version == n.version)

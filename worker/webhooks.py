@@ -78,6 +78,22 @@ def post(url: str, submission: Submission, key: bytes, settings: Settings) -> in
 
     Raises :class:`~worker.smtp.DeliveryError` (``code`` = HTTP status, ``None`` without one).
     """
+    body = body_of(submission)
+    headers = {
+        "User-Agent": "Frontdesk-Webhook",
+        "Frontdesk-Signature": signature(key, int(time.time()), body),
+        "Frontdesk-Delivery": f"{submission.id}.webhook",
+        "Frontdesk-Form": submission.form,
+    }
+    return post_signed(url, body, headers, settings)
+
+
+def post_signed(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> int:
+    """POST JSON ``body`` with ``headers`` (signed by the caller) to ``url`` after checking where
+    it goes (:mod:`worker.destinations`); returns the 2xx status. Build hooks use it too.
+
+    Raises :class:`~worker.smtp.DeliveryError` (``code`` = HTTP status, ``None`` without one).
+    """
     try:
         target = check(
             url,
@@ -88,15 +104,11 @@ def post(url: str, submission: Submission, key: bytes, settings: Settings) -> in
         raise DeliveryError(None, str(exc), permanent=True) from None
     except Unresolved as exc:
         raise DeliveryError(None, str(exc), permanent=False) from None
-    body = body_of(submission)
     parts = httpx.URL(url)
     headers = {
         "Host": parts.netloc.decode("ascii"),
         "Content-Type": "application/json",
-        "User-Agent": "Frontdesk-Webhook",
-        "Frontdesk-Signature": signature(key, int(time.time()), body),
-        "Frontdesk-Delivery": f"{submission.id}.webhook",
-        "Frontdesk-Form": submission.form,
+        **headers,
     }
     # trust_env=False: no proxy from the environment, which would resolve the host again.
     with httpx.Client(

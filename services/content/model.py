@@ -42,10 +42,19 @@ class NavLink(Base, kw_only=True):
     page: Slug
 
 
+class BuildHookConfig(Base, kw_only=True):
+    """A build hook of ``site.yaml``: ``name`` (a slug naming it in logs) and the ``url`` that
+    gets a signed POST when the content API serves a new build (docs/content.md "Build hooks").
+    """
+
+    name: Slug
+    url: str
+
+
 class SiteConfig(Base, kw_only=True):
     """``site.yaml``: site metadata, phone default region (ISO 3166-1 alpha-2), time zone (IANA;
-    read by the forms, frontdesk/site.py), collections, navigation and redirects (old page slug →
-    new page slug, answered with 308).
+    read by the forms, frontdesk/site.py), collections, navigation, redirects (old page slug →
+    new page slug, answered with 308) and build hooks.
     """
 
     name: str
@@ -55,6 +64,7 @@ class SiteConfig(Base, kw_only=True):
     collections: list[CollectionConfig] = []
     navigation: list[NavLink] = []
     redirects: dict[Slug, Slug] = {}
+    build_hooks: list[BuildHookConfig] = []
 
 
 class Image(Base, kw_only=True):

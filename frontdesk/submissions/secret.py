@@ -12,8 +12,8 @@ Purposes (:data:`Purpose`): ``time-trap``, ``webhooks``, ``captcha-challenges`` 
 challenges' HMAC key), ``build-hooks`` (the build hooks' signature, worker/buildhooks.py), and for
 the staff inbox ``sign-in-links`` (a link's secret half, :mod:`frontdesk.signin_links`) and
 ``csrf`` (a browser's form token, services/inbox/sessions.py); ``sessions`` (inbox sessions are
-random ids kept hashed, nothing signed yet) is reserved for the feature that will sign with it. A new purpose is a new label here, never a
-reuse of another's key.
+random ids kept hashed, nothing signed yet) is reserved for the feature that will sign with it. A
+new purpose is a new label here, never a reuse of another's key.
 """
 
 from __future__ import annotations

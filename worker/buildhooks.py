@@ -31,7 +31,6 @@ from frontdesk.submissions.secret import key_for
 from worker.context import current_context
 from worker.outage import riding_out
 from worker.smtp import DeliveryError
-from worker.webhooks import post_signed, signature
 
 log = logging.getLogger("frontdesk.worker")
 
@@ -73,6 +72,9 @@ def deliver(change_id: str, hook: str) -> str:
     if change is None or target is None:
         log.warning("build change %s for hook %s is gone; nothing sent", change_id, hook)
         return "gone"
+    # httpx only now: a worker whose sites have no hooks never loads it (as for webhooks).
+    from worker.webhooks import post_signed, signature
+
     attempt = _attempt()
     body = change.body.encode()
     headers = {

@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import secrets
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlsplit
 
 import msgspec
 import redis
 
-from frontdesk.networks import allowed_in, non_global_kind, parse_networks
 from frontdesk.settings import Settings
 from frontdesk.submissions.keys import (
     BUILD_HOOKS_ANNOUNCED,
@@ -119,42 +116,6 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     status: int | None
     outcome: str
     error: str | None = None
-
-
-def refusal(url: str, *, allow_http: bool, allow_networks: Sequence[str]) -> str | None:
-    """Why ``url`` may not be a hook by what it says (scheme, a literal address), or ``None``.
-
-    The check without DNS, for loading and ``frontdesk content check``; the worker checks again on
-    every attempt with the resolved addresses (worker/destinations.py). The text never quotes the
-    URL's path or query (a build hook's path is its secret).
-    """
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - a bad port raises ValueError
-    except ValueError:
-        return "not a URL"
-    if parts.scheme not in ("https", "http"):
-        return "only https URLs"
-    if parts.scheme == "http" and not allow_http:
-        return "an http:// URL: only https unless FRONTDESK_WEBHOOK_ALLOW_HTTP=on"
-    host = parts.hostname
-    if not host:
-        return "the URL has no host"
-    if parts.username is not None or parts.password is not None:
-        return "the URL carries a user name or password"
-    if host == "localhost" or host.endswith(".localhost"):
-        host = "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None  # a name: judged by its addresses at delivery
-    kind = non_global_kind(address)
-    if kind is not None and not allowed_in(address, parse_networks(allow_networks)):
-        return (
-            f"host {parts.hostname} is a {kind} address; ops may allow its range with "
-            "FRONTDESK_WEBHOOK_ALLOW_NETWORKS"
-        )
-    return None
 
 
 def digest_of(routes: Mapping[str, str]) -> str:

@@ -4,23 +4,30 @@ announcement of each new build (:func:`frontdesk.submissions.buildhooks.announce
 A hook whose URL ops do not allow (an ``http://`` URL, a loopback or private address: the webhook
 rules of docs/security.md) is a problem of ``frontdesk content check`` and is left out of every
 announcement, with an error logged at each load; it does not keep the site from being served.
+
+The domain's side (:mod:`frontdesk.submissions.buildhooks`) is imported only once a site has
+build hooks: it names RQ's keys, and a content process without hooks never loads RQ.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import msgspec
 import redis
 
+from frontdesk.networks import url_refusal
 from frontdesk.redis import connect
 from frontdesk.settings import Settings
-from frontdesk.submissions.buildhooks import Hook, Payload, announce, refusal
 from services.content import public
 from services.content.loader import SiteProblem
-from services.content.model import SiteConfig
+from services.content.model import BuildHookConfig, SiteConfig
 from services.content.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from frontdesk.submissions.buildhooks import Payload
 
 log = logging.getLogger("frontdesk.content")
 
@@ -34,7 +41,7 @@ def hook_problems(config: SiteConfig, settings: Settings) -> list[SiteProblem]:
         if hook.name in seen:
             problems.append(SiteProblem("site.yaml", f"{where}.name", "a second hook of this name"))
         seen.add(hook.name)
-        why = refusal(
+        why = url_refusal(
             hook.url,
             allow_http=settings.webhook_allow_http,
             allow_networks=settings.webhook_allow_networks,
@@ -44,11 +51,11 @@ def hook_problems(config: SiteConfig, settings: Settings) -> list[SiteProblem]:
     return problems
 
 
-def allowed_hooks(config: SiteConfig, settings: Settings) -> list[Hook]:
+def allowed_hooks(config: SiteConfig, settings: Settings) -> list[BuildHookConfig]:
     """The build hooks of ``config`` that ops allow (the first of a repeated name)."""
     refused = {p.path.rsplit(".", 1)[0] for p in hook_problems(config, settings)}
     return [
-        Hook(hook.name, hook.url)
+        hook
         for index, hook in enumerate(config.build_hooks)
         if f"$.build_hooks[{index}]" not in refused
     ]
@@ -83,9 +90,17 @@ class Announcer:
         hooks = allowed_hooks(config, self.settings)
         if not hooks:
             return None, routes
+        from frontdesk.submissions.buildhooks import Hook, announce
+
         if self._connection is None:
             self._connection = connect(self.settings)
-        payload = announce(self._connection, routes, hooks, self.settings, previous=previous)
+        payload = announce(
+            self._connection,
+            routes,
+            [Hook(hook.name, hook.url) for hook in hooks],
+            self.settings,
+            previous=previous,
+        )
         if payload is not None:
             log.info(
                 "build change %s queued for %d hook(s): %d page(s), %d collection(s) changed",

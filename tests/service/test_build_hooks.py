@@ -17,8 +17,9 @@ from rq import Queue, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from frontdesk.cli import main
+from frontdesk.networks import url_refusal
 from frontdesk.settings import Settings, load_settings
-from frontdesk.submissions.buildhooks import deliveries, refusal
+from frontdesk.submissions.buildhooks import deliveries
 from frontdesk.submissions.keys import BUILD_HOOKS_ANNOUNCED
 from frontdesk.submissions.secret import derive
 from services.content.app import create_app
@@ -295,7 +296,7 @@ def test_a_500_is_retried_on_the_schedule_then_delivered_and_logged(
 def test_which_hook_urls_are_refused_before_any_lookup(
     url: str, allow_http: bool, networks: tuple[str, ...], refused: bool
 ) -> None:
-    why = refusal(url, allow_http=allow_http, allow_networks=networks)
+    why = url_refusal(url, allow_http=allow_http, allow_networks=networks)
     assert (why is not None) == refused, why
     if why is not None:
         assert "build_hooks" not in why

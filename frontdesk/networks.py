@@ -221,6 +221,7 @@ def url_refusal(url: str, *, allow_http: bool, allow_networks: Sequence[str]) ->
         return "the URL has no host"
     if parts.username is not None or parts.password is not None:
         return "the URL carries a user name or password"
+    host = host.rstrip(".")  # "localhost." is localhost
     if host == "localhost" or host.endswith(".localhost"):
         host = "127.0.0.1"
     try:

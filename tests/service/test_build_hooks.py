@@ -283,6 +283,8 @@ def test_a_500_is_retried_on_the_schedule_then_delivered_and_logged(
         ("http://api.netlify.com/build_hooks/abc", False, (), True),
         ("https://127.0.0.1/x", False, (), True),
         ("https://localhost/x", False, (), True),
+        ("https://localhost./x", False, (), True),
+        ("https://hooks.localhost/x", False, (), True),
         ("https://[::1]/x", False, (), True),
         ("https://[::ffff:127.0.0.1]/x", False, (), True),
         ("https://169.254.169.254/latest", False, (), True),

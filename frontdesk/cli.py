@@ -59,7 +59,16 @@ def _parser() -> argparse.ArgumentParser:
         help="default: staff; chat_<n>: the form's n-th notify_chat target",
     )
     keys = commands.add_parser("keys", help="print a key derived from the master key")
-    keys.add_argument("purpose", choices=["webhook"], help="webhook: the receivers' signing key")
+    keys.add_argument(
+        "purpose",
+        choices=["webhook", "build-hooks"],
+        help="webhook: the webhook receivers' signing key; build-hooks: the build hooks'",
+    )
+    hooks = commands.add_parser("hooks", help="build hooks").add_subparsers(
+        dest="action", required=True
+    )
+    hooks_log = hooks.add_parser("log", help="the last deliveries of the build hooks")
+    hooks_log.add_argument("name", nargs="?", help="one hook (default: every hook with a log)")
     for name in ("content", "forms"):
         group = commands.add_parser(name, help=f"{name} tools").add_subparsers(
             dest="action", required=True
@@ -82,7 +91,8 @@ def _print_problems(problems: Sequence[object]) -> bool:
     return bool(problems)
 
 
-def _check_content(site_dir: Path) -> int:
+def _check_content(site_dir: Path, settings: Settings) -> int:
+    from services.content.buildhooks import hook_problems
     from services.content.loader import SiteError, load_site
 
     try:
@@ -90,6 +100,11 @@ def _check_content(site_dir: Path) -> int:
     except SiteError as exc:
         _print_problems(exc.problems)
         print(f"{len(exc.problems)} problem(s) in {site_dir}", file=sys.stderr)
+        return 1
+    # Build hooks ops do not allow (FRONTDESK_WEBHOOK_*): served without them, so reported here.
+    refused = hook_problems(site.config, settings)
+    if _print_problems(refused):
+        print(f"{len(refused)} problem(s) in {site_dir}", file=sys.stderr)
         return 1
 
     def published(items: Iterable[Any]) -> int:
@@ -174,18 +189,51 @@ def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
     return 0
 
 
-def _print_key(settings: Settings) -> int:
-    """Print the webhook receivers' key (derived from the master key, which may live in Redis)."""
+def _print_key(settings: Settings, purpose: str) -> int:
+    """Print the webhook receivers' key or the build hooks' (derived from the master key, which
+    may live in Redis).
+    """
     import redis
 
     from frontdesk.redis import connect
-    from worker.webhooks import secret_key
+    from worker import buildhooks, webhooks
 
+    secret_key = buildhooks.secret_key if purpose == "build-hooks" else webhooks.secret_key
     try:
         print(secret_key(connect(settings), settings).decode())
     except redis.RedisError as exc:
         print(f"frontdesk: the master key is in Redis, which failed: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _hooks_log(settings: Settings, name: str | None) -> int:
+    """Print the delivery log of build hook ``name`` (or of every hook), newest first:
+    ``<hook> <time> change=<id> attempt=<n> status=<code|-> <outcome> [error]``.
+    """
+    import redis
+
+    from frontdesk.redis import connect
+    from frontdesk.submissions.buildhooks import deliveries, logged_hooks
+
+    try:
+        connection = connect(settings)
+        names = [name] if name else logged_hooks(connection)
+        logs = {hook: deliveries(connection, hook) for hook in names}
+    except redis.RedisError as exc:
+        print(f"frontdesk: Redis failed: {exc}", file=sys.stderr)
+        return 1
+    if not any(logs.values()):
+        print("no build-hook deliveries logged", file=sys.stderr)
+        return 0
+    for hook, entries in logs.items():
+        for entry in entries:
+            status = "-" if entry.status is None else str(entry.status)
+            error = f" {entry.error}" if entry.error else ""
+            print(
+                f"{hook} {entry.at} change={entry.change} attempt={entry.attempt} "
+                f"status={status} {entry.outcome}{error}"
+            )
     return 0
 
 
@@ -248,14 +296,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0 if names else 1
     if args.command == "keys":
-        return _print_key(settings)
+        return _print_key(settings, args.purpose)
+    if args.command == "hooks":
+        return _hooks_log(settings, args.name)
     if args.command == "send-test":
         from worker.cli import send_test
 
         return send_test(settings, args.to, args.sender)
     site_dir = args.dir or settings.site_dir
     if args.command == "content":
-        return _check_content(site_dir)
+        return _check_content(site_dir, settings)
     return _check_forms(site_dir, settings)
 
 

@@ -166,3 +166,72 @@ def _address(text: str) -> IpAddress | None:
 
 def _trusted(address: IpAddress, trusted: Sequence[IpNetwork]) -> bool:
     return any(address in network for network in trusted)
+
+
+def non_global_kind(address: IpAddress) -> str | None:
+    """Why ``address`` is not a public destination (``loopback``, ``link-local``, ``6to4`` ...),
+    or ``None``: IPv4-mapped IPv6 is judged as the IPv4 address, 6to4 and Teredo (IPv6 tunnelled to
+    IPv4 through a relay) are refused whatever they carry (worker/destinations.py says why).
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            return "6to4"
+        elif address.teredo is not None:
+            return "Teredo"
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("non-global", not address.is_global),
+    )
+    return next((name for name, hit in checks if hit), None)
+
+
+def allowed_in(address: IpAddress, networks: Sequence[IpNetwork]) -> bool:
+    """Whether ``address`` (or the IPv4 address an IPv4-mapped one means) lies in ``networks``."""
+    candidates: list[IpAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        candidates.append(address.ipv4_mapped)
+    return any(a in n for a in candidates for n in networks if a.version == n.version)
+
+
+def url_refusal(url: str, *, allow_http: bool, allow_networks: Sequence[str]) -> str | None:
+    """Why ``url`` may not be a hook by what it says (scheme, a literal address), or ``None``.
+
+    The check without DNS, for the build hooks at load and in ``frontdesk content check``; the worker
+    checks again on every attempt with the resolved addresses (worker/destinations.py). The text
+    never quotes the URL's path or query (a build hook's path is its secret).
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a bad port raises ValueError
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in ("https", "http"):
+        return "only https URLs"
+    if parts.scheme == "http" and not allow_http:
+        return "an http:// URL: only https unless FRONTDESK_WEBHOOK_ALLOW_HTTP=on"
+    host = parts.hostname
+    if not host:
+        return "the URL has no host"
+    if parts.username is not None or parts.password is not None:
+        return "the URL carries a user name or password"
+    host = host.rstrip(".")  # "localhost." is localhost
+    if host == "localhost" or host.endswith(".localhost"):
+        host = "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # a name: judged by its addresses at delivery
+    kind = non_global_kind(address)
+    if kind is not None and not allowed_in(address, parse_networks(tuple(allow_networks))):
+        return (
+            f"host {parts.hostname} is a {kind} address; ops may allow its range with "
+            "FRONTDESK_WEBHOOK_ALLOW_NETWORKS"
+        )
+    return None

@@ -134,6 +134,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     content_cache_control: str = "public, max-age=60, stale-while-revalidate=600"
     content_watch: bool = True
     content_reload_debounce: float = 0.5
+    content_publish_check: float = 30.0
     queue_name: str = "frontdesk"
     worker_maintenance_interval: float = 30.0
     worker_heartbeat: float = 30.0

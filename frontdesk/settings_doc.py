@@ -114,6 +114,8 @@ DESCRIPTIONS: dict[str, str] = {
     "(`SIGHUP` always reloads); the content service, the forms service and the worker.",
     "content_reload_debounce": "Seconds of quiet after a file change before the site reloads "
     "(every process).",
+    "content_publish_check": "Seconds between the content service's checks for a due "
+    "`publish_at` (and for a build-hook announcement Redis refused), whatever its timer expects.",
     "captcha_secret": "Server-side secret of the CAPTCHA provider (Turnstile, hCaptcha or "
     "reCAPTCHA) for forms that enable one. A secret.",
     "captcha_verify_url": "Where every form's CAPTCHA is verified instead of its provider's "
@@ -126,8 +128,9 @@ DESCRIPTIONS: dict[str, str] = {
     "rules (`https`, global addresses) (docs/forms.md, Chat notifications). Secrets.",
     "telegram_api_url": "The Telegram Bot API's base URL (a local Bot API server, or a test "
     "receiver); the bot token is added to its path and never logged.",
-    "webhook_allow_http": "`on` or `off`: allow `http://` webhook URLs (default: `https://` only).",
-    "webhook_allow_networks": "Comma-separated CIDRs webhooks may reach although they are "
+    "webhook_allow_http": "`on` or `off`: allow `http://` webhook and build-hook URLs (default: "
+    "`https://` only).",
+    "webhook_allow_networks": "Comma-separated CIDRs webhooks and build hooks may reach although they are "
     "loopback, private, link-local or otherwise not global (e.g. `10.1.2.0/24` for an "
     "in-cluster receiver). Empty: only global addresses.",
     "recipient_domains": "Comma-separated domains a form's staff mail may go to (`recipients`, "

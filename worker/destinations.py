@@ -29,7 +29,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from frontdesk.networks import IpNetwork, parse_networks
+from frontdesk.networks import allowed_in as _allowed
+from frontdesk.networks import non_global_kind as _kind
+from frontdesk.networks import parse_networks
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -52,36 +54,6 @@ class Destination(msgspec.Struct, frozen=True):
     host: str
     port: int
     addresses: tuple[str, ...]
-
-
-def _kind(address: IpAddress) -> str | None:
-    """Why ``address`` is not a public destination (``loopback``, ``link-local``, ``6to4`` ...),
-    or ``None``.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        elif address.sixtofour is not None:
-            return "6to4"
-        elif address.teredo is not None:
-            return "Teredo"
-    checks = (
-        ("unspecified", address.is_unspecified),
-        ("loopback", address.is_loopback),
-        ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast),
-        ("private", address.is_private),
-        ("reserved", address.is_reserved),
-        ("non-global", not address.is_global),
-    )
-    return next((name for name, hit in checks if hit), None)
-
-
-def _allowed(address: IpAddress, networks: list[IpNetwork]) -> bool:
-    candidates: list[IpAddress] = [address]
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        candidates.append(address.ipv4_mapped)
-    return any(a in n for a in candidates for n in networks if a.version == n.version)
 
 
 def check(url: str, *, allow_http: bool, allow_networks: tuple[str, ...]) -> Destination:

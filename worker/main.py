@@ -364,6 +364,7 @@ def build_context(settings: Settings) -> JobContext:
     """The jobs' context, built once in the parent process, with the jobs' modules imported: RQ
     forks a work horse per job, which starts with all of it ready instead of redoing it every job.
     """
+    import worker.buildhooks
     import worker.digest
     import worker.jobs  # noqa: F401
 

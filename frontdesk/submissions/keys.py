@@ -24,12 +24,19 @@ Frontdesk's own keys (all under :data:`KEY_PREFIX`):
 ``frontdesk:inbox:sessions:<address>``     the session hashes of one staff address (a set)
 ``frontdesk:audit``                        the audit log, a sorted set of JSON entries by time
 ``frontdesk:audit:submission:<id>``        one inquiry's audit entries (a sorted set by time)
+``frontdesk:build-hooks:announced``        the last build announced to the build hooks (JSON:
+                                           its digest and every route's ETag)
+``frontdesk:build-hooks:change:<id>``      one announced change: its payload and hooks (JSON,
+                                           TTL = the retry schedule plus a day)
+``frontdesk:build-hooks:log:<hook>``       the last deliveries to one build hook (a list of JSON
+                                           entries, newest first, trimmed)
 =========================================  ====================================================
 
 RQ's keys, as RQ names them (its class attributes, so an RQ upgrade that renames them is
 followed): ``rq:queues`` (:data:`QUEUES_KEY`), ``rq:queue:<name>`` (:func:`queue_key`) and
 ``rq:job:<job id>`` (:func:`job_key`), a message's job id being ``<submission id>-<kind>``
-(:func:`job_id`), a sign-in mail's ``sign-in-<link id>`` (:func:`sign_in_job_id`).
+(:func:`job_id`), a sign-in mail's ``sign-in-<link id>`` (:func:`sign_in_job_id`), a build hook's
+``build-hook-<change id>-<hook>`` (:func:`build_hook_job_id`).
 """
 
 from __future__ import annotations
@@ -179,3 +186,24 @@ def submission_audit_key(submission_id: str) -> str:
 def sign_in_job_id(link_id: str) -> str:
     """The RQ job id of a sign-in mail: ``sign-in-<link id>``."""
     return f"sign-in-{link_id}"
+
+
+BUILD_HOOKS_ANNOUNCED = f"{KEY_PREFIX}build-hooks:announced"
+"""The last build announced to the build hooks: JSON ``{"digest", "routes": {path: etag}}``,
+written in the same transaction as the change's jobs (:mod:`frontdesk.submissions.buildhooks`), so
+N content replicas that built the same ETags queue one change."""
+
+
+def build_hook_change_key(change_id: str) -> str:
+    """One announced change (payload and hook URLs), read by its delivery jobs."""
+    return f"{KEY_PREFIX}build-hooks:change:{change_id}"
+
+
+def build_hook_log_key(hook: str) -> str:
+    """The last deliveries to the build hook named ``hook`` (a list, newest first)."""
+    return f"{KEY_PREFIX}build-hooks:log:{hook}"
+
+
+def build_hook_job_id(change_id: str, hook: str) -> str:
+    """The RQ job id of one change's delivery to one hook: ``build-hook-<change id>-<hook>``."""
+    return f"build-hook-{change_id}-{hook}"

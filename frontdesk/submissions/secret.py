@@ -9,11 +9,11 @@ share it. Nothing signs with the master key itself: each use gets its own key, H
 webhook receiver cannot mint time-trap tokens.
 
 Purposes (:data:`Purpose`): ``time-trap``, ``webhooks``, ``captcha-challenges`` (the ALTCHA
-challenges' HMAC key), and for the staff inbox ``sign-in-links`` (a link's secret half,
-:mod:`frontdesk.signin_links`) and ``csrf`` (a browser's form token, services/inbox/sessions.py);
-``sessions`` (inbox sessions are random ids kept hashed, nothing signed yet) and ``build-hooks`` are
-reserved for the features that will sign with them. A new purpose is a new label here, never a
-reuse of another's key.
+challenges' HMAC key), ``build-hooks`` (the build hooks' signature, worker/buildhooks.py), and for
+the staff inbox ``sign-in-links`` (a link's secret half, :mod:`frontdesk.signin_links`) and
+``csrf`` (a browser's form token, services/inbox/sessions.py); ``sessions`` (inbox sessions are
+random ids kept hashed, nothing signed yet) is reserved for the feature that will sign with it. A
+new purpose is a new label here, never a reuse of another's key.
 """
 
 from __future__ import annotations

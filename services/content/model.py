@@ -137,11 +137,20 @@ class Practice(Base, kw_only=True):
     same_as: list[WebUrl] = []
 
 
+class BuildHookConfig(Base, kw_only=True):
+    """A build hook of ``site.yaml``: ``name`` (a slug naming it in logs) and the ``url`` that
+    gets a signed POST when the content API serves a new build (docs/content.md "Build hooks").
+    """
+
+    name: Slug
+    url: str
+
+
 class SiteConfig(Base, kw_only=True):
     """``site.yaml``: site metadata, phone default region (ISO 3166-1 alpha-2), time zone (IANA;
     read by the forms, frontdesk/site.py), collections, navigation, redirects (old page slug →
-    new page slug, answered with 308) and the ``practice`` behind the site (search engines'
-    structured data; none when unset).
+    new page slug, answered with 308), the ``practice`` behind the site (search engines'
+    structured data; none when unset) and build hooks.
     """
 
     name: str
@@ -152,6 +161,7 @@ class SiteConfig(Base, kw_only=True):
     navigation: list[NavLink] = []
     redirects: dict[Slug, Slug] = {}
     practice: Practice | None = None
+    build_hooks: list[BuildHookConfig] = []
 
 
 class Image(Base, kw_only=True):

@@ -159,7 +159,7 @@ def test_exports_show_the_typed_values(make_client: ClientFactory) -> None:
     forms = {"visit": _form_text()}
     public = make_client(forms=forms, rate_limits="off")
     staff = make_client(
-        forms=forms, internal=True, staff_tokens=f"alice:{TOKEN}", rate_limits="off"
+        forms=forms, staff=True, staff_tokens=f"alice:{TOKEN}", rate_limits="off"
     )
     day = (_site_today("America/New_York") + dt.timedelta(days=3)).isoformat()
     posted = public.post(URL, json={**BASE, "day": day, "days": ["Tue", "Wed"], "guests": 2})

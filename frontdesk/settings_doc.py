@@ -45,7 +45,7 @@ DESCRIPTIONS: dict[str, str] = {
     "content_internal_port": "Internal port of the content service: `/health/live`, "
     "`/health/ready` with the site's problems, `/metrics`.",
     "forms_internal_port": "Internal port of the forms service: `/health/live`, `/health/ready` "
-    "with Redis's error, `/health/workers`, `/metrics` and the staff API.",
+    "with Redis's error, `/health/workers` and `/metrics` (the staff API is the inbox's).",
     "forms_public_url": "How browsers reach the forms service; form sections of pages point there.",
     "inbox_port": "Port of the staff inbox (`frontdesk serve inbox`). Never public: publish it on "
     "loopback, a VPN or behind an SSO proxy (docs/inbox.md).",

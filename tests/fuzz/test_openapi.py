@@ -25,8 +25,8 @@ from frontdesk.settings import Settings
 from services.content.app import create_app as create_content_app
 from services.forms.app import create_app as create_forms_app
 from services.forms.internal import create_internal_app as create_forms_internal_app
-from services.inbox.app import create_app as create_inbox_app
 from services.forms.web import wants_html
+from services.inbox.app import create_app as create_inbox_app
 from tests.conftest import CLINIC_SITE, TEST_REDIS_URL
 
 MAX_EXAMPLES = 40

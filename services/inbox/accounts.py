@@ -6,6 +6,8 @@
   it on), ``/account/totp/off`` (field ``code``; refused when ops require it) and
   ``/account/totp/reset`` (field ``address``; action ``accounts``: admins): every one with the
   CSRF token, answering 303 to ``/account`` (or the page again with the problem, 400).
+- ``GET /account/totp/qr.svg`` and ``GET /sign-in/code/qr.svg``: the QR code of the
+  ``otpauth://`` URI being enrolled (404 when nothing is), an SVG from the inbox's own origin.
 - ``GET /sign-in/code`` and ``POST /sign-in/code`` (field ``code``): a pending sign-in
   (services/inbox/sessions.py) enters its code, or first enrols when ops require two-step sign-in
   of an account without it; a right code opens the session.
@@ -41,7 +43,7 @@ from services.inbox.rendering import (
 )
 from services.inbox.sessions import BROWSER_COOKIE, PENDING_COOKIE, PendingRecord
 from services.inbox.state import InboxState
-from services.inbox.twostep import TwoStep, failure_limit, grouped, otpauth_uri
+from services.inbox.twostep import TwoStep, failure_limit, grouped, otpauth_uri, qr_svg
 
 WRONG_CODE = "That code is not right (or was used already). Enter the current one."
 
@@ -103,17 +105,38 @@ async def account_page(
         member=member,
         on=on,
         required=member.totp,
-        enrolment=enrolment(state, member.address, secret),
+        enrolment=enrolment(state, member.address, secret, "/account/totp/qr.svg"),
         staff=staff,
         problem=problem,
     )
 
 
-def enrolment(state: InboxState, address: str, secret: str | None) -> dict[str, str] | None:
-    """What the enrolment partial shows of ``secret``: grouped and as its URI."""
+def enrolment(
+    state: InboxState, address: str, secret: str | None, qr: str
+) -> dict[str, str] | None:
+    """What the enrolment partial shows of ``secret``: grouped, as its URI and the path of its QR
+    code ``qr``.
+    """
     if secret is None:
         return None
-    return {"grouped": grouped(secret), "uri": otpauth_uri(state, address, secret)}
+    return {"grouped": grouped(secret), "uri": otpauth_uri(state, address, secret), "qr": qr}
+
+
+async def qr_of(state: InboxState, address: str) -> Response[bytes]:
+    """The QR code of the URI ``address`` is enrolling with; 404 when it enrols nothing."""
+    secret = await TwoStep(state).enrolling(address)
+    if secret is None:
+        return Response(b"", status_code=404, media_type="text/plain")
+    return Response(qr_svg(otpauth_uri(state, address, secret)), media_type="image/svg+xml")
+
+
+@get("/account/totp/qr.svg", include_in_schema=False)
+async def account_qr(request: Request[Any, Any, State]) -> Response[Any]:
+    """The QR code of the signed-in member's enrolment."""
+    member = await member_of(request)
+    if member is None:
+        return to_sign_in()
+    return await qr_of(state_of(request), member.address)
 
 
 @get("/account", include_in_schema=False)
@@ -247,7 +270,7 @@ async def code_page(
     if pending.enrol:
         twostep = TwoStep(state)
         secret = await twostep.enrolling(pending.address) or await twostep.start(pending.address)
-        shown = enrolment(state, pending.address, secret)
+        shown = enrolment(state, pending.address, secret, "/sign-in/code/qr.svg")
     return await render(
         request,
         "sign_in_code.html",
@@ -271,6 +294,15 @@ async def sign_in_code(request: Request[Any, Any, State]) -> Response[Any]:
     if pending is None:
         return expired_pending(request)
     return await code_page(request, pending)
+
+
+@get("/sign-in/code/qr.svg", include_in_schema=False)
+async def sign_in_qr(request: Request[Any, Any, State]) -> Response[Any]:
+    """The QR code of the enrolment a pending sign-in must make first; 404 for any other."""
+    _, pending = await pending_sign_in(request)
+    if pending is None or not pending.enrol:
+        return Response(b"", status_code=404, media_type="text/plain")
+    return await qr_of(state_of(request), pending.address)
 
 
 @post("/sign-in/code", include_in_schema=False)
@@ -297,4 +329,14 @@ async def enter_code(request: Request[Any, Any, State], data: Form) -> Response[
     return await signed_in(request, pending.address)
 
 
-ROUTES = [account, start, confirm, turn_off, reset, sign_in_code, enter_code]
+ROUTES = [
+    account,
+    account_qr,
+    start,
+    confirm,
+    turn_off,
+    reset,
+    sign_in_code,
+    sign_in_qr,
+    enter_code,
+]

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import secrets
 from urllib.parse import urlsplit
 
 import pyotp
 import redis.asyncio
+import segno
 
 from frontdesk.signin_links import hash_text
 from frontdesk.submissions.keys import totp_key
@@ -90,6 +92,15 @@ def otpauth_uri(state: InboxState, address: str, secret: str) -> str:
     """
     host = urlsplit(state.settings.inbox_url).hostname or "inbox"
     return pyotp.TOTP(secret).provisioning_uri(name=address, issuer_name=f"Frontdesk {host}")
+
+
+def qr_svg(uri: str) -> bytes:
+    """The QR code of ``uri`` as an SVG document (segno: no script, no style, only paths), for an
+    ``<img>`` of the inbox's own origin under its CSP.
+    """
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=4, border=4, xmldecl=False)
+    return out.getvalue()
 
 
 def failure_limit(state: InboxState, address: str) -> Limit:

@@ -391,3 +391,34 @@ def test_sign_in_renews_the_browser_and_session_ids(browser: Browser, clock: Clo
         thief.cookies.set(HOST_PREFIX + SESSION_COOKIE, first, domain="inbox.clinic.example")
         assert thief.get("/inquiries", follow_redirects=False).status_code == 303
     assert browser.signed_in()
+
+
+def test_the_qr_code_is_an_svg_of_the_enrolment_only(browser: Browser, clock: Clock) -> None:
+    assert browser.client.get("/account/totp/qr.svg", follow_redirects=False).status_code == 303
+    browser.use_link()
+    assert browser.client.get("/account/totp/qr.svg").status_code == 404  # nothing enrolling
+    browser.post("/account/totp")
+    assert '<img src="/account/totp/qr.svg"' in browser.client.get("/account").text
+    qr = browser.client.get("/account/totp/qr.svg")
+    assert qr.status_code == 200
+    assert qr.headers["content-type"].startswith("image/svg+xml")
+    assert qr.headers["cache-control"] == "no-store"
+    assert qr.text.startswith("<svg")
+    assert "<script" not in qr.text
+    assert "style" not in qr.text
+    # A pending sign-in that must enrol has its own; one that need not gets none.
+    with client_for(clock) as other:
+        strict = Browser(other, browser.smtp, browser.redis)
+        strict.mails = browser.mails
+        strict.use_link(STRICT)
+        assert '<img src="/sign-in/code/qr.svg"' in other.get("/sign-in/code").text
+        assert other.get("/sign-in/code/qr.svg").headers["content-type"].startswith("image/svg")
+        browser.mails = strict.mails
+    page = browser.client.get("/account").text
+    secret = (SECRET_SHOWN.search(page) or pytest.fail(page)).group(1).replace(" ", "")
+    browser.post("/account/totp/confirm", {"code": code(secret, clock)})
+    assert browser.client.get("/account/totp/qr.svg").status_code == 404
+    browser.post("/sign-out", page="/inquiries")
+    clock.now += 30
+    browser.use_link()
+    assert browser.client.get("/sign-in/code/qr.svg").status_code == 404

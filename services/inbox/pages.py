@@ -28,10 +28,12 @@ from services.inbox.rendering import (
     member_of,
     refused,
     render,
+    signed_in,
     state_of,
     to_sign_in,
 )
-from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
+from services.inbox.sessions import BROWSER_COOKIE, PENDING_COOKIE, SESSION_COOKIE
+from services.inbox.twostep import TwoStep
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -58,7 +60,7 @@ async def ask_for_link(request: Request[Any, Any, State], data: Form) -> Respons
     if not await sessions.csrf_ok(state, request, data.get("_csrf")):
         return await refused(request)
     address = data.get("address", "").strip().lower()
-    browser_id = request.cookies.get(BROWSER_COOKIE)
+    browser_id = sessions.cookie_of(state, request, BROWSER_COOKIE)
     if not address or not browser_id:
         return await render(
             request, "sign_in.html", status_code=400, problem="Type your email address."
@@ -82,10 +84,13 @@ async def ask_for_link(request: Request[Any, Any, State], data: Form) -> Respons
 @get("/sign-in/link", include_in_schema=False)
 async def use_link(request: Request[Any, Any, State], token: FromQuery[str] = "") -> Response[Any]:
     """Sign in with a link from the mail: a session cookie and 303 to the list; 400 when the link
-    is forged, expired, used or from another browser (one answer for all).
+    is forged, expired, used or from another browser (one answer for all). An account with
+    two-step sign-in on, or required (``:totp``) and not yet enrolled, gets a pending sign-in
+    instead and 303 to ``/sign-in/code`` (services/inbox/accounts.py).
     """
     state = state_of(request)
-    address = await sessions.use_link(state, token, request.cookies.get(BROWSER_COOKIE))
+    browser_id = sessions.cookie_of(state, request, BROWSER_COOKIE)
+    address = await sessions.use_link(state, token, browser_id)
     if address is None:
         return await render(
             request,
@@ -94,14 +99,17 @@ async def use_link(request: Request[Any, Any, State], token: FromQuery[str] = ""
             heading="This link cannot be used",
             text="Sign-in links work once, for 15 minutes, in the browser that asked for them.",
         )
-    session_id = await sessions.open_session(state, address)
-    audit.info("inbox sign-in: %s", address)
-    await audited(state, address, "sign_in")
-    return Redirect(
-        "/inquiries",
-        status_code=303,
-        cookies=[sessions.cookie(state, SESSION_COOKIE, session_id)],
-    )
+    member = state.staff[address]
+    on = await TwoStep(state).is_on(address)
+    if browser_id and (on or member.totp):
+        pending_id = await sessions.open_pending(state, address, browser_id, enrol=not on)
+        audit.info("inbox sign-in link used, two-step code awaited: %s", address)
+        return Redirect(
+            "/sign-in/code",
+            status_code=303,
+            cookies=[sessions.cookie(state, PENDING_COOKIE, pending_id)],
+        )
+    return await signed_in(request, address)
 
 
 @post("/sign-out", include_in_schema=False)
@@ -110,11 +118,11 @@ async def sign_out(request: Request[Any, Any, State], data: Form) -> Response[An
     state = state_of(request)
     if not await sessions.csrf_ok(state, request, data.get("_csrf")):
         return await refused(request)
-    session_id = request.cookies.get(SESSION_COOKIE)
+    session_id = sessions.cookie_of(state, request, SESSION_COOKIE)
     if session_id:
         await sessions.end_session(state, session_id)
     response = to_sign_in()
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.cookies.append(sessions.expired(state, SESSION_COOKIE))
     return response
 
 
@@ -130,7 +138,7 @@ async def sign_out_everywhere(request: Request[Any, Any, State], data: Form) -> 
         audit.info("inbox sign-out everywhere: %s (%d sessions)", member.address, ended)
         await audited(state, member.address, "sign_out_everywhere", detail=str(ended))
     response = to_sign_in()
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.cookies.append(sessions.expired(state, SESSION_COOKIE))
     return response
 
 

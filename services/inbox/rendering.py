@@ -20,7 +20,8 @@ from litestar.response import Redirect
 
 from frontdesk.staff_accounts import Action, StaffMember
 from services.inbox import sessions
-from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
+from services.inbox.auditing import audited
+from services.inbox.sessions import BROWSER_COOKIE, PENDING_COOKIE, SESSION_COOKIE
 from services.inbox.state import InboxState
 
 audit = logging.getLogger("frontdesk.audit")
@@ -45,16 +46,17 @@ async def render(
     member: StaffMember | None = None,
     **values: Any,
 ) -> Response[str]:
-    """``template`` with the CSRF token of the request's browser; sets the browser cookie when the
-    request had none.
+    """``template`` with the CSRF token of the request's browser and session; sets the browser
+    cookie when the request had none.
     """
     state = state_of(request)
-    browser_id = request.cookies.get(BROWSER_COOKIE)
+    browser_id = sessions.cookie_of(state, request, BROWSER_COOKIE)
     cookies = []
     if not browser_id:
         browser_id = sessions.new_browser_id()
         cookies.append(sessions.cookie(state, BROWSER_COOKIE, browser_id))
-    csrf = await sessions.csrf_token(state, browser_id)
+    session_id = sessions.cookie_of(state, request, SESSION_COOKIE)
+    csrf = await sessions.csrf_token(state, browser_id, session_id)
     body = TEMPLATES.get_template(template).render(member=member, csrf=csrf, **values)
     return Response(body, status_code=status_code, media_type="text/html", cookies=cookies)
 
@@ -66,7 +68,8 @@ def client_of(state: InboxState, request: Request[Any, Any, State]) -> str:
 
 async def member_of(request: Request[Any, Any, State]) -> StaffMember | None:
     """The signed-in staff member, or ``None`` without a live session."""
-    return await sessions.current_member(state_of(request), request.cookies.get(SESSION_COOKIE))
+    state = state_of(request)
+    return await sessions.current_member(state, sessions.cookie_of(state, request, SESSION_COOKIE))
 
 
 def to_sign_in() -> Redirect:
@@ -113,3 +116,24 @@ async def allowed(
     if not member.may(action):
         return member, await forbidden(request, member)
     return member, None
+
+
+async def signed_in(request: Request[Any, Any, State], address: str) -> Redirect:
+    """303 to the inquiry list with a new session of ``address`` and a new browser id (the ones
+    the browser came with are not kept: no session fixation, and a CSRF token learned before is
+    worthless); a pending sign-in's cookie is expired.
+    """
+    state = state_of(request)
+    old = sessions.cookie_of(state, request, SESSION_COOKIE)
+    session_id = await sessions.open_session(state, address, replaces=old)
+    audit.info("inbox sign-in: %s", address)
+    await audited(state, address, "sign_in")
+    return Redirect(
+        "/inquiries",
+        status_code=303,
+        cookies=[
+            sessions.cookie(state, SESSION_COOKIE, session_id),
+            sessions.cookie(state, BROWSER_COOKIE, sessions.new_browser_id()),
+            sessions.expired(state, PENDING_COOKIE),
+        ],
+    )

@@ -32,7 +32,7 @@ from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.submissions.access import open_access
 from frontdesk.submissions.staff import staff_router
-from services.inbox.pages import ROUTES
+from services.inbox import listing, pages
 from services.inbox.state import Clock, InboxState
 
 CSP = (
@@ -78,7 +78,8 @@ def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
             live,
             public_ready,
             metrics,
-            *ROUTES,
+            *pages.ROUTES,
+            *listing.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], name="static"),
             staff_router(access),
         ],

@@ -19,6 +19,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from frontdesk.staff_accounts import Action, StaffMember
+from frontdesk.submissions import explain
 from services.inbox import sessions
 from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
 from services.inbox.state import InboxState
@@ -30,6 +31,8 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
+# Codes in words (flags, delivery states, errors) for every template: ``words.flag(code)``.
+TEMPLATES.globals["words"] = explain
 
 
 def state_of(request: Request[Any, Any, State]) -> InboxState:

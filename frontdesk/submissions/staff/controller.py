@@ -33,13 +33,12 @@ from litestar.response import Stream
 from frontdesk.cursors import CursorError, decode_position
 from frontdesk.problems import ProblemError, on_http_exception, problem_response, problem_responses
 from frontdesk.staff_tokens import StaffToken
-from frontdesk.submissions.budget import queued_messages
 from frontdesk.submissions.problems import (
     form_not_found,
     store_unavailable,
     submission_not_found,
 )
-from frontdesk.submissions.record import MessageKind, MessageState, Submission, SubmissionStatus
+from frontdesk.submissions.record import Submission, SubmissionStatus
 from frontdesk.submissions.staff.auth import require_form, staff_guard, staff_token
 from frontdesk.submissions.staff.context import StaffContext
 from frontdesk.submissions.staff.exports import csv_rows, in_thread, jsonl_rows
@@ -117,19 +116,12 @@ async def _requeue(
     staff: StaffContext, token: StaffToken, submission_id: str, release: bool
 ) -> Submission:
     stored = await _reachable(staff, token, submission_id)
-    kinds: list[MessageKind] = ["staff"]
-    skipped: list[MessageState] = []
-    if release:
-        # A released submission gets every message its form defines, as it would have at intake
-        # (no auto-reply for a post not from the form page: frontdesk/submissions/budget.py).
-        form = staff.forms.get(stored.form)
-        if form is not None:
-            kinds, states = queued_messages(form.message_kinds(), stored.flags)
-            skipped = [s for s in states if s.status == "skipped"]
     try:
         record = await _from_store(
-            lambda: staff.store.queue_messages(
-                submission_id, kinds, release=release, skipped=skipped
+            lambda: (
+                staff.store.release(stored, staff.forms.get(stored.form))
+                if release
+                else staff.store.queue_messages(submission_id, ["staff"], release=False)
             )
         )
     except WrongStatus as exc:

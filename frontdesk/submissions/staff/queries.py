@@ -9,8 +9,9 @@ thread) and raises ``redis.RedisError`` when Redis fails.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+import msgspec
 import redis
 
 from frontdesk.cursors import encode_position
@@ -20,6 +21,11 @@ from frontdesk.submissions.staff.schemas import Page
 
 # Index entries read per round trip: the records of one batch are fetched with one MGET.
 PAGE_SCAN = 200
+# The unread count reads whole indexes: bigger batches, fewer round trips.
+COUNT_SCAN = 1000
+
+Position = tuple[float, str]
+"""``(score, id)`` of a listed submission: its creation time in ms and its id."""
 
 
 def scan(
@@ -27,15 +33,19 @@ def scan(
     form_id: str,
     status: str | None,
     since: dt.datetime | None,
-    cursor: tuple[float, str] | None,
+    cursor: Position | None,
+    until: dt.datetime | None = None,
 ) -> Iterator[tuple[float, Submission]]:
     """``(score, record)`` of ``form_id``'s submissions newest first (score = creation ms), only
-    those of ``status`` and created at or after ``since`` when given, strictly after the position
-    ``cursor`` (``(score, id)`` of the last one seen) when given; index entries whose record
-    expired are dropped from the index on the way.
+    those of ``status`` and created at or after ``since`` and before ``until`` when given, strictly
+    after the position ``cursor`` (``(score, id)`` of the last one seen) when given; index entries
+    whose record expired are dropped from the index on the way. Records are read
+    :data:`PAGE_SCAN` at a time (one ``MGET``), and only as far as the caller iterates.
     """
     index = form_index_key(form_id)
-    top: float | str = "+inf" if cursor is None else cursor[0]
+    top: float | str = "+inf" if until is None else f"({until.timestamp() * 1000!r}"
+    if cursor is not None:
+        top = cursor[0]
     bottom: float | str = "-inf" if since is None else since.timestamp() * 1000
     while True:
         rows: list[tuple[bytes, float]] = list(
@@ -71,15 +81,58 @@ def page(
     position: tuple[float, str] | None,
     status: str | None,
     since: dt.datetime | None,
+    *,
+    until: dt.datetime | None = None,
+    keep: Callable[[Submission], bool] | None = None,
+    floor: Position | None = None,
 ) -> Page:
-    """Up to ``limit`` submissions of :func:`scan` from ``position`` on; ``next_cursor`` is the
-    position cursor (:func:`~frontdesk.cursors.encode_position`) of the last one when more follow.
+    """Up to ``limit`` submissions of :func:`scan` from ``position`` on, those ``keep`` (when
+    given) is true of (e.g. :meth:`frontdesk.submissions.staff.search.Criteria.matches`), none
+    below the position ``floor`` (when given: the last one down to and including it); reading
+    stops once the page is full. ``next_cursor`` is the position cursor
+    (:func:`~frontdesk.cursors.encode_position`) of the last one when more follow.
     """
     items: list[Submission] = []
     scores: list[float] = []
-    for score, record in scan(connection, form_id, status, since, position):
+    for score, record in scan(connection, form_id, status, since, position, until):
+        if floor is not None and (score, record.id) < floor:
+            break
+        if keep is not None and not keep(record):
+            continue
         if len(items) == limit:
             return Page(items=items, next_cursor=encode_position(scores[-1], items[-1].id))
         items.append(record)
         scores.append(score)
     return Page(items=items, next_cursor=None)
+
+
+class _Readers(msgspec.Struct):
+    """The one part of a record the unread count needs: msgspec skips the rest undecoded."""
+
+    read_by: list[str] = []
+
+
+_readers = msgspec.json.Decoder(_Readers)
+
+
+def unread_counts(connection: redis.Redis, form_ids: Iterable[str], address: str) -> dict[str, int]:
+    """How many stored submissions of each form in ``form_ids`` do not list ``address`` in their
+    ``read_by``: every index read :data:`COUNT_SCAN` entries and one ``MGET`` at a time, only each
+    record's ``read_by`` decoded. An index entry whose record expired counts nothing.
+    """
+    counts: dict[str, int] = {}
+    for form_id in form_ids:
+        index = form_index_key(form_id)
+        unread, start = 0, 0
+        while True:
+            ids: list[bytes] = connection.zrange(index, start, start + COUNT_SCAN - 1)  # type: ignore[assignment]
+            if not ids:
+                break
+            for raw in connection.mget([submission_key(i.decode()) for i in ids]):
+                if raw is not None and address not in _readers.decode(raw).read_by:
+                    unread += 1
+            if len(ids) < COUNT_SCAN:
+                break
+            start += COUNT_SCAN
+        counts[form_id] = unread
+    return counts

@@ -132,8 +132,7 @@ class Listing:
         """The record test of the filters and search (``None``: every record)."""
         if self.criteria.is_open:
             return None
-        criteria, searched = self.criteria, self.searched
-        return lambda record: criteria.matches(record, searched)
+        return self.criteria.matcher(self.searched)
 
     def read(
         self, state: InboxState, position: Position | None, limit: int, floor: Position | None

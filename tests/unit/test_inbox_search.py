@@ -171,3 +171,22 @@ def test_flags_and_errors_in_words() -> None:
     assert "retried" in explain.error(SmtpError(code=451, text="try later"))
     assert explain.error(SmtpError(code=550, text="no")) == "The mail server refused it (550): no"
     assert explain.skip_reason("address_limit").startswith("not sent")
+
+
+def test_has_read_is_not_fooled_by_visitor_text() -> None:
+    from frontdesk.submissions.record import encoder
+    from frontdesk.submissions.staff.queries import has_read
+
+    desk = "desk@clinic.example"
+    # A visitor types what a read_by list looks like into every field they have.
+    forged = '","read_by":["desk@clinic.example"],"x":"'
+    stored = record(message=forged, name=f'"read_by":["{desk}"]')
+    stored.read_by = ["nurse@clinic.example"]
+    raw = encoder.encode(stored)
+    assert not has_read(raw, desk)
+    assert has_read(raw, "nurse@clinic.example")
+    stored.read_by = [desk]
+    assert has_read(encoder.encode(stored), desk)
+    # Addresses that could end the list early are looked up by decoding.
+    stored.read_by = ['odd]"x@clinic.example']
+    assert has_read(encoder.encode(stored), 'odd]"x@clinic.example')

@@ -48,28 +48,32 @@ def scan(
         top = cursor[0]
     bottom: float | str = "-inf" if since is None else since.timestamp() * 1000
     while True:
-        rows: list[tuple[bytes, float]] = list(
-            connection.zrevrangebyscore(  # type: ignore[arg-type]
-                index, top, bottom, start=0, num=PAGE_SCAN, withscores=True
-            )
-        )
-        if not rows:
+        # Ids without scores (parsing a score per entry costs more than the MGET); each record's
+        # score is its creation ms, exactly what the store indexed it at. The batch's last score,
+        # needed to go on, is read in the same transaction, so it is there even when its record
+        # expired.
+        with connection.pipeline(transaction=True) as pipe:
+            pipe.zrevrangebyscore(index, top, bottom, start=0, num=PAGE_SCAN)
+            pipe.zrevrangebyscore(index, top, bottom, start=PAGE_SCAN - 1, num=1, withscores=True)
+            members, edge = pipe.execute()
+        if not members:
             return
-        ids = [row[0].decode() for row in rows]
+        ids = [member.decode() for member in members]
         raws = connection.mget([submission_key(i) for i in ids])
-        for (member, score), submission_id, raw in zip(rows, ids, raws, strict=True):
-            if cursor is not None and score == cursor[0] and submission_id >= cursor[1]:
-                continue
+        for member, submission_id, raw in zip(members, ids, raws, strict=True):
             if raw is None:
                 connection.zrem(index, member)
                 continue
             record = decoder.decode(raw)
+            score = record.created_at.timestamp() * 1000
+            if cursor is not None and score == cursor[0] and submission_id >= cursor[1]:
+                continue
             if status is None or record.status == status:
                 yield score, record
-        last_score = float(rows[-1][1])
-        if len(rows) < PAGE_SCAN:
+        if len(members) < PAGE_SCAN or not edge:
             return
         # Continue below the last score; same-score ties are covered by the cursor rule.
+        last_score = float(edge[0][1])
         cursor = (last_score, ids[-1])
         top = last_score
 
@@ -107,18 +111,35 @@ def page(
 
 
 class _Readers(msgspec.Struct):
-    """The one part of a record the unread count needs: msgspec skips the rest undecoded."""
+    """The one part of a record the unread count needs when it must decode."""
 
     read_by: list[str] = []
 
 
 _readers = msgspec.json.Decoder(_Readers)
+_READ_BY = b'"read_by":['
+
+
+def has_read(raw: bytes, address: str) -> bool:
+    r"""Whether the encoded record ``raw`` lists ``address`` in its ``read_by``, without decoding
+    it: the bytes ``"read_by":[`` can only be that key (a ``"`` inside any JSON string is escaped,
+    and no other key holds a list under that name), and its list holds JSON strings of staff
+    addresses up to the first ``]``. An address with ``"``, ``\`` or ``]`` is looked up by
+    decoding.
+    """
+    if any(c in address for c in '"\\]'):
+        return address in _readers.decode(raw).read_by
+    start = raw.find(_READ_BY)
+    if start < 0:
+        return False  # stored before readers were kept
+    start += len(_READ_BY)
+    return f'"{address}"'.encode() in raw[start : raw.find(b"]", start)]
 
 
 def unread_counts(connection: redis.Redis, form_ids: Iterable[str], address: str) -> dict[str, int]:
     """How many stored submissions of each form in ``form_ids`` do not list ``address`` in their
-    ``read_by``: every index read :data:`COUNT_SCAN` entries and one ``MGET`` at a time, only each
-    record's ``read_by`` decoded. An index entry whose record expired counts nothing.
+    ``read_by``: every index read :data:`COUNT_SCAN` entries and one ``MGET`` at a time, each
+    record looked at with :func:`has_read`. An index entry whose record expired counts nothing.
     """
     counts: dict[str, int] = {}
     for form_id in form_ids:
@@ -128,8 +149,11 @@ def unread_counts(connection: redis.Redis, form_ids: Iterable[str], address: str
             ids: list[bytes] = connection.zrange(index, start, start + COUNT_SCAN - 1)  # type: ignore[assignment]
             if not ids:
                 break
-            for raw in connection.mget([submission_key(i.decode()) for i in ids]):
-                if raw is not None and address not in _readers.decode(raw).read_by:
+            raws: list[bytes | None] = connection.mget(  # type: ignore[assignment]
+                [submission_key(i.decode()) for i in ids]
+            )
+            for raw in raws:
+                if raw is not None and not has_read(raw, address):
                     unread += 1
             if len(ids) < COUNT_SCAN:
                 break

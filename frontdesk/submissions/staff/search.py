@@ -24,7 +24,7 @@ import datetime as dt
 import re
 import unicodedata
 import zoneinfo
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Literal, get_args
 
 import msgspec
@@ -43,9 +43,12 @@ _PHONE_TEXT = re.compile(r"[0-9\s+\-()./]+")
 _NOT_DIGIT = re.compile(r"[^0-9]")
 
 
-def normalise(text: str) -> str:
-    """``text`` as the search compares it: NFKC, case-folded, white space runs as one space."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+def normalise(text: str, spaces: bool = True) -> str:
+    """``text`` as the search compares it: NFKC, case-folded, white space runs as one space
+    (unless ``spaces`` is false: a text without white space is found the same without it).
+    """
+    folded = (text if text.isascii() else unicodedata.normalize("NFKC", text)).casefold()
+    return " ".join(folded.split()) if spaces else folded
 
 
 def digits(text: str) -> str:
@@ -67,16 +70,41 @@ def phone_query(text: str) -> str | None:
     return found.lstrip("0") or None
 
 
-def phone_matches(query: str, text: str, stored: Collection[str]) -> bool:
-    """Whether the phone ``query`` (:func:`phone_query` of ``text``) is within the digits of any of
-    the ``stored`` forms of a number (as typed, E.164), with or without its leading zeros.
+def phone_matches(query: str, stored: Collection[str]) -> bool:
+    """Whether the phone ``query`` (:func:`phone_query`: digits without leading zeros) is within
+    the digits of any of the ``stored`` forms of a number (as typed, E.164).
     """
-    whole = digits(text)
-    for number in stored:
-        held = digits(number)
-        if query in held or whole in held:
-            return True
-    return False
+    return any(query in digits(number) for number in stored)
+
+
+class Search(msgspec.Struct, frozen=True):
+    """A search text prepared once for many records: ``wanted`` (:func:`normalise`d), ``phone``
+    (:func:`phone_query`, or ``None``), ``spaces`` (whether ``wanted`` has white space).
+    """
+
+    wanted: str
+    phone: str | None
+    spaces: bool
+
+    @classmethod
+    def of(cls, text: str) -> Search:
+        """The prepared search of ``text``."""
+        wanted = normalise(text)
+        return cls(wanted, phone_query(text), " " in wanted)
+
+    def matches(self, record: Submission, searched: Collection[str] | None = None) -> bool:
+        """Whether a searched field (``None``: every field) of ``record`` holds ``wanted``, or
+        its phone the digits of ``phone``.
+        """
+        for name, value in record.fields.items():
+            if (searched is None or name in searched) and self.wanted in normalise(
+                value, self.spaces
+            ):
+                return True
+        if self.phone is None or record.phone is None:
+            return False
+        stored = [n for n in (record.phone.raw, record.phone.e164) if n]
+        return phone_matches(self.phone, stored)
 
 
 class Criteria(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,18 +127,27 @@ class Criteria(msgspec.Struct, frozen=True, kw_only=True):
             and not (self.text or "").strip()
         )
 
-    def matches(self, record: Submission, searched: Collection[str] | None = None) -> bool:
-        """Whether ``record`` meets every part; the search reads the fields named in ``searched``
-        (``None``: every field) and the record's phone.
+    def matcher(self, searched: Collection[str] | None = None) -> Callable[[Submission], bool]:
+        """The test of a record against every part, the search prepared once (:class:`Search`);
+        it reads the fields named in ``searched`` (``None``: every field) and the record's phone.
         """
-        if self.inquiry_status is not None and record.inquiry_status != self.inquiry_status:
-            return False
-        if self.assignee is not None and not _assigned(record, self.assignee):
-            return False
-        if self.delivery is not None and delivery_state(record) != self.delivery:
-            return False
         text = (self.text or "").strip()
-        return not text or search_matches(record, text, searched)
+        search = Search.of(text) if text else None
+
+        def matches(record: Submission) -> bool:
+            if self.inquiry_status is not None and record.inquiry_status != self.inquiry_status:
+                return False
+            if self.assignee is not None and not _assigned(record, self.assignee):
+                return False
+            if self.delivery is not None and delivery_state(record) != self.delivery:
+                return False
+            return search is None or search.matches(record, searched)
+
+        return matches
+
+    def matches(self, record: Submission, searched: Collection[str] | None = None) -> bool:
+        """Whether ``record`` meets every part (:meth:`matcher`, for one record)."""
+        return self.matcher(searched)(record)
 
 
 def _assigned(record: Submission, assignee: str) -> bool:
@@ -136,15 +173,7 @@ def search_matches(record: Submission, text: str, searched: Collection[str] | No
     """Whether ``text`` is within a searched field (``None``: every field) of ``record``, or, when
     it looks like a phone number, within its phone's digits (module docstring).
     """
-    wanted = normalise(text)
-    for name, value in record.fields.items():
-        if (searched is None or name in searched) and wanted in normalise(value):
-            return True
-    query = phone_query(text)
-    if query is None or record.phone is None:
-        return False
-    stored = [n for n in (record.phone.raw, record.phone.e164) if n]
-    return phone_matches(query, text, stored)
+    return Search.of(text).matches(record, searched)
 
 
 def day_range(

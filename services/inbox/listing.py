@@ -151,6 +151,7 @@ class Listing:
             until=until,
             keep=self.keep(),
             floor=floor,
+            prefilter=self.criteria.prefilter(),
         )
         return found.items, found.next_cursor
 

@@ -190,3 +190,33 @@ def test_has_read_is_not_fooled_by_visitor_text() -> None:
     # Addresses that could end the list early are looked up by decoding.
     stored.read_by = ['odd]"x@clinic.example']
     assert has_read(encoder.encode(stored), 'odd]"x@clinic.example')
+
+
+@settings(max_examples=200)
+@given(
+    german_mobile,
+    st.text(st.characters(codec="latin-1", categories=("L", "N", "P", "Zs")), max_size=20),
+    st.text(st.characters(categories=("L", "N", "P", "S", "Zs")), min_size=1, max_size=12),
+)
+def test_the_prefilter_never_drops_a_match(number: str, words: str, typed: str) -> None:
+    from frontdesk.submissions.record import encoder
+    from frontdesk.submissions.staff.search import Search
+
+    stored = record(number, message=f"{words} {typed.upper()} end")
+    search = Search.of(typed)
+    if search.matches(stored, None):
+        assert search.may_match(encoder.encode(stored))
+    phone = Search.of(number[: len(number) // 2 + 2])
+    assert phone.matches(stored, None)
+    assert phone.may_match(encoder.encode(stored))
+
+
+def test_the_prefilter_skips_what_cannot_match() -> None:
+    from frontdesk.submissions.record import encoder
+    from frontdesk.submissions.staff.search import Search
+
+    raw = encoder.encode(record("0151 23456789", message="knee"))
+    assert not Search.of("shoulder").may_match(raw)
+    assert not Search.of("0171 555").may_match(raw)
+    assert Search.of("KNEE").may_match(raw)
+    assert Search.of("0151 234").may_match(raw)

@@ -35,18 +35,24 @@ def scan(
     since: dt.datetime | None,
     cursor: Position | None,
     until: dt.datetime | None = None,
+    prefilter: Callable[[bytes], bool] | None = None,
+    down_to: float | None = None,
 ) -> Iterator[tuple[float, Submission]]:
     """``(score, record)`` of ``form_id``'s submissions newest first (score = creation ms), only
     those of ``status`` and created at or after ``since`` and before ``until`` when given, strictly
     after the position ``cursor`` (``(score, id)`` of the last one seen) when given; index entries
     whose record expired are dropped from the index on the way. Records are read
-    :data:`PAGE_SCAN` at a time (one ``MGET``), and only as far as the caller iterates.
+    :data:`PAGE_SCAN` at a time (one ``MGET``), and only as far as the caller iterates; those
+    whose stored bytes ``prefilter`` (when given) is false of are skipped undecoded; none scored
+    below ``down_to`` (ms) when given.
     """
     index = form_index_key(form_id)
     top: float | str = "+inf" if until is None else f"({until.timestamp() * 1000!r}"
     if cursor is not None:
         top = cursor[0]
     bottom: float | str = "-inf" if since is None else since.timestamp() * 1000
+    if down_to is not None:
+        bottom = down_to if since is None else max(down_to, since.timestamp() * 1000)
     while True:
         # Ids without scores (parsing a score per entry costs more than the MGET); each record's
         # score is its creation ms, exactly what the store indexed it at. The batch's last score,
@@ -59,10 +65,14 @@ def scan(
         if not members:
             return
         ids = [member.decode() for member in members]
-        raws = connection.mget([submission_key(i) for i in ids])
+        raws: list[bytes | None] = connection.mget(  # type: ignore[assignment]
+            [submission_key(i) for i in ids]
+        )
         for member, submission_id, raw in zip(members, ids, raws, strict=True):
             if raw is None:
                 connection.zrem(index, member)
+                continue
+            if prefilter is not None and not prefilter(raw):
                 continue
             record = decoder.decode(raw)
             score = record.created_at.timestamp() * 1000
@@ -89,16 +99,20 @@ def page(
     until: dt.datetime | None = None,
     keep: Callable[[Submission], bool] | None = None,
     floor: Position | None = None,
+    prefilter: Callable[[bytes], bool] | None = None,
 ) -> Page:
     """Up to ``limit`` submissions of :func:`scan` from ``position`` on, those ``keep`` (when
     given) is true of (e.g. :meth:`frontdesk.submissions.staff.search.Criteria.matches`), none
     below the position ``floor`` (when given: the last one down to and including it); reading
-    stops once the page is full. ``next_cursor`` is the position cursor
+    stops once the page is full; ``prefilter`` skips records by their stored bytes
+    (:func:`scan`). ``next_cursor`` is the position cursor
     (:func:`~frontdesk.cursors.encode_position`) of the last one when more follow.
     """
     items: list[Submission] = []
     scores: list[float] = []
-    for score, record in scan(connection, form_id, status, since, position, until):
+    down_to = floor[0] if floor is not None else None
+    found = scan(connection, form_id, status, since, position, until, prefilter, down_to)
+    for score, record in found:
         if floor is not None and (score, record.id) < floor:
             break
         if keep is not None and not keep(record):

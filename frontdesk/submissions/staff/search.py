@@ -41,6 +41,9 @@ MIN_PHONE_DIGITS = 3
 
 _PHONE_TEXT = re.compile(r"[0-9\s+\-()./]+")
 _NOT_DIGIT = re.compile(r"[^0-9]")
+_NOT_DIGIT_BYTES = bytes(b for b in range(256) if not 48 <= b <= 57)
+# Characters a search text may hold for the stored bytes to decide (JSON escapes none of them).
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@.-_+,:;!?'#&/()")
 
 
 def normalise(text: str, spaces: bool = True) -> str:
@@ -85,6 +88,25 @@ class Search(msgspec.Struct, frozen=True):
     wanted: str
     phone: str | None
     spaces: bool
+
+    def may_match(self, raw: bytes) -> bool:
+        """``False`` only when the encoded record ``raw`` cannot match (so it need not be
+        decoded); ``True`` when it may. For an ASCII record and a search text of plain ASCII
+        words (no character JSON escapes), a field holding the text puts each of its words in
+        ``raw``'s lower case; a phone's digits (as typed or E.164) stay together among ``raw``'s
+        digits.
+        """
+        if not raw.isascii():
+            return True
+        words = self.wanted.split(" ")
+        if not all(words) or not all(set(word) <= _PLAIN for word in words):
+            return True
+        lowered = raw.lower()
+        if all(word.encode() in lowered for word in words):
+            return True
+        return self.phone is not None and self.phone.encode() in raw.translate(
+            None, _NOT_DIGIT_BYTES
+        )
 
     @classmethod
     def of(cls, text: str) -> Search:
@@ -144,6 +166,13 @@ class Criteria(msgspec.Struct, frozen=True, kw_only=True):
             return search is None or search.matches(record, searched)
 
         return matches
+
+    def prefilter(self) -> Callable[[bytes], bool] | None:
+        """A test of a record's stored bytes that is ``False`` only for records that cannot
+        match (:meth:`Search.may_match`), or ``None`` without a search.
+        """
+        text = (self.text or "").strip()
+        return Search.of(text).may_match if text else None
 
     def matches(self, record: Submission, searched: Collection[str] | None = None) -> bool:
         """Whether ``record`` meets every part (:meth:`matcher`, for one record)."""

@@ -11,8 +11,10 @@
 
 Release and resend run the store's own (:meth:`~frontdesk.submissions.store.SubmissionStore.release`,
 :meth:`~frontdesk.submissions.store.SubmissionStore.queue_messages`), as the staff JSON API does,
-and write an audit entry. Live fragments carry a digest of what they show (``seen``): a poll that
-would show the same answers 204, so htmx swaps nothing and no focus or typing is disturbed.
+and write an audit entry. Live updates do not count as use of the session (an unattended open
+page still signs out after the idle limit). Live fragments carry a digest of what they show
+(``seen``): a poll that would show the same answers 204, so htmx swaps nothing and no focus or
+typing is disturbed.
 """
 
 from __future__ import annotations
@@ -199,6 +201,13 @@ def _digested(template: str, values: dict[str, Any]) -> tuple[str, str]:
     return body.replace(_SEEN, digest), digest
 
 
+def _signed_out() -> Response[Any]:
+    """A live update without a live session: 204 with ``HX-Redirect``, so htmx opens the sign-in
+    page instead of swapping it into the part it polls.
+    """
+    return Response(content=b"", status_code=204, headers={"HX-Redirect": "/sign-in"})
+
+
 def _live_values(
     listing: Listing,
     member: StaffMember,
@@ -277,9 +286,11 @@ async def live_rows(
     position of the first page's last row; at most :data:`LIVE_MAX`), and the unread counts
     (out of band); 204 when the digest equals ``seen``.
     """
-    member, answer = await allowed(request, "read")
-    if answer is not None or member is None:
-        return answer or Redirect("/sign-in", status_code=303)
+    member, answer = await allowed(request, "read", touch=False)
+    if member is None:
+        return _signed_out()
+    if answer is not None:
+        return answer
     state = state_of(request)
     listing = Listing(state, member, _query(request))
     try:
@@ -474,9 +485,11 @@ async def delivery(
     """The detail page's delivery partial (polled every :data:`LIVE_SECONDS`); 204 when it would
     equal ``seen``; 404 outside the member's forms.
     """
-    member, answer = await allowed(request, "read")
-    if answer is not None or member is None:
-        return answer or Redirect("/sign-in", status_code=303)
+    member, answer = await allowed(request, "read", touch=False)
+    if member is None:
+        return _signed_out()
+    if answer is not None:
+        return answer
     stored = await _reachable(request, member, submission_id)
     if stored is None:
         return await _not_found(request, member)

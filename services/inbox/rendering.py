@@ -67,9 +67,13 @@ def client_of(state: InboxState, request: Request[Any, Any, State]) -> str:
     return state.access.client_bucket(request)
 
 
-async def member_of(request: Request[Any, Any, State]) -> StaffMember | None:
-    """The signed-in staff member, or ``None`` without a live session."""
-    return await sessions.current_member(state_of(request), request.cookies.get(SESSION_COOKIE))
+async def member_of(request: Request[Any, Any, State], touch: bool = True) -> StaffMember | None:
+    """The signed-in staff member, or ``None`` without a live session; ``touch=False`` for a
+    page's automatic live update, which does not count as use (the idle limit keeps running).
+    """
+    return await sessions.current_member(
+        state_of(request), request.cookies.get(SESSION_COOKIE), touch
+    )
 
 
 def to_sign_in() -> Redirect:
@@ -105,12 +109,13 @@ async def forbidden(request: Request[Any, Any, State], member: StaffMember) -> R
 
 
 async def allowed(
-    request: Request[Any, Any, State], action: Action
+    request: Request[Any, Any, State], action: Action, touch: bool = True
 ) -> tuple[StaffMember | None, Response[Any] | None]:
     """The signed-in member and ``None`` when they may do ``action``; else ``None`` or the member
-    and the answer to send instead: a redirect to sign in, or 403.
+    and the answer to send instead: a redirect to sign in, or 403. ``touch``: as
+    :func:`member_of`.
     """
-    member = await member_of(request)
+    member = await member_of(request, touch)
     if member is None:
         return None, to_sign_in()
     if not member.may(action):

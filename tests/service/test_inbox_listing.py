@@ -484,3 +484,35 @@ def test_pages_outside_the_members_forms_are_not_found(store: SubmissionStore) -
         assert desk.client.get(f"/inquiries/{other.id}/delivery").status_code == 404
         assert other.id not in desk.client.get("/quarantine").text
         assert "callback" not in desk.client.get("/inquiries").text
+
+
+class Clock:
+    """A clock the test moves (Unix seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_live_updates_do_not_keep_an_unattended_session_alive(
+    store: SubmissionStore, settings: Settings
+) -> None:
+    record = put(store)
+    clock = Clock()
+    idle = settings.inbox_session_idle
+    with staff_client(DESK, clock) as desk:
+        url = live_url(desk.client.get("/inquiries", params={"form": "contact"}).text)
+        delivery = f"/inquiries/{record.id}/delivery"
+        # Polls all the while the page stays open: none of them counts as use.
+        for _ in range(3):
+            clock.now += idle / 3 - 1
+            assert desk.client.get(url).status_code == 204
+            assert desk.client.get(delivery).status_code == 200
+        clock.now += 10
+        ended = desk.client.get(url, headers={"HX-Request": "true"})
+        assert ended.status_code == 204
+        assert ended.headers["hx-redirect"] == "/sign-in"
+        assert desk.client.get(delivery).headers["hx-redirect"] == "/sign-in"
+        assert desk.client.get("/inquiries", follow_redirects=False).status_code == 303

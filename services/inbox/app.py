@@ -33,8 +33,7 @@ from frontdesk.settings import Settings
 from frontdesk.submissions.access import open_access
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.staff import staff_router
-from services.inbox import accounts, admin, workflow
-from services.inbox.pages import ROUTES
+from services.inbox import accounts, admin, listing, pages, workflow
 from services.inbox.state import Clock, InboxState
 
 CSP = (
@@ -83,7 +82,8 @@ def create_app(
             live,
             public_ready,
             metrics,
-            *ROUTES,
+            *pages.ROUTES,
+            *listing.ROUTES,
             *admin.ROUTES,
             *workflow.ROUTES,
             *accounts.ROUTES,

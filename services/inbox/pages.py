@@ -1,4 +1,5 @@
-"""The inbox's HTML routes: sign-in, the link, sign-out, the inquiry list and detail.
+"""The inbox's HTML routes: sign-in, the link, sign-out, the inquiry detail (the list:
+services/inbox/listing.py).
 
 Every page is rendered by Jinja2 with autoescape; state changes are POSTs carrying the CSRF token
 (:mod:`services.inbox.sessions`). Pages for signed-in staff redirect to ``/sign-in`` without a
@@ -15,9 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from frontdesk.cursors import CursorError, decode_position
 from frontdesk.submissions import workflow
-from frontdesk.submissions.staff.queries import page
 from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
 from services.inbox.auditing import audited, trail_of
@@ -34,9 +33,6 @@ from services.inbox.rendering import (
 )
 from services.inbox.sessions import BROWSER_COOKIE, PENDING_COOKIE, SESSION_COOKIE
 from services.inbox.twostep import TwoStep
-
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 
 
 @get("/", include_in_schema=False)
@@ -142,51 +138,6 @@ async def sign_out_everywhere(request: Request[Any, Any, State], data: Form) -> 
     return response
 
 
-@get("/inquiries", include_in_schema=False)
-async def inquiries(
-    request: Request[Any, Any, State],
-    form: FromQuery[str | None] = None,
-    cursor: FromQuery[str | None] = None,
-    size: FromQuery[int] = PAGE_SIZE,
-) -> Response[Any]:
-    """A form's inquiries, newest first, ``size`` (1 to :data:`MAX_PAGE_SIZE`) a page; ``cursor``
-    names the next page. An htmx request (``HX-Request``) gets only the page's rows and the next
-    "Older inquiries" row, which replace the previous one.
-    """
-    member = await member_of(request)
-    if member is None:
-        return to_sign_in()
-    state = state_of(request)
-    forms = sorted(f for f in state.access.catalog.definitions if member.reaches(f))
-    chosen = form if form in forms else (forms[0] if forms else None)
-    size = min(max(size, 1), MAX_PAGE_SIZE)
-    items: list[Any] = []
-    next_cursor = None
-    if chosen is not None:
-        try:
-            position = decode_position(cursor) if cursor else None
-        except CursorError:
-            position = None
-        found = await anyio.to_thread.run_sync(
-            lambda: page(state.access.store.redis, chosen, size, position, None, None)
-        )
-        items, next_cursor = found.items, found.next_cursor
-    fragment = request.headers.get("hx-request") == "true" and cursor is not None
-    response = await render(
-        request,
-        "_rows.html" if fragment else "list.html",
-        member=member,
-        forms=forms,
-        form=chosen,
-        items=items,
-        next_cursor=next_cursor,
-        size=size,
-    )
-    # One URL, two bodies: caches (none should keep it: no-store) and history must tell them apart.
-    response.headers["Vary"] = "HX-Request"
-    return response
-
-
 @get("/inquiries/{submission_id:str}", include_in_schema=False)
 async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str]) -> Response[Any]:
     """One inquiry with every field and its audit trail (this view included); 404 when gone or
@@ -239,6 +190,5 @@ ROUTES = [
     use_link,
     sign_out,
     sign_out_everywhere,
-    inquiries,
     inquiry,
 ]

@@ -19,6 +19,7 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from frontdesk.staff_accounts import Action, StaffMember
+from frontdesk.submissions import explain
 from services.inbox import sessions
 from services.inbox.auditing import audited
 from services.inbox.sessions import BROWSER_COOKIE, PENDING_COOKIE, SESSION_COOKIE
@@ -31,6 +32,8 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
+# Codes in words (flags, delivery states, errors) for every template: ``words.flag(code)``.
+TEMPLATES.globals["words"] = explain
 
 
 def state_of(request: Request[Any, Any, State]) -> InboxState:
@@ -66,10 +69,14 @@ def client_of(state: InboxState, request: Request[Any, Any, State]) -> str:
     return state.access.client_bucket(request)
 
 
-async def member_of(request: Request[Any, Any, State]) -> StaffMember | None:
-    """The signed-in staff member, or ``None`` without a live session."""
+async def member_of(request: Request[Any, Any, State], touch: bool = True) -> StaffMember | None:
+    """The signed-in staff member, or ``None`` without a live session; ``touch=False`` for a
+    page's automatic live update, which does not count as use (the idle limit keeps running).
+    """
     state = state_of(request)
-    return await sessions.current_member(state, sessions.cookie_of(state, request, SESSION_COOKIE))
+    return await sessions.current_member(
+        state, sessions.cookie_of(state, request, SESSION_COOKIE), touch
+    )
 
 
 def to_sign_in() -> Redirect:
@@ -105,12 +112,13 @@ async def forbidden(request: Request[Any, Any, State], member: StaffMember) -> R
 
 
 async def allowed(
-    request: Request[Any, Any, State], action: Action
+    request: Request[Any, Any, State], action: Action, touch: bool = True
 ) -> tuple[StaffMember | None, Response[Any] | None]:
     """The signed-in member and ``None`` when they may do ``action``; else ``None`` or the member
-    and the answer to send instead: a redirect to sign in, or 403.
+    and the answer to send instead: a redirect to sign in, or 403. ``touch``: as
+    :func:`member_of`.
     """
-    member = await member_of(request)
+    member = await member_of(request, touch)
     if member is None:
         return None, to_sign_in()
     if not member.may(action):

@@ -281,10 +281,13 @@ async def open_session(state: InboxState, address: str, replaces: str | None = N
     return session_id
 
 
-async def current_member(state: InboxState, session_id: str | None) -> StaffMember | None:
-    """The staff member of the session ``session_id``, its last use moved to now; ``None`` (and
-    the session ended) when it is unknown, idle too long, too old, or its address is no longer in
-    ``FRONTDESK_STAFF``.
+async def current_member(
+    state: InboxState, session_id: str | None, touch: bool = True
+) -> StaffMember | None:
+    """The staff member of the session ``session_id``, its last use moved to now (unless not
+    ``touch``: a page's automatic live update is no use of the inbox, so an unattended open page
+    does not keep its session alive); ``None`` (and the session ended) when it is unknown, idle
+    too long, too old, or its address is no longer in ``FRONTDESK_STAFF``.
     """
     if not session_id:
         return None
@@ -304,6 +307,8 @@ async def current_member(state: InboxState, session_id: str | None) -> StaffMemb
     ):
         await end_session(state, session_id, record.address)
         return None
+    if not touch:
+        return member
     touched = SessionRecord(address=record.address, opened=record.opened, seen=now)
     await state.redis.set(
         session_key(digest), msgspec.json.encode(touched), ex=_ttl(state, touched)

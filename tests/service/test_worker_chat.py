@@ -25,7 +25,7 @@ from frontdesk.cli import main as cli_main
 from frontdesk.settings import load_settings
 from frontdesk.submissions.erasure import erase_submissions
 from frontdesk.submissions.keys import job_key
-from services.forms.internal import create_internal_app
+from services.inbox.app import create_app as create_inbox_app
 from tests.conftest import CLINIC_SITE
 from tests.relay import Relay, running
 from tests.service.test_worker_messages import run_jobs, stored, submit, visitor
@@ -330,7 +330,7 @@ def test_erasure_deletes_chat_jobs_and_staff_api_resends_one(
     submission_id = submit(visitor())
     run_jobs(redis_client)
     staff = {"authorization": f"Bearer {STAFF_TOKEN}"}
-    with TestClient(create_internal_app(load_settings())) as client:
+    with TestClient(create_inbox_app(load_settings())) as client:
         url = f"/v1/submissions/{submission_id}/resend"
         answer = client.post(url, params={"kind": "chat_2"}, headers=staff)
         assert answer.status_code == 200, answer.text

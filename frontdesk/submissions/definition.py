@@ -271,7 +271,16 @@ class FormDefinition(Base, kw_only=True):
     webhook: Webhook | None = None
     notify: Literal["full", "summary"] = "full"
     """What the staff email carries: ``full`` (every field) or ``summary`` (no visitor data: the
-    form, the time and a link to the inquiry in the inbox)."""
+    form, the time and a link to the inquiry in the inbox; no Reply-To, a fixed subject)."""
+    reply_to: str | None = None
+    """The staff mailbox a visitor's answer to a reply from the inbox goes to (its Reply-To);
+    absent: the first of :attr:`recipients`."""
+
+    def staff_mailbox(self) -> str | None:
+        """Where a visitor's answers to inbox replies land: :attr:`reply_to`, else the first
+        recipient; ``None`` when the form has neither (answers then go to the sender).
+        """
+        return self.reply_to or next(iter(self.recipients), None)
 
     def message_kinds(self) -> list[MessageKind]:
         """The messages a stored (not quarantined) submission gets: staff, then the optional ones."""
@@ -301,13 +310,15 @@ class FormDefinition(Base, kw_only=True):
 
     def addresses(self) -> list[tuple[str, str]]:
         """Every address the editor directs staff mail to, as (``$.path``, address): recipients,
-        each route's, ``cc`` and ``bcc``.
+        each route's, ``cc``, ``bcc`` and ``reply_to`` (where visitors' answers go).
         """
         found = [(f"$.recipients[{i}]", a) for i, a in enumerate(self.recipients)]
         for value, targets in self.routes.to.items() if self.routes else []:
             found += [(f"$.routes.to[{value!r}][{i}]", a) for i, a in enumerate(targets)]
         found += [(f"$.cc[{i}]", a) for i, a in enumerate(self.cc)]
         found += [(f"$.bcc[{i}]", a) for i, a in enumerate(self.bcc)]
+        if self.reply_to is not None:
+            found.append(("$.reply_to", self.reply_to))
         return found
 
 

@@ -32,6 +32,7 @@ from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.submissions.access import open_access
 from frontdesk.submissions.staff import staff_router
+from services.inbox import replies
 from services.inbox.pages import ROUTES
 from services.inbox.state import Clock, InboxState
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
             public_ready,
             metrics,
             *ROUTES,
+            *replies.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], name="static"),
             staff_router(access),
         ],

@@ -19,6 +19,7 @@ from rq import Queue
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
+from frontdesk.cli import main as cli_main
 from frontdesk.settings import load_settings
 from frontdesk.staff_accounts import parse_staff
 from frontdesk.submissions.audit import read_audit
@@ -302,8 +303,7 @@ def test_a_failed_reply_can_be_resent_by_its_id(
     page = desk.client.get(f"/inquiries/{submission_id}").text
     assert "failed, 1 attempt: 550 5.1.1 mailbox unavailable" in page
 
-    store = desk.state.access.store
-    store.queue_messages(submission_id, [], release=False, replies=[reply.id])
+    assert cli_main(["resend", submission_id, "--reply", reply.id]) == 0
     run_jobs(redis_client, load_settings())
     smtp.wait(4)
     record = stored(redis_client, submission_id)

@@ -24,7 +24,7 @@ from litestar.response import Redirect
 
 from frontdesk.staff_accounts import StaffMember
 from frontdesk.submissions.audit import AuditEntry, record_audit
-from frontdesk.submissions.record import Submission
+from frontdesk.submissions.record import Reply, Submission
 from frontdesk.submissions.replies import ReplyRefused, record_reply
 from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
@@ -107,7 +107,7 @@ async def reply(
         return await _refusal(request, member, found, problem, text)
     now = dt.datetime.fromtimestamp(state.clock(), dt.UTC)
 
-    def write() -> Any:
+    def write() -> tuple[Submission, Reply] | None:
         return record_reply(
             connection,
             state.access.store.jobs,

@@ -324,6 +324,15 @@ class FormDefinition(Base, kw_only=True):
     values only when it is written ``full`` (not when absent) and the target says ``full: true``."""
     notify_chat: Annotated[list[ChatTarget], Meta(max_length=len(CHAT_KINDS))] = []
     """Chat messages of each stored inquiry (at most four targets), kinds ``chat_1`` …"""
+    reply_to: str | None = None
+    """The staff mailbox a visitor's answer to a reply from the inbox goes to (its Reply-To);
+    absent: the first of :attr:`recipients`."""
+
+    def staff_mailbox(self) -> str | None:
+        """Where a visitor's answers to inbox replies land: :attr:`reply_to`, else the first
+        recipient; ``None`` when the form has neither (answers then go to the sender).
+        """
+        return self.reply_to or next(iter(self.recipients), None)
 
     def message_kinds(self) -> list[MessageKind]:
         """The messages a stored (not quarantined) submission gets: staff, then the optional ones
@@ -369,13 +378,15 @@ class FormDefinition(Base, kw_only=True):
 
     def addresses(self) -> list[tuple[str, str]]:
         """Every address the editor directs staff mail to, as (``$.path``, address): recipients,
-        each route's, ``cc`` and ``bcc``.
+        each route's, ``cc``, ``bcc`` and ``reply_to`` (where visitors' answers go).
         """
         found = [(f"$.recipients[{i}]", a) for i, a in enumerate(self.recipients)]
         for value, targets in self.routes.to.items() if self.routes else []:
             found += [(f"$.routes.to[{value!r}][{i}]", a) for i, a in enumerate(targets)]
         found += [(f"$.cc[{i}]", a) for i, a in enumerate(self.cc)]
         found += [(f"$.bcc[{i}]", a) for i, a in enumerate(self.bcc)]
+        if self.reply_to is not None:
+            found.append(("$.reply_to", self.reply_to))
         return found
 
 

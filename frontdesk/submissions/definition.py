@@ -240,7 +240,7 @@ class ChatTarget(Base, kw_only=True):
 # webhooks and a Telegram bot token. Found anywhere in a form file, the file is refused.
 _CHAT_SECRET_SHAPES = (
     re.compile(r"hooks\.slack\.com/", re.IGNORECASE),
-    re.compile(r"discord(?:app)?\.com/api/webhooks/", re.IGNORECASE),
+    re.compile(r"discord(?:app)?\.com/api/(?:v\d+/)?webhooks/", re.IGNORECASE),
     re.compile(r"\.webhook\.office\.com/|\.logic\.azure\.com|\.powerplatform\.com", re.I),
     re.compile(r"api\.telegram\.org/bot", re.IGNORECASE),
     re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"),  # a Telegram bot token
@@ -590,6 +590,10 @@ def load_form_file(
         if written:
             raise FormsError([f"{rel}: {problem}" for problem in written])
         form = msgspec.yaml.decode(raw, type=FormDefinition)
+        # The values too: a YAML escape ("hooks\x2eslack.com") hides a shape from the text only.
+        written = secrets_written(msgspec.json.encode(form).decode())
+        if written:
+            raise FormsError([f"{rel}: {problem}" for problem in written])
     except msgspec.ValidationError as exc:
         path, message = where_and_what(exc)
         raise FormsError([f"{rel}: {path}: {message}"]) from None

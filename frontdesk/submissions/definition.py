@@ -499,12 +499,27 @@ def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> 
         problems.append(f"$.spam.captcha.site_key: {captcha.provider} needs the site key")
     if captcha and captcha.provider == "altcha" and captcha.site_key:
         problems.append("$.spam.captcha.site_key: altcha has no site key")
+    if form.webhook is not None and not _readable_url(form.webhook.url):
+        problems.append("$.webhook.url: not a URL (a host, and a port that is a number)")
     if captcha and captcha.verify_url is not None:
         problems.append(
             "$.spam.captcha.verify_url: not allowed in a form (the request carries the CAPTCHA "
             "secret); ops set FRONTDESK_CAPTCHA_VERIFY_URL for a proxy or a test server"
         )
     return problems
+
+
+def _readable_url(url: str) -> bool:
+    """Whether ``url`` has a host and a readable port (``urlsplit`` raises for an unbalanced
+    ``[`` and a port that is not a number).
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return bool(parts.hostname) and (parts.port is None or parts.port >= 0)
+    except ValueError:
+        return False
 
 
 def field_problems(field: Field) -> list[str]:

@@ -240,7 +240,7 @@ class ChatTarget(Base, kw_only=True):
 # webhooks and a Telegram bot token. Found anywhere in a form file, the file is refused.
 _CHAT_SECRET_SHAPES = (
     re.compile(r"hooks\.slack\.com/", re.IGNORECASE),
-    re.compile(r"discord(?:app)?\.com/api/webhooks/", re.IGNORECASE),
+    re.compile(r"discord(?:app)?\.com/api/(?:v\d+/)?webhooks/", re.IGNORECASE),
     re.compile(r"\.webhook\.office\.com/|\.logic\.azure\.com|\.powerplatform\.com", re.I),
     re.compile(r"api\.telegram\.org/bot", re.IGNORECASE),
     re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"),  # a Telegram bot token
@@ -510,12 +510,27 @@ def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> 
         problems.append(f"$.spam.captcha.site_key: {captcha.provider} needs the site key")
     if captcha and captcha.provider == "altcha" and captcha.site_key:
         problems.append("$.spam.captcha.site_key: altcha has no site key")
+    if form.webhook is not None and not _readable_url(form.webhook.url):
+        problems.append("$.webhook.url: not a URL (a host, and a port that is a number)")
     if captcha and captcha.verify_url is not None:
         problems.append(
             "$.spam.captcha.verify_url: not allowed in a form (the request carries the CAPTCHA "
             "secret); ops set FRONTDESK_CAPTCHA_VERIFY_URL for a proxy or a test server"
         )
     return problems
+
+
+def _readable_url(url: str) -> bool:
+    """Whether ``url`` has a host and a readable port (``urlsplit`` raises for an unbalanced
+    ``[`` and a port that is not a number).
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return bool(parts.hostname) and (parts.port is None or parts.port >= 0)
+    except ValueError:
+        return False
 
 
 def field_problems(field: Field) -> list[str]:
@@ -601,6 +616,10 @@ def load_form_file(
         if written:
             raise FormsError([f"{rel}: {problem}" for problem in written])
         form = msgspec.yaml.decode(raw, type=FormDefinition)
+        # The values too: a YAML escape ("hooks\x2eslack.com") hides a shape from the text only.
+        written = secrets_written(msgspec.json.encode(form).decode())
+        if written:
+            raise FormsError([f"{rel}: {problem}" for problem in written])
     except msgspec.ValidationError as exc:
         path, message = where_and_what(exc)
         raise FormsError([f"{rel}: {path}: {message}"]) from None

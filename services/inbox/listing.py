@@ -45,12 +45,15 @@ from frontdesk.submissions.staff.search import (
     Criteria,
     day_range,
 )
-from frontdesk.submissions.store import StoreUnavailable, WrongStatus, load_submission
+from frontdesk.submissions.store import StoreUnavailable, WrongStatus
 from services.inbox import sessions
 from services.inbox.rendering import (
     TEMPLATES,
     Form,
     allowed,
+    is_htmx,
+    not_found,
+    reachable,
     refused,
     render,
     state_of,
@@ -251,7 +254,7 @@ async def inquiries(
     )
     tz = zoneinfo.ZoneInfo(listing.zone)
     older = listing.url(cursor=next_cursor) if next_cursor else None
-    fragment = request.headers.get("hx-request") == "true" and cursor is not None
+    fragment = is_htmx(request) and cursor is not None
     if fragment:
         response = await render(
             request, "_rows.html", member=member, items=items, older=older, tz=tz
@@ -342,25 +345,6 @@ async def quarantine(request: Request[Any, Any, State]) -> Response[Any]:
     )
 
 
-async def _reachable(
-    request: Request[Any, Any, State], member: StaffMember, submission_id: str
-) -> Submission | None:
-    state = state_of(request)
-    found = await anyio.to_thread.run_sync(load_submission, state.access.store.redis, submission_id)
-    return found if found is not None and member.reaches(found.form) else None
-
-
-async def _not_found(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:
-    return await render(
-        request,
-        "message.html",
-        status_code=404,
-        member=member,
-        heading="No such inquiry",
-        text="It expired, was erased, or is on a form you do not see.",
-    )
-
-
 async def _audit(
     state: InboxState, member: StaffMember, action: AuditAction, sid: str, detail: str | None = None
 ) -> None:
@@ -412,9 +396,9 @@ async def release(
     member, answer = await allowed(request, "release")
     if answer is not None or member is None:
         return answer or Redirect("/sign-in", status_code=303)
-    stored = await _reachable(request, member, submission_id)
+    stored = await reachable(request, member, submission_id)
     if stored is None:
-        return await _not_found(request, member)
+        return await not_found(request, member)
     form = state.access.catalog.definitions.get(stored.form)
     try:
         done = await anyio.to_thread.run_sync(state.access.store.release, stored, form)
@@ -423,7 +407,7 @@ async def release(
     except (StoreUnavailable, redis.RedisError):
         return await _unavailable(request, member)
     if done is None:
-        return await _not_found(request, member)
+        return await not_found(request, member)
     await _audit(state, member, "release", submission_id)
     return Redirect(_back(data, submission_id), status_code=303)
 
@@ -443,9 +427,9 @@ async def resend(
     member, answer = await allowed(request, "resend")
     if answer is not None or member is None:
         return answer or Redirect("/sign-in", status_code=303)
-    stored = await _reachable(request, member, submission_id)
+    stored = await reachable(request, member, submission_id)
     if stored is None:
-        return await _not_found(request, member)
+        return await not_found(request, member)
     kind = data.get("kind", "")
     message = next((m for m in stored.messages if m.kind == kind), None)
     if message is None or message.status not in RESENDABLE:
@@ -459,9 +443,9 @@ async def resend(
     except (StoreUnavailable, redis.RedisError):
         return await _unavailable(request, member)
     if done is None:
-        return await _not_found(request, member)
+        return await not_found(request, member)
     await _audit(state, member, "resend", submission_id, message.kind)
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return await _delivery_answer(request, member, done, seen=None)
     return Redirect(f"/inquiries/{submission_id}", status_code=303)
 
@@ -490,9 +474,9 @@ async def delivery(
         return _signed_out()
     if answer is not None:
         return answer
-    stored = await _reachable(request, member, submission_id)
+    stored = await reachable(request, member, submission_id)
     if stored is None:
-        return await _not_found(request, member)
+        return await not_found(request, member)
     return await _delivery_answer(request, member, stored, seen)
 
 

@@ -17,7 +17,6 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from frontdesk.submissions import workflow
-from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
 from services.inbox.auditing import audited, trail_of
 from services.inbox.rendering import (
@@ -25,6 +24,8 @@ from services.inbox.rendering import (
     audit,
     client_of,
     member_of,
+    not_found,
+    reachable,
     refused,
     render,
     signed_in,
@@ -147,16 +148,9 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
     if member is None:
         return to_sign_in()
     state = state_of(request)
-    found = await anyio.to_thread.run_sync(load_submission, state.access.store.redis, submission_id)
-    if found is None or not member.reaches(found.form):
-        return await render(
-            request,
-            "message.html",
-            status_code=404,
-            member=member,
-            heading="No such inquiry",
-            text="It expired, was erased, or is on a form you do not see.",
-        )
+    found = await reachable(request, member, submission_id)
+    if found is None:
+        return await not_found(request, member)
     audit.info("inbox view: %s viewed submission %s", member.address, found.id)
     await audited(state, member.address, "view", found.id)
     if member.address not in found.read_by:

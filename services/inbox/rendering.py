@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import jinja2
 from litestar import Request, Response
 from litestar.datastructures import State
@@ -20,6 +21,8 @@ from litestar.response import Redirect
 
 from frontdesk.staff_accounts import Action, StaffMember
 from frontdesk.submissions import explain
+from frontdesk.submissions.record import Submission
+from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
 from services.inbox.auditing import audited
 from services.inbox.sessions import BROWSER_COOKIE, PENDING_COOKIE, SESSION_COOKIE
@@ -92,6 +95,35 @@ async def refused(request: Request[Any, Any, State]) -> Response[str]:
         status_code=403,
         heading="Refused",
         text="This request came without this browser's form token. Reload the page and try again.",
+    )
+
+
+def is_htmx(request: Request[Any, Any, State]) -> bool:
+    """Whether htmx sent ``request`` (``HX-Request: true``): it gets a partial back."""
+    return request.headers.get("hx-request") == "true"
+
+
+async def reachable(
+    request: Request[Any, Any, State], member: StaffMember, submission_id: str
+) -> Submission | None:
+    """The stored inquiry ``submission_id`` when it exists and ``member`` sees its form, else
+    ``None`` (both answer :func:`not_found`: whether an inquiry of another form exists is not
+    told). Raises ``redis.RedisError``.
+    """
+    state = state_of(request)
+    found = await anyio.to_thread.run_sync(load_submission, state.access.store.redis, submission_id)
+    return found if found is not None and member.reaches(found.form) else None
+
+
+async def not_found(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:
+    """404: the inquiry expired, was erased, or is on a form the member does not see."""
+    return await render(
+        request,
+        "message.html",
+        status_code=404,
+        member=member,
+        heading="No such inquiry",
+        text="It expired, was erased, or is on a form you do not see.",
     )
 
 

@@ -26,12 +26,14 @@ from frontdesk.staff_accounts import StaffMember
 from frontdesk.submissions.audit import AuditEntry, record_audit
 from frontdesk.submissions.record import Reply, Submission
 from frontdesk.submissions.replies import ReplyRefused, record_reply
-from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
 from services.inbox.rendering import (
     Form,
     allowed,
     audit,
+    is_htmx,
+    not_found,
+    reachable,
     refused,
     render,
     state_of,
@@ -45,17 +47,6 @@ def _field_types(request: Request[Any, Any, State], submission: Submission) -> d
     """
     definition = state_of(request).access.catalog.definitions.get(submission.form)
     return {f.name: f.type for f in definition.fields} if definition else {}
-
-
-async def _not_found(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:
-    return await render(
-        request,
-        "message.html",
-        status_code=404,
-        member=member,
-        heading="No such inquiry",
-        text="It expired, was erased, or is on a form you do not see.",
-    )
 
 
 async def _refusal(
@@ -75,7 +66,7 @@ async def _refusal(
         "reply_problem": problem,
         "reply_text": text,
     }
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return await render(request, "_replies.html", **values)
     status = 409 if submission.status == "quarantined" else 422
     return await render(request, "reply_refused.html", status_code=status, **values)
@@ -97,9 +88,9 @@ async def reply(
     if member is None:  # allowed() answers a denial whenever there is no member
         return to_sign_in()
     connection = state.access.store.redis
-    found = await anyio.to_thread.run_sync(load_submission, connection, submission_id)
-    if found is None or not member.reaches(found.form):
-        return await _not_found(request, member)
+    found = await reachable(request, member, submission_id)
+    if found is None:
+        return await not_found(request, member)
     text = data.get("text", "")
     form = state.access.catalog.definitions.get(found.form)
     if form is None:
@@ -124,7 +115,7 @@ async def reply(
     except ReplyRefused as exc:
         return await _refusal(request, member, found, str(exc), text)
     if recorded is None:
-        return await _not_found(request, member)
+        return await not_found(request, member)
     updated, _ = recorded
     entry = AuditEntry(
         at=state.clock(), actor=member.address, action="reply", submission_id=updated.id
@@ -133,7 +124,7 @@ async def reply(
         record_audit, connection, entry, state.settings.audit_retention_days
     )
     audit.info("inbox reply: %s replied to submission %s", member.address, updated.id)
-    if request.headers.get("hx-request") == "true":
+    if is_htmx(request):
         return await render(
             request,
             "_replies.html",

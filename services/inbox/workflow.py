@@ -27,12 +27,14 @@ from frontdesk.staff_accounts import StaffMember
 from frontdesk.submissions import workflow
 from frontdesk.submissions.audit import AuditEntry, record_audit
 from frontdesk.submissions.record import Submission
-from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
 from services.inbox.rendering import (
     Form,
     allowed,
     audit,
+    is_htmx,
+    not_found,
+    reachable,
     refused,
     render,
     state_of,
@@ -41,21 +43,6 @@ from services.inbox.rendering import (
 
 WorkAction = Literal["workflow", "note"]
 """The actions of this module: each is a role action (frontdesk/staff_accounts.py) and an audited one."""
-
-
-def _htmx(request: Request[Any, Any, State]) -> bool:
-    return request.headers.get("hx-request") == "true"
-
-
-async def _not_found(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:
-    return await render(
-        request,
-        "message.html",
-        status_code=404,
-        member=member,
-        heading="No such inquiry",
-        text="It expired, was erased, or is on a form you do not see.",
-    )
 
 
 async def _panel_answer(
@@ -107,7 +94,7 @@ async def _apply(
     except workflow.WorkflowRefused as refusal:
         return await _refusal(request, member, submission_id, refusal)
     if updated is None:
-        return await _not_found(request, member)
+        return await not_found(request, member)
     entry = AuditEntry(
         at=state.clock(),
         actor=member.address,
@@ -119,7 +106,7 @@ async def _apply(
         record_audit, connection, entry, state.settings.audit_retention_days
     )
     audit.info("inbox %s: %s changed submission %s", action, member.address, updated.id)
-    if _htmx(request):
+    if is_htmx(request):
         return await _panel_answer(request, member, updated)
     return Redirect(f"/inquiries/{updated.id}", status_code=303)
 
@@ -132,12 +119,9 @@ async def _refusal(
 ) -> Response[str]:
     """409 or 422 with the refusal's sentence: the panel for htmx, a page otherwise."""
     status_code = 409 if refusal.conflict else 422
-    if _htmx(request):
-        state = state_of(request)
-        current = await anyio.to_thread.run_sync(
-            load_submission, state.access.store.redis, submission_id
-        )
-        if current is not None and member.reaches(current.form):
+    if is_htmx(request):
+        current = await reachable(request, member, submission_id)
+        if current is not None:
             return await _panel_answer(request, member, current, status_code, str(refusal))
     return await render(
         request,

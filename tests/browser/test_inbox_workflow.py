@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,26 +14,12 @@ import redis
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from frontdesk.submissions.store import load_submission
-from tests.browser.conftest import screenshot
-from tests.browser.test_inbox import LINK, STAFF, InboxStack
+from tests.browser.conftest import BrowserStack, screenshot
+from tests.browser.test_inbox import LINK, STAFF
 from tests.conftest import Inbox
 
 
-@pytest.fixture(scope="module")
-def inbox_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    module_redis: redis.Redis,
-    mail_server: tuple[Inbox, int],
-) -> Iterator[InboxStack]:
-    running = InboxStack(tmp_path_factory.mktemp("inbox-workflow"), mail_server[1])
-    try:
-        running.up()
-        yield running
-    finally:
-        running.processes.stop()
-
-
-def new_inquiry(stack: InboxStack, message: str) -> str:
+def new_inquiry(stack: BrowserStack, message: str) -> str:
     """A new inquiry (``message`` differs per test: the same post again is a duplicate)."""
     answer = httpx.post(
         f"http://127.0.0.1:{stack.forms_port}/v1/forms/contact/submissions",
@@ -50,7 +35,7 @@ def new_inquiry(stack: InboxStack, message: str) -> str:
 
 
 def signed_in(
-    browser: Browser, stack: InboxStack, inbox: Inbox, javascript: bool
+    browser: Browser, stack: BrowserStack, inbox: Inbox, javascript: bool
 ) -> tuple[BrowserContext, Page, list[str]]:
     """A context signed in through the mailed link; the list collects CSP reports and errors."""
     context = browser.new_context(java_script_enabled=javascript)
@@ -96,15 +81,15 @@ def work_the_inquiry(page: Page) -> None:
 @pytest.mark.parametrize("javascript", [True, False], ids=["htmx", "no-javascript"])
 def test_status_assignee_and_a_note_from_the_page(
     browser: Browser,
-    inbox_stack: InboxStack,
+    stack: BrowserStack,
     inbox: Inbox,
     module_redis: redis.Redis,
     javascript: bool,
 ) -> None:
-    submission_id = new_inquiry(inbox_stack, f"My shoulder hurts ({javascript=})")
-    context, page, problems = signed_in(browser, inbox_stack, inbox, javascript)
+    submission_id = new_inquiry(stack, f"My shoulder hurts ({javascript=})")
+    context, page, problems = signed_in(browser, stack, inbox, javascript)
     try:
-        page.goto(f"{inbox_stack.inbox}/inquiries/{submission_id}")
+        page.goto(f"{stack.inbox}/inquiries/{submission_id}")
         page.get_by_role("heading", name="Working this inquiry").wait_for()
         if javascript:
             # A page that is never left keeps this mark; a reload would drop it.

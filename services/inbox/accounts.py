@@ -32,8 +32,9 @@ from frontdesk.submissions.audit import AuditEntry, record_audit
 from services.inbox import sessions
 from services.inbox.rendering import (
     Form,
-    allowed,
+    Granted,
     audit,
+    granted,
     member_of,
     refused,
     render,
@@ -233,11 +234,10 @@ async def reset(request: Request[Any, Any, State], data: Form) -> Response[Any]:
     403 for other roles.
     """
     state = state_of(request)
-    if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await refused(request)
-    member, answer = await allowed(request, "accounts")
-    if member is None or answer is not None:
-        return answer or to_sign_in()
+    checked = await granted(request, data, "accounts")
+    if not isinstance(checked, Granted):
+        return checked
+    member = checked.member
     target = data.get("address", "").strip().lower()
     if target not in state.staff:
         return await account_page(request, member, 400, "No such staff member.")

@@ -26,9 +26,16 @@ from frontdesk.submissions.audit import AUDIT_ACTIONS, AuditAction, page_audit, 
 from frontdesk.submissions.erasure import find_by_email
 from frontdesk.submissions.staff.exports import csv_rows, in_thread, jsonl_rows
 from frontdesk.submissions.staff.queries import scan
-from services.inbox import sessions
 from services.inbox.auditing import audited, when
-from services.inbox.rendering import Form, allowed, audit, refused, render, state_of
+from services.inbox.rendering import (
+    Form,
+    Granted,
+    allowed,
+    audit,
+    granted,
+    render,
+    state_of,
+)
 from services.inbox.state import InboxState
 
 AUDIT_PAGE_SIZE = 50
@@ -109,12 +116,10 @@ async def export(request: Request[Any, Any, State], data: Form) -> Response[Any]
     or format or a malformed date (the form again, saying what is wrong).
     """
     state = state_of(request)
-    if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await refused(request)
-    member, answer = await allowed(request, "export")
-    if answer is not None:
-        return answer
-    assert member is not None  # allowed() answers unless a member is signed in
+    checked = await granted(request, data, "export")
+    if not isinstance(checked, Granted):
+        return checked
+    member = checked.member
     forms = _forms_of(state, member)
     form_id, fmt = data.get("form", ""), data.get("format", "")
     problem = None
@@ -196,12 +201,10 @@ async def erase(request: Request[Any, Any, State], data: Form) -> Response[Any]:
     show the count; the audit entry holds the count, never the address. 400 for no address.
     """
     state = state_of(request)
-    if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await refused(request)
-    member, answer = await allowed(request, "erase")
-    if answer is not None:
-        return answer
-    assert member is not None  # allowed() answers unless a member is signed in
+    checked = await granted(request, data, "erase")
+    if not isinstance(checked, Granted):
+        return checked
+    member = checked.member
     email = data.get("email", "").strip()
     if "@" not in email or len(email) > MAX_ADDRESS:
         return await render(

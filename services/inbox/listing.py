@@ -50,11 +50,12 @@ from services.inbox import sessions
 from services.inbox.rendering import (
     TEMPLATES,
     Form,
+    GrantedOn,
     allowed,
+    granted_on,
     is_htmx,
     not_found,
     reachable,
-    refused,
     render,
     state_of,
 )
@@ -391,14 +392,10 @@ async def release(
     outside the member's forms, 409 when it is not quarantined.
     """
     state = state_of(request)
-    if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await refused(request)
-    member, answer = await allowed(request, "release")
-    if answer is not None or member is None:
-        return answer or Redirect("/sign-in", status_code=303)
-    stored = await reachable(request, member, submission_id)
-    if stored is None:
-        return await not_found(request, member)
+    checked = await granted_on(request, data, "release", submission_id)
+    if not isinstance(checked, GrantedOn):
+        return checked
+    member, stored = checked
     form = state.access.catalog.definitions.get(stored.form)
     try:
         done = await anyio.to_thread.run_sync(state.access.store.release, stored, form)
@@ -422,14 +419,10 @@ async def resend(
     sent or failed (or the inquiry is quarantined).
     """
     state = state_of(request)
-    if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await refused(request)
-    member, answer = await allowed(request, "resend")
-    if answer is not None or member is None:
-        return answer or Redirect("/sign-in", status_code=303)
-    stored = await reachable(request, member, submission_id)
-    if stored is None:
-        return await not_found(request, member)
+    checked = await granted_on(request, data, "resend", submission_id)
+    if not isinstance(checked, GrantedOn):
+        return checked
+    member, stored = checked
     kind = data.get("kind", "")
     message = next((m for m in stored.messages if m.kind == kind), None)
     if message is None or message.status not in RESENDABLE:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import anyio
 import jinja2
@@ -129,6 +129,47 @@ async def not_found(request: Request[Any, Any, State], member: StaffMember) -> R
 
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 """A url-encoded form body as a dict of its fields."""
+
+
+class Granted(NamedTuple):
+    """A state change let through: the signed-in ``member``."""
+
+    member: StaffMember
+
+
+class GrantedOn(NamedTuple):
+    """A state change on one inquiry let through: the signed-in ``member`` and the inquiry."""
+
+    member: StaffMember
+    submission: Submission
+
+
+async def granted(
+    request: Request[Any, Any, State], data: dict[str, str], action: Action
+) -> Granted | Response[Any]:
+    """The checks every state change starts with, in this order: this browser's CSRF token in
+    ``data`` (403 :func:`refused`), a live session (303 :func:`to_sign_in`), the role allowing
+    ``action`` (403 :func:`forbidden`). Returns :class:`Granted`, or the answer to send instead.
+    """
+    if not await sessions.csrf_ok(state_of(request), request, data.get(sessions.CSRF_FIELD)):
+        return await refused(request)
+    member, answer = await allowed(request, action)
+    if member is None or answer is not None:
+        return answer or to_sign_in()
+    return Granted(member)
+
+
+async def granted_on(
+    request: Request[Any, Any, State], data: dict[str, str], action: Action, submission_id: str
+) -> GrantedOn | Response[Any]:
+    """:func:`granted`, then an inquiry the member sees (404 :func:`not_found`)."""
+    checked = await granted(request, data, action)
+    if not isinstance(checked, Granted):
+        return checked
+    found = await reachable(request, checked.member, submission_id)
+    if found is None:
+        return await not_found(request, checked.member)
+    return GrantedOn(checked.member, found)
 
 
 async def forbidden(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:

@@ -26,18 +26,15 @@ from frontdesk.staff_accounts import StaffMember
 from frontdesk.submissions.audit import AuditEntry, record_audit
 from frontdesk.submissions.record import Reply, Submission
 from frontdesk.submissions.replies import ReplyRefused, record_reply
-from services.inbox import sessions
 from services.inbox.rendering import (
     Form,
-    allowed,
+    GrantedOn,
     audit,
+    granted_on,
     is_htmx,
     not_found,
-    reachable,
-    refused,
     render,
     state_of,
-    to_sign_in,
 )
 
 
@@ -80,17 +77,11 @@ async def reply(
     the ``reply`` action, 404 when the inquiry is gone or outside the member's forms.
     """
     state = state_of(request)
-    if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await refused(request)
-    member, denial = await allowed(request, "reply")
-    if denial is not None:
-        return denial
-    if member is None:  # allowed() answers a denial whenever there is no member
-        return to_sign_in()
+    checked = await granted_on(request, data, "reply", submission_id)
+    if not isinstance(checked, GrantedOn):
+        return checked
+    member, found = checked
     connection = state.access.store.redis
-    found = await reachable(request, member, submission_id)
-    if found is None:
-        return await not_found(request, member)
     text = data.get("text", "")
     form = state.access.catalog.definitions.get(found.form)
     if form is None:

@@ -27,18 +27,16 @@ from frontdesk.staff_accounts import StaffMember
 from frontdesk.submissions import workflow
 from frontdesk.submissions.audit import AuditEntry, record_audit
 from frontdesk.submissions.record import Submission
-from services.inbox import sessions
 from services.inbox.rendering import (
     Form,
-    allowed,
+    Granted,
     audit,
+    granted,
     is_htmx,
     not_found,
     reachable,
-    refused,
     render,
     state_of,
-    to_sign_in,
 )
 
 WorkAction = Literal["workflow", "note"]
@@ -79,13 +77,10 @@ async def _apply(
     update; audit it (``detail``: a staff-chosen value, never visitor data) and answer.
     """
     state = state_of(request)
-    if not await sessions.csrf_ok(state, request, data.get("_csrf")):
-        return await refused(request)
-    member, denial = await allowed(request, action)
-    if denial is not None:
-        return denial
-    if member is None:  # allowed() answers whenever no one is signed in; for the type checker
-        return to_sign_in()
+    checked = await granted(request, data, action)
+    if not isinstance(checked, Granted):
+        return checked
+    member = checked.member
     connection = state.access.store.redis
     try:
         updated = await anyio.to_thread.run_sync(

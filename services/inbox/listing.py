@@ -54,6 +54,7 @@ from services.inbox.rendering import (
     allowed,
     granted_on,
     is_htmx,
+    message,
     not_found,
     reachable,
     render,
@@ -367,19 +368,12 @@ def _back(data: dict[str, str], submission_id: str) -> str:
 async def _conflict(
     request: Request[Any, Any, State], member: StaffMember, text: str
 ) -> Response[str]:
-    return await render(
-        request, "message.html", status_code=409, member=member, heading="Not done", text=text
-    )
+    return await message(request, 409, "Not done", text, member=member)
 
 
 async def _unavailable(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:
-    return await render(
-        request,
-        "message.html",
-        status_code=503,
-        member=member,
-        heading="Try again",
-        text="The store did not answer. Nothing was changed.",
+    return await message(
+        request, 503, "Try again", "The store did not answer. Nothing was changed.", member=member
     )
 
 

@@ -24,6 +24,7 @@ from services.inbox.rendering import (
     audit,
     client_of,
     member_of,
+    message,
     not_found,
     reachable,
     refused,
@@ -65,12 +66,11 @@ async def ask_for_link(request: Request[Any, Any, State], data: Form) -> Respons
     limits = sessions.sign_in_limits(state, address, client_of(state, request))
     wait = await state.limiter.hit(limits, state.clock())
     if wait:
-        response = await render(
+        response = await message(
             request,
-            "message.html",
-            status_code=429,
-            heading="Too many sign-in links",
-            text=f"Too many links were asked for. Try again in {max(1, wait // 60)} minutes.",
+            429,
+            "Too many sign-in links",
+            f"Too many links were asked for. Try again in {max(1, wait // 60)} minutes.",
         )
         response.headers["Retry-After"] = str(wait)
         return response
@@ -89,12 +89,11 @@ async def use_link(request: Request[Any, Any, State], token: FromQuery[str] = ""
     browser_id = sessions.cookie_of(state, request, BROWSER_COOKIE)
     address = await sessions.use_link(state, token, browser_id)
     if address is None:
-        return await render(
+        return await message(
             request,
-            "message.html",
-            status_code=400,
-            heading="This link cannot be used",
-            text="Sign-in links work once, for 15 minutes, in the browser that asked for them.",
+            400,
+            "This link cannot be used",
+            "Sign-in links work once, for 15 minutes, in the browser that asked for them.",
         )
     member = state.staff[address]
     on = await TwoStep(state).is_on(address)

@@ -87,14 +87,26 @@ def to_sign_in() -> Redirect:
     return Redirect("/sign-in", status_code=303)
 
 
+async def message(
+    request: Request[Any, Any, State],
+    status_code: int,
+    heading: str,
+    text: str,
+    member: StaffMember | None = None,
+) -> Response[str]:
+    """A page saying ``heading`` and ``text`` (what went wrong and what to do) with
+    ``status_code``, and the link to sign in again.
+    """
+    return await render(request, "message.html", status_code, member, heading=heading, text=text)
+
+
 async def refused(request: Request[Any, Any, State]) -> Response[str]:
     """403: a state change without this browser's CSRF token."""
-    return await render(
+    return await message(
         request,
-        "message.html",
-        status_code=403,
-        heading="Refused",
-        text="This request came without this browser's form token. Reload the page and try again.",
+        403,
+        "Refused",
+        "This request came without this browser's form token. Reload the page and try again.",
     )
 
 
@@ -117,13 +129,12 @@ async def reachable(
 
 async def not_found(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:
     """404: the inquiry expired, was erased, or is on a form the member does not see."""
-    return await render(
+    return await message(
         request,
-        "message.html",
-        status_code=404,
+        404,
+        "No such inquiry",
+        "It expired, was erased, or is on a form you do not see.",
         member=member,
-        heading="No such inquiry",
-        text="It expired, was erased, or is on a form you do not see.",
     )
 
 
@@ -174,13 +185,12 @@ async def granted_on(
 
 async def forbidden(request: Request[Any, Any, State], member: StaffMember) -> Response[str]:
     """403: the member's role does not allow what was asked (docs/inbox.md, roles)."""
-    return await render(
+    return await message(
         request,
-        "message.html",
-        status_code=403,
+        403,
+        "Not allowed",
+        f"Your role ({member.role}) does not allow this. Ask an admin.",
         member=member,
-        heading="Not allowed",
-        text=f"Your role ({member.role}) does not allow this. Ask an admin.",
     )
 
 

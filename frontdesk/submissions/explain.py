@@ -39,6 +39,11 @@ KINDS: dict[str, str] = {
     "staff": "Staff notification",
     "auto_reply": "Auto-reply to the visitor",
     "webhook": "Webhook",
+    "reply": "Reply to the visitor",
+    "chat_1": "Chat message (first target)",
+    "chat_2": "Chat message (second target)",
+    "chat_3": "Chat message (third target)",
+    "chat_4": "Chat message (fourth target)",
 }
 
 STATUSES: dict[str, str] = {

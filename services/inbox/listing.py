@@ -418,7 +418,8 @@ async def resend(
         return checked
     member, stored = checked
     kind = data.get("kind", "")
-    message = next((m for m in stored.messages if m.kind == kind), None)
+    # A reply is one of several messages of kind "reply": it is named by its id, not here.
+    message = next((m for m in stored.messages if m.kind == kind and kind != "reply"), None)
     if message is None or message.status not in RESENDABLE:
         return await _conflict(request, member, "Only a sent or failed message can be sent again.")
     try:

@@ -516,3 +516,31 @@ def test_live_updates_do_not_keep_an_unattended_session_alive(
         assert ended.headers["hx-redirect"] == "/sign-in"
         assert desk.client.get(delivery).headers["hx-redirect"] == "/sign-in"
         assert desk.client.get("/inquiries", follow_redirects=False).status_code == 303
+
+
+def test_a_reply_is_not_resent_by_kind_from_the_delivery_table(
+    env: dict[str, str], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies are told apart by their id: a resend naming only the kind ``reply`` is refused
+    (409) and queues nothing, and the delivery table lists no reply (the Replies part does)."""
+    from frontdesk.submissions.record import MessageState
+    from frontdesk.submissions.store import update_submission
+    from tests.inbox_sessions import staff_client
+    from tests.service.test_inbox_workflow import stored_inquiry
+
+    monkeypatch.setenv("FRONTDESK_STAFF", "desk@clinic.example:responder")
+    submission_id = stored_inquiry(redis_client)
+
+    def with_failed_reply(submission: Any) -> None:
+        submission.messages = [
+            MessageState(kind="reply", status="failed", attempts=3, reply_id="r1"),
+        ]
+
+    update_submission(redis_client, submission_id, with_failed_reply)
+    queued = redis_client.keys("rq:job:*")
+    with staff_client("desk@clinic.example") as staff:
+        page = staff.client.get(f"/inquiries/{submission_id}").text
+        answer = staff.post(f"/inquiries/{submission_id}/resend", {"kind": "reply"})
+    assert 'name="kind" value="reply"' not in page
+    assert answer.status_code == 409
+    assert redis_client.keys("rq:job:*") == queued

@@ -6,80 +6,18 @@ panel is swapped in place, the page is not left) and without JavaScript (each fo
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 
-import httpx
 import pytest
 import redis
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, Page
 
 from frontdesk.submissions.store import load_submission
-from tests.browser.conftest import screenshot
-from tests.browser.test_inbox import LINK, STAFF, InboxStack
+from tests.browser.conftest import BrowserStack, screenshot
+from tests.browser.csp import CspGuard
+from tests.browser.staff import post_inquiry, signed_in
 from tests.conftest import Inbox
 
-
-@pytest.fixture(scope="module")
-def inbox_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    module_redis: redis.Redis,
-    mail_server: tuple[Inbox, int],
-) -> Iterator[InboxStack]:
-    running = InboxStack(tmp_path_factory.mktemp("inbox-workflow"), mail_server[1])
-    try:
-        running.up()
-        yield running
-    finally:
-        running.processes.stop()
-
-
-def new_inquiry(stack: InboxStack, message: str) -> str:
-    """A new inquiry (``message`` differs per test: the same post again is a duplicate)."""
-    answer = httpx.post(
-        f"http://127.0.0.1:{stack.forms_port}/v1/forms/contact/submissions",
-        json={
-            "name": "Browser Visitor",
-            "email": "browser.visitor@example.com",
-            "phone": "+1 415 555 0177",
-            "message": message,
-        },
-    )
-    assert answer.status_code == 201
-    return str(answer.json()["id"])
-
-
-def signed_in(
-    browser: Browser, stack: InboxStack, inbox: Inbox, javascript: bool
-) -> tuple[BrowserContext, Page, list[str]]:
-    """A context signed in through the mailed link; the list collects CSP reports and errors."""
-    context = browser.new_context(java_script_enabled=javascript)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    inbox.envelopes.clear()
-    page.goto(f"{stack.inbox}/sign-in")
-    page.get_by_label("Your staff email address").fill(STAFF)
-    page.get_by_role("button", name="Email me a sign-in link").click()
-    page.get_by_role("heading", name="Check your mail").wait_for()
-    links: list[str] = []
-    deadline = time.monotonic() + 20
-    while not links and time.monotonic() < deadline:
-        # The worker also mails staff the new inquiry: only the sign-in mail has the link.
-        messages = inbox.wait(len(inbox.envelopes) + 1, timeout=1)
-        for message in messages:
-            body = message.get_body(("plain",))
-            found = LINK.search(body.get_content()) if body is not None else None
-            if message["Subject"] == "Your Frontdesk sign-in link" and found:
-                links.append(found.group(1))
-    assert len(links) == 1
-    page.goto(links[0])
-    page.get_by_role("heading", name="Inquiries").wait_for()
-    return context, page, problems
+STAFF = "desk@clinic.example"
 
 
 def work_the_inquiry(page: Page) -> None:
@@ -96,15 +34,18 @@ def work_the_inquiry(page: Page) -> None:
 @pytest.mark.parametrize("javascript", [True, False], ids=["htmx", "no-javascript"])
 def test_status_assignee_and_a_note_from_the_page(
     browser: Browser,
-    inbox_stack: InboxStack,
+    stack: BrowserStack,
     inbox: Inbox,
     module_redis: redis.Redis,
+    csp: CspGuard,
     javascript: bool,
 ) -> None:
-    submission_id = new_inquiry(inbox_stack, f"My shoulder hurts ({javascript=})")
-    context, page, problems = signed_in(browser, inbox_stack, inbox, javascript)
+    submission_id = post_inquiry(
+        stack, "Browser Visitor", "browser.visitor@example.com", f"My shoulder ({javascript=})"
+    )
+    context, page = signed_in(browser, stack, inbox, csp, STAFF, javascript)
     try:
-        page.goto(f"{inbox_stack.inbox}/inquiries/{submission_id}")
+        page.goto(f"{stack.inbox}/inquiries/{submission_id}")
         page.get_by_role("heading", name="Working this inquiry").wait_for()
         if javascript:
             # A page that is never left keeps this mark; a reload would drop it.
@@ -134,5 +75,4 @@ def test_status_assignee_and_a_note_from_the_page(
     assert stored.assignee == STAFF
     assert [n.author for n in stored.notes] == [STAFF]
     assert STAFF in stored.read_by
-    assert problems == [], problems
     assert re.fullmatch(r"[0-9a-f]{28}", submission_id)

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 import msgspec
 import pytest
 import redis
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from frontdesk.signin_links import LinkRecord
 from frontdesk.submissions.keys import form_index_key, sign_in_link_key
@@ -70,7 +70,7 @@ def mails_to(mail: Inbox, address: str, count: int, timeout: float = 30) -> list
     raise AssertionError(f"{len(found)} of {count} messages to {address} arrived")
 
 
-def row_of(page: Page, submission_id: str):  # type: ignore[no-untyped-def]
+def row_of(page: Page, submission_id: str) -> Locator:
     """The list row linking to the inquiry ``submission_id``."""
     return page.locator("tr", has=page.locator(f'a[href="/inquiries/{submission_id}"]'))
 

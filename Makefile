@@ -54,7 +54,7 @@ clean:
 # in the same run and writes bench/results/<name>.json, then summary.py writes bench/results/summary.md.
 # Needs wrk (apt-get install -y wrk), taskset and redis-server. `make bench BENCHES=forms` runs one;
 # BENCH_SECONDS=2 shortens every wrk run (for trying changes, not for figures).
-BENCHES ?= content forms worker mixed asgi_servers
+BENCHES ?= content forms worker mixed asgi_servers inbox
 bench: sync
 	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done

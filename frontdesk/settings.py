@@ -103,6 +103,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     inbox_session_absolute: float = 43200.0
     inbox_sign_in_per_address_hour: int = 5
     inbox_sign_in_per_client_hour: int = 20
+    inbox_totp_failures: int = 5
     inbox_mail_from: str = "Frontdesk <frontdesk@localhost>"
     audit_retention_days: int = 365
     content_cors_origins: tuple[str, ...] = ("*",)
@@ -259,6 +260,8 @@ def _cross_checks(settings: Settings) -> list[tuple[str, str]]:
         problems.append((f"{PREFIX}INBOX_URL", "expected an origin: http(s)://host[:port]"))
     if not 1 <= settings.audit_retention_days <= 3650:
         problems.append((f"{PREFIX}AUDIT_RETENTION_DAYS", "expected 1 to 3650 days"))
+    if settings.inbox_totp_failures < 1:
+        problems.append((f"{PREFIX}INBOX_TOTP_FAILURES", "expected 1 or more"))
     for limit in ("inbox_session_idle", "inbox_session_absolute"):
         if getattr(settings, limit) <= 0:
             problems.append((PREFIX + limit.upper(), "expected a number of seconds above 0"))

@@ -45,15 +45,17 @@ DESCRIPTIONS: dict[str, str] = {
     "content_internal_port": "Internal port of the content service: `/health/live`, "
     "`/health/ready` with the site's problems, `/metrics`.",
     "forms_internal_port": "Internal port of the forms service: `/health/live`, `/health/ready` "
-    "with Redis's error, `/health/workers`, `/metrics` and the staff API.",
+    "with Redis's error, `/health/workers` and `/metrics` (the staff API is the inbox's).",
     "forms_public_url": "How browsers reach the forms service; form sections of pages point there.",
     "inbox_port": "Port of the staff inbox (`frontdesk serve inbox`). Never public: publish it on "
     "loopback, a VPN or behind an SSO proxy (docs/inbox.md).",
     "inbox_url": "The inbox's public origin (`https://inbox.clinic.example`): sign-in links point "
-    "there (never at the request's `Host`), and its cookies are `Secure` when it is https.",
-    "staff": "Comma-separated `address:role[:forms=a+b]` entries: who may sign in to the inbox, "
-    "as `reader`, `responder` or `admin`, on which forms (default every form). Removing an entry "
-    "ends that address's sessions at their next request.",
+    "there (never at the request's `Host`); when it is https its cookies are `Secure` and named "
+    "with the `__Host-` prefix.",
+    "staff": "Comma-separated `address:role[:forms=a+b][:totp]` entries: who may sign in to the "
+    "inbox, as `reader`, `responder` or `admin`, on which forms (default every form); `:totp` "
+    "requires two-step sign-in of that account. Removing an entry ends that address's sessions "
+    "at their next request.",
     "audit_retention_days": "Days the audit log keeps an entry (who signed in, viewed, exported, "
     "erased, released, resent or replied; never visitor data), 1 to 3650.",
     "inbox_session_idle": "Seconds an inbox session lives without a request (30 minutes).",
@@ -63,6 +65,8 @@ DESCRIPTIONS: dict[str, str] = {
     "inbox_mail_from": "The `From` of the inbox's sign-in mails (`Name <address>`).",
     "inbox_sign_in_per_client_hour": "Sign-in links asked for by one client (IP, IPv6 network) "
     "per hour; past it 429.",
+    "inbox_totp_failures": "Wrong two-step codes one address may enter per 15 minutes; past it "
+    "every code (even a right one) is refused until the window ends (429).",
     "content_cors_origins": "Comma-separated origins allowed to read content; `*` for any.",
     "trusted_proxies": "Comma-separated CIDRs whose `X-Forwarded-For` is believed for the client "
     "IP (rate limits, the CAPTCHA's `remoteip`, the staff throttle): every line of the "

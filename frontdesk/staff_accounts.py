@@ -1,11 +1,11 @@
 """``FRONTDESK_STAFF``: who may sign in to the staff inbox, with which role, on which forms.
 
-The variable is a comma-separated list of entries ``address:role`` with an optional
-``:forms=a+b`` part::
+The variable is a comma-separated list of entries ``address:role`` with optional ``:forms=a+b``
+and ``:totp`` parts::
 
     desk@clinic.example:responder                    every form
     nurse@clinic.example:reader:forms=contact        the contact form only
-    ops@clinic.example:admin
+    ops@clinic.example:admin:totp                    must sign in with a two-step code
 
 Roles are ``reader``, ``responder`` and ``admin`` (docs/inbox.md has what each may do). Addresses
 are compared in lower case; an address listed twice is an error. Removing an entry ends that
@@ -20,7 +20,7 @@ import msgspec
 
 Role = Literal["reader", "responder", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
-SYNTAX = "address:role[:forms=a+b]"
+SYNTAX = "address:role[:forms=a+b][:totp]"
 
 Action = Literal[
     "read",
@@ -32,11 +32,12 @@ Action = Literal[
     "export",
     "erase",
     "audit",
+    "accounts",
 ]
 """What a staff member may do in the inbox: ``read`` (list, detail, search), ``workflow`` (inquiry
 status and assignee), ``note`` (internal notes), ``reply`` (email the visitor), ``release`` (a
 quarantined inquiry), ``resend`` (a message), ``export`` (CSV/JSONL), ``erase`` (by email) and
-``audit`` (read the audit log)."""
+``audit`` (read the audit log) and ``accounts`` (reset another member's two-step sign-in)."""
 ACTIONS: tuple[Action, ...] = get_args(Action)
 ALLOWED: dict[Role, frozenset[Action]] = {
     "reader": frozenset({"read"}),
@@ -47,13 +48,14 @@ ALLOWED: dict[Role, frozenset[Action]] = {
 
 
 class StaffMember(msgspec.Struct, frozen=True):
-    """One inbox account: its address (lower case), role and the form ids it sees (``None``:
-    every form).
+    """One inbox account: its address (lower case), role, the form ids it sees (``None``:
+    every form) and whether it must sign in with a two-step code (``totp``, the ``:totp`` option).
     """
 
     address: str
     role: Role
     forms: tuple[str, ...] | None = None
+    totp: bool = False
 
     def may(self, action: Action) -> bool:
         """Whether this member's role allows ``action`` (:data:`ALLOWED`)."""
@@ -83,6 +85,9 @@ def parse_staff(raw: str) -> list[dict[str, object]]:
             raise ValueError(f"entry {address!r}: unknown role {role!r}; known: {', '.join(ROLES)}")
         parsed: dict[str, object] = {"address": address, "role": role}
         for option in options:
+            if option.strip() == "totp" and "totp" not in parsed:
+                parsed["totp"] = True
+                continue
             key, sep, value = option.partition("=")
             words = [w.strip() for w in value.split("+")]
             if key.strip() != "forms" or not sep or "forms" in parsed or not all(words):

@@ -56,6 +56,8 @@ ALIASES = {
 OVERRIDES = {
     # Metadata: only the classifier "BSD License"; LICENSE.txt is the 3-clause text.
     "jinja2": "BSD-3-Clause",
+    # Metadata: only the classifier "BSD License"; LICENSE is the 3-clause text.
+    "segno": "BSD-3-Clause",
 }
 # Licences that would make distributing the image under Apache-2.0 need a closer look (copyleft).
 COPYLEFT = re.compile(r"\b(A|L)?GPL\b|\bSSPL\b|\bEUPL\b", re.IGNORECASE)

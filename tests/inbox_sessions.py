@@ -3,7 +3,8 @@
 :func:`staff_client` builds the inbox app for the current ``FRONTDESK_*`` environment (the ``env``
 fixture), opens a session for an address through the app's own session code (as a used sign-in
 link does) and hands back a Litestar ``TestClient`` holding the browser and session cookies, plus
-the browser's CSRF token. Tests of signing in itself use the mailed link
+the CSRF token of that browser and session (read from a page after the session cookie is set: the
+token is bound to both). Tests of signing in itself use the mailed link
 (tests/service/test_inbox.py).
 """
 
@@ -19,7 +20,7 @@ from litestar.testing import TestClient
 from frontdesk.settings import load_settings
 from services.inbox import sessions
 from services.inbox.app import create_app
-from services.inbox.sessions import SESSION_COOKIE
+from services.inbox.sessions import SESSION_COOKIE, cookie_name
 from services.inbox.state import InboxState
 
 INBOX_ORIGIN = "https://inbox.clinic.example"
@@ -55,9 +56,10 @@ def staff_client(
     app = create_app(settings, clock) if clock is not None else create_app(settings)
     with TestClient(app, base_url=settings.inbox_url) as client:
         state: InboxState = app.state.inbox
+        client.get("/sign-in")  # a browser id
+        session_id = client.blocking_portal.call(sessions.open_session, state, address)
+        client.cookies.set(cookie_name(state, SESSION_COOKIE), session_id)
         page = client.get("/sign-in")
         found = _CSRF.search(page.text)
         assert found, page.text
-        session_id = client.blocking_portal.call(sessions.open_session, state, address)
-        client.cookies.set(SESSION_COOKIE, session_id)
         yield StaffClient(client, found.group(1), state)

@@ -22,6 +22,10 @@ Frontdesk's own keys (all under :data:`KEY_PREFIX`):
 ``frontdesk:inbox:link:<link id>``         a sign-in link asked for (JSON; never its secret)
 ``frontdesk:inbox:session:<hash>``         an inbox session, by the SHA-256 of its cookie (JSON)
 ``frontdesk:inbox:sessions:<address>``     the session hashes of one staff address (a set)
+``frontdesk:inbox:pending:<hash>``         a sign-in waiting for its two-step code, by the
+                                           SHA-256 of its cookie (JSON, 5 minutes)
+``frontdesk:inbox:totp:<address>``         one staff address's two-step sign-in: a hash of its
+                                           encrypted secret, ``on`` and the last used time step
 ``frontdesk:audit``                        the audit log, a sorted set of JSON entries by time
 ``frontdesk:audit:submission:<id>``        one inquiry's audit entries (a sorted set by time)
 ``frontdesk:build-hooks:announced``        the last build announced to the build hooks (JSON:
@@ -172,6 +176,18 @@ def session_key(session_hash: str) -> str:
 def staff_sessions_key(address: str) -> str:
     """The set of session hashes of staff ``address`` (sign-out everywhere ends them all)."""
     return _inbox("sessions", address)
+
+
+def pending_sign_in_key(pending_hash: str) -> str:
+    """A sign-in waiting for its two-step code, by the SHA-256 (hex) of its cookie's value."""
+    return _inbox("pending", pending_hash)
+
+
+def totp_key(address: str) -> str:
+    """Staff ``address``'s two-step sign-in, a hash: ``secret`` (encrypted), ``on`` (``1`` once
+    confirmed) and ``step`` (the last time step a code was accepted for: no replay).
+    """
+    return _inbox("totp", address)
 
 
 AUDIT_LOG = f"{KEY_PREFIX}audit"

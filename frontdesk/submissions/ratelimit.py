@@ -129,17 +129,18 @@ class RateLimiter:
         keys, args = window_args(limits, now)
         return wait_seconds(int(await self.script(keys=keys, args=args)))
 
-    async def check(self, limits: list[Limit], tiers: list[Tier]) -> int:
+    async def check(self, limits: list[Limit], tiers: list[Tier], now: float | None = None) -> int:
         """Whether a submission would be refused, without counting anything: 0 when every limit
         has room and some tier has, else the seconds to wait (≥ 1). Raises ``redis.RedisError``.
 
         Run before a costly check (the CAPTCHA provider): a post the limits refuse never reaches
-        it. The submission script checks again, and counts.
+        it. The submission script checks again, and counts. ``now`` (Unix seconds) picks the
+        windows, as in :meth:`hit`.
         """
         if not limits and not tiers:
             return 0
-        keys, args = window_args(limits)
-        tier_keys, tier_args = tier_window_args(tiers)
+        keys, args = window_args(limits, now)
+        tier_keys, tier_args = tier_window_args(tiers, now)
         answer = await self.check_script(
             keys=[*keys, *tier_keys], args=[len(limits), len(tiers), *args, *tier_args]
         )

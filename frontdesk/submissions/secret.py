@@ -10,10 +10,11 @@ webhook receiver cannot mint time-trap tokens.
 
 Purposes (:data:`Purpose`): ``time-trap``, ``webhooks``, ``captcha-challenges`` (the ALTCHA
 challenges' HMAC key), ``build-hooks`` (the build hooks' signature, worker/buildhooks.py), and for
-the staff inbox ``sign-in-links`` (a link's secret half, :mod:`frontdesk.signin_links`) and
-``csrf`` (a browser's form token, services/inbox/sessions.py); ``sessions`` (inbox sessions are
-random ids kept hashed, nothing signed yet) is reserved for the feature that will sign with it. A
-new purpose is a new label here, never a reuse of another's key.
+the staff inbox ``sign-in-links`` (a link's secret half, :mod:`frontdesk.signin_links`), ``csrf``
+(a browser's form token, services/inbox/sessions.py) and ``totp`` (encrypts the two-step sign-in
+secrets kept in Redis, services/inbox/twostep.py); ``sessions`` (inbox sessions are random ids
+kept hashed, nothing signed yet) is reserved for the feature that will sign with it. A new purpose
+is a new label here, never a reuse of another's key.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ Purpose = Literal[
     "csrf",
     "captcha-challenges",
     "build-hooks",
+    "totp",
 ]
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 

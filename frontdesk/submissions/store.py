@@ -20,6 +20,8 @@ import redis
 import redis.client
 
 from frontdesk.submissions.audit import forget_submissions
+from frontdesk.submissions.budget import queued_messages
+from frontdesk.submissions.definition import FormDefinition
 from frontdesk.submissions.erasure import erase_submissions, find_by_email
 from frontdesk.submissions.keys import sent_marker_key, submission_key
 from frontdesk.submissions.queueing import MessageJobs
@@ -121,6 +123,19 @@ class SubmissionStore:
         except redis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
+    def release(self, submission: Submission, form: FormDefinition | None) -> Submission | None:
+        """Release the quarantined ``submission`` (:meth:`queue_messages`): it gets every message
+        its ``form`` defines, as it would have at intake (no auto-reply for a post not from the
+        form page: :func:`~frontdesk.submissions.budget.queued_messages`), or the staff message
+        alone when the form is no longer defined. Returns and raises as :meth:`queue_messages`.
+        """
+        kinds: list[MessageKind] = ["staff"]
+        skipped: list[MessageState] = []
+        if form is not None:
+            kinds, states = queued_messages(form.message_kinds(), submission.flags)
+            skipped = [s for s in states if s.status == "skipped"]
+        return self.queue_messages(submission.id, kinds, release=True, skipped=skipped)
+
     def delete(self, submission_id: str) -> Submission | None:
         """Delete the submission and every copy in Redis (:func:`erase_submissions`: record, index
         entry, sent markers, claims, RQ jobs), and its id from the audit log (its entries then name
@@ -158,7 +173,8 @@ def _requeue(submission: Submission, kinds: list[MessageKind], *, release: bool)
         submission.status = "received"
     elif submission.status == "quarantined":
         raise WrongStatus("submission is quarantined; release it instead")
-    elif submission.status == "failed":
+    elif submission.status == "failed" and "staff" in kinds:
+        # Only the staff message decides the submission's delivery status (record.set_message).
         submission.status = "received"
     for kind in kinds:
         state = submission.message(kind)

@@ -2,8 +2,9 @@
 
 Served on ``FRONTDESK_INTERNAL_HOST:FRONTDESK_FORMS_INTERNAL_PORT`` in the same process as the public
 app (frontdesk/internal.py): ``/health/live``, ``/health/ready`` with Redis's error,
-``/health/workers``, ``/metrics`` and the staff API, with its own OpenAPI document at ``/schema``.
-Every answer is ``Cache-Control: no-store`` and carries ``X-Request-ID``.
+``/health/workers`` and ``/metrics``, with its own OpenAPI document at ``/schema``. The staff JSON
+API is not here: the inbox serves it (services/inbox/app.py), on the one port staff reach. Every
+answer is ``Cache-Control: no-store`` and carries ``X-Request-ID``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.keys import MESSAGE_COUNTS
-from frontdesk.submissions.staff import staff_router
 from services.forms.app import forms_state
 from services.forms.health import health_workers, ready
 
@@ -31,7 +31,7 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> F
     readiness answer names the forms the public app cannot serve), else forms loaded anew.
     """
     state = forms_state(settings, catalog)
-    # Staff requests are counted in the service's series; health and metrics never are.
+    # Health and metrics requests are never counted in the service's series.
     metrics_middleware, metrics = prometheus(
         "forms",
         [QueueCollector(state.store.redis, settings.queue_name, MESSAGE_COUNTS)],
@@ -43,7 +43,6 @@ def create_internal_app(settings: Settings, catalog: Catalog | None = None) -> F
             ready,
             health_workers,
             metrics,
-            staff_router(state.access),
         ],
         middleware=[metrics_middleware],
         logging_config=None,

@@ -2,7 +2,7 @@
 
 One port (``FRONTDESK_INBOX_PORT``), staff-facing as a whole and never public: the HTML inbox
 (services/inbox/pages.py), its static files (``/static``: its stylesheet and the vendored htmx),
-the staff JSON API (bearer tokens, the same controller the forms service's internal port mounts),
+the staff JSON API (bearer tokens; served here only),
 ``/health/live``, ``/health/ready`` and ``/metrics``.
 
 Every answer carries ``Cache-Control: no-store`` (staff answers hold patient data), a strict CSP
@@ -31,9 +31,9 @@ from frontdesk.problems import exception_handlers
 from frontdesk.requestid import RequestIdMiddleware
 from frontdesk.settings import Settings
 from frontdesk.submissions.access import open_access
+from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.staff import staff_router
-from services.inbox import admin, workflow
-from services.inbox.pages import ROUTES
+from services.inbox import accounts, admin, listing, pages, workflow
 from services.inbox.state import Clock, InboxState
 
 CSP = (
@@ -67,12 +67,14 @@ class SecurityHeaders(HttpMiddleware):
         await self.app(scope, receive, editing_start(send, _with_security_headers))
 
 
-def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
-    """Load the forms of ``settings.site_dir``, connect to Redis and build the inbox app;
-    ``clock`` (Unix seconds) decides link and session expiry and dates audit entries. Raises on a
-    bad ``site.yaml``.
+def create_app(
+    settings: Settings, clock: Clock = time.time, catalog: Catalog | None = None
+) -> FastPathApp:
+    """Load the forms of ``settings.site_dir`` (unless ``catalog`` is given), connect to Redis and
+    build the inbox app; ``clock`` (Unix seconds) decides link and session expiry and dates audit
+    entries. Raises on a bad ``site.yaml``.
     """
-    access = open_access(settings, clock=clock)
+    access = open_access(settings, catalog, clock=clock)
     state = InboxState(access, clock)
     metrics_middleware, metrics = prometheus("inbox", [], RequestCounters("inbox"))
     app = FastPathApp(
@@ -80,9 +82,11 @@ def create_app(settings: Settings, clock: Clock = time.time) -> FastPathApp:
             live,
             public_ready,
             metrics,
-            *ROUTES,
+            *pages.ROUTES,
+            *listing.ROUTES,
             *admin.ROUTES,
             *workflow.ROUTES,
+            *accounts.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], name="static"),
             staff_router(access),
         ],

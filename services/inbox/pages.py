@@ -1,4 +1,5 @@
-"""The inbox's HTML routes: sign-in, the link, sign-out, the inquiry list and detail.
+"""The inbox's HTML routes: sign-in, the link, sign-out, the inquiry detail (the list:
+services/inbox/listing.py).
 
 Every page is rendered by Jinja2 with autoescape; state changes are POSTs carrying the CSRF token
 (:mod:`services.inbox.sessions`). Pages for signed-in staff redirect to ``/sign-in`` without a
@@ -15,9 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from frontdesk.cursors import CursorError, decode_position
 from frontdesk.submissions import workflow
-from frontdesk.submissions.staff.queries import page
 from frontdesk.submissions.store import load_submission
 from services.inbox import sessions
 from services.inbox.auditing import audited, trail_of
@@ -28,13 +27,12 @@ from services.inbox.rendering import (
     member_of,
     refused,
     render,
+    signed_in,
     state_of,
     to_sign_in,
 )
-from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
-
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
+from services.inbox.sessions import BROWSER_COOKIE, PENDING_COOKIE, SESSION_COOKIE
+from services.inbox.twostep import TwoStep
 
 
 @get("/", include_in_schema=False)
@@ -58,7 +56,7 @@ async def ask_for_link(request: Request[Any, Any, State], data: Form) -> Respons
     if not await sessions.csrf_ok(state, request, data.get("_csrf")):
         return await refused(request)
     address = data.get("address", "").strip().lower()
-    browser_id = request.cookies.get(BROWSER_COOKIE)
+    browser_id = sessions.cookie_of(state, request, BROWSER_COOKIE)
     if not address or not browser_id:
         return await render(
             request, "sign_in.html", status_code=400, problem="Type your email address."
@@ -82,10 +80,13 @@ async def ask_for_link(request: Request[Any, Any, State], data: Form) -> Respons
 @get("/sign-in/link", include_in_schema=False)
 async def use_link(request: Request[Any, Any, State], token: FromQuery[str] = "") -> Response[Any]:
     """Sign in with a link from the mail: a session cookie and 303 to the list; 400 when the link
-    is forged, expired, used or from another browser (one answer for all).
+    is forged, expired, used or from another browser (one answer for all). An account with
+    two-step sign-in on, or required (``:totp``) and not yet enrolled, gets a pending sign-in
+    instead and 303 to ``/sign-in/code`` (services/inbox/accounts.py).
     """
     state = state_of(request)
-    address = await sessions.use_link(state, token, request.cookies.get(BROWSER_COOKIE))
+    browser_id = sessions.cookie_of(state, request, BROWSER_COOKIE)
+    address = await sessions.use_link(state, token, browser_id)
     if address is None:
         return await render(
             request,
@@ -94,14 +95,17 @@ async def use_link(request: Request[Any, Any, State], token: FromQuery[str] = ""
             heading="This link cannot be used",
             text="Sign-in links work once, for 15 minutes, in the browser that asked for them.",
         )
-    session_id = await sessions.open_session(state, address)
-    audit.info("inbox sign-in: %s", address)
-    await audited(state, address, "sign_in")
-    return Redirect(
-        "/inquiries",
-        status_code=303,
-        cookies=[sessions.cookie(state, SESSION_COOKIE, session_id)],
-    )
+    member = state.staff[address]
+    on = await TwoStep(state).is_on(address)
+    if browser_id and (on or member.totp):
+        pending_id = await sessions.open_pending(state, address, browser_id, enrol=not on)
+        audit.info("inbox sign-in link used, two-step code awaited: %s", address)
+        return Redirect(
+            "/sign-in/code",
+            status_code=303,
+            cookies=[sessions.cookie(state, PENDING_COOKIE, pending_id)],
+        )
+    return await signed_in(request, address)
 
 
 @post("/sign-out", include_in_schema=False)
@@ -110,11 +114,11 @@ async def sign_out(request: Request[Any, Any, State], data: Form) -> Response[An
     state = state_of(request)
     if not await sessions.csrf_ok(state, request, data.get("_csrf")):
         return await refused(request)
-    session_id = request.cookies.get(SESSION_COOKIE)
+    session_id = sessions.cookie_of(state, request, SESSION_COOKIE)
     if session_id:
         await sessions.end_session(state, session_id)
     response = to_sign_in()
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.cookies.append(sessions.expired(state, SESSION_COOKIE))
     return response
 
 
@@ -130,52 +134,7 @@ async def sign_out_everywhere(request: Request[Any, Any, State], data: Form) -> 
         audit.info("inbox sign-out everywhere: %s (%d sessions)", member.address, ended)
         await audited(state, member.address, "sign_out_everywhere", detail=str(ended))
     response = to_sign_in()
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
-
-
-@get("/inquiries", include_in_schema=False)
-async def inquiries(
-    request: Request[Any, Any, State],
-    form: FromQuery[str | None] = None,
-    cursor: FromQuery[str | None] = None,
-    size: FromQuery[int] = PAGE_SIZE,
-) -> Response[Any]:
-    """A form's inquiries, newest first, ``size`` (1 to :data:`MAX_PAGE_SIZE`) a page; ``cursor``
-    names the next page. An htmx request (``HX-Request``) gets only the page's rows and the next
-    "Older inquiries" row, which replace the previous one.
-    """
-    member = await member_of(request)
-    if member is None:
-        return to_sign_in()
-    state = state_of(request)
-    forms = sorted(f for f in state.access.catalog.definitions if member.reaches(f))
-    chosen = form if form in forms else (forms[0] if forms else None)
-    size = min(max(size, 1), MAX_PAGE_SIZE)
-    items: list[Any] = []
-    next_cursor = None
-    if chosen is not None:
-        try:
-            position = decode_position(cursor) if cursor else None
-        except CursorError:
-            position = None
-        found = await anyio.to_thread.run_sync(
-            lambda: page(state.access.store.redis, chosen, size, position, None, None)
-        )
-        items, next_cursor = found.items, found.next_cursor
-    fragment = request.headers.get("hx-request") == "true" and cursor is not None
-    response = await render(
-        request,
-        "_rows.html" if fragment else "list.html",
-        member=member,
-        forms=forms,
-        form=chosen,
-        items=items,
-        next_cursor=next_cursor,
-        size=size,
-    )
-    # One URL, two bodies: caches (none should keep it: no-store) and history must tell them apart.
-    response.headers["Vary"] = "HX-Request"
+    response.cookies.append(sessions.expired(state, SESSION_COOKIE))
     return response
 
 
@@ -231,6 +190,5 @@ ROUTES = [
     use_link,
     sign_out,
     sign_out_everywhere,
-    inquiries,
     inquiry,
 ]

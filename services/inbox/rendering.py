@@ -19,8 +19,10 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from frontdesk.staff_accounts import Action, StaffMember
+from frontdesk.submissions import explain
 from services.inbox import sessions
-from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
+from services.inbox.auditing import audited
+from services.inbox.sessions import BROWSER_COOKIE, PENDING_COOKIE, SESSION_COOKIE
 from services.inbox.state import InboxState
 
 audit = logging.getLogger("frontdesk.audit")
@@ -30,6 +32,8 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
+# Codes in words (flags, delivery states, errors) for every template: ``words.flag(code)``.
+TEMPLATES.globals["words"] = explain
 
 
 def state_of(request: Request[Any, Any, State]) -> InboxState:
@@ -45,16 +49,17 @@ async def render(
     member: StaffMember | None = None,
     **values: Any,
 ) -> Response[str]:
-    """``template`` with the CSRF token of the request's browser; sets the browser cookie when the
-    request had none.
+    """``template`` with the CSRF token of the request's browser and session; sets the browser
+    cookie when the request had none.
     """
     state = state_of(request)
-    browser_id = request.cookies.get(BROWSER_COOKIE)
+    browser_id = sessions.cookie_of(state, request, BROWSER_COOKIE)
     cookies = []
     if not browser_id:
         browser_id = sessions.new_browser_id()
         cookies.append(sessions.cookie(state, BROWSER_COOKIE, browser_id))
-    csrf = await sessions.csrf_token(state, browser_id)
+    session_id = sessions.cookie_of(state, request, SESSION_COOKIE)
+    csrf = await sessions.csrf_token(state, browser_id, session_id)
     body = TEMPLATES.get_template(template).render(member=member, csrf=csrf, **values)
     return Response(body, status_code=status_code, media_type="text/html", cookies=cookies)
 
@@ -64,9 +69,14 @@ def client_of(state: InboxState, request: Request[Any, Any, State]) -> str:
     return state.access.client_bucket(request)
 
 
-async def member_of(request: Request[Any, Any, State]) -> StaffMember | None:
-    """The signed-in staff member, or ``None`` without a live session."""
-    return await sessions.current_member(state_of(request), request.cookies.get(SESSION_COOKIE))
+async def member_of(request: Request[Any, Any, State], touch: bool = True) -> StaffMember | None:
+    """The signed-in staff member, or ``None`` without a live session; ``touch=False`` for a
+    page's automatic live update, which does not count as use (the idle limit keeps running).
+    """
+    state = state_of(request)
+    return await sessions.current_member(
+        state, sessions.cookie_of(state, request, SESSION_COOKIE), touch
+    )
 
 
 def to_sign_in() -> Redirect:
@@ -102,14 +112,36 @@ async def forbidden(request: Request[Any, Any, State], member: StaffMember) -> R
 
 
 async def allowed(
-    request: Request[Any, Any, State], action: Action
+    request: Request[Any, Any, State], action: Action, touch: bool = True
 ) -> tuple[StaffMember | None, Response[Any] | None]:
     """The signed-in member and ``None`` when they may do ``action``; else ``None`` or the member
-    and the answer to send instead: a redirect to sign in, or 403.
+    and the answer to send instead: a redirect to sign in, or 403. ``touch``: as
+    :func:`member_of`.
     """
-    member = await member_of(request)
+    member = await member_of(request, touch)
     if member is None:
         return None, to_sign_in()
     if not member.may(action):
         return member, await forbidden(request, member)
     return member, None
+
+
+async def signed_in(request: Request[Any, Any, State], address: str) -> Redirect:
+    """303 to the inquiry list with a new session of ``address`` and a new browser id (the ones
+    the browser came with are not kept: no session fixation, and a CSRF token learned before is
+    worthless); a pending sign-in's cookie is expired.
+    """
+    state = state_of(request)
+    old = sessions.cookie_of(state, request, SESSION_COOKIE)
+    session_id = await sessions.open_session(state, address, replaces=old)
+    audit.info("inbox sign-in: %s", address)
+    await audited(state, address, "sign_in")
+    return Redirect(
+        "/inquiries",
+        status_code=303,
+        cookies=[
+            sessions.cookie(state, SESSION_COOKIE, session_id),
+            sessions.cookie(state, BROWSER_COOKIE, sessions.new_browser_id()),
+            sessions.expired(state, PENDING_COOKIE),
+        ],
+    )

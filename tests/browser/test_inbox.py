@@ -73,7 +73,8 @@ def test_sign_in_list_and_detail_under_the_csp(
         assert page.evaluate("htmx.config.includeIndicatorStyles") is False
         # One a page; htmx puts the older one below without leaving the page.
         page.goto(f"{origin}/inquiries?form=contact&size=1")
-        received = page.get_by_role("link", name=re.compile("UTC"))
+        # The list's times are in the site's zone (America/New_York for the clinic).
+        received = page.get_by_role("link", name=re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d"))
         assert received.count() == 1
         page.get_by_role("link", name="Older inquiries").click()
         page.locator(f'a[href="/inquiries/{submission_id}"]').wait_for()
@@ -85,6 +86,25 @@ def test_sign_in_list_and_detail_under_the_csp(
         assert page.locator('a[href="mailto:browser.visitor@example.com"]').count() == 1
         assert_accessible(page)
         screenshot(page, "inbox-detail")
+        # Live updates: a new inquiry appears in the list without a reload (htmx polls every
+        # 10 s), while what is typed in the search box and its focus stay.
+        page.goto(f"{origin}/inquiries?form=contact")
+        search = page.get_by_label("Search name, email, message, phone")
+        search.fill("half-typed")
+        search.focus()
+        newer = httpx.post(
+            f"http://127.0.0.1:{stack.forms_port}/v1/forms/contact/submissions",
+            json={
+                "name": "Live Visitor",
+                "email": "live.visitor@example.com",
+                "phone": "+1 415 555 0178",
+                "message": "Arrived while the list was open",
+            },
+        )
+        assert newer.status_code == 201
+        page.locator(f'a[href="/inquiries/{newer.json()["id"]}"]').wait_for(timeout=30_000)
+        assert search.input_value() == "half-typed"
+        assert page.evaluate("document.activeElement.id") == "q"
         # The same link again, in the same browser: used up.
         again = page.goto(found.group(1))
         assert again is not None

@@ -1,5 +1,6 @@
-"""Internals are not public: ``frontdesk serve`` answers metrics, worker health, health detail and
-the staff API on its internal port only; the public port keeps a bare ok/unavailable."""
+"""Internals are not public: ``frontdesk serve`` answers metrics, worker health and health detail on
+its internal port only; the public port keeps a bare ok/unavailable. The staff API is the inbox's
+(``frontdesk serve inbox``), on neither port of the forms service."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ STAFF = {"authorization": f"Bearer {TOKEN}"}
 
 
 class Ports:
-    """The two services on free public and internal ports, on ``redis_url``."""
+    """The two services on free public and internal ports and the inbox, on ``redis_url``."""
 
     def __init__(self, tmp: Path, redis_url: str) -> None:
-        self.content, self.forms = free_port(), free_port()
+        self.content, self.forms, self.inbox = free_port(), free_port(), free_port()
         self.content_internal, self.forms_internal = free_port(), free_port()
         self.processes = Processes(tmp / "logs")
         self.env = frontdesk_env(
@@ -34,6 +35,7 @@ class Ports:
                 "FRONTDESK_FORMS_PORT": str(self.forms),
                 "FRONTDESK_CONTENT_INTERNAL_PORT": str(self.content_internal),
                 "FRONTDESK_FORMS_INTERNAL_PORT": str(self.forms_internal),
+                "FRONTDESK_INBOX_PORT": str(self.inbox),
                 "FRONTDESK_STAFF_TOKENS": f"ops:{TOKEN}",
             }
         )
@@ -43,6 +45,10 @@ class Ports:
         self.processes.start("forms", [FRONTDESK, "serve", "forms"], self.env)
         wait_http(f"http://127.0.0.1:{self.content}/health/live")
         wait_http(f"http://127.0.0.1:{self.forms}/health/live")
+
+    def inbox_up(self) -> None:
+        self.processes.start("inbox", [FRONTDESK, "serve", "inbox"], self.env)
+        wait_http(f"http://127.0.0.1:{self.inbox}/health/live")
 
 
 @pytest.fixture
@@ -86,7 +92,7 @@ def test_public_ports_answer_404_for_internals(ports: Ports) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/health/live").json() == {"status": "ok"}
 
 
-def test_internal_ports_serve_metrics_health_and_staff(ports: Ports) -> None:
+def test_internal_ports_serve_metrics_and_health_the_inbox_the_staff_api(ports: Ports) -> None:
     forms = f"http://127.0.0.1:{ports.forms_internal}"
     content = f"http://127.0.0.1:{ports.content_internal}"
     assert "frontdesk_redis_up 1.0" in httpx.get(f"{forms}/metrics").text
@@ -94,14 +100,23 @@ def test_internal_ports_serve_metrics_health_and_staff(ports: Ports) -> None:
     assert httpx.get(f"{forms}/health/workers").json()["code"] == "no_workers"
     assert httpx.get(f"{forms}/health/ready").json() == {"status": "ok"}
     assert httpx.get(f"{content}/health/ready").json() == {"status": "ok"}
-    listing = httpx.get(f"{forms}/v1/forms/contact/submissions", headers=STAFF)
+    # The staff API is not on the forms service's internal port: the inbox serves it.
+    for method, path in INTERNAL_ONLY[2:]:
+        answer = httpx.request(method, forms + path, headers=STAFF, json={"email": "a@b.example"})
+        assert answer.status_code == 404, (method, path, answer.status_code)
+    assert httpx.get(f"{forms}/v1/forms/contact/submissions", headers=STAFF).status_code == 404
+    schema = httpx.get(f"{forms}/schema/openapi.json").json()
+    assert not [p for p in schema["paths"] if p.startswith("/v1/")]
+    ports.inbox_up()
+    inbox = f"http://127.0.0.1:{ports.inbox}"
+    listing = httpx.get(f"{inbox}/v1/forms/contact/submissions", headers=STAFF)
     assert listing.status_code == 200
     assert listing.json() == {"items": [], "next_cursor": None}
-    assert httpx.get(f"{forms}/v1/submissions/x", headers=STAFF).status_code == 404
-    assert httpx.get(f"{forms}/v1/submissions/x").status_code == 401
-    schema = httpx.get(f"{forms}/schema/openapi.json").json()
+    assert httpx.get(f"{inbox}/v1/submissions/x", headers=STAFF).status_code == 404
+    assert httpx.get(f"{inbox}/v1/submissions/x").status_code == 401
+    schema = httpx.get(f"{inbox}/schema/openapi.json").json()
     assert "/v1/erasures" in schema["paths"]
-    # Submissions are public business, not the internal port's.
+    # Submissions are public business, not the inbox's.
     assert "post" not in schema["paths"]["/v1/forms/{form_id}/submissions"]
 
 

@@ -26,6 +26,7 @@ from services.content.app import create_app as create_content_app
 from services.forms.app import create_app as create_forms_app
 from services.forms.internal import create_internal_app as create_forms_internal_app
 from services.forms.web import wants_html
+from services.inbox.app import create_app as create_inbox_app
 from tests.conftest import CLINIC_SITE, TEST_REDIS_URL
 
 MAX_EXAMPLES = 40
@@ -95,10 +96,14 @@ content = schemathesis.openapi.from_asgi(
 forms = schemathesis.openapi.from_asgi(
     "/schema/openapi.json", create_forms_app(FUZZ_SETTINGS), config=CONFIG
 )
-# The internal port's document: health detail, workers and the staff API (no token is sent, so
-# the staff routes answer their documented 401).
+# The internal port's document: health detail and workers.
 forms_internal = schemathesis.openapi.from_asgi(
     "/schema/openapi.json", create_forms_internal_app(FUZZ_SETTINGS), config=CONFIG
+)
+# The inbox's document: the staff API (no token is sent, so the staff routes answer their
+# documented 401) and health; its HTML pages are not in it.
+inbox = schemathesis.openapi.from_asgi(
+    "/schema/openapi.json", create_inbox_app(FUZZ_SETTINGS), config=CONFIG
 )
 
 
@@ -134,4 +139,10 @@ def test_forms_api(case: Case) -> None:
 @forms_internal.parametrize()
 @fuzz_settings
 def test_forms_internal_api(case: Case) -> None:
+    case.call_and_validate(additional_checks=[problem_json_for_client_errors])
+
+
+@inbox.parametrize()
+@fuzz_settings
+def test_inbox_staff_api(case: Case) -> None:
     case.call_and_validate(additional_checks=[problem_json_for_client_errors])

@@ -13,6 +13,7 @@ from litestar.testing import TestClient
 from frontdesk.settings import load_settings
 from services.forms.app import create_app
 from services.forms.internal import create_internal_app
+from services.inbox.app import create_app as create_inbox_app
 from tests.conftest import CLINIC_SITE
 
 URL = "/v1/forms/contact/submissions"
@@ -46,13 +47,16 @@ def form_yaml(form_id: str, extra: str = "") -> str:
 def make_client(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_client: object
 ) -> Iterator[ClientFactory]:
-    """``make_client(forms={"id": yaml}, internal=False, **env)``: a TestClient over a copy of the
-    clinic site, of the public app or (``internal=True``) of the internal one (staff API, metrics,
-    health detail)."""
+    """``make_client(forms={"id": yaml}, internal=False, staff=False, **env)``: a TestClient over a
+    copy of the clinic site, of the public app, (``internal=True``) of the internal one (metrics,
+    health detail) or (``staff=True``) of the inbox, which serves the staff API."""
     stack = ExitStack()
 
     def factory(
-        forms: dict[str, str] | None = None, internal: bool = False, **variables: str
+        forms: dict[str, str] | None = None,
+        internal: bool = False,
+        staff: bool = False,
+        **variables: str,
     ) -> TestClient:  # type: ignore[type-arg]
         site = tmp_path / f"site{len(list(tmp_path.iterdir()))}"
         shutil.copytree(CLINIC_SITE, site)
@@ -61,7 +65,7 @@ def make_client(
         monkeypatch.setenv("FRONTDESK_SITE_DIR", str(site))
         for key, value in variables.items():
             monkeypatch.setenv(f"FRONTDESK_{key.upper()}", value)
-        build = create_internal_app if internal else create_app
+        build = create_inbox_app if staff else create_internal_app if internal else create_app
         return stack.enter_context(TestClient(build(load_settings())))
 
     with stack:

@@ -140,7 +140,7 @@ def _post(client: TestClient, url: str = URL, **kwargs: object) -> str:  # type:
 def _clients(make_client: ClientFactory, **variables: Any) -> tuple[TestClient, TestClient]:  # type: ignore[type-arg]
     """``(public, staff)``: the app visitors post to, and the internal one serving the staff API."""
     public = make_client(**variables, **STAFF_ENV)
-    return public, make_client(internal=True, **variables, **STAFF_ENV)
+    return public, make_client(staff=True, **variables, **STAFF_ENV)
 
 
 def _erase(staff: TestClient, email: str) -> int:  # type: ignore[type-arg]

@@ -158,9 +158,7 @@ def test_refusals_carry_stable_codes_and_the_form_texts(make_client: ClientFacto
 def test_exports_show_the_typed_values(make_client: ClientFactory) -> None:
     forms = {"visit": _form_text()}
     public = make_client(forms=forms, rate_limits="off")
-    staff = make_client(
-        forms=forms, internal=True, staff_tokens=f"alice:{TOKEN}", rate_limits="off"
-    )
+    staff = make_client(forms=forms, staff=True, staff_tokens=f"alice:{TOKEN}", rate_limits="off")
     day = (_site_today("America/New_York") + dt.timedelta(days=3)).isoformat()
     posted = public.post(URL, json={**BASE, "day": day, "days": ["Tue", "Wed"], "guests": 2})
     assert posted.status_code == 201, posted.text

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from frontdesk.settings import load_settings
 from frontdesk.submissions.catalog import Catalog
-from services.forms.internal import create_internal_app
+from services.inbox.app import create_app as create_inbox_app
 from tests.service.forms_helpers import URL, VALID, ClientFactory, form_yaml, make_client
 
 __all__ = ["make_client"]
@@ -104,7 +104,7 @@ def test_staff_keep_reading_a_form_whose_file_broke(make_client: ClientFactory) 
     (settings.site_dir / "forms" / "cap.yaml").write_text(BROKEN)
     catalog.load()
     assert "cap" in catalog.broken
-    with TestClient(create_internal_app(settings, catalog)) as staff:
+    with TestClient(create_inbox_app(settings, catalog=catalog)) as staff:
         answer = staff.get(
             "/v1/forms/cap/submissions", headers={"Authorization": "Bearer " + "r" * 40}
         )

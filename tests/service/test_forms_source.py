@@ -204,7 +204,7 @@ def test_the_exports_carry_the_source(
             "_source_title": "=Physio",
         },
     )
-    staff = make_client(internal=True, staff_tokens=f"alice:{TOKEN}", rate_limits="off")
+    staff = make_client(staff=True, staff_tokens=f"alice:{TOKEN}", rate_limits="off")
     exported = staff.get(URL, params={"format": "csv"}, headers=STAFF)
     [row] = list(csv.DictReader(io.StringIO(exported.text)))
     assert row["source_url"] == f"{PAGE}/physio.html"
@@ -231,7 +231,7 @@ def test_erasure_takes_the_source_with_the_record(
         redis_client,
         {"_source_url": f"{PAGE}/zorblatt-page.html", "_source_title": "Zorblatt"},
     )
-    staff = make_client(internal=True, staff_tokens=f"alice:{TOKEN}", rate_limits="off")
+    staff = make_client(staff=True, staff_tokens=f"alice:{TOKEN}", rate_limits="off")
     erased = staff.post("/v1/erasures", json={"email": VALID["email"]}, headers=STAFF)
     assert erased.status_code in (200, 201), erased.text
     assert erased.json()["erased"] == 1

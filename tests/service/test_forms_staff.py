@@ -24,9 +24,9 @@ TOKENS = f"alice:{TOKEN_A},bob:{TOKEN_B}"
 
 
 def _clients(make_client: ClientFactory) -> tuple[TestClient, TestClient]:  # type: ignore[type-arg]
-    """The public app (to post submissions) and the internal one (the staff API)."""
+    """The public app (to post submissions) and the inbox (the staff API)."""
     public = make_client(rate_limits="off")
-    return public, make_client(internal=True, staff_tokens=TOKENS, rate_limits="off")
+    return public, make_client(staff=True, staff_tokens=TOKENS, rate_limits="off")
 
 
 def _post(client: TestClient, **change: str) -> str:  # type: ignore[type-arg]
@@ -51,8 +51,21 @@ def test_missing_and_wrong_tokens_get_401_with_a_challenge(make_client: ClientFa
     assert (
         client.get("/v1/submissions/x", headers={"authorization": "Basic abc"}).status_code == 401
     )
-    off = make_client(internal=True, staff_tokens="")
+    off = make_client(staff=True, staff_tokens="")
     assert off.get(URL, headers=STAFF).status_code == 401
+
+
+def test_the_forms_internal_port_serves_no_staff_api(make_client: ClientFactory) -> None:
+    """The staff API moved to the inbox: the forms service's internal port keeps health and
+    metrics only, and its OpenAPI document names no staff route.
+    """
+    internal = make_client(internal=True, staff_tokens=TOKENS, rate_limits="off")
+    for path in (URL, "/v1/submissions/x", "/v1/erasures"):
+        assert internal.get(path, headers=STAFF).status_code in (404, 405), path
+    assert internal.get("/health/live").status_code == 200
+    assert internal.get("/metrics").status_code == 200
+    paths = internal.get("/schema/openapi.json").json()["paths"]
+    assert not {p for p in paths if p.startswith(("/v1/",))}
 
 
 def test_list_is_newest_first_with_cursor_status_and_since(
@@ -230,7 +243,7 @@ def test_staff_actions_answer_503_when_redis_is_down(make_client: ClientFactory)
     from tests.conftest import free_port
 
     client = make_client(
-        internal=True,
+        staff=True,
         staff_tokens=TOKENS,
         rate_limits="off",
         redis_url=f"redis://127.0.0.1:{free_port()}/0",
@@ -257,7 +270,7 @@ def test_openapi_documents_staff_exports_and_html_answers(make_client: ClientFac
     for status in ("401", "403", "429"):
         assert set(listing[status]["content"]) == {"application/problem+json"}
     paths = public.get("/schema/openapi.json").json()["paths"]
-    # The staff routes are in the internal document only.
+    # The staff routes are in the inbox's document only.
     assert "get" not in paths["/v1/forms/{form_id}/submissions"]
     assert not {p for p in paths if p.startswith(("/v1/submissions", "/v1/erasures"))}
     submit = paths["/v1/forms/{form_id}/submissions"]["post"]

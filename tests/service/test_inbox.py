@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 
 from frontdesk.settings import load_settings
 from services.inbox.app import create_app
-from services.inbox.sessions import BROWSER_COOKIE, SESSION_COOKIE
+from services.inbox.sessions import BROWSER_COOKIE, HOST_PREFIX, SESSION_COOKIE
 from tests.conftest import Inbox
 from tests.service.test_worker_delivery import run_jobs
 
@@ -128,7 +128,7 @@ def test_a_mailed_link_signs_in_once(
     first = inbox.get(local(link), follow_redirects=False)
     assert first.status_code == 303
     set_cookie = first.headers["set-cookie"]
-    assert SESSION_COOKIE in set_cookie
+    assert HOST_PREFIX + SESSION_COOKIE in set_cookie
     for attribute in ("HttpOnly", "Secure", "SameSite=lax"):
         assert attribute.lower() in set_cookie.lower()
     assert inbox.get("/inquiries").status_code == 200
@@ -308,11 +308,11 @@ def test_removal_from_the_staff_list_ends_sessions(
     inbox: TestClient[Any], smtp_env: Inbox, redis_client: redis.Redis, clock: Clock
 ) -> None:
     sign_in(inbox, smtp_env, redis_client)
-    session = inbox.cookies[SESSION_COOKIE]
-    browser = inbox.cookies[BROWSER_COOKIE]
+    session = inbox.cookies[HOST_PREFIX + SESSION_COOKIE]
+    browser = inbox.cookies[HOST_PREFIX + BROWSER_COOKIE]
     with client_for(clock, FRONTDESK_STAFF="ops@clinic.example:admin") as restarted:
-        restarted.cookies.set(SESSION_COOKIE, session, domain="inbox.clinic.example")
-        restarted.cookies.set(BROWSER_COOKIE, browser, domain="inbox.clinic.example")
+        restarted.cookies.set(HOST_PREFIX + SESSION_COOKIE, session, domain="inbox.clinic.example")
+        restarted.cookies.set(HOST_PREFIX + BROWSER_COOKIE, browser, domain="inbox.clinic.example")
         assert restarted.get("/inquiries", follow_redirects=False).status_code == 303
     assert inbox.get("/inquiries", follow_redirects=False).status_code == 303
 
@@ -460,7 +460,7 @@ def test_the_list_pages_with_a_cursor_and_htmx_gets_rows_only(
     assert ids[2] in first.text
     assert ids[1] in first.text
     assert ids[0] not in first.text
-    older = re.search(r'hx-get="([^"]+)"', first.text)
+    older = re.search(r'<tr id="older">.*?hx-get="([^"]+)"', first.text, re.S)
     assert older
     url = older.group(1).replace("&amp;", "&")
     whole = inbox.get(url)

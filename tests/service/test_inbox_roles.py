@@ -88,6 +88,14 @@ REQUESTS: dict[Action, list[Row]] = {
     "audit": [
         Row("GET", "/audit", {}, lambda s, who: s is not None),
     ],
+    "accounts": [
+        Row(
+            "POST",
+            "/account/totp/reset",
+            {"address": MEMBERS["reader"]},
+            lambda s, who: s is not None,
+        ),
+    ],
 }
 """Requests by action; add the rows of reply, release, resend, export, erase and audit when their
 routes exist (and take them out of :data:`PENDING`)."""

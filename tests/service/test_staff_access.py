@@ -25,7 +25,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def staff_client(make_client: ClientFactory, **variables: str) -> TestClient:  # type: ignore[type-arg]
-    return make_client(internal=True, **{"staff_tokens": TOKENS, "rate_limits": "off", **variables})
+    return make_client(staff=True, **{"staff_tokens": TOKENS, "rate_limits": "off", **variables})
 
 
 def submitter(make_client: ClientFactory, **variables: str) -> TestClient:  # type: ignore[type-arg]

@@ -160,6 +160,20 @@ def test_staff_accounts_are_decoded() -> None:
     assert not settings.staff[1].reaches("c")
 
 
+def test_staff_accounts_may_require_two_step_sign_in() -> None:
+    from frontdesk.staff_accounts import StaffMember
+
+    settings = load_settings(
+        {"FRONTDESK_STAFF": "a@clinic.example:reader:totp,b@clinic.example:admin:forms=x:totp"}
+    )
+    assert settings.staff == (
+        StaffMember("a@clinic.example", "reader", totp=True),
+        StaffMember("b@clinic.example", "admin", forms=("x",), totp=True),
+    )
+    assert settings.staff[1].may("accounts")
+    assert not settings.staff[0].may("accounts")
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
@@ -169,6 +183,8 @@ def test_staff_accounts_are_decoded() -> None:
         ("desk@clinic.example:reader:forms=", "expected address:role[:forms=a+b]"),
         ("desk@clinic.example:reader:colour=blue", "expected address:role[:forms=a+b]"),
         ("a@clinic.example:reader,A@clinic.example:admin", "listed twice"),
+        ("desk@clinic.example:reader:totp:totp", "expected address:role[:forms=a+b][:totp]"),
+        ("desk@clinic.example:reader:totp=1", "expected address:role[:forms=a+b][:totp]"),
     ],
 )
 def test_bad_staff_entries_are_named(value: str, reason: str) -> None:

@@ -37,13 +37,12 @@ from frontdesk.cursors import CursorError, decode_position
 from frontdesk.problems import ProblemError, on_http_exception, problem_response, problem_responses
 from frontdesk.staff_tokens import StaffToken
 from frontdesk.submissions.audit import ERASED, AuditAction, AuditEntry, record_audit
-from frontdesk.submissions.budget import queued_messages
 from frontdesk.submissions.problems import (
     form_not_found,
     store_unavailable,
     submission_not_found,
 )
-from frontdesk.submissions.record import MessageKind, MessageState, Submission, SubmissionStatus
+from frontdesk.submissions.record import MessageKind, Submission, SubmissionStatus
 from frontdesk.submissions.staff.auth import require_form, staff_guard, staff_token
 from frontdesk.submissions.staff.context import StaffContext
 from frontdesk.submissions.staff.exports import csv_rows, in_thread, jsonl_rows
@@ -155,16 +154,12 @@ async def _requeue(
             "wrong_status",
             f"submission has no {', '.join(unknown)} message (its form does not define one)",
         )
-    skipped: list[MessageState] = []
-    if release and form is not None:
-        # A released submission gets every message its form defines, as it would have at intake
-        # (no auto-reply for a post not from the form page: frontdesk/submissions/budget.py).
-        kinds, states = queued_messages(form.message_kinds(), stored.flags)
-        skipped = [s for s in states if s.status == "skipped"]
     try:
         record = await _from_store(
-            lambda: staff.store.queue_messages(
-                submission_id, kinds, release=release, skipped=skipped
+            lambda: (
+                staff.store.release(stored, form)
+                if release
+                else staff.store.queue_messages(submission_id, kinds, release=False)
             )
         )
     except WrongStatus as exc:

@@ -27,6 +27,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from frontdesk.signin_links import LinkRecord
 from frontdesk.submissions.keys import form_index_key, sign_in_link_key
 from frontdesk.submissions.store import load_submission
+from services.inbox.listing import LIVE_SECONDS
 from tests.browser.conftest import BrowserStack, screenshot
 from tests.browser.csp import CspGuard
 from tests.browser.staff import csrf_of, new_link, post_inquiry, signed_in
@@ -37,10 +38,9 @@ pytestmark = pytest.mark.browser
 
 DESK = "desk@clinic.example"
 FRONT = "front@clinic.example"
-LIVE_SECONDS = 10
-"""The list's poll interval (docs/inbox.md, "Live updates"; services/inbox/listing.py)."""
 LIVE_WAIT_MS = (LIVE_SECONDS + 8) * 1000
-"""How long a change may take to show in another open list: one poll interval and a margin."""
+"""How long a change may take to show in another open list: the documented poll interval (10 s,
+docs/inbox.md "Live updates") and a margin."""
 REFUSED_LINK = "This link cannot be used"
 
 

@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         choices=["staff", "auto_reply", "webhook", "chat_1", "chat_2", "chat_3", "chat_4"],
         help="default: staff; chat_<n>: the form's n-th notify_chat target",
     )
+    resend.add_argument(
+        "--reply", action="append", metavar="REPLY_ID", help="a reply from the inbox, by its id"
+    )
     keys = commands.add_parser("keys", help="print a key derived from the master key")
     keys.add_argument(
         "purpose",
@@ -163,7 +166,9 @@ def _settings_doc(root: Path, *, check: bool) -> int:
     return 1 if missing or (check and stale) else 0
 
 
-def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
+def _resend(
+    settings: Settings, submission_id: str, kinds: list[str], replies: list[str] | None = None
+) -> int:
     from frontdesk.redis import connect
     from frontdesk.submissions.queueing import retry_schedule
     from frontdesk.submissions.store import StoreUnavailable, SubmissionStore, WrongStatus
@@ -175,17 +180,23 @@ def _resend(settings: Settings, submission_id: str, kinds: list[str]) -> int:
         int(settings.job_timeout),
     )
     try:
-        record = store.queue_messages(submission_id, kinds, release=False)  # type: ignore[arg-type]
+        record = store.queue_messages(
+            submission_id,
+            kinds,  # type: ignore[arg-type]
+            release=False,
+            replies=replies or [],
+        )
     except (WrongStatus, StoreUnavailable) as exc:
         print(f"frontdesk: {submission_id}: {exc}", file=sys.stderr)
         return 1
     if record is None:
         print(f"frontdesk: no submission {submission_id}", file=sys.stderr)
         return 1
+    names = [*kinds, *(f"reply-{r}" for r in replies or [])]
     logging.getLogger("frontdesk.audit").info(
-        "staff=cli action=resend target=%s kinds=%s", submission_id, ",".join(kinds)
+        "staff=cli action=resend target=%s kinds=%s", submission_id, ",".join(names)
     )
-    print(f"queued: {', '.join(kinds)}")
+    print(f"queued: {', '.join(names)}")
     return 0
 
 
@@ -279,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(write_form_schema(args.out))
         return 0
     if args.command == "resend":
-        return _resend(settings, args.id, args.kind or ["staff"])
+        default = [] if args.reply else ["staff"]
+        return _resend(settings, args.id, args.kind or default, args.reply)
     if args.command == "health":
         import redis
 

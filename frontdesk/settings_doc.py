@@ -52,10 +52,11 @@ DESCRIPTIONS: dict[str, str] = {
     "inbox_url": "The inbox's public origin (`https://inbox.clinic.example`): sign-in links point "
     "there (never at the request's `Host`); when it is https its cookies are `Secure` and named "
     "with the `__Host-` prefix.",
-    "staff": "Comma-separated `address:role[:forms=a+b][:totp]` entries: who may sign in to the "
-    "inbox, as `reader`, `responder` or `admin`, on which forms (default every form); `:totp` "
-    "requires two-step sign-in of that account. Removing an entry ends that address's sessions "
-    "at their next request.",
+    "staff": "Comma-separated `address:role[:forms=a+b][:totp][:name=Display Name]` entries: who "
+    "may sign in to the inbox, as `reader`, `responder` or `admin`, on which forms (default every "
+    "form); `:totp` requires two-step sign-in of that account; `:name=` is the name their replies "
+    "are signed with (default the address; no comma, colon or line break). Removing an entry ends "
+    "that address's sessions at their next request.",
     "audit_retention_days": "Days the audit log keeps an entry (who signed in, viewed, exported, "
     "erased, released, resent or replied; never visitor data), 1 to 3650.",
     "inbox_session_idle": "Seconds an inbox session lives without a request (30 minutes).",
@@ -138,9 +139,9 @@ DESCRIPTIONS: dict[str, str] = {
     "loopback, private, link-local or otherwise not global (e.g. `10.1.2.0/24` for an "
     "in-cluster receiver). Empty: only global addresses.",
     "recipient_domains": "Comma-separated domains a form's staff mail may go to (`recipients`, "
-    "`routes`, `cc`, `bcc`), e.g. `clinic.example`; a subdomain must be listed itself. A form file "
-    "naming an address on another domain does not load and `frontdesk forms check` names it. "
-    "Empty: any domain.",
+    "`routes`, `cc`, `bcc`, `reply_to`), e.g. `clinic.example`; a subdomain must be listed "
+    "itself. A form file naming an address on another domain does not load and `frontdesk forms "
+    "check` names it. Empty: any domain.",
     "worker_reconnect_max": "Longest wait in seconds between the worker's attempts to reach Redis "
     "during an outage (the worker waits for Redis, it does not exit; the waits start at 0.25 s and "
     "double up to this).",

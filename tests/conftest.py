@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,21 @@ from frontdesk.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parent.parent
 CLINIC_SITE = ROOT / "examples" / "clinic-site"
 TEST_REDIS_URL = os.environ.get("FRONTDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def clinic_site_copy(destination: Path, *, notify: str = "full") -> Path:
+    """A copy of the clinic site at ``destination``, its contact form's staff email ``notify``.
+
+    The clinic's own contact form sends staff a summary (``notify: summary``: no visitor data), so
+    tests of what a full staff email holds (fields, headers built from them, templates) use a copy
+    set to ``full``.
+    """
+    shutil.copytree(CLINIC_SITE, destination)
+    contact = destination / "forms" / "contact.yaml"
+    text = contact.read_text()
+    assert "notify: summary" in text, "the clinic's contact form sends a summary"
+    contact.write_text(text.replace("notify: summary", f"notify: {notify}"))
+    return destination
 
 
 @pytest.fixture(autouse=True)

@@ -61,18 +61,23 @@ def check(url: str, *, allow_http: bool, allow_networks: tuple[str, ...]) -> Des
 
     Raises :class:`Refused` (permanent) or :class:`Unresolved` (transient).
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        # "Invalid IPv6 URL": permanent, and the text repeats none of it (a chat URL is a secret).
+        raise Refused("webhook URL is not a URL (an unbalanced [ or ] in its host)") from None
     if parts.scheme not in ("https", "http"):
         raise Refused(f"webhook URL scheme {parts.scheme!r}: only https")
     if parts.scheme == "http" and not allow_http:
         raise Refused("webhook URL is http://: only https unless FRONTDESK_WEBHOOK_ALLOW_HTTP=on")
-    host = parts.hostname
     if not host:
         raise Refused("webhook URL has no host")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise Refused(f"webhook URL: {exc}") from None
+    except ValueError:
+        # Python's text quotes the port as written, and a chat URL is a secret.
+        raise Refused("webhook URL has a port that is not a number from 0 to 65535") from None
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:

@@ -1,13 +1,19 @@
 """Composes the emails of a submission with jinja2 (autoescape on for HTML).
 
 Headers: From = the form's sender, To = its recipients or the route of the submission's value
-(staff) or the visitor (auto-reply), Cc = the form's ``cc`` (staff), Reply-To = the visitor (staff
-mail only), Subject from the form's template with the visitor's
+(staff) or the visitor (auto-reply, reply), Cc = the form's ``cc`` (staff), Reply-To = the visitor
+(staff mail only), Subject from the form's template with the visitor's
 values cleaned, Date, and a Message-ID derived from the submission id and the sender's domain, so a
 repeated send carries the same Message-ID. The auto-reply carries ``Auto-Submitted: auto-replied``
 (RFC 3834 §5) and text from the form definition only: its templates get no visitor value.
 The form's ``bcc`` addresses are envelope recipients only (:func:`recipients_of`): no header names
 them.
+
+A form with ``notify: summary`` sends staff a summary instead (:func:`summary_message`): the form,
+the time and a link to the inquiry in the inbox, a fixed subject, no Reply-To; its templates get no
+visitor value. A reply from the inbox (:func:`reply_message`) is staff's text signed with their
+name, To the visitor, Reply-To the form's staff mailbox, its subject and thread headers as recorded
+(frontdesk/submissions/replies.py); it is plain text and uses no template.
 
 Non-ASCII display names and subjects are left to the ``email`` package, which writes them as RFC 2047
 encoded-words when the message is flattened for a 7-bit/8-bit relay, or as UTF-8 over SMTPUTF8
@@ -19,8 +25,9 @@ every value that reaches a header, and :func:`verify_written` checks the bytes a
 against the headers built, so a record stored before that rule (or an ``email`` package that turns
 text into structure, CVE-2024-6923) fails the message instead of sending it.
 
-Templates (``staff.txt.j2``, ``staff.html.j2``, ``auto_reply.txt.j2``, ``auto_reply.html.j2``) are
-looked up in ``<site>/templates/<form id>/``, then ``<site>/templates/``, then the shipped defaults.
+Templates (``staff.txt.j2``, ``staff.html.j2``, ``staff_summary.txt.j2``,
+``staff_summary.html.j2``, ``auto_reply.txt.j2``, ``auto_reply.html.j2``) are looked up in
+``<site>/templates/<form id>/``, then ``<site>/templates/``, then the shipped defaults.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from typing import Any
 import jinja2
 
 from frontdesk.submissions.definition import AutoReply, FormDefinition
-from frontdesk.submissions.record import MessageKind, Submission
+from frontdesk.submissions.record import Reply, Submission
 from worker.templates import render, sandboxed_environments
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -65,7 +72,18 @@ def build_environment(site_dir: Path | None = None, form_id: str | None = None) 
     return sandboxed_environments(paths, site_dir)
 
 
-TEMPLATE_NAMES = ("staff.txt.j2", "staff.html.j2", "auto_reply.txt.j2", "auto_reply.html.j2")
+TEMPLATE_NAMES = (
+    "staff.txt.j2",
+    "staff.html.j2",
+    "staff_summary.txt.j2",
+    "staff_summary.html.j2",
+    "auto_reply.txt.j2",
+    "auto_reply.html.j2",
+)
+SUMMARY_SUBJECT = "New inquiry via {form}"
+"""The subject of a summary staff email: the form's title, never a visitor's value."""
+# An RFC 2047 encoded word's delimiters (the forms service refuses them in header values).
+_ENCODED_WORD = re.compile(r"=\?|\?=")
 
 
 def clean_header_value(value: str, limit: int = 120) -> str:
@@ -86,7 +104,7 @@ def subject_for(form: FormDefinition, submission: Submission) -> str:
     return clean_header_value(form.subject.format_map(values), 200)
 
 
-def message_id(submission: Submission, kind: MessageKind, sender: str) -> str:
+def message_id(submission: Submission, kind: str, sender: str) -> str:
     """``<submission id>.<kind>@<sender domain>`` in angle brackets (RFC 5322 msg-id)."""
     domain = parseaddr(sender)[1].rpartition("@")[2] or "frontdesk.invalid"
     return f"<{submission.id}.{kind}@{domain}>"
@@ -141,7 +159,7 @@ def auto_reply_context(form: FormDefinition, auto_reply: AutoReply) -> dict[str,
     }
 
 
-def _base(form: FormDefinition, submission: Submission, kind: MessageKind) -> EmailMessage:
+def _base(form: FormDefinition, submission: Submission, kind: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = form.sender
     message["Date"] = format_datetime(submission.created_at)
@@ -149,12 +167,36 @@ def _base(form: FormDefinition, submission: Submission, kind: MessageKind) -> Em
     return message
 
 
-def staff_message(form: FormDefinition, submission: Submission, envs: Environments) -> EmailMessage:
+SUMMARY_NAMES = ("form", "received", "link")
+
+
+def summary_context(form: FormDefinition, submission: Submission, inbox_url: str) -> dict[str, Any]:
+    """The summary templates' context (:data:`SUMMARY_NAMES`): the form's definition, when the
+    inquiry was received (UTC) and the link to it in the inbox; never a visitor's value.
+    """
+    return {
+        "form": form,
+        "received": submission.created_at,
+        "link": inquiry_link(inbox_url, submission.id),
+    }
+
+
+def inquiry_link(inbox_url: str, submission_id: str) -> str:
+    """The inquiry's page in the inbox: ``<inbox URL>/inquiries/<id>``."""
+    return f"{inbox_url.rstrip('/')}/inquiries/{submission_id}"
+
+
+def staff_message(
+    form: FormDefinition, submission: Submission, envs: Environments, inbox_url: str = ""
+) -> EmailMessage:
     """The staff notification: text and HTML parts, To the form's recipients or the route of the
     submission's value (:meth:`~frontdesk.submissions.definition.FormDefinition.staff_recipients`),
-    Cc the form's ``cc``, Reply-To the visitor's email field. The form's ``bcc`` is not in it: pass
-    it to :func:`recipients_of` for the envelope.
+    Cc the form's ``cc``, Reply-To the visitor's email field; the summary of
+    :func:`summary_message` for a form with ``notify: summary``. The form's ``bcc`` is not in it:
+    pass it to :func:`recipients_of` for the envelope.
     """
+    if form.notify == "summary":
+        return summary_message(form, submission, envs, inbox_url)
     context = staff_context(form, submission)
     text_env, html_env = envs
     message = _base(form, submission, "staff")
@@ -167,6 +209,66 @@ def staff_message(form: FormDefinition, submission: Submission, envs: Environmen
     message["Subject"] = subject_for(form, submission)
     message.set_content(render(text_env, "staff.txt.j2", context))
     message.add_alternative(render(html_env, "staff.html.j2", context), subtype="html")
+    return message
+
+
+def summary_message(
+    form: FormDefinition, submission: Submission, envs: Environments, inbox_url: str
+) -> EmailMessage:
+    """The staff notification of a ``notify: summary`` form: no visitor data in any header or
+    part. To and Cc as :func:`staff_message` (addresses the editor chose), no Reply-To, the subject
+    :data:`SUMMARY_SUBJECT`, and the summary templates, which get :func:`summary_context` only.
+    """
+    context = summary_context(form, submission, inbox_url)
+    text_env, html_env = envs
+    message = _base(form, submission, "staff")
+    message["To"] = ", ".join(form.staff_recipients(submission.fields))
+    if form.cc:
+        message["Cc"] = ", ".join(form.cc)
+    message["Subject"] = clean_header_value(SUMMARY_SUBJECT.format(form=form.title), 200)
+    try:
+        text = render(text_env, "staff_summary.txt.j2", context)
+        html = render(html_env, "staff_summary.html.j2", context)
+    except jinja2.UndefinedError as exc:
+        raise jinja2.UndefinedError(
+            f"{exc.message}; a summary template gets only {', '.join(SUMMARY_NAMES)}"
+            " (no visitor value)"
+        ) from None
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+def reply_message(
+    form: FormDefinition, submission: Submission, reply: Reply
+) -> EmailMessage | None:
+    """Staff's reply from the inbox, or ``None`` when the inquiry has no email address: From the
+    form's sender, To the visitor (their name as stored, left out when it holds an encoded word's
+    delimiter), Reply-To the form's staff mailbox
+    (:meth:`~frontdesk.submissions.definition.FormDefinition.staff_mailbox`), the subject,
+    Message-ID, In-Reply-To and References recorded with the reply; the text, then the signature.
+    """
+    visitor = visitor_address(form, submission)
+    if visitor is None:
+        return None
+    if _ENCODED_WORD.search(visitor.display_name):
+        visitor = Address(username=visitor.username, domain=visitor.domain)
+    message = EmailMessage()
+    message["From"] = form.sender
+    message["To"] = visitor
+    mailbox = form.staff_mailbox()
+    if mailbox:
+        message["Reply-To"] = mailbox
+    message["Subject"] = clean_header_value(reply.subject or f"Re: {form.title}", 200)
+    message["Date"] = format_datetime(reply.at)
+    message["Message-ID"] = reply.message_id or message_id(
+        submission, f"reply-{reply.id}", form.sender
+    )
+    if reply.in_reply_to:
+        message["In-Reply-To"] = reply.in_reply_to
+    if reply.references:
+        message["References"] = " ".join(reply.references)
+    message.set_content(f"{reply.text}\n\n{reply.signature or reply.author}\n")
     return message
 
 

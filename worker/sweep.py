@@ -30,10 +30,12 @@ log = logging.getLogger("frontdesk.worker")
 _LIVE = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
 
-def _fail_pending(submission: Submission, *, kind: MessageKind, error: SmtpError) -> None:
-    state = submission.message(kind)
+def _fail_pending(
+    submission: Submission, *, kind: MessageKind, reply_id: str | None, error: SmtpError
+) -> None:
+    state = submission.message(kind, reply_id)
     if state is not None and state.status in ("queued", "sending"):
-        set_message(submission, kind, status="failed", error=error)
+        set_message(submission, kind, status="failed", error=error, reply_id=reply_id)
 
 
 def sweep(connection: redis.Redis, settings: Settings) -> int:
@@ -48,34 +50,39 @@ def sweep(connection: redis.Redis, settings: Settings) -> int:
         for state in submission.messages:
             if state.status not in ("queued", "sending"):
                 continue
-            kind = state.kind
-            if mark_sent(connection, submission_id, kind):
+            kind, reply_id, name = state.kind, state.reply_id, state.name
+            if mark_sent(connection, submission_id, kind, reply_id):
                 acted += 1
                 continue
             try:
                 job = Job.fetch(
-                    job_id(submission_id, kind), connection=connection, serializer=JSONSerializer
+                    job_id(submission_id, name), connection=connection, serializer=JSONSerializer
                 )
                 status = job.get_status()
             except NoSuchJobError:
                 status = None
             # Re-check after reading the job: it may have finished between the two reads.
-            if status in _LIVE or mark_sent(connection, submission_id, kind):
+            if status in _LIVE or mark_sent(connection, submission_id, kind, reply_id):
                 continue
             acted += 1
             if status is None:
                 log.warning(
-                    "submission %s: %s message had no job; enqueued again", submission_id, kind
+                    "submission %s: %s message had no job; enqueued again", submission_id, name
                 )
                 # The full retry schedule again; a failure kept as long as the record (≥ 1 h).
+                kinds: list[MessageKind] = [] if reply_id else [kind]
+                replies = [reply_id] if reply_id else []
                 with connection.pipeline(transaction=True) as pipe:
-                    jobs.enqueue(pipe, submission, [kind], max(connection.ttl(key), 3600))
+                    ttl = max(connection.ttl(key), 3600)
+                    jobs.enqueue(pipe, submission, kinds, ttl, replies=replies)
                     pipe.execute()
                 continue
             ended = status.value if isinstance(status, JobStatus) else str(status)
             error = SmtpError(code=None, text=f"the delivery job ended {ended} without sending")
             update_submission(
-                connection, submission_id, partial(_fail_pending, kind=kind, error=error)
+                connection,
+                submission_id,
+                partial(_fail_pending, kind=kind, reply_id=reply_id, error=error),
             )
-            log.error("submission %s: %s message failed: job ended %s", submission_id, kind, ended)
+            log.error("submission %s: %s message failed: job ended %s", submission_id, name, ended)
     return acted

@@ -283,14 +283,17 @@ def check_templates(site_dir: Path, forms: dict[str, FormDefinition]) -> list[st
 
     An auto-reply template (and every template it includes, imports or extends) must name no
     variable beyond :data:`worker.messages.AUTO_REPLY_NAMES` and Jinja's globals, even on a branch
-    the sample does not take: the worker would fail that message at send time.
+    the sample does not take: the worker would fail that message at send time. The same holds for
+    a summary template (``staff_summary.*``) and :data:`worker.messages.SUMMARY_NAMES`.
     """
     from worker.messages import (
         AUTO_REPLY_NAMES,
+        SUMMARY_NAMES,
         TEMPLATE_NAMES,
         auto_reply_context,
         build_environment,
         staff_context,
+        summary_context,
     )
 
     problems: set[str] = set()
@@ -307,21 +310,30 @@ def check_templates(site_dir: Path, forms: dict[str, FormDefinition]) -> list[st
         auto_reply = form.auto_reply or AutoReply(subject="s", body="b")
         for name in TEMPLATE_NAMES:
             env = text_env if name.endswith(".txt.j2") else html_env
-            is_auto_reply = name.startswith("auto_reply")
-            context = (
-                auto_reply_context(form, auto_reply)
-                if is_auto_reply
-                else staff_context(form, sample)
-            )
+            # A template without visitor data: the only names it may use, what it is and why.
+            restricted: tuple[tuple[str, ...], str, str] | None = None
+            if name.startswith("auto_reply"):
+                context = auto_reply_context(form, auto_reply)
+                restricted = (
+                    AUTO_REPLY_NAMES,
+                    "an auto-reply",
+                    "it goes to whatever address was typed",
+                )
+            elif name.startswith("staff_summary"):
+                context = summary_context(form, sample, "https://inbox.example")
+                restricted = (SUMMARY_NAMES, "a summary", "the form sends staff no visitor data")
+            else:
+                context = staff_context(form, sample)
             try:
                 template = env.get_template(name)
-                if is_auto_reply:
-                    extra = _names_beyond(env, name, set(AUTO_REPLY_NAMES), set())
+                if restricted is not None:
+                    allowed, what, why = restricted
+                    extra = _names_beyond(env, name, set(allowed), set())
                     if extra:
                         problems.add(
                             f"{_shown(template.filename, site_dir)}: names {', '.join(extra)}:"
-                            f" an auto-reply template gets only {', '.join(AUTO_REPLY_NAMES)}"
-                            " (it goes to whatever address was typed: no visitor value)"
+                            f" {what} template gets only {', '.join(allowed)}"
+                            f" ({why}: no visitor value)"
                         )
                         continue
                 render(env, name, context)

@@ -240,7 +240,7 @@ class ChatTarget(Base, kw_only=True):
 # webhooks and a Telegram bot token. Found anywhere in a form file, the file is refused.
 _CHAT_SECRET_SHAPES = (
     re.compile(r"hooks\.slack\.com/", re.IGNORECASE),
-    re.compile(r"discord(?:app)?\.com/api/webhooks/", re.IGNORECASE),
+    re.compile(r"discord(?:app)?\.com/api/(?:v\d+/)?webhooks/", re.IGNORECASE),
     re.compile(r"\.webhook\.office\.com/|\.logic\.azure\.com|\.powerplatform\.com", re.I),
     re.compile(r"api\.telegram\.org/bot", re.IGNORECASE),
     re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"),  # a Telegram bot token
@@ -324,6 +324,15 @@ class FormDefinition(Base, kw_only=True):
     values only when it is written ``full`` (not when absent) and the target says ``full: true``."""
     notify_chat: Annotated[list[ChatTarget], Meta(max_length=len(CHAT_KINDS))] = []
     """Chat messages of each stored inquiry (at most four targets), kinds ``chat_1`` …"""
+    reply_to: str | None = None
+    """The staff mailbox a visitor's answer to a reply from the inbox goes to (its Reply-To);
+    absent: the first of :attr:`recipients`."""
+
+    def staff_mailbox(self) -> str | None:
+        """Where a visitor's answers to inbox replies land: :attr:`reply_to`, else the first
+        recipient; ``None`` when the form has neither (answers then go to the sender).
+        """
+        return self.reply_to or next(iter(self.recipients), None)
 
     def message_kinds(self) -> list[MessageKind]:
         """The messages a stored (not quarantined) submission gets: staff, then the optional ones
@@ -369,13 +378,15 @@ class FormDefinition(Base, kw_only=True):
 
     def addresses(self) -> list[tuple[str, str]]:
         """Every address the editor directs staff mail to, as (``$.path``, address): recipients,
-        each route's, ``cc`` and ``bcc``.
+        each route's, ``cc``, ``bcc`` and ``reply_to`` (where visitors' answers go).
         """
         found = [(f"$.recipients[{i}]", a) for i, a in enumerate(self.recipients)]
         for value, targets in self.routes.to.items() if self.routes else []:
             found += [(f"$.routes.to[{value!r}][{i}]", a) for i, a in enumerate(targets)]
         found += [(f"$.cc[{i}]", a) for i, a in enumerate(self.cc)]
         found += [(f"$.bcc[{i}]", a) for i, a in enumerate(self.bcc)]
+        if self.reply_to is not None:
+            found.append(("$.reply_to", self.reply_to))
         return found
 
 
@@ -499,12 +510,27 @@ def cross_check(form: FormDefinition, recipient_domains: Sequence[str] = ()) -> 
         problems.append(f"$.spam.captcha.site_key: {captcha.provider} needs the site key")
     if captcha and captcha.provider == "altcha" and captcha.site_key:
         problems.append("$.spam.captcha.site_key: altcha has no site key")
+    if form.webhook is not None and not _readable_url(form.webhook.url):
+        problems.append("$.webhook.url: not a URL (a host, and a port that is a number)")
     if captcha and captcha.verify_url is not None:
         problems.append(
             "$.spam.captcha.verify_url: not allowed in a form (the request carries the CAPTCHA "
             "secret); ops set FRONTDESK_CAPTCHA_VERIFY_URL for a proxy or a test server"
         )
     return problems
+
+
+def _readable_url(url: str) -> bool:
+    """Whether ``url`` has a host and a readable port (``urlsplit`` raises for an unbalanced
+    ``[`` and a port that is not a number).
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return bool(parts.hostname) and (parts.port is None or parts.port >= 0)
+    except ValueError:
+        return False
 
 
 def field_problems(field: Field) -> list[str]:
@@ -590,6 +616,10 @@ def load_form_file(
         if written:
             raise FormsError([f"{rel}: {problem}" for problem in written])
         form = msgspec.yaml.decode(raw, type=FormDefinition)
+        # The values too: a YAML escape ("hooks\x2eslack.com") hides a shape from the text only.
+        written = secrets_written(msgspec.json.encode(form).decode())
+        if written:
+            raise FormsError([f"{rel}: {problem}" for problem in written])
     except msgspec.ValidationError as exc:
         path, message = where_and_what(exc)
         raise FormsError([f"{rel}: {path}: {message}"]) from None

@@ -8,7 +8,8 @@ and every copy of a submission"), and what :func:`erase_submissions` deletes:
 - the claims naming it: ``frontdesk:idem:<form>:<hash>`` = ``<id>|<body hash>`` and
   ``frontdesk:dup:<form>:<hash>`` = ``<id>`` (hashes of the person's address, phone, message and
   body), so the person's identical post after an erasure is stored anew;
-- its RQ jobs ``<id>-<kind>``: the job hash, its place in the queue and in every registry
+- its RQ jobs ``<id>-<kind>``, a reply's ``<id>-reply-<reply id>`` (and their ``sent`` markers),
+  for every reply the record holds: the job hash, its place in the queue and in every registry
   (started, finished, failed, scheduled, deferred, canceled, ready), its results stream (a failure's
   traceback, which can quote the relay's reply) and its executions, through RQ's own
   ``Job.delete``, then by id wherever the job's status did not say.
@@ -47,7 +48,7 @@ from frontdesk.submissions.keys import (
     sent_marker_key,
     submission_key,
 )
-from frontdesk.submissions.record import MessageKind, Submission, decoder
+from frontdesk.submissions.record import MessageKind, Submission, decoder, message_name
 
 SCAN_COUNT = 1000
 """Keys a ``SCAN`` call walks: a whole keyspace of 100,000 keys is 100 round trips."""
@@ -136,17 +137,29 @@ def erase_submissions(
     erased = {s.id: s for s in submissions}
     if not erased:
         return
-    kinds: tuple[MessageKind, ...] = get_args(MessageKind)
+    names = {s.id: message_names(s) for s in erased.values()}
     with connection.pipeline(transaction=True) as pipe:
         for submission in erased.values():
             pipe.delete(submission_key(submission.id))
             pipe.zrem(form_index_key(submission.form), submission.id)
-            pipe.delete(*(sent_marker_key(submission.id, kind) for kind in kinds))
+            pipe.delete(*(sent_marker_key(submission.id, name) for name in names[submission.id]))
         pipe.execute()
     free_claims(connection, set(erased))
     for submission_id in erased:
-        for kind in kinds:
-            delete_job(connection, queue_name, job_id(submission_id, kind))
+        for name in names[submission_id]:
+            delete_job(connection, queue_name, job_id(submission_id, name))
+
+
+def message_names(submission: Submission) -> list[str]:
+    """The name of every message ``submission`` has or may have had (:func:`message_name`): each
+    kind but ``reply``, then each reply the record holds or has a delivery state of.
+    """
+    kinds: tuple[MessageKind, ...] = get_args(MessageKind)
+    reply_ids = [r.id for r in submission.replies]
+    reply_ids += [
+        m.reply_id for m in submission.messages if m.reply_id and m.reply_id not in reply_ids
+    ]
+    return [k for k in kinds if k != "reply"] + [message_name("reply", r) for r in reply_ids]
 
 
 def free_claims(connection: redis.Redis, submission_ids: Collection[str]) -> int:

@@ -39,8 +39,10 @@ Frontdesk's own keys (all under :data:`KEY_PREFIX`):
 RQ's keys, as RQ names them (its class attributes, so an RQ upgrade that renames them is
 followed): ``rq:queues`` (:data:`QUEUES_KEY`), ``rq:queue:<name>`` (:func:`queue_key`) and
 ``rq:job:<job id>`` (:func:`job_key`), a message's job id being ``<submission id>-<kind>``
-(:func:`job_id`), a sign-in mail's ``sign-in-<link id>`` (:func:`sign_in_job_id`), a build hook's
-``build-hook-<change id>-<hook>`` (:func:`build_hook_job_id`).
+(:func:`job_id`; a reply from the inbox's ``<submission id>-reply-<reply id>``, and its ``sent``
+marker ``frontdesk:sent:<id>:reply-<reply id>``), a sign-in mail's ``sign-in-<link id>``
+(:func:`sign_in_job_id`), a build hook's ``build-hook-<change id>-<hook>``
+(:func:`build_hook_job_id`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 enqueued outside the submission script.
 
 A message job is ``worker.jobs.send_message(<submission id>, <kind>)`` under the job id
-``<submission id>-<kind>`` (:func:`frontdesk.submissions.keys.job_id`), retried on
+``<submission id>-<kind>`` (:func:`frontdesk.submissions.keys.job_id`); a reply's is
+``send_message(<submission id>, "reply", <reply id>)`` under ``<submission id>-reply-<reply id>``
+(:func:`frontdesk.submissions.record.message_name`). Each is retried on
 :func:`retry_schedule`, its failure kept as long as the record, its ``meta`` the submission's
 request id. :meth:`MessageJobs.hashes` is the one definition of its hash: the submission script
 writes those hashes atomically with the record (:mod:`frontdesk.submissions.script`), and
@@ -20,7 +22,7 @@ import redis.client
 
 from frontdesk.settings import Settings
 from frontdesk.submissions.keys import QUEUES_KEY, job_id, job_key
-from frontdesk.submissions.record import MessageKind, Submission
+from frontdesk.submissions.record import MessageKind, Submission, message_name
 from frontdesk.submissions.rqjob import JobHash, JobTemplate
 
 SEND_JOB = "worker.jobs.send_message"
@@ -74,19 +76,44 @@ class MessageJobs:
             for kind in kinds
         ]
 
+    def reply_hash(
+        self,
+        submission: Submission,
+        reply_id: str,
+        failure_ttl: int,
+        now: dt.datetime | None = None,
+    ) -> JobHash:
+        """The hash of the job that sends reply ``reply_id`` of ``submission`` (see
+        :meth:`hashes`).
+        """
+        moment = dt.datetime.now(dt.UTC) if now is None else now
+        meta = {"request_id": submission.request_id}
+        args = (submission.id, "reply", reply_id)
+        return self.template.job(SEND_JOB, args, failure_ttl, meta, moment)
+
     def enqueue(
         self,
         pipe: redis.client.Pipeline,
         submission: Submission,
         kinds: Sequence[MessageKind],
         failure_ttl: int,
+        *,
+        replies: Sequence[str] = (),
     ) -> None:
         """Queue on ``pipe`` the commands that enqueue the message jobs ``kinds`` of
-        ``submission``, as RQ's ``enqueue_many`` does: ``SADD rq:queues``, then per job its hash
-        and its id at the end of the queue. The caller runs the pipeline (in ``MULTI`` mode, so
-        a job is never half written); a job of the same id is overwritten.
+        ``submission``, then one job per reply id of ``replies``, as RQ's ``enqueue_many`` does:
+        ``SADD rq:queues``, then per job its hash and its id at the end of the queue. The caller
+        runs the pipeline (in ``MULTI`` mode, so a job is never half written); a job of the same
+        id is overwritten.
         """
         pipe.sadd(QUEUES_KEY, self.queue_key)
-        for kind, job in zip(kinds, self.hashes(submission, kinds, failure_ttl), strict=True):
-            pipe.hset(job_key(job_id(submission.id, kind)), mapping=job.mapping())  # type: ignore[arg-type]
-            pipe.rpush(self.queue_key, job_id(submission.id, kind))
+        jobs: list[tuple[str, JobHash]] = list(
+            zip(kinds, self.hashes(submission, kinds, failure_ttl), strict=True)
+        )
+        jobs += [
+            (message_name("reply", reply_id), self.reply_hash(submission, reply_id, failure_ttl))
+            for reply_id in replies
+        ]
+        for name, job in jobs:
+            pipe.hset(job_key(job_id(submission.id, name)), mapping=job.mapping())  # type: ignore[arg-type]
+            pipe.rpush(self.queue_key, job_id(submission.id, name))

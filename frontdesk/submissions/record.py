@@ -14,8 +14,12 @@ from typing import Literal
 import msgspec
 
 SubmissionStatus = Literal["received", "quarantined", "notified", "failed"]
-MessageKind = Literal["staff", "auto_reply", "webhook", "chat_1", "chat_2", "chat_3", "chat_4"]
-"""A message of a submission; ``chat_<n>`` is the form's ``n``-th ``notify_chat`` target."""
+MessageKind = Literal[
+    "staff", "auto_reply", "webhook", "reply", "chat_1", "chat_2", "chat_3", "chat_4"
+]
+"""A submission's messages: the staff notification, the visitor's auto-reply, the webhook, each
+reply staff send from the inbox (``reply``, one per :class:`Reply`, told apart by its id) and
+``chat_<n>``, the form's ``n``-th ``notify_chat`` target."""
 CHAT_KINDS: tuple[MessageKind, ...] = ("chat_1", "chat_2", "chat_3", "chat_4")
 """One message kind per chat target, in the order of the form's ``notify_chat`` (at most four)."""
 MessageStatus = Literal["queued", "sending", "sent", "failed", "skipped"]
@@ -47,10 +51,12 @@ class MessageState(msgspec.Struct, kw_only=True):
     """Delivery state of one message of a submission: ``queued`` → ``sending`` → ``sent`` |
     ``failed``, or ``skipped`` (an auto-reply decided against at intake, or a chat message whose
     ops secret is not set; ``skip_reason`` says why: ``no_token``, ``origin_unknown``,
-    ``address_limit``, ``domain_limit``, ``secret_unset: FRONTDESK_CHAT_<NAME> is not set``).
+    ``address_limit``, ``domain_limit``, ``secret_unset: FRONTDESK_CHAT_<NAME> is not set``). A
+    ``reply``'s state names its :class:`Reply` by ``reply_id``.
     """
 
     kind: MessageKind
+    reply_id: str | None = None
     status: MessageStatus = "queued"
     attempts: int = 0
     message_id: str | None = None
@@ -59,6 +65,18 @@ class MessageState(msgspec.Struct, kw_only=True):
     # Recipients the relay refused while accepting others (address → reply), per RFC 5321 §3.3.
     refused: dict[str, SmtpError] = {}
     skip_reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The message's name in job ids, ``sent`` markers and log lines (:func:`message_name`)."""
+        return message_name(self.kind, self.reply_id)
+
+
+def message_name(kind: MessageKind, reply_id: str | None = None) -> str:
+    """A message's name: its kind, or ``reply-<reply id>`` for a reply (``[A-Za-z0-9_-]`` only, so
+    it is a valid RQ job id part: ``<submission id>-<name>``).
+    """
+    return kind if reply_id is None else f"{kind}-{reply_id}"
 
 
 # The standard campaign parameters (Google Analytics' five); any other utm_* name is dropped.
@@ -94,8 +112,13 @@ class Note(msgspec.Struct, kw_only=True):
 
 
 class Reply(msgspec.Struct, kw_only=True):
-    """A reply staff sent the visitor from the inbox: who signed it, when it was asked for, its
-    text, and the Message-ID it is (or will be) sent under, which the next reply references.
+    """A reply staff sent the visitor from the inbox (frontdesk/submissions/replies.py): its ``id``
+    (hex), the staff ``author`` (address) and the ``signature`` it is signed with (their display
+    name), when it was asked for (``at``, UTC), its ``text``, and its headers fixed when it was
+    recorded, so a retry or a resend sends the same mail: ``subject``, the ``message_id`` it is sent
+    under (which the next reply references), and the thread it answers (``in_reply_to``, the
+    auto-reply's or the previous reply's Message-ID; ``references``, the chain, oldest first). Its
+    delivery is the :class:`MessageState` of kind ``reply`` with its ``reply_id``.
     """
 
     id: str
@@ -103,6 +126,10 @@ class Reply(msgspec.Struct, kw_only=True):
     at: dt.datetime
     text: str
     message_id: str | None = None
+    signature: str = ""
+    subject: str = ""
+    in_reply_to: str | None = None
+    references: list[str] = []
 
 
 class Submission(msgspec.Struct, kw_only=True):
@@ -136,9 +163,13 @@ class Submission(msgspec.Struct, kw_only=True):
     replies: list[Reply] = []
     read_by: list[str] = []
 
-    def message(self, kind: MessageKind) -> MessageState | None:
-        """The delivery state of message ``kind``, if the submission has one."""
-        return next((m for m in self.messages if m.kind == kind), None)
+    def message(self, kind: MessageKind, reply_id: str | None = None) -> MessageState | None:
+        """The delivery state of message ``kind`` (of reply ``reply_id``), if the submission has one."""
+        return next((m for m in self.messages if m.kind == kind and m.reply_id == reply_id), None)
+
+    def reply(self, reply_id: str) -> Reply | None:
+        """The reply ``reply_id``, if the submission has one."""
+        return next((r for r in self.replies if r.id == reply_id), None)
 
 
 def new_submission_id() -> str:
@@ -158,14 +189,15 @@ def set_message(
     error: SmtpError | None = None,
     message_id: str | None = None,
     refused: dict[str, SmtpError] | None = None,
+    reply_id: str | None = None,
 ) -> None:
-    """Record a step of message ``kind``'s delivery: its ``status``; one more attempt when
-    ``attempt``; the last ``error``; recipients the relay ``refused``; the relay's ``message_id``
-    (and when it was first sent). The staff message's outcome is the submission's: ``notified``
-    when sent, ``failed`` when failed (a quarantined submission keeps its status). Nothing when
-    the submission has no such message.
+    """Record a step of message ``kind``'s delivery (of reply ``reply_id``, for a reply): its
+    ``status``; one more attempt when ``attempt``; the last ``error``; recipients the relay
+    ``refused``; the relay's ``message_id`` (and when it was first sent). The staff message's
+    outcome is the submission's: ``notified`` when sent, ``failed`` when failed (a quarantined
+    submission keeps its status). Nothing when the submission has no such message.
     """
-    state = submission.message(kind)
+    state = submission.message(kind, reply_id)
     if state is None:
         return
     state.status = status

@@ -31,6 +31,7 @@ from frontdesk.submissions.record import (
     Submission,
     decoder,
     encoder,
+    message_name,
 )
 from frontdesk.submissions.rqjob import JobHash
 
@@ -98,25 +99,30 @@ class SubmissionStore:
         *,
         release: bool,
         skipped: Sequence[MessageState] = (),
+        replies: Sequence[str] = (),
     ) -> Submission | None:
-        """Queue messages ``kinds`` again (resend) or for the first time (``release``: quarantined →
-        received), atomically with the record update (:func:`update_submission`), clearing the
-        ``sent`` marker so the worker sends it; ``skipped`` states are recorded for messages
-        without one. A job's failure is kept as long as the record is left to live (a day when it
-        has no TTL). Returns the updated record, ``None`` when it does not exist.
-        Raises :class:`WrongStatus` (release of a non-quarantined one, resend of a quarantined one)
-        or :class:`StoreUnavailable`.
+        """Queue messages ``kinds`` and the replies of ids ``replies`` again (resend) or for the
+        first time (``release``: quarantined → received), atomically with the record update
+        (:func:`update_submission`), clearing the ``sent`` marker so the worker sends it;
+        ``skipped`` states are recorded for messages without one. A job's failure is kept as long
+        as the record is left to live (a day when it has no TTL). Returns the updated record,
+        ``None`` when it does not exist.
+        Raises :class:`WrongStatus` (release of a non-quarantined one, resend of a quarantined one,
+        a ``reply`` kind without its id, a reply id the record does not hold) or
+        :class:`StoreUnavailable`.
         """
 
         def requeue(submission: Submission) -> None:
             _requeue(submission, kinds, release=release)
+            _requeue_replies(submission, replies)
             submission.messages += [
                 state for state in skipped if submission.message(state.kind) is None
             ]
 
         def enqueue(pipe: redis.client.Pipeline, submission: Submission, ttl: int) -> None:
-            pipe.delete(*(sent_marker_key(submission_id, kind) for kind in kinds))
-            self.jobs.enqueue(pipe, submission, kinds, ttl if ttl > 0 else 86400)
+            names = [*kinds, *(message_name("reply", reply_id) for reply_id in replies)]
+            pipe.delete(*(sent_marker_key(submission_id, name) for name in names))
+            self.jobs.enqueue(pipe, submission, kinds, ttl if ttl > 0 else 86400, replies=replies)
 
         try:
             return update_submission(self.redis, submission_id, requeue, also=enqueue)
@@ -167,6 +173,8 @@ class WrongStatus(Exception):
 
 
 def _requeue(submission: Submission, kinds: list[MessageKind], *, release: bool) -> None:
+    if "reply" in kinds:
+        raise WrongStatus("a reply is resent by its id")
     if release:
         if submission.status != "quarantined":
             raise WrongStatus(f"submission is {submission.status}, not quarantined")
@@ -184,6 +192,18 @@ def _requeue(submission: Submission, kinds: list[MessageKind], *, release: bool)
             state.status = "queued"
             state.last_error = None
             state.skip_reason = None
+
+
+def _requeue_replies(submission: Submission, replies: Sequence[str]) -> None:
+    for reply_id in replies:
+        if submission.reply(reply_id) is None:
+            raise WrongStatus(f"submission has no reply {reply_id}")
+        state = submission.message("reply", reply_id)
+        if state is None:
+            submission.messages.append(MessageState(kind="reply", reply_id=reply_id))
+        else:
+            state.status = "queued"
+            state.last_error = None
 
 
 def update_submission(

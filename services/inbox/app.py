@@ -33,7 +33,7 @@ from frontdesk.settings import Settings
 from frontdesk.submissions.access import open_access
 from frontdesk.submissions.catalog import Catalog
 from frontdesk.submissions.staff import staff_router
-from services.inbox import accounts, admin, listing, pages, workflow
+from services.inbox import accounts, admin, listing, pages, replies, workflow
 from services.inbox.state import Clock, InboxState
 
 CSP = (
@@ -87,6 +87,7 @@ def create_app(
             *admin.ROUTES,
             *workflow.ROUTES,
             *accounts.ROUTES,
+            *replies.ROUTES,
             create_static_files_router(path="/static", directories=[STATIC], name="static"),
             staff_router(access),
         ],

@@ -46,7 +46,7 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from frontdesk.submissions.keys import submission_key
 from frontdesk.submissions.record import Submission
-from tests.conftest import CLINIC_SITE, free_port
+from tests.conftest import clinic_site_copy, free_port
 from tests.processes import FRONTDESK, frontdesk_env, start, stop
 
 QUEUE = "frontdesk"
@@ -399,7 +399,9 @@ class Drill:
         env = frontdesk_env(
             {
                 "FRONTDESK_REDIS_URL": self.redis.url,
-                "FRONTDESK_SITE_DIR": str(CLINIC_SITE),
+                # The relay quotes the staff email's Reply-To and Subject (visitor data the logs
+                # must not hold): a full one (the clinic's contact form sends a summary).
+                "FRONTDESK_SITE_DIR": str(clinic_site_copy(tmp / "site")),
                 "FRONTDESK_FORMS_PORT": str(self.forms_port),
                 "FRONTDESK_FORMS_PUBLIC_URL": f"http://127.0.0.1:{self.forms_port}",
                 "FRONTDESK_SMTP_PORT": str(self.smtp.port),

@@ -15,7 +15,6 @@ import base64
 import binascii
 import contextlib
 import os
-import shutil
 import time
 import zlib
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from frontdesk.submissions.keys import job_id
 from frontdesk.submissions.record import Submission
 from frontdesk.submissions.store import load_submission
 from services.forms.app import create_app
-from tests.conftest import CLINIC_SITE
+from tests.conftest import clinic_site_copy
 from tests.drills.harness import Canaries, assert_no_canary
 from tests.processes import FRONTDESK, start, stop
 from tests.relay import Relay, running
@@ -59,8 +58,9 @@ SETTINGS = {
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
-    site = tmp_path / "site"
-    shutil.copytree(CLINIC_SITE, site)
+    # The relay quotes the staff email's Reply-To and Subject: a full one (the clinic's sends a
+    # summary, which holds neither).
+    site = clinic_site_copy(tmp_path / "site")
     form = site / "forms" / "contact.yaml"
     form.write_text(form.read_text() + AUTO_REPLY)
     return site

@@ -352,9 +352,9 @@ def test_the_detail_shows_delivery_in_words_and_resends_a_failed_message(
     assert record.status == "received"
     queue = f"rq:queue:{settings.queue_name}".encode()
     assert job_id(failed.id, "staff").encode() in store.redis.lrange(queue, 0, -1)
-    assert [(e.action, e.detail) for e in read_audit(store.redis, failed.id)] == [
-        ("resend", "staff")
-    ]
+    assert [
+        (e.action, e.detail) for e in read_audit(store.redis, failed.id) if e.action == "resend"
+    ] == [("resend", "staff")]
     # Queued now: resending it again is refused until it is sent or failed.
     assert desk.post(f"/inquiries/{failed.id}/resend", {"kind": "staff"}).status_code == 409
     assert desk.post(f"/inquiries/{failed.id}/resend", {"kind": "auto_reply"}).status_code == 409

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -25,7 +24,7 @@ from frontdesk.settings import load_settings
 from frontdesk.submissions.record import Submission
 from frontdesk.submissions.store import update_submission
 from services.forms.app import create_app
-from tests.conftest import CLINIC_SITE
+from tests.conftest import clinic_site_copy
 from tests.relay import Relay, running
 from tests.service.test_worker_messages import run_jobs, stored
 
@@ -56,7 +55,7 @@ def site(tmp_path: Path) -> Path:
     """The clinic site: a subject naming ``name`` and ``reason``, a second email field, an
     auto-reply."""
     site = tmp_path / "site"
-    shutil.copytree(CLINIC_SITE, site)
+    clinic_site_copy(site)  # a full staff email: the clinic's sends a summary
     form = site / "forms" / "contact.yaml"
     text = form.read_text()
     text = text.replace(

@@ -246,3 +246,21 @@ def test_the_next_checked_address_is_tried_when_one_does_not_connect(
     assert state is not None
     assert state.status == "sent", state.last_error
     assert [where for where, _ in receivers.seen] == ["loopback"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[s3cr3t.clinic.example/x",
+        "https://hooks.clinic.example:s3cr3t/x",
+        "https://[::1/s3cr3t",
+    ],
+)
+def test_a_url_that_does_not_parse_is_refused_not_a_crash(url: str) -> None:
+    """A webhook URL (or chat secret) that ``urlsplit`` cannot read was a ``ValueError`` out of
+    the job: RQ logged a traceback and retried it as a crash, the message stuck in ``sending``.
+    It is a refused destination: the message fails at once, with a text that repeats no part of it.
+    """
+    with pytest.raises(Refused) as refused:
+        check(url, allow_http=False, allow_networks=())
+    assert "s3cr3t" not in str(refused.value)

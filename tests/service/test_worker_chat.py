@@ -25,7 +25,7 @@ from frontdesk.cli import main as cli_main
 from frontdesk.settings import load_settings
 from frontdesk.submissions.erasure import erase_submissions
 from frontdesk.submissions.keys import job_key
-from services.forms.internal import create_internal_app
+from services.inbox.app import create_app as create_inbox_app
 from tests.conftest import CLINIC_SITE
 from tests.relay import Relay, running
 from tests.service.test_worker_messages import run_jobs, stored, submit, visitor
@@ -330,7 +330,7 @@ def test_erasure_deletes_chat_jobs_and_staff_api_resends_one(
     submission_id = submit(visitor())
     run_jobs(redis_client)
     staff = {"authorization": f"Bearer {STAFF_TOKEN}"}
-    with TestClient(create_internal_app(load_settings())) as client:
+    with TestClient(create_inbox_app(load_settings())) as client:
         url = f"/v1/submissions/{submission_id}/resend"
         answer = client.post(url, params={"kind": "chat_2"}, headers=staff)
         assert answer.status_code == 200, answer.text
@@ -350,3 +350,41 @@ def test_erasure_deletes_chat_jobs_and_staff_api_resends_one(
     erase_submissions(redis_client, "frontdesk", [stored(redis_client, second)])
     for kind in ("chat_1", "chat_2", "chat_3", "chat_4"):
         assert not redis_client.exists(job_key(f"{second}-{kind}"))
+
+
+@pytest.mark.parametrize(
+    ("allowed", "slack_url", "named"),
+    [
+        ("", "{base}/slack/T000/B000/XXXX", "FRONTDESK_WEBHOOK_ALLOW_NETWORKS"),
+        ("127.0.0.0/8", "http://169.254.169.254/slack/T000/B000/XXXX", "link-local"),
+        ("127.0.0.0/8", "http://[XXXX/slack/T000/B000/XXXX", "not a URL"),
+    ],
+    ids=["loopback-not-allowed", "metadata-service", "unparsable-url"],
+)
+def test_a_chat_secret_ops_do_not_allow_fails_once_without_its_url(
+    chat_env: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    receiver: tuple[Receiver, str],
+    allowed: str,
+    slack_url: str,
+    named: str,
+) -> None:
+    """The chat URL is ops' secret, and still judged by ops' network rules at every attempt:
+    loopback without FRONTDESK_WEBHOOK_ALLOW_NETWORKS, the cloud metadata address, and a URL that
+    does not parse each fail the message at once (no retry), nothing is sent, and the stored
+    error names the rule, never the URL."""
+    monkeypatch.setenv("FRONTDESK_WEBHOOK_ALLOW_NETWORKS", allowed)
+    monkeypatch.setenv("FRONTDESK_CHAT_CLINIC_SLACK", slack_url.format(base=receiver[1]))
+    _use(monkeypatch, _site(tmp_path, "\nnotify_chat: [{format: slack, secret: CLINIC_SLACK}]\n"))
+    submission_id = submit(visitor())
+    run_jobs(redis_client)
+    state = stored(redis_client, submission_id).message("chat_1")
+    assert state is not None
+    assert (state.status, state.attempts) == ("failed", 1)
+    assert state.last_error is not None
+    assert named in state.last_error.text
+    assert "XXXX" not in state.last_error.text
+    assert chat_env.requests == []
+    assert b"T000/B000/XXXX" not in _redis_text(redis_client)

@@ -1,6 +1,7 @@
 """The worker's job against a real Redis and a real aiosmtpd server (in-process SimpleWorker)."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -13,7 +14,7 @@ from frontdesk.settings import Settings, load_settings
 from frontdesk.submissions.record import Submission
 from services.forms.app import create_app
 from services.forms.internal import create_internal_app
-from tests.conftest import Inbox
+from tests.conftest import Inbox, clinic_site_copy
 
 VALID = {
     "name": "Ann Example",
@@ -25,10 +26,15 @@ VALID = {
 
 @pytest.fixture
 def smtp_env(
-    env: dict[str, str], smtp_server: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str],
+    smtp_server: tuple[Inbox, int],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Inbox:
     inbox, port = smtp_server
     monkeypatch.setenv("FRONTDESK_SMTP_PORT", str(port))
+    # The staff email's content is checked: a full one (the clinic's sends a summary).
+    monkeypatch.setenv("FRONTDESK_SITE_DIR", str(clinic_site_copy(tmp_path / "site")))
     return inbox
 
 

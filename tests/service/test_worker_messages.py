@@ -5,7 +5,6 @@ the sweep and ``frontdesk send-test``."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,7 +22,7 @@ from frontdesk.submissions.keys import job_id, sent_marker_key
 from frontdesk.submissions.record import Submission
 from frontdesk.submissions.store import load_submission, update_submission
 from services.forms.app import create_app
-from tests.conftest import CLINIC_SITE
+from tests.conftest import clinic_site_copy
 from tests.relay import Relay, running, self_signed, server_context
 from worker.jobs import send_message
 from worker.sweep import sweep
@@ -53,7 +52,7 @@ def visitor(**changes: str) -> dict[str, str]:
 def site(tmp_path: Path) -> Path:
     """The clinic site with an emoji subject, an auto-reply and two staff recipients."""
     site = tmp_path / "site"
-    shutil.copytree(CLINIC_SITE, site)
+    clinic_site_copy(site)  # a full staff email: the clinic's sends a summary
     form = site / "forms" / "contact.yaml"
     text = form.read_text()
     text = text.replace('subject: "New inquiry', 'subject: "🦷 New inquiry')

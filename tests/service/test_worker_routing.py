@@ -5,7 +5,6 @@ the staff email to a real aiosmtpd relay, and the test reads what the relay rece
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,7 +21,7 @@ from frontdesk.settings import load_settings
 from frontdesk.submissions.record import Submission
 from frontdesk.submissions.store import load_submission, update_submission
 from services.forms.app import create_app
-from tests.conftest import CLINIC_SITE
+from tests.conftest import clinic_site_copy
 from tests.relay import Relay, running
 from worker.smtp import DeliveryError, deliver
 
@@ -55,7 +54,7 @@ def site(tmp_path: Path) -> Path:
     and a bcc list added.
     """
     site = tmp_path / "site"
-    shutil.copytree(CLINIC_SITE, site)
+    clinic_site_copy(site)  # a full staff email: the clinic's sends a summary
     form = site / "forms" / "contact.yaml"
     form.write_text(form.read_text() + COPIES)
     return site

@@ -4,7 +4,6 @@ real relay and real Redis (in-process SimpleWorker), and ``frontdesk forms check
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 import redis
 
 from frontdesk.cli import main
-from tests.conftest import CLINIC_SITE
+from tests.conftest import clinic_site_copy
 from tests.relay import Relay, running
 from tests.service.test_worker_messages import (
     run_jobs,
@@ -30,7 +29,7 @@ def _payload(marker: Path) -> str:
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     site = tmp_path / "site"
-    shutil.copytree(CLINIC_SITE, site)
+    clinic_site_copy(site)  # a full staff email: the clinic's sends a summary
     return site
 
 

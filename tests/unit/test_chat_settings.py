@@ -41,8 +41,22 @@ def _check(tmp_path: Path, extra: str, capsys: pytest.CaptureFixture[str]) -> tu
         f"# pasted for later: {SLACK_URL}",
         "notify_chat: [{format: discord, secret: 'https://discord.com/api/webhooks/1/abc'}]",
         "notify_chat: [{format: teams, secret: 'https://x.webhook.office.com/webhookb2/abc'}]",
+        # Discord's versioned API path takes webhooks as well (discord.com/api/v10/webhooks/...).
+        "notify_chat: [{format: discord, secret: 'https://discord.com/api/v10/webhooks/1/abc'}]",
+        # A YAML escape hides the shape from the file's text but not from the value it decodes to.
+        'webhook: {url: "https://hooks\\x2eslack.com/services/T0000/B0000/XXXXXXXX"}',
+        'messages: {success: "Ping \\x31\\x323456789:AAHsecretBotTokenDoNotLog_0123456789abcdef"}',
     ],
-    ids=["slack-url", "telegram-token", "anywhere-in-the-file", "discord-url", "teams-url"],
+    ids=[
+        "slack-url",
+        "telegram-token",
+        "anywhere-in-the-file",
+        "discord-url",
+        "teams-url",
+        "discord-versioned-url",
+        "yaml-escaped-url",
+        "yaml-escaped-token",
+    ],
 )
 def test_a_url_or_token_in_the_form_file_is_refused(
     env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str

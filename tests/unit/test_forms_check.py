@@ -54,6 +54,10 @@ def test_clinic_site_forms_are_fine(
             "$.spam.captcha.verify_url: not allowed in a form",
         ),
         ("", "$.recipients[0]: 'not-an-address' is not an email address"),
+        # urlsplit cannot read it: the worker would refuse it at every submission instead.
+        ("webhook: {url: 'https://[hooks.clinic.example/x'}\n", "$.webhook.url: not a URL"),
+        ("webhook: {url: 'https://hooks.clinic.example:x/y'}\n", "$.webhook.url: not a URL"),
+        ("webhook: {url: 'https:///x'}\n", "$.webhook.url: not a URL"),
     ],
 )
 def test_bad_definitions_are_named(

@@ -19,6 +19,7 @@ import redis
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from frontdesk.submissions.keys import form_index_key
+from tests.browser.csp import CspGuard
 from tests.conftest import (
     ROOT,
     TEST_REDIS_URL,
@@ -87,6 +88,9 @@ class BrowserStack:
                 "FRONTDESK_INBOX_PORT": str(self.inbox_port),
                 "FRONTDESK_INBOX_URL": self.inbox,
                 "FRONTDESK_STAFF": ",".join(f"{a}:{r}" for a, r in STAFF.items()),
+                # Each test signs staff in afresh: the sign-in throttle is not under test here.
+                "FRONTDESK_INBOX_SIGN_IN_PER_ADDRESS_HOUR": "1000",
+                "FRONTDESK_INBOX_SIGN_IN_PER_CLIENT_HOUR": "1000",
             }
         )
 
@@ -220,6 +224,15 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
             form.scroll_into_view_if_needed()
         screenshot(opened, request.node.name, full_page=whole)
         context.close()
+
+
+@pytest.fixture
+def csp() -> Iterator[CspGuard]:
+    """A :class:`CspGuard` for the test's contexts (``csp.watch(context)``): any Content Security
+    Policy violation or page error they report fails the test at teardown."""
+    guard = CspGuard()
+    yield guard
+    guard.assert_none()
 
 
 def screenshot(page: Page, name: str, full_page: bool = False) -> None:

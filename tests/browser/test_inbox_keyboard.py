@@ -80,12 +80,15 @@ def test_sign_in_open_change_status_and_note_with_the_keyboard_alone(
         tab_to(page, 'form[action$="/status"] button')
         page.keyboard.press("Space")
         expect(page.locator("#workflow dl dd").first).to_have_text("In progress")
+        # The panel was swapped: the focus is back on the button pressed, not at the page's top.
+        expect(page.locator("#workflow-set-status")).to_be_focused()
 
         tab_to(page, "#workflow-note")
         page.keyboard.type("Typed without a mouse.")
         tab_to(page, 'form[action$="/notes"] button')
         page.keyboard.press("Enter")
         expect(page.locator(".notes li")).to_contain_text(["Typed without a mouse."])
+        expect(page.locator("#workflow-add-note")).to_be_focused()
         screenshot(page, "inbox-keyboard", full_page=True)
     finally:
         context.close()

@@ -40,8 +40,8 @@ DESCRIPTIONS: dict[str, str] = {
     "content_port": "Port of the content service.",
     "forms_port": "Port of the forms service.",
     "internal_host": "Listening address of both services' internal ports (health detail, "
-    "`/metrics`, the staff API). Keep it off the internet: `127.0.0.1`, or `0.0.0.0` inside a "
-    "container whose internal port only probes, Prometheus and staff tools reach.",
+    "`/metrics`; the staff API is the inbox's). Keep it off the internet: `127.0.0.1`, or "
+    "`0.0.0.0` inside a container whose internal port only probes and Prometheus reach.",
     "content_internal_port": "Internal port of the content service: `/health/live`, "
     "`/health/ready` with the site's problems, `/metrics`.",
     "forms_internal_port": "Internal port of the forms service: `/health/live`, `/health/ready` "
@@ -103,10 +103,10 @@ DESCRIPTIONS: dict[str, str] = {
     "goes, the auto-reply is skipped (`domain_limit`). Raise it if courtesy replies to a big "
     "provider matter more than mail volume. 0: no auto-replies.",
     "staff_tokens": "Comma-separated `name:token[:forms=a+b][:actions=read+export]` entries for "
-    "the staff API (internal port); unset: the staff API is off. Tokens have at least 32 "
-    "characters; without `forms=` a token reaches every form, without `actions=` it may `read`, "
-    "`export`, `release`, `resend`, `delete` and `erase`. The name appears in the audit log. "
-    "A secret.",
+    "the staff API (served by the inbox, on `FRONTDESK_INBOX_PORT`); unset: the staff API is "
+    "off. Tokens have at least 32 characters; without `forms=` a token reaches every form, "
+    "without `actions=` it may `read`, `export`, `release`, `resend`, `delete` and `erase`. "
+    "The name appears in the audit log. A secret.",
     "preview_tokens": "Comma-separated bearer tokens that show drafts; unset: no preview. A secret.",
     "queue_name": "The RQ queue of the notification jobs.",
     "worker_maintenance_interval": "Seconds between the worker's maintenance sweeps (recovery of "

@@ -14,8 +14,8 @@
 
 Wrong codes are counted per address (``FRONTDESK_INBOX_TOTP_FAILURES`` per 15 minutes); past it
 every code is refused (429) until the window ends. Turning on, off and a reset are audited
-(action ``totp``, detail ``on``/``off``/``reset``); neither the secret nor a code is ever in an
-audit entry or a log line.
+(action ``totp``, detail ``on``/``off``/``reset:<member's address>``); neither the secret nor a
+code is ever in an audit entry or a log line.
 """
 
 from __future__ import annotations
@@ -54,9 +54,15 @@ def to_account() -> Redirect:
     return Redirect("/account", status_code=303)
 
 
-async def record(state: InboxState, actor: str, detail: Literal["on", "off", "reset"]) -> None:
-    """Audit a two-step change by ``actor`` (never a secret or a code)."""
-    entry = AuditEntry(at=state.clock(), actor=actor, action="totp", detail=detail)
+async def record(
+    state: InboxState, actor: str, detail: Literal["on", "off", "reset"], member: str = ""
+) -> None:
+    """Audit a two-step change by ``actor`` (never a secret or a code); a reset names the
+    ``member`` whose two-step sign-in it reset (detail ``reset:<address>``, as an assignee is
+    named), so the log says whose second factor an admin removed, not only that one was.
+    """
+    named = f"{detail}:{member}" if member else detail
+    entry = AuditEntry(at=state.clock(), actor=actor, action="totp", detail=named)
     retention = state.settings.audit_retention_days
     await anyio.to_thread.run_sync(record_audit, state.access.store.redis, entry, retention)
 
@@ -243,7 +249,7 @@ async def reset(request: Request[Any, Any, State], data: Form) -> Response[Any]:
         return await account_page(request, member, 400, "No such staff member.")
     await TwoStep(state).reset(target)
     await sessions.end_every_session(state, target)
-    await record(state, member.address, "reset")
+    await record(state, member.address, "reset", target)
     audit.info("inbox two-step sign-in reset: %s reset %s", member.address, target)
     return to_account()
 

@@ -246,7 +246,16 @@ async def inquiries(
     if answer is not None or member is None:
         return answer or Redirect("/sign-in", status_code=303)
     state = state_of(request)
-    listing = Listing(state, member, _query(request))
+    query = _query(request)
+    listing = Listing(state, member, query)
+    counts: dict[str, int] | None = None
+    if "form" not in query:
+        # No form chosen (the inbox's front page): open the first form with inquiries this
+        # member has not read, so a new inquiry is what they see first; else the first by name.
+        counts = await _counts(state, listing, member)
+        waiting = next((form for form in listing.forms if counts.get(form)), None)
+        if waiting is not None:
+            listing = Listing(state, member, {**query, "form": waiting})
     try:
         position = decode_position(cursor) if cursor else None
     except CursorError:
@@ -262,7 +271,7 @@ async def inquiries(
             request, "_rows.html", member=member, items=items, older=older, tz=tz
         )
     else:
-        counts = await _counts(state, listing, member)
+        counts = counts if counts is not None else await _counts(state, listing, member)
         floor = position_of(items[-1]) if items else None
         values = _live_values(listing, member, items, floor, counts)
         _, seen = _digested("_live.html", values)

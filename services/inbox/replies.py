@@ -6,9 +6,11 @@ send job is queued, in one atomic update (frontdesk/submissions/replies.py); the
 from the form's sender, signed with the member's name, Reply-To the form's staff mailbox. The
 audit log gets who replied to which inquiry, never the text.
 
-Answers: htmx (``HX-Request: true``) gets the replies partial (``_replies.html``), a refusal
-written in it; without JavaScript, 303 back to the inquiry, or a page saying why the reply was
-refused (409 quarantined, 422 no email address or a bad text) with the text kept for another try.
+Answers: htmx (``HX-Request: true``) gets the replies partial (``_replies.html``) and the
+workflow panel out of band, now answered (``_reply_answer.html``), or the replies partial with a
+refusal written in it; without JavaScript, 303 back to the inquiry, or a page saying why the
+reply was refused (409 quarantined, 422 no email address or a bad text) with the text kept for
+another try.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from frontdesk.staff_accounts import StaffMember
+from frontdesk.submissions import workflow
 from frontdesk.submissions.audit import AuditEntry, record_audit
 from frontdesk.submissions.record import Reply, Submission
 from frontdesk.submissions.replies import ReplyRefused, record_reply
@@ -116,12 +119,15 @@ async def reply(
     )
     audit.info("inbox reply: %s replied to submission %s", member.address, updated.id)
     if is_htmx(request):
+        # The reply made the inquiry answered: the workflow panel comes along (out of band) so
+        # its status and status choices are not left showing the old status.
         return await render(
             request,
-            "_replies.html",
+            "_reply_answer.html",
             member=member,
             s=updated,
             types=_field_types(request, updated),
+            workflow=workflow.panel(updated, member, state.staff),
         )
     return Redirect(f"/inquiries/{updated.id}", status_code=303)
 

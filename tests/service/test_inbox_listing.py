@@ -242,6 +242,21 @@ def test_unread_inquiries_are_marked_and_counted_per_form(
     assert not re.search(rf'<tr class="unread">\s*<td><a id="row-{unread.id}"', page)
 
 
+def test_without_a_form_the_list_opens_the_first_form_with_unread_inquiries(
+    store: SubmissionStore, desk: StaffClient
+) -> None:
+    # The README's walk-through: one inquiry sent to "contact", then /inquiries. The list opened
+    # the first form by name ("callback": "No inquiries for callback match"), not the new one.
+    waiting = put(store)
+    page = desk.client.get("/inquiries").text
+    assert ids_in(page) == [waiting.id]
+    assert '<option value="contact" selected>' in page
+    # Nothing unread anywhere: the first form by name, as before.
+    put(store, form="callback", read_by=[DESK])
+    desk.client.get(f"/inquiries/{waiting.id}")
+    assert '<option value="callback" selected>' in desk.client.get("/inquiries").text
+
+
 def test_the_quarantine_view_lists_held_inquiries_with_reasons_in_words(
     store: SubmissionStore, desk: StaffClient
 ) -> None:

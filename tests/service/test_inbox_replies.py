@@ -332,6 +332,27 @@ def test_an_htmx_reply_gets_the_partial(
     assert answer.headers["cache-control"] == "no-store"
 
 
+def test_an_htmx_reply_also_updates_the_workflow_panels_status(
+    desk: StaffClient, smtp: Inbox, redis_client: redis.Redis
+) -> None:
+    # A reply makes the inquiry Answered; with htmx only "Replies" was swapped, so the panel above
+    # still said "New" (and its status select offered New's choices) until a reload.
+    submission_id = submit()
+    answer = desk.post(
+        f"/inquiries/{submission_id}/replies",
+        {"text": "Hello there"},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    assert answer.text.strip().startswith('<section id="replies"')
+    panel = answer.text[answer.text.index('<section id="workflow"') :]
+    assert panel.startswith(
+        '<section id="workflow" class="workflow" aria-labelledby="workflow-heading"'
+        ' hx-swap-oob="true">'
+    )
+    assert "<dt>Inquiry status</dt><dd>Answered</dd>" in panel
+
+
 def test_header_injection_in_the_text_and_the_name_makes_no_header(
     smtp: Inbox,
     clock: Clock,

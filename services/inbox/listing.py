@@ -58,6 +58,7 @@ from services.inbox.rendering import (
     not_found,
     reachable,
     render,
+    site_zone,
     state_of,
 )
 from services.inbox.sessions import BROWSER_COOKIE
@@ -168,12 +169,6 @@ def _date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value) if value else None
     except ValueError:
         return None
-
-
-def site_zone(state: InboxState) -> str:
-    """The site's time zone (``site.yaml``'s ``timezone``; UTC without one)."""
-    site = state.access.catalog.site
-    return site.timezone if site is not None else "UTC"
 
 
 def position_of(record: Submission) -> Position:

@@ -8,6 +8,7 @@ session. Answers are ``no-store`` and carry the CSP (services/inbox/app.py).
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 import anyio
@@ -30,6 +31,7 @@ from services.inbox.rendering import (
     refused,
     render,
     signed_in,
+    site_zone,
     state_of,
     to_sign_in,
 )
@@ -173,6 +175,7 @@ async def inquiry(request: Request[Any, Any, State], submission_id: FromPath[str
         labels={f.name: f.label for f in fields},
         trail=await trail_of(state, found.id),
         workflow=workflow.panel(found, member, state.staff),
+        tz=zoneinfo.ZoneInfo(site_zone(state)),
     )
 
 

@@ -110,6 +110,14 @@ async def refused(request: Request[Any, Any, State]) -> Response[str]:
     )
 
 
+def site_zone(state: InboxState) -> str:
+    """The site's time zone (``site.yaml``'s ``timezone``; UTC without one): staff pages show
+    times in it.
+    """
+    site = state.access.catalog.site
+    return site.timezone if site is not None else "UTC"
+
+
 def is_htmx(request: Request[Any, Any, State]) -> bool:
     """Whether htmx sent ``request`` (``HX-Request: true``): it gets a partial back."""
     return request.headers.get("hx-request") == "true"

@@ -394,6 +394,8 @@ def test_list_and_detail_show_the_stored_inquiries(
     assert 'href="tel:+14155550132"' in detail.text
     assert 'href="mailto:canary.visitor@example.com"' in detail.text
     assert "Canary message about my knee" in detail.text
+    # Received in the site's time zone (site.yaml), as the list shows it.
+    assert "(America/New_York)" in detail.text
     # Where it came from: the page's title (escaped), its address without the query, the utm_*.
     assert "&lt;b&gt;Knee&lt;/b&gt; &amp; back" in detail.text
     assert "http://127.0.0.1:8000/knee<" in detail.text.replace(")", "<")
@@ -503,3 +505,12 @@ def test_the_worker_mails_no_link_that_expired_in_the_queue(
     run_jobs(redis_client, load_settings())
     smtp_env.wait(1, timeout=1)
     assert smtp_env.envelopes == []
+
+
+def test_the_inbox_serves_its_own_icon(inbox: TestClient[Any]) -> None:
+    """Every page names /static/favicon.svg, so browsers ask for no /favicon.ico (a 404 each)."""
+    page = inbox.get("/sign-in")
+    assert 'rel="icon" href="/static/favicon.svg"' in page.text
+    icon = inbox.get("/static/favicon.svg")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")

@@ -106,9 +106,10 @@ def answer(submission: Submission) -> None:
 
 def assignable(submission: Submission, staff: Mapping[str, StaffMember]) -> list[str]:
     """The staff addresses (of ``staff``, from ``FRONTDESK_STAFF``) ``submission`` may be assigned
-    to: those whose forms include its form, sorted.
+    to: those whose forms include its form and whose role may work an inquiry (a reader could
+    not act on it), sorted.
     """
-    return sorted(a for a, m in staff.items() if m.reaches(submission.form))
+    return sorted(a for a, m in staff.items() if m.reaches(submission.form) and m.may("workflow"))
 
 
 def assign(submission: Submission, assignee: str, staff: Mapping[str, StaffMember]) -> None:
@@ -122,7 +123,8 @@ def assign(submission: Submission, assignee: str, staff: Mapping[str, StaffMembe
         return
     if address not in assignable(submission, staff):
         raise WorkflowRefused(
-            "Inquiries can be assigned only to staff who see this form. Choose one of the list."
+            "Inquiries can be assigned only to staff who see this form and may work it "
+            "(not readers). Choose one of the list."
         )
     submission.assignee = address
 

@@ -35,7 +35,7 @@ from litestar.response import Redirect
 
 from frontdesk.cursors import CursorError, decode_position, encode_position
 from frontdesk.staff_accounts import StaffMember
-from frontdesk.submissions.audit import AuditAction, AuditEntry, record_audit
+from frontdesk.submissions.audit import AuditAction
 from frontdesk.submissions.record import Submission
 from frontdesk.submissions.staff.queries import Position, page, unread_counts
 from frontdesk.submissions.staff.search import (
@@ -47,11 +47,13 @@ from frontdesk.submissions.staff.search import (
 )
 from frontdesk.submissions.store import StoreUnavailable, WrongStatus
 from services.inbox import sessions
+from services.inbox.auditing import audited
 from services.inbox.rendering import (
     TEMPLATES,
     Form,
     GrantedOn,
     allowed,
+    audit,
     granted_on,
     is_htmx,
     message,
@@ -354,12 +356,9 @@ async def quarantine(request: Request[Any, Any, State]) -> Response[Any]:
 async def _audit(
     state: InboxState, member: StaffMember, action: AuditAction, sid: str, detail: str | None = None
 ) -> None:
-    entry = AuditEntry(
-        at=state.clock(), actor=member.address, action=action, submission_id=sid, detail=detail
-    )
-    await anyio.to_thread.run_sync(
-        record_audit, state.access.store.redis, entry, state.settings.audit_retention_days
-    )
+    """The audit entry and the ``frontdesk.audit`` log line of a release or resend (ids only)."""
+    audit.info("inbox %s: %s on submission %s", action, member.address, sid)
+    await audited(state, member.address, action, sid, detail)
 
 
 def _back(data: dict[str, str], submission_id: str) -> str:

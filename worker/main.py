@@ -162,6 +162,8 @@ class FrontdeskWorker(ContextWorker):
 
         try:
             acted = sweep(self.connection, self.frontdesk_settings)
+        except StopRequested:
+            raise  # SIGTERM while the sweep ran: RQ's signal handler asks the loop to end
         except Exception:
             log.exception("the sweep failed; it runs again at the next maintenance")
         else:
@@ -171,6 +173,8 @@ class FrontdeskWorker(ContextWorker):
 
         try:
             queue_digests(self.connection, self.frontdesk_settings)
+        except StopRequested:
+            raise
         except redis.RedisError:
             pass  # Redis is away: the sweep's line above already says so; the next run catches up
         except Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -57,10 +58,25 @@ def _root_logger_restored() -> Iterator[None]:
     root.setLevel(level)
 
 
+LISTEN_PORTS = range(20_000, 32_000)
+"""Where tests' servers listen: below Linux's ephemeral range (32768–60999), which outgoing
+connections take their local ports from. A port the kernel hands out for a listener (bind to 0)
+is in that range, and a client connection opened before the server binds it may take it first
+(seen: "the internal port … is in use" in a drill)."""
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on now, from :data:`LISTEN_PORTS` (chosen at random, so
+    parallel runs rarely pick the same one)."""
+    for _ in range(200):
+        port = secrets.choice(LISTEN_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {LISTEN_PORTS}")
 
 
 @contextmanager

@@ -166,8 +166,18 @@ def test_without_replicas_a_submission_is_503_and_its_retry_is_the_same_submissi
             assert wait_until(
                 lambda: replica.client().info("replication")["master_link_status"] == "up", 20
             )
-            # The visitor's retry (same key) and a second identical post (the duplicate rule).
+            # The primary counts it as a replica once it is online there too.
+            assert wait_until(
+                lambda: primary.info("replication").get("slave0", {}).get("state") == "online", 20
+            )
+            # The visitor's retry (same key) and a second identical post (the duplicate rule). A
+            # replica that just came online may miss one 200-ms WAIT: the visitor's client sends
+            # again shortly, as the 503 asks; every retry is the same submission.
             again = client.post(URL, json=VALID, headers={"Idempotency-Key": "visit-1"})
+            deadline = time.monotonic() + 10
+            while again.status_code == 503 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                again = client.post(URL, json=VALID, headers={"Idempotency-Key": "visit-1"})
             assert again.status_code == 201, again.text
             assert again.json()["id"] == first
             same = client.post(URL, json=VALID)
